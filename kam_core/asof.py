@@ -1,0 +1,44 @@
+"""The as-of date every metric is computed for (spec §2)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+
+from .schema import loaded_tables
+from .settings import Settings
+
+# Each candidate: (table, SQL expression of a date). Only loaded tables take part.
+_CANDIDATES: tuple[tuple[str, str], ...] = (
+    ("activities", "select max(date) from activities"),
+    ("revenue", "select max(period) from revenue"),
+    ("opportunities", "select max(created_date) from opportunities"),
+    ("opportunities", "select max(close_date) from opportunities where status in ('won', 'lost')"),
+    ("reviews", "select max(review_date) from reviews"),
+)
+
+
+def data_as_of(con: duckdb.DuckDBPyConnection, today: dt.date | None = None) -> dt.date:
+    """Latest date in the data, capped at today; today when there is no date at all.
+
+    Periods count as the first day of their month (they are stored that way).
+    """
+    today = today or dt.date.today()
+    tables = loaded_tables(con)
+    dates = []
+    for table, sql in _CANDIDATES:
+        if table in tables:
+            value = con.execute(sql).fetchone()[0]
+            if value is not None:
+                dates.append(value)
+    return min(max(dates), today) if dates else today
+
+
+def resolve_as_of(
+    con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.date | str | None = None
+) -> dt.date:
+    """The as-of date in force: an explicit argument, else the setting, else the data's own."""
+    if isinstance(as_of, str):
+        as_of = dt.date.fromisoformat(as_of)
+    return as_of or settings.as_of or data_as_of(con)

@@ -1,0 +1,154 @@
+"""``python -m kam_core``: load, report and demo, usable without the app (spec §4).
+
+Exit codes: 0 success; 1 a file was fatal or nothing could be built; 2 bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+
+from .errors import KamError
+from .settings import Settings
+
+REPORT_KINDS = ("portfolio", "coverage", "growth", "health", "summary")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 on bad arguments, as we want
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _iso_date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date; expected YYYY-MM-DD") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m kam_core", description="KAM dashboard: load CRM exports, "
+                     "compute key-account metrics, write demo data.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("load", help="build the database from CRM export files or folders")
+    p.add_argument("sources", nargs="+", type=Path, metavar="SOURCE",
+                   help="a folder, a .zip, or CSV/XLSX/Parquet files named after their table")
+    p.add_argument("--db", required=True, type=Path, help="database file to write (replaced when complete)")
+    p.add_argument("--mapping", type=Path, help="column mapping (TOML) for exports of other formats")
+    p.add_argument("--config", type=Path, help="settings file (kam.toml)")
+    p.add_argument("--show-rejects", type=int, default=10, metavar="N",
+                   help="print the first N rejected rows (default 10)")
+
+    p = sub.add_parser("report", help="one row per account with the metrics of one area")
+    p.add_argument("kind", choices=REPORT_KINDS)
+    p.add_argument("--db", required=True, type=Path)
+    p.add_argument("--config", type=Path, help="settings file (kam.toml)")
+    p.add_argument("--format", choices=("csv", "json"), default="csv")
+    p.add_argument("--as-of", type=_iso_date, help="compute as of this date (YYYY-MM-DD)")
+
+    p = sub.add_parser("demo", help="write the synthetic demo CRM export")
+    p.add_argument("--out", required=True, type=Path, help="folder to write the CSV files into")
+    p.add_argument("--accounts", type=int, default=150)
+    p.add_argument("--seed", type=int, default=7)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "load":
+            return _load(parser, args)
+        if args.command == "report":
+            return _report(parser, args)
+        return _demo(parser, args)
+    except KamError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _settings(parser: argparse.ArgumentParser, path: Path | None) -> Settings:
+    if path is not None and not path.is_file():
+        parser.error(f"settings file {path} does not exist")
+    return Settings.from_file(path)
+
+
+def _load(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from .loader import load
+
+    missing = [str(s) for s in args.sources if not s.exists()]
+    if missing:
+        parser.error(f"source not found: {', '.join(missing)}")
+    if args.mapping is not None:
+        if not args.mapping.is_file():
+            parser.error(f"mapping file {args.mapping} does not exist")
+        print("error: --mapping is not supported yet; name files after their tables "
+              "(accounts.csv, contacts.csv, ...)", file=sys.stderr)
+        return 2
+    settings = _settings(parser, args.config)
+    report = load(args.sources, args.db, settings)
+    for line in report.lines():
+        print(line)
+    _print_rejects(args.db, args.show_rejects)
+    total_read = sum(f.rows_read for f in report.files)
+    total_rejected = sum(f.rows_rejected for f in report.files)
+    print(f"database {args.db} written in {report.seconds:.2f} s: "
+          + ", ".join(f"{t} {n}" for t, n in report.table_rows.items())
+          + f"; {total_read} rows read, {total_rejected} rejected")
+    if not report.ok:
+        print(f"error: {len(report.fatal_files)} file(s) could not be loaded (see FATAL above)",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print_rejects(db: Path, limit: int) -> None:
+    import duckdb
+
+    if limit <= 0:
+        return
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        total = con.execute("select count(*) from rejects").fetchone()[0]
+        rows = con.execute(
+            "select source_file, row_number, reason from rejects order by source_file, row_number limit $n",
+            {"n": limit},
+        ).fetchall()
+        wtotal = con.execute("select count(*) from warnings").fetchone()[0]
+        warns = con.execute(
+            "select source_file, row_number, message from warnings order by source_file, row_number limit $n",
+            {"n": limit},
+        ).fetchall()
+    finally:
+        con.close()
+    if rows:
+        print(f"rejected rows ({total}; first {len(rows)}):")
+        for f, r, why in rows:
+            print(f"  {f} row {r}: {why}")
+    if warns:
+        print(f"warnings ({wtotal}; first {len(warns)}):")
+        for f, r, why in warns:
+            print(f"  {f} row {r}: {why}")
+
+
+def _report(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if not args.db.is_file():
+        parser.error(f"database {args.db} does not exist; build it with 'python -m kam_core load'")
+    _settings(parser, args.config)  # validate before any work
+    from .report import run_report
+
+    return run_report(args.db, args.kind, args.config, args.format, args.as_of, sys.stdout)
+
+
+def _demo(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if args.accounts < 1:
+        parser.error("--accounts must be at least 1")
+    from .demo import write_demo
+
+    paths = write_demo(args.out, accounts=args.accounts, seed=args.seed)
+    print(f"demo CRM export written to {args.out}: " + ", ".join(p.name for p in paths.values()))
+    return 0

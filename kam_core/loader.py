@@ -1,0 +1,668 @@
+"""Build the DuckDB database from a source: every input row loaded or kept as a reject.
+
+The pipeline for one file: a reader stages its cells as text (``readers``), then one SQL
+pass per step parses and checks every column (types, ranges, enumerations, Excel errors),
+then references and keys are checked against what is already loaded, and each row goes to
+its table or to ``rejects`` with a reason a person can act on.
+
+A load writes a new database file beside the target and moves it into place only when it
+is complete, so a crash or a fatal file never leaves a broken database behind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import tempfile
+import time
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from . import __version__
+from .asof import data_as_of
+from .errors import FatalFileError, LoadError
+from .readers import Staged, stage_csv, stage_parquet, stage_xlsx, xlsx_sheet_names
+from .schema import ENUM_ALIASES, LOAD_ORDER, TABLES, Column, Table, create_schema
+from .settings import Settings
+from .sqlutil import literal_list, quote_literal
+
+CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
+XLSX_SUFFIXES = {".xlsx", ".xlsm"}
+PARQUET_SUFFIXES = {".parquet", ".pq"}
+
+EXCEL_ERRORS = ("#N/A", "#REF!", "#DIV/0!", "#VALUE!", "#NAME?", "#NUM!", "#NULL!")
+
+# File names that mean a canonical table besides its own name (singular, common synonyms).
+TABLE_ALIASES = {
+    "account": "accounts",
+    "customers": "accounts",
+    "contact": "contacts",
+    "members": "team",
+    "team_members": "team",
+    "users": "team",
+    "relationship": "relationships",
+    "activity": "activities",
+    "opportunity": "opportunities",
+    "deals": "opportunities",
+    "criterion": "criteria",
+    "scores": "criterion_scores",
+    "criterion_score": "criterion_scores",
+    "plan": "plan_actions",
+    "actions": "plan_actions",
+    "plan_action": "plan_actions",
+    "review": "reviews",
+    "competitor": "competitors",
+}
+
+KIND_WORDS = {
+    "float": "a number",
+    "int": "a whole number",
+    "date": "a date (YYYY-MM-DD or DD.MM.YYYY)",
+    "month": "a month (YYYY-MM or a date in the month)",
+    "bool": "true or false (also 1/0, yes/no, ja/nein)",
+}
+
+
+def normalise_name(name: str) -> str:
+    """Header or file name as matched: trimmed, case-folded, spaces and hyphens as '_'."""
+    return "_".join(name.strip().casefold().replace("-", " ").split())
+
+
+# ---------------------------------------------------------------- report
+
+
+@dataclass
+class FileResult:
+    source_file: str
+    table: str | None
+    file_format: str
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    warnings: int = 0
+    fatal: str | None = None
+    ignored_columns: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class LoadReport:
+    db_path: Path
+    files: list[FileResult] = field(default_factory=list)
+    ignored_files: list[str] = field(default_factory=list)
+    table_rows: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def fatal_files(self) -> list[FileResult]:
+        return [f for f in self.files if f.fatal]
+
+    @property
+    def ok(self) -> bool:
+        return not self.fatal_files
+
+    def lines(self) -> list[str]:
+        """The load output a person reads: one line per file, then what was skipped."""
+        out = []
+        for f in self.files:
+            target = f" -> {f.table}" if f.table else ""
+            if f.fatal:
+                out.append(f"FATAL {f.source_file}{target}: {f.fatal}")
+                continue
+            extra = f", {f.warnings} warnings" if f.warnings else ""
+            out.append(
+                f"{f.source_file}{target}: {f.rows_read} read, {f.rows_loaded} loaded, "
+                f"{f.rows_rejected} rejected{extra} ({f.seconds:.2f} s)"
+            )
+            if f.ignored_columns:
+                out.append(f"  columns outside the model, ignored: {', '.join(f.ignored_columns)}")
+        for name in self.ignored_files:
+            out.append(f"ignored: {name}")
+        return out
+
+
+@dataclass
+class SourceFile:
+    path: Path
+    display: str
+    table: str
+    file_format: str
+    sheet: str | None = None
+
+
+# ---------------------------------------------------------------- discovering files
+
+
+def discover(sources: list[Path], workdir: Path) -> tuple[list[SourceFile], list[str]]:
+    """The files of the sources, each with its table; plus what is ignored and why."""
+    found: list[SourceFile] = []
+    ignored: list[str] = []
+    for source in sources:
+        source = Path(source)
+        if source.is_dir():
+            files = sorted(p for p in source.rglob("*") if p.is_file() and not _hidden(p, source))
+            base = source
+        elif source.suffix.lower() == ".zip":
+            target = workdir / f"zip{len(list(workdir.iterdir()))}"
+            try:
+                with zipfile.ZipFile(source) as zf:
+                    _safe_extract(zf, target)
+            except zipfile.BadZipFile:
+                raise LoadError(f"{source.name}: not a readable zip file") from None
+            files = sorted(p for p in target.rglob("*") if p.is_file() and not _hidden(p, target))
+            base = target
+        else:
+            files, base = [source], source.parent
+        for path in files:
+            display = path.relative_to(base).as_posix() if path != source else path.name
+            found_here, why = _classify(path, display)
+            found.extend(found_here)
+            if why:
+                ignored.append(f"{display} ({why})")
+    order = {t: i for i, t in enumerate(LOAD_ORDER)}
+    found.sort(key=lambda f: order[f.table])  # stable: files of one table keep their order
+    return found, ignored
+
+
+def _hidden(path: Path, base: Path) -> bool:
+    return any(part.startswith((".", "__MACOSX")) for part in path.relative_to(base).parts)
+
+
+def _safe_extract(zf: zipfile.ZipFile, target: Path) -> None:
+    target.mkdir(parents=True)
+    for member in zf.infolist():
+        dest = (target / member.filename).resolve()
+        if not str(dest).startswith(str(target.resolve())):
+            raise LoadError(f"zip member {member.filename!r} points outside the archive")
+    zf.extractall(target)
+
+
+def table_for_name(stem: str) -> str | None:
+    name = normalise_name(stem)
+    if name in TABLES:
+        return name
+    return TABLE_ALIASES.get(name)
+
+
+def _classify(path: Path, display: str) -> tuple[list[SourceFile], str | None]:
+    suffix = path.suffix.lower()
+    table = table_for_name(path.stem)
+    if suffix in CSV_SUFFIXES | PARQUET_SUFFIXES:
+        if table is None:
+            return [], f"no table is named {path.stem!r}; expected one of {', '.join(LOAD_ORDER)}"
+        fmt = "csv" if suffix in CSV_SUFFIXES else "parquet"
+        return [SourceFile(path, display, table, fmt)], None
+    if suffix in XLSX_SUFFIXES:
+        if table is not None:
+            return [SourceFile(path, display, table, "xlsx")], None
+        try:
+            sheets = xlsx_sheet_names(path)
+        except FatalFileError as exc:
+            return [], str(exc)
+        out = []
+        skipped = []
+        for sheet in sheets:
+            sheet_table = table_for_name(sheet)
+            if sheet_table:
+                out.append(SourceFile(path, f"{display} [{sheet}]", sheet_table, "xlsx", sheet))
+            else:
+                skipped.append(sheet)
+        why = None
+        if not out:
+            why = f"no sheet is named after a table; expected sheets such as {', '.join(LOAD_ORDER[:4])}"
+        elif skipped:
+            why = f"sheets not named after a table, ignored: {', '.join(skipped)}"
+        return out, why
+    return [], "not a CSV, Excel (.xlsx) or Parquet file"
+
+
+# ---------------------------------------------------------------- SQL building blocks
+
+
+def _date_formats(settings: Settings) -> list[str]:
+    day_first = settings.date_order == "dmy"
+    slash = ["%d/%m/%Y", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S"] if day_first else [
+        "%m/%d/%Y", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S"]
+    return [
+        "%d.%m.%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S", "%d.%m.%y",
+        "%d-%m-%Y", "%d-%m-%Y %H:%M", "%d-%m-%Y %H:%M:%S",  # Excel re-save of ISO stamps
+        "%Y/%m/%d", *slash,
+    ]
+
+
+def install_macros(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Parsing functions used by the checks (temporary: they do not end up in the database)."""
+    formats = literal_list(_date_formats(settings))
+    con.execute(
+        f"""
+        create or replace temp macro kam_clean(v) as
+            case when v is null or trim(v) = '' or upper(trim(v)) = 'NULL' then null else v end;
+        create or replace temp macro kam_num(v, dec_comma) as (
+            case when dec_comma then
+                try_cast(replace(
+                    case when regexp_full_match(trim(v), '[+-]?\\d{{1,3}}(\\.\\d{{3}})+(,\\d*)?')
+                         then replace(trim(v), '.', '') else trim(v) end, ',', '.') as double)
+            else
+                try_cast(
+                    case when regexp_full_match(trim(v), '[+-]?\\d{{1,3}}(,\\d{{3}})+(\\.\\d*)?')
+                         then replace(trim(v), ',', '') else trim(v) end as double)
+            end);
+        create or replace temp macro kam_date(v) as coalesce(
+            try_cast(trim(v) as date),
+            try_cast(try_cast(trim(v) as timestamp) as date),
+            try_cast(try_strptime(trim(v), {formats}) as date));
+        create or replace temp macro kam_month(v) as coalesce(
+            try_cast(try_strptime(trim(v), ['%Y-%m', '%Y/%m', '%m.%Y', '%m/%Y']) as date),
+            date_trunc('month', kam_date(v))::date);
+        create or replace temp macro kam_bool(v) as
+            case when lower(trim(v)) in ('true', '1', 'yes', 'y', 'ja', 'j', 'wahr', 't') then true
+                 when lower(trim(v)) in ('false', '0', 'no', 'n', 'nein', 'falsch', 'f') then false
+            end;
+        create or replace temp macro kam_csvq(v, d) as
+            case when contains(v, d) or contains(v, '"') or contains(v, chr(10)) or contains(v, chr(13))
+                 then '"' || replace(v, '"', '""') || '"' else v end;
+        create or replace temp macro kam_show(v) as
+            '''' || case when length(v) > 60 then left(v, 57) || '...' else v end || '''';
+        """
+    )
+
+
+def _enum_expr(col: Column, v: str) -> str:
+    norm = f"regexp_replace(lower(trim({v})), '[\\s\\-]+', '_', 'g')"
+    aliases = ENUM_ALIASES.get(col.name, {})
+    if not aliases:
+        return norm
+    whens = " ".join(f"when {quote_literal(a)} then {quote_literal(b)}" for a, b in aliases.items())
+    return f"(case {norm} {whens} else {norm} end)"
+
+
+def _parse_expr(col: Column, v: str) -> str:
+    """SQL turning the cleaned text ``v`` into the column's value (null if it does not parse)."""
+    if col.kind == "text":
+        return v
+    if col.kind == "id":
+        return f"trim({v})"
+    if col.kind == "enum":
+        return _enum_expr(col, v)
+    if col.kind in ("float", "int"):
+        expr = f"kam_num({v}, $dec_comma)"
+        if col.name == "probability":
+            # a probability above 1 and up to 100 is a percentage (70 -> 0.7)
+            expr = f"(case when {expr} > 1 and {expr} <= 100 then {expr} / 100 else {expr} end)"
+        return expr
+    if col.kind == "date":
+        return f"kam_date({v})"
+    if col.kind == "month":
+        return f"kam_month({v})"
+    if col.kind == "bool":
+        return f"kam_bool({v})"
+    raise AssertionError(col.kind)
+
+
+def _checks(col: Column, v: str, p: str) -> list[str]:
+    """SQL expressions, each a reason text when the check fails, else null."""
+    name = quote_literal(col.name)
+    checks = []
+    if col.required:
+        checks.append(f"case when {v} is null then {name} || ' is blank (required)' end")
+    checks.append(
+        f"case when upper(trim({v})) in {tuple(EXCEL_ERRORS)!r} "
+        f"then {name} || ' holds the Excel error ' || trim({v}) end"
+    )
+    not_excel = f"upper(trim({v})) not in {tuple(EXCEL_ERRORS)!r}"
+    if col.kind in KIND_WORDS:
+        words = quote_literal(KIND_WORDS[col.kind])
+        checks.append(
+            f"case when {v} is not null and {not_excel} and {p} is null "
+            f"then {name} || ' ' || kam_show({v}) || ' is not ' || {words} end"
+        )
+    if col.kind in ("float", "int"):
+        checks.append(f"case when {p} is not null and not isfinite({p}) then {name} || ' must be a finite number' end")
+    if col.kind == "int":
+        checks.append(
+            f"case when {p} is not null and isfinite({p}) and {p} <> floor({p}) "
+            f"then {name} || ' ' || kam_show({v}) || ' is not a whole number' end"
+        )
+    if col.kind in ("float", "int") and (col.min is not None or col.max is not None):
+        conds = []
+        if col.min is not None:
+            conds.append(f"{p} < {col.min!r}")
+        if col.max is not None:
+            conds.append(f"{p} > {col.max!r}")
+        if col.name == "probability":
+            expected = "0-1, or a percentage up to 100"
+        elif col.min is not None and col.max is not None:
+            expected = f"{_num(col.min)} to {_num(col.max)}"
+        elif col.min is not None:
+            expected = f"at least {_num(col.min)}"
+        else:
+            expected = f"at most {_num(col.max)}"
+        checks.append(
+            f"case when {p} is not null and ({' or '.join(conds)}) then {name} || ' ' || kam_show({v}) "
+            f"|| ' is out of range (expected {expected})' end"
+        )
+    if col.kind in ("date", "month"):
+        checks.append(
+            f"case when {p} is not null and ({p} < date '1900-01-01' or {p} > date '2199-12-31') "
+            f"then {name} || ' ' || kam_show({v}) || ' is out of range (expected a year 1900-2199)' end"
+        )
+    if col.kind == "enum":
+        allowed = ", ".join(col.enum)
+        what = "names no known metric" if col.name == "source" else "is not one of"
+        checks.append(
+            f"case when {v} is not null and {not_excel} and {p} not in ({', '.join(quote_literal(x) for x in col.enum)}) "
+            f"then {name} || ' ' || kam_show({v}) || ' {what}: {allowed}' end"
+        )
+    return checks
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _final_value(col: Column, p: str) -> str:
+    if col.default is None:
+        return f"{p}::{col.sql_type}"
+    default = "true" if col.default is True else quote_literal(str(col.default))
+    return f"coalesce({p}, {default})::{col.sql_type}"
+
+
+def checked_sql(table: Table, colmap: dict[str, int]) -> str:
+    """Parse and check every column of one staged file (``stg``) -> temp table ``chk``."""
+    cleaned = ", ".join(
+        f"kam_clean(c{colmap[c.name]}) as v_{c.name}" if c.name in colmap else f"null::varchar as v_{c.name}"
+        for c in table.columns
+    )
+    parsed = ", ".join(f"{_parse_expr(c, 'v_' + c.name)} as p_{c.name}" for c in table.columns)
+    finals = ", ".join(f"{_final_value(c, 'p_' + c.name)} as {c.name}" for c in table.columns)
+    checks = ",\n            ".join(
+        chk for c in table.columns for chk in _checks(c, f"v_{c.name}", f"p_{c.name}")
+    )
+    return f"""
+        create or replace temp table chk as
+        with cleaned as (
+            select _row, {cleaned} from stg
+        ),
+        parsed as (
+            select *, {parsed} from cleaned
+        )
+        select
+            _row,
+            {finals},
+            nullif(concat_ws('; ',
+            {checks}
+            ), '') as _reason
+        from parsed
+    """
+
+
+# ---------------------------------------------------------------- the load
+
+
+class _Loader:
+    def __init__(self, con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+        self.con = con
+        self.settings = settings
+        self.created: set[str] = set()
+
+    def load_file(self, sf: SourceFile) -> FileResult:
+        res = FileResult(sf.display, sf.table, sf.file_format)
+        started = time.perf_counter()
+        try:
+            self._load(sf, res)
+        except FatalFileError as exc:
+            res.fatal = str(exc)
+            res.rows_read = res.rows_loaded = res.rows_rejected = 0
+        except duckdb.Error as exc:
+            res.fatal = f"{sf.display}: cannot be read ({str(exc).splitlines()[0]})"
+            res.rows_read = res.rows_loaded = res.rows_rejected = 0
+        res.seconds = time.perf_counter() - started
+        self.con.execute("drop table if exists stg; drop table if exists chk; drop table if exists fin")
+        return res
+
+    def _stage(self, sf: SourceFile) -> Staged:
+        if sf.file_format == "csv":
+            return stage_csv(self.con, sf.path)
+        if sf.file_format == "xlsx":
+            return stage_xlsx(self.con, sf.path, sf.sheet)
+        return stage_parquet(self.con, sf.path)
+
+    def _load(self, sf: SourceFile, res: FileResult) -> None:
+        table = TABLES[sf.table]
+        staged = self._stage(sf)
+        colmap, ignored = self._map_columns(sf, table, staged.headers)
+        res.ignored_columns = ignored
+        res.rows_read = staged.rows_read
+        if sf.table not in self.created:
+            create_schema(self.con, [sf.table])
+            self.con.execute(f"create temp table if not exists keys_{sf.table} (k varchar, source_file varchar, _row bigint)")
+            self.created.add(sf.table)
+        dec_comma = self._decimal_comma(table, colmap, staged.delimiter)
+        sql = checked_sql(table, colmap)
+        self.con.execute(sql, {"dec_comma": dec_comma} if "$dec_comma" in sql else None)
+        self._references_and_keys(sf, table)
+        cols = ", ".join(table.column_names)
+        self.con.execute(f"insert into {table.name} select {cols} from fin where _reason is null order by _row")
+        if table.key:
+            key = self._key_expr(table, "fin")
+            self.con.execute(
+                f"insert into keys_{table.name} select {key}, $f, _row from fin "
+                f"where _reason is null and {key} is not null",
+                {"f": sf.display},
+            )
+        n = len(staged.headers)
+        delim = quote_literal(staged.delimiter if staged.file_format == "csv" else ",")
+        raw = "concat_ws(" + delim + ", " + ", ".join(f"kam_csvq(coalesce(s.c{i}, ''), {delim})" for i in range(n)) + ")"
+        self.con.execute(
+            f"""insert into rejects
+                select $f, fin._row, $t, {raw}, fin._reason
+                from fin join stg s using (_row) where fin._reason is not null order by fin._row""",
+            {"f": sf.display, "t": table.name},
+        )
+        for rr in staged.raw_rejects:
+            self.con.execute("insert into rejects values ($f, $r, $t, $raw, $why)",
+                             {"f": sf.display, "r": rr.row, "t": table.name, "raw": rr.raw, "why": rr.reason})
+        loaded, rejected = self.con.execute(
+            "select count(*) filter (where _reason is null), count(*) filter (where _reason is not null) from fin"
+        ).fetchone()
+        res.rows_loaded = loaded
+        res.rows_rejected = rejected + len(staged.raw_rejects)
+        res.warnings = self.con.execute("select count(*) from warnings where source_file = $f", {"f": sf.display}).fetchone()[0]
+        assert res.rows_read == res.rows_loaded + res.rows_rejected, (sf.display, res)
+
+    def _map_columns(self, sf: SourceFile, table: Table, headers: list[str]) -> tuple[dict[str, int], list[str]]:
+        colmap: dict[str, int] = {}
+        ignored: list[str] = []
+        for i, h in enumerate(headers):
+            name = normalise_name(h)
+            if name in table.column_names:
+                if name in colmap:
+                    raise FatalFileError(
+                        f"{sf.display}: column {name} appears twice (columns {colmap[name] + 1} and {i + 1}); "
+                        "expected each column once"
+                    )
+                colmap[name] = i
+            elif h.strip():
+                ignored.append(h.strip())
+        missing = [c.name for c in table.required if c.name not in colmap]
+        if missing:
+            expected = ", ".join(c.name + ("*" if c.required else "") for c in table.columns)
+            found = ", ".join(h.strip() for h in headers if h.strip()) or "none"
+            plural = "s" if len(missing) > 1 else ""
+            raise FatalFileError(
+                f"{sf.display}: required column{plural} {', '.join(missing)} missing for table {table.name}; "
+                f"expected columns {expected} (* = required); found {found}"
+            )
+        return colmap, ignored
+
+    def _decimal_comma(self, table: Table, colmap: dict[str, int], delimiter: str) -> bool:
+        """German number format in this file? Only files not delimited by commas can have it."""
+        numeric = [colmap[c.name] for c in table.columns if c.kind in ("float", "int") and c.name in colmap]
+        if delimiter == "," or not numeric:
+            return False
+        any_comma = " or ".join(f"bool_or(contains(c{i}, ','))" for i in numeric)
+        any_dot = " or ".join(f"bool_or(contains(c{i}, '.'))" for i in numeric)
+        all_thousands = " and ".join(
+            f"coalesce(bool_and(regexp_full_match(trim(c{i}), '[+-]?\\d{{1,3}}(\\.\\d{{3}})+')) "
+            f"filter (where contains(c{i}, '.')), true)" for i in numeric
+        )
+        comma, dot, thousands = self.con.execute(
+            f"select coalesce({any_comma}, false), coalesce({any_dot}, false), {all_thousands} from stg"
+        ).fetchone()
+        return bool(comma) or (bool(dot) and bool(thousands) and delimiter == ";")
+
+    @staticmethod
+    def _key_expr(table: Table, alias: str) -> str:
+        parts = [f"{alias}.{k}" for k in table.key]
+        if len(parts) == 1:
+            return parts[0]
+        # a composite key as one text; null when any part is null
+        return "case when " + " and ".join(f"{p} is not null" for p in parts) + " then " + \
+            " || chr(31) || ".join(parts) + " end"
+
+    def _references_and_keys(self, sf: SourceFile, table: Table) -> None:
+        joins: list[str] = []
+        reasons: list[str] = []
+        warns: list[tuple[str, str, str]] = []  # (column, condition, message sql)
+        loaded = self.created
+        for i, col in enumerate(c for c in table.columns if c.ref):
+            ref_table, ref_col = col.ref.split(".")
+            if ref_table not in loaded:
+                continue  # references into a table that was not loaded are not checked
+            alias = f"r{i}"
+            source = f"select distinct {ref_col} as k from {ref_table}"
+            if ref_table == table.name:  # accounts.parent_account_id: this file's rows count too
+                source += f" union select {ref_col} from chk where _reason is null"
+            joins.append(f"left join ({source}) {alias} on chk.{col.name} = {alias}.k")
+            missing = f"chk.{col.name} is not null and {alias}.k is null"
+            noun = ref_table.rstrip("s") if ref_table != "team" else "team member"
+            if ref_table == "criteria":
+                noun = "criterion"
+            msg = f"{quote_literal(col.name)} || ' ' || kam_show(chk.{col.name}) || ' has no {noun} in {ref_table}'"
+            if col.required:
+                reasons.append(f"case when {missing} then {msg} end")
+            else:
+                warns.append((col.name, missing, msg + " || ' (kept)'"))
+        if table.name == "criterion_scores" and "criteria" in loaded:
+            joins.append("left join criteria cr on chk.criterion_id = cr.criterion_id")
+            warns.append((
+                "criterion_id", "cr.source is not null and cr.source <> 'manual'",
+                "'criterion ' || kam_show(chk.criterion_id) || ' is derived from the metric ' || cr.source "
+                "|| '; this manual score is ignored'"))
+        warn_cols = ", ".join(f"case when {cond} then {msg} end as _w{i}" for i, (_, cond, msg) in enumerate(warns))
+        reason = "nullif(concat_ws('; ', chk._reason" + "".join(f", {r}" for r in reasons) + "), '')"
+        self.con.execute(
+            f"""create or replace temp table fin as
+                select chk.* exclude (_reason), {reason} as _reason{', ' + warn_cols if warns else ''}
+                from chk {' '.join(joins)}"""
+        )
+        if table.key:
+            k = self._key_expr(table, "fin")
+            self.con.execute(
+                f"""create or replace temp table dups as
+                    with ranked as (
+                        select _row, {k} as k,
+                               row_number() over (partition by {k} order by _row) as rn,
+                               min(_row) over (partition by {k}) as first_row
+                        from fin where _reason is null and {k} is not null
+                    )
+                    select r._row,
+                        'duplicate key ' || {quote_literal(', '.join(table.key))} || ' '
+                        || kam_show(replace(r.k, chr(31), ', ')) || ': first kept ('
+                        || coalesce(p.source_file || ' row ' || p._row, 'row ' || r.first_row) || ')' as why
+                    from ranked r left join keys_{table.name} p on p.k = r.k
+                    where r.rn > 1 or p.k is not null"""
+            )
+            self.con.execute(
+                "update fin set _reason = dups.why from dups where fin._row = dups._row"
+            )
+        for i, (column, _, _) in enumerate(warns):
+            self.con.execute(
+                f"""insert into warnings
+                    select $f, _row, $t, $c, {column}, _w{i} from fin
+                    where _reason is null and _w{i} is not null order by _row""",
+                {"f": sf.display, "t": table.name, "c": column},
+            )
+
+
+def load(sources: list[Path | str], db_path: Path | str, settings: Settings | None = None) -> LoadReport:
+    """Load the sources into a new database at ``db_path`` (replaced only when complete).
+
+    Raises ``LoadError`` (and writes nothing) when no readable accounts table results.
+    Fatal files are reported in the result; the other files still load.
+    """
+    settings = settings or Settings()
+    db_path = Path(db_path)
+    sources = [Path(s) for s in sources]
+    for s in sources:
+        if not s.exists():
+            raise LoadError(f"source {s} does not exist")
+    started = time.perf_counter()
+    report = LoadReport(db_path)
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="kam-load-"))
+    tmp_db = db_path.with_name(f".{db_path.name}.loading-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    _remove_db(tmp_db)
+    try:
+        files, report.ignored_files = discover(sources, workdir)
+        con = duckdb.connect(str(tmp_db), config={"autoinstall_known_extensions": False})
+        try:
+            create_schema(con, [])
+            install_macros(con, settings)
+            loader = _Loader(con, settings)
+            for sf in files:
+                report.files.append(loader.load_file(sf))
+            if "accounts" not in loader.created:
+                fatal = [f.fatal for f in report.files if f.fatal and f.table == "accounts"]
+                why = fatal[0] if fatal else "no accounts file was found (expected accounts.csv, .xlsx or .parquet)"
+                raise LoadError(f"nothing was built: {why}")
+            for t in sorted(loader.created):
+                report.table_rows[t] = con.execute(f"select count(*) from {t}").fetchone()[0]
+            report.seconds = time.perf_counter() - started
+            _write_load_info(con, report, sources, settings)
+            con.execute("checkpoint")
+        finally:
+            con.close()
+        _swap_in(tmp_db, db_path)
+    finally:
+        _remove_db(tmp_db)
+        shutil.rmtree(workdir, ignore_errors=True)
+    return report
+
+
+def _write_load_info(con: duckdb.DuckDBPyConnection, report: LoadReport, sources: list[Path],
+                     settings: Settings) -> None:
+    for f in report.files:
+        con.execute(
+            "insert into load_files values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            [f.source_file, f.table, f.file_format, f.rows_read, f.rows_loaded, f.rows_rejected,
+             f.fatal, ", ".join(f.ignored_columns) or None, round(f.seconds, 3)],
+        )
+    for name in report.ignored_files:
+        con.execute("insert into load_files (source_file, fatal_error) values ($1, $2)", [name, "ignored"])
+    info = {
+        "loaded_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "sources": "; ".join(s.name for s in sources),
+        "kam_version": __version__,
+        "data_as_of": data_as_of(con).isoformat(),
+        "currency": settings.currency,
+        "load_seconds": f"{report.seconds:.2f}",
+    }
+    for k, v in info.items():
+        con.execute("insert or replace into load_info values ($1, $2)", [k, v])
+
+
+def _remove_db(path: Path) -> None:
+    for p in (path, path.with_name(path.name + ".wal")):
+        p.unlink(missing_ok=True)
+
+
+def _swap_in(tmp_db: Path, db_path: Path) -> None:
+    # A stale write-ahead log of the old file must not be replayed onto the new one.
+    db_path.with_name(db_path.name + ".wal").unlink(missing_ok=True)
+    os.replace(tmp_db, db_path)

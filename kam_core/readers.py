@@ -1,0 +1,367 @@
+"""Read one source file into a staging table of text cells, one row per input record.
+
+Every reader produces the same thing: a DuckDB temp table ``stg`` with ``_row`` (the row
+number as a spreadsheet shows it: header = 1, a quoted multi-line record is one row) and the
+file's columns as VARCHAR named ``c0 … cN`` (user headers never enter SQL text), plus the
+header list and any rows that could not even be split into fields (``RawReject``).
+
+CSV goes through DuckDB's own reader when the file is clean (the fast path: millions of rows
+per second); files DuckDB would refuse (rows with too many or too few fields, blank lines,
+non-UTF-8 text) go through Python's ``csv`` module, which keeps every row and its raw text.
+Windows-1252 is decoded in Python because DuckDB's reader does not know it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from .errors import FatalFileError
+from .sqlutil import quote_ident
+
+DELIMITERS = (",", ";", "\t", "|")
+CHUNK = 1 << 20
+MAX_FIELD = 64 * 1024 * 1024  # "no length limit below several MB" (spec §2)
+csv.field_size_limit(MAX_FIELD)
+
+
+@dataclass
+class RawReject:
+    row: int
+    raw: str
+    reason: str
+
+
+@dataclass
+class Staged:
+    """What a reader leaves behind: ``stg`` in the connection, and facts about the file."""
+
+    headers: list[str]
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    file_format: str = "csv"
+    rows_read: int = 0
+    raw_rejects: list[RawReject] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- encoding and dialect
+
+
+def sniff_encoding(path: Path) -> tuple[str, bool]:
+    """Return (encoding, has_blank_lines) after reading the whole file once.
+
+    UTF-8 (with or without BOM) when every byte decodes; UTF-16 when it has a UTF-16 BOM;
+    otherwise Windows-1252. A 0-byte file or one with NUL bytes (a binary file) is fatal.
+    """
+    size = path.stat().st_size
+    if size == 0:
+        raise FatalFileError(f"{path.name}: the file is empty (0 bytes); expected a header row")
+    with path.open("rb") as fh:
+        head = fh.read(4)
+        if head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+            return "utf-16", False
+        fh.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        utf8 = True
+        blank = False
+        prev_tail = b""
+        while chunk := fh.read(CHUNK):
+            if b"\x00" in chunk:
+                raise FatalFileError(
+                    f"{path.name}: this is not a text file (it contains NUL bytes); expected a "
+                    "CSV file in UTF-8 or Windows-1252, an .xlsx workbook or a Parquet file"
+                )
+            if utf8:
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    utf8 = False
+            joined = prev_tail + chunk
+            if not blank and (b"\n\n" in joined or b"\n\r\n" in joined):
+                blank = True
+            prev_tail = chunk[-2:]
+        if utf8:
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                utf8 = False
+    return ("utf-8" if utf8 else "cp1252"), blank
+
+
+def _cp1252_with_latin1_fallback(err: UnicodeDecodeError) -> tuple[str, int]:
+    # The five bytes cp1252 leaves undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D) occur in real
+    # exports inside mojibake; keep them as their Latin-1 code points instead of failing.
+    return err.object[err.start : err.end].decode("latin-1"), err.end
+
+
+codecs.register_error("kam_cp1252", _cp1252_with_latin1_fallback)
+
+
+def open_text(path: Path, encoding: str) -> io.TextIOWrapper:
+    enc = "utf-8-sig" if encoding == "utf-8" else encoding
+    errors = "kam_cp1252" if encoding == "cp1252" else "strict"
+    return open(path, encoding=enc, errors=errors, newline="")
+
+
+def sniff_delimiter(header_line: str) -> str:
+    """The candidate delimiter that occurs most often outside quotes in the header line."""
+    counts = dict.fromkeys(DELIMITERS, 0)
+    quoted = False
+    for ch in header_line:
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch in counts:
+            counts[ch] += 1
+    best = max(DELIMITERS, key=lambda d: counts[d])  # ties keep the earlier (comma first)
+    return best if counts[best] else ","
+
+
+def _first_record(path: Path, encoding: str) -> tuple[str, list[str]]:
+    with open_text(path, encoding) as fh:
+        first_line = fh.readline()
+        delim = sniff_delimiter(first_line)
+        fh.seek(0)
+        reader = csv.reader(fh, delimiter=delim)
+        try:
+            header = next(reader)
+        except StopIteration:
+            header = []
+    if header and header[0].startswith("\ufeff"):
+        header[0] = header[0][1:]
+    return delim, header
+
+
+# ---------------------------------------------------------------- CSV
+
+
+def stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
+    encoding, blank_lines = sniff_encoding(path)
+    delim, header = _first_record(path, encoding)
+    if not any(h.strip() for h in header):
+        raise FatalFileError(f"{path.name}: the first row is empty; expected a header row with column names")
+    staged = Staged(headers=header, delimiter=delim, encoding=encoding, file_format="csv")
+    if not blank_lines:
+        # DuckDB reads UTF-8 only: other encodings are decoded once into a UTF-8 copy.
+        fast_path = path if encoding == "utf-8" else transcode_to_utf8(path, encoding)
+        try:
+            _stage_csv_duckdb(con, fast_path, staged)
+            return staged
+        except duckdb.Error:
+            pass  # a ragged or otherwise unusual file: the careful reader below keeps every row
+        finally:
+            if fast_path != path:
+                fast_path.unlink(missing_ok=True)
+    _stage_csv_python(con, path, staged)
+    return staged
+
+
+def _stage_csv_duckdb(con: duckdb.DuckDBPyConnection, path: Path, staged: Staged) -> None:
+    n = len(staged.headers)
+    columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(n)) + "}"
+    delim_sql = {",": "','", ";": "';'", "\t": "'\\t'", "|": "'|'"}[staged.delimiter]
+    con.execute(
+        f"""
+        create or replace temp table stg as
+        select (ordinality + 1)::bigint as _row, * exclude (ordinality)
+        from read_csv(
+            $path, delim = {delim_sql}, quote = '"', escape = '"', header = true,
+            auto_detect = false, columns = {columns}, strict_mode = true,
+            max_line_size = {MAX_FIELD}, buffer_size = {2 * MAX_FIELD}, encoding = 'utf-8'
+        ) with ordinality
+        """,
+        {"path": str(path)},
+    )
+    staged.rows_read = con.execute("select count(*) from stg").fetchone()[0]
+
+
+class _LineTap:
+    """Feeds lines to csv.reader and remembers the raw text of the current record."""
+
+    def __init__(self, fh: io.TextIOBase) -> None:
+        self.fh = fh
+        self.lines: list[str] = []
+        self.count = 0
+
+    def __iter__(self) -> _LineTap:
+        return self
+
+    def __next__(self) -> str:
+        line = self.fh.readline()
+        if not line:
+            raise StopIteration
+        self.lines.append(line)
+        self.count += 1
+        return line
+
+    def take(self) -> str:
+        raw = "".join(self.lines).rstrip("\r\n")
+        self.lines = []
+        return raw
+
+
+def _stage_csv_python(con: duckdb.DuckDBPyConnection, path: Path, staged: Staged) -> None:
+    n = len(staged.headers)
+    rows: list[list[str | None]] = [[] for _ in range(n)]
+    row_numbers: list[int] = []
+    with open_text(path, staged.encoding) as fh:
+        tap = _LineTap(fh)
+        reader = csv.reader(tap, delimiter=staged.delimiter, strict=False)
+        try:
+            next(reader)  # header
+        except (StopIteration, csv.Error):
+            pass
+        tap.take()
+        row_no = 1
+        while True:
+            try:
+                record = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                row_no += 1
+                staged.rows_read += 1
+                staged.raw_rejects.append(RawReject(row_no, tap.take(), f"the row cannot be read as CSV ({exc})"))
+                continue
+            raw = tap.take()
+            row_no += 1
+            if not record:  # a blank line: a row in a spreadsheet, but no data to keep
+                continue
+            staged.rows_read += 1
+            if len(record) > n:
+                extra = record[n:]
+                if all(not x.strip() for x in extra):
+                    record = record[:n]  # trailing empty fields (Excel's ";;;" padding)
+                else:
+                    staged.raw_rejects.append(
+                        RawReject(row_no, raw, f"the row has {len(record)} fields but the header has {n}; "
+                                  "a delimiter inside a value must be quoted")
+                    )
+                    continue
+            row_numbers.append(row_no)
+            for i in range(n):
+                v = record[i] if i < len(record) else None
+                rows[i].append(v if v != "" else None)
+    _register_stage(con, row_numbers, rows)
+
+
+def _register_stage(con: duckdb.DuckDBPyConnection, row_numbers: list[int],
+                    columns: list[list[str | None]]) -> None:
+    arrays = {"_row": pa.array(row_numbers, pa.int64())}
+    for i, col in enumerate(columns):
+        arrays[f"c{i}"] = pa.array(col, pa.string())
+    staged_arrow = pa.table(arrays)  # noqa: F841 - DuckDB finds it by its name in the SQL
+    con.execute("create or replace temp table stg as select * from staged_arrow")
+
+
+# ---------------------------------------------------------------- Excel and Parquet
+
+
+def _cell_text(v: object) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, dt.datetime):
+        return v.date().isoformat() if v.time() == dt.time(0) else v.isoformat(sep=" ")
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if isinstance(v, float):
+        return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
+    text = str(v)
+    return text if text != "" else None
+
+
+def xlsx_sheet_names(path: Path) -> list[str]:
+    import openpyxl
+
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True)
+    except Exception as exc:  # openpyxl raises many types for a broken file
+        raise FatalFileError(f"{path.name}: cannot be opened as an Excel workbook ({exc})") from None
+    try:
+        return list(wb.sheetnames)
+    finally:
+        wb.close()
+
+
+def stage_xlsx(con: duckdb.DuckDBPyConnection, path: Path, sheet: str | None) -> Staged:
+    """Stage one worksheet; the Excel row number is the row number."""
+    import openpyxl
+
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:
+        raise FatalFileError(f"{path.name}: cannot be opened as an Excel workbook ({exc})") from None
+    try:
+        ws = wb[sheet] if sheet else wb.worksheets[0]
+        rows_iter = ws.iter_rows(values_only=True)
+        header: list[str] | None = None
+        header_row = 0
+        for r, values in enumerate(rows_iter, start=1):
+            if any(v is not None and str(v).strip() for v in values):
+                header = [(_cell_text(v) or "") for v in values]
+                header_row = r
+                break
+        if header is None:
+            raise FatalFileError(f"{path.name} [{ws.title}]: the sheet is empty; expected a header row")
+        while header and not header[-1].strip():
+            header.pop()
+        n = len(header)
+        staged = Staged(headers=header, file_format="xlsx", encoding="xlsx")
+        cols: list[list[str | None]] = [[] for _ in range(n)]
+        row_numbers: list[int] = []
+        for r, values in enumerate(rows_iter, start=header_row + 1):
+            cells = [_cell_text(v) for v in values]
+            if not any(c is not None and c.strip() for c in cells):
+                continue
+            staged.rows_read += 1
+            if any(c is not None and c.strip() for c in cells[n:]):
+                staged.raw_rejects.append(RawReject(r, _join_raw(cells), f"the row has values beyond the last of the {n} header columns"))
+                continue
+            row_numbers.append(r)
+            for i in range(n):
+                cols[i].append(cells[i] if i < len(cells) else None)
+    finally:
+        wb.close()
+    _register_stage(con, row_numbers, cols)
+    return staged
+
+
+def _join_raw(cells: list[str | None]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow(["" if c is None else c for c in cells])
+    return out.getvalue()
+
+
+def stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
+    try:
+        rel_cols = [r[0] for r in con.execute("describe select * from read_parquet($p)", {"p": str(path)}).fetchall()]
+    except duckdb.Error as exc:
+        raise FatalFileError(f"{path.name}: cannot be read as Parquet ({str(exc).splitlines()[0]})") from None
+    select = ", ".join(f"cast({quote_ident(c)} as varchar) as c{i}" for i, c in enumerate(rel_cols))
+    con.execute(
+        f"create or replace temp table stg as select (file_row_number + 2)::bigint as _row, {select} "
+        "from read_parquet($p, file_row_number = true)",
+        {"p": str(path)},
+    )
+    staged = Staged(headers=rel_cols, file_format="parquet", encoding="parquet")
+    staged.rows_read = con.execute("select count(*) from stg").fetchone()[0]
+    return staged
+
+
+def transcode_to_utf8(path: Path, encoding: str) -> Path:
+    """A UTF-8 copy of a file (for tools that only read UTF-8); caller deletes it."""
+    fd, tmp = tempfile.mkstemp(suffix=".csv", prefix="kam-")
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as out, open_text(path, encoding) as src:
+        while chunk := src.read(CHUNK):
+            out.write(chunk)
+    return Path(tmp)

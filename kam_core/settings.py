@@ -1,0 +1,354 @@
+"""Every tunable of the spec, declared once: name, default, help and what is allowed.
+
+The declaration drives validation, ``kam.toml`` parsing, the docs and the app's Settings
+page. ``kam.toml`` holds top-level keys; dictionary-valued settings are TOML tables::
+
+    tier_scheme = "league"
+    half_life_days = 120
+
+    [health_weights]
+    coverage = 0.4
+
+>>> s = Settings.from_dict({"half_life_days": 90})
+>>> s.half_life_days
+90
+>>> Settings.from_dict({"half_life_days": -1})
+Traceback (most recent call last):
+...
+kam_core.errors.SettingsError: half_life_days = -1 is not allowed: expected a number greater than 0
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import SettingsError
+from .schema import ATTITUDES, PIECES
+
+TIER_PRESETS: dict[str, list[tuple[str, float]]] = {
+    "medals": [("Gold", 70), ("Silver", 50), ("Bronze", 30), ("Standard", 0)],
+    "league": [("Premier", 70), ("First", 50), ("Second", 30), ("Amateur", 0)],
+    "airline": [("First", 70), ("Club", 50), ("Economy", 30), ("Standby", 0)],
+}
+
+HEALTH_COMPONENTS = ("coverage", "growth", "margin", "plan", "activity")
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    check: Callable[[Any], Any]  # returns the normalised value or raises ValueError(expected)
+    group: str = "general"
+
+
+# ---- validators: each returns the cleaned value or raises ValueError("expected ...") ----
+
+
+def _number(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
+            integer: bool = False) -> Callable[[Any], Any]:
+    def check(v: Any) -> Any:
+        ok_type = isinstance(v, int) if integer else isinstance(v, (int, float))
+        if isinstance(v, bool) or not ok_type:
+            raise ValueError(f"expected {'a whole number' if integer else 'a number'}{_range(lo, hi, lo_open)}")
+        if lo is not None and (v <= lo if lo_open else v < lo):
+            raise ValueError(f"expected a number{_range(lo, hi, lo_open)}")
+        if hi is not None and v > hi:
+            raise ValueError(f"expected a number{_range(lo, hi, lo_open)}")
+        return v
+
+    return check
+
+
+def _range(lo: float | None, hi: float | None, lo_open: bool) -> str:
+    if lo is not None and hi is not None:
+        return f" from {lo} {'(exclusive) ' if lo_open else ''}to {hi}"
+    if lo is not None:
+        return f" greater than {lo}" if lo_open else f" of at least {lo}"
+    if hi is not None:
+        return f" of at most {hi}"
+    return ""
+
+
+def _choice(*allowed: str) -> Callable[[Any], Any]:
+    def check(v: Any) -> Any:
+        if not isinstance(v, str) or v.strip().lower() not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}")
+        return v.strip().lower()
+
+    return check
+
+
+def _text(v: Any) -> str:
+    if not isinstance(v, str) or not v.strip():
+        raise ValueError("expected a non-empty text")
+    return v.strip()
+
+
+def _optional_date(v: Any) -> dt.date | None:
+    if v is None or v == "":
+        return None
+    if isinstance(v, dt.datetime):
+        return v.date()
+    if isinstance(v, dt.date):
+        return v
+    if isinstance(v, str):
+        try:
+            return dt.date.fromisoformat(v.strip())
+        except ValueError:
+            pass
+    raise ValueError("expected an ISO date (YYYY-MM-DD) or empty for automatic")
+
+
+def _number_map(keys: tuple[str, ...], lo: float | None = None, hi: float | None = None
+                ) -> Callable[[Any], Any]:
+    def check(v: Any) -> Any:
+        if not isinstance(v, dict):
+            raise ValueError(f"expected a table with keys {', '.join(keys)}")
+        unknown = set(v) - set(keys)
+        if unknown:
+            raise ValueError(f"unknown key(s) {', '.join(sorted(unknown))}; expected {', '.join(keys)}")
+        out = {}
+        for k, x in v.items():
+            if isinstance(x, bool) or not isinstance(x, (int, float)) or (lo is not None and x < lo) or (
+                hi is not None and x > hi
+            ):
+                raise ValueError(f"{k} = {x!r}: expected a number{_range(lo, hi, False)}")
+            out[k] = x
+        return out
+
+    return check
+
+
+def _tiers(v: Any) -> list[tuple[str, float]] | None:
+    """Custom tiers: a list of [name, threshold] from the top; the last one should be 0."""
+    if v is None or v == []:
+        return None
+    if not isinstance(v, list) or not all(
+        isinstance(t, (list, tuple)) and len(t) == 2 and isinstance(t[0], str) and t[0].strip()
+        and isinstance(t[1], (int, float)) and not isinstance(t[1], bool) and 0 <= t[1] <= 100
+        for t in v
+    ):
+        raise ValueError('expected a list of ["name", threshold] pairs with thresholds 0-100')
+    thresholds = [t[1] for t in v]
+    if thresholds != sorted(thresholds, reverse=True) or len(set(thresholds)) != len(thresholds):
+        raise ValueError("expected thresholds strictly decreasing from the top tier down")
+    names = [t[0].strip() for t in v]
+    if len(set(names)) != len(names):
+        raise ValueError("expected distinct tier names")
+    return [(t[0].strip(), float(t[1])) for t in v]
+
+
+def _weights(v: Any) -> dict[str, float]:
+    if not isinstance(v, dict):
+        raise ValueError("expected a table criterion_id = weight")
+    for k, x in v.items():
+        if isinstance(x, bool) or not isinstance(x, (int, float)) or x < 0:
+            raise ValueError(f"{k} = {x!r}: expected a weight of at least 0")
+    return {str(k): float(x) for k, x in v.items()}
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("currency", "EUR", "Currency every amount is shown in (ISO code).", _text, "general"),
+    Setting("as_of", None, "The date the numbers are computed for; empty = the latest date in the "
+            "data, capped at today.", _optional_date, "general"),
+    Setting("date_order", "dmy", "How to read ambiguous dates such as 03/04/2025 in source files: "
+            "dmy (3 April) or mdy (4 March). ISO and DD.MM.YYYY dates are never ambiguous.",
+            _choice("dmy", "mdy"), "loading"),
+    # portfolio
+    Setting("tier_scheme", "medals", "Tier preset: medals (Gold/Silver/Bronze/Standard), league "
+            "(Premier/First/Second/Amateur) or airline (First/Club/Economy/Standby).",
+            _choice(*TIER_PRESETS), "portfolio"),
+    Setting("tiers", None, 'Custom tiers overriding the preset: list of ["name", threshold] from '
+            "the top tier down; an account gets the first tier whose threshold its "
+            "attractiveness reaches.", _tiers, "portfolio"),
+    Setting("criteria_weights", {}, "Weights overriding the criteria table, by criterion_id.",
+            _weights, "portfolio"),
+    Setting("quadrant_attractiveness", 50.0, "Attractiveness (0-100) from which an account is in "
+            "the upper half of the portfolio matrix.", _number(0, 100), "portfolio"),
+    Setting("quadrant_strength", 50.0, "Strength (0-100) from which an account is in the right "
+            "half of the portfolio matrix.", _number(0, 100), "portfolio"),
+    Setting("stability_runs", 200, "Weight perturbations used for tier_stability.",
+            _number(1, 10000, integer=True), "portfolio"),
+    Setting("stability_spread", 0.2, "Each weight is multiplied by uniform(1 - spread, 1 + spread).",
+            _number(0, 1), "portfolio"),
+    Setting("stability_seed", 42, "Random seed of the perturbations (fixed: same data, same result).",
+            _number(0, integer=True), "portfolio"),
+    Setting("borderline_stability", 0.8, "Accounts whose tier_stability is below this are borderline.",
+            _number(0, 1), "portfolio"),
+    # relationships
+    Setting("half_life_days", 180, "Days after which a relationship counts half (decay since last "
+            "contact).", _number(0, lo_open=True), "relationships"),
+    Setting("covered_threshold", 0.5, "Effective strength from which a contact counts as covered.",
+            _number(0, 1), "relationships"),
+    Setting("thread_strength", 3, "Relationship strength (0-4) from which a team member is a thread.",
+            _number(0, 4, integer=True), "relationships"),
+    Setting("piece_values", {"king": 10, "queen": 9, "rook": 5, "bishop": 3, "knight": 3, "pawn": 1},
+            "Influence value of each chess piece.", _number_map(PIECES, 0), "relationships"),
+    Setting("attitude_values", {"champion": 2, "supporter": 1, "neutral": 0, "skeptic": -1,
+                                "opponent": -2}, "Attitude value used in support_balance.",
+            _number_map(ATTITUDES), "relationships"),
+    Setting("high_influence_value", 5, "Piece value from which a contact is high-influence "
+            "(opponents, gap list).", _number(0), "relationships"),
+    # growth and health
+    Setting("target_margin", 0.30, "Gross margin % that earns a full margin score.",
+            _number(0, 1, lo_open=True), "health"),
+    Setting("growth_slope", 250, "Growth score = 50 + slope × revenue_growth (clamped 0-100).",
+            _number(0, lo_open=True), "health"),
+    Setting("review_cadence_days", 90, "A plan review within this many days earns a full plan score.",
+            _number(0, integer=True), "health"),
+    Setting("review_zero_days", 180, "Days since the last review at which the plan score reaches 0.",
+            _number(1, integer=True), "health"),
+    Setting("activity_half_life_days", 30, "Days after which the activity score halves.",
+            _number(0, lo_open=True), "health"),
+    Setting("health_weights", {"coverage": 0.30, "growth": 0.25, "margin": 0.15, "plan": 0.15,
+                               "activity": 0.15}, "Weights of the health components.",
+            _number_map(HEALTH_COMPONENTS, 0), "health"),
+    Setting("status_green", 70.0, "Health from which an account is green.", _number(0, 100), "health"),
+    Setting("status_amber", 40.0, "Health from which an account is amber (below: red).",
+            _number(0, 100), "health"),
+    Setting("reason_below", 40.0, "A health component below this is listed as a reason.",
+            _number(0, 100), "health"),
+)
+SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+
+
+class Settings:
+    """The settings in force: defaults overridden by ``kam.toml`` or a dict.
+
+    Attribute access by name (``settings.half_life_days``); immutable once built; use
+    ``replace(**changes)`` for a changed copy (the app's weight editor does).
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: dict[str, Any] | None = None) -> None:
+        merged = {s.name: _copy(s.default) for s in SETTINGS}
+        for key, value in (values or {}).items():
+            if key not in SETTINGS_BY_NAME:
+                raise SettingsError(
+                    f"unknown setting {key!r}; known settings: {', '.join(SETTINGS_BY_NAME)}"
+                )
+            setting = SETTINGS_BY_NAME[key]
+            try:
+                cleaned = setting.check(value)
+            except ValueError as exc:
+                raise SettingsError(f"{key} = {value!r} is not allowed: {exc}") from None
+            if isinstance(setting.default, dict) and isinstance(cleaned, dict) and key != "criteria_weights":
+                cleaned = {**setting.default, **cleaned}
+            merged[key] = cleaned
+        if merged["status_amber"] > merged["status_green"]:
+            raise SettingsError(
+                f"status_amber = {merged['status_amber']} is not allowed: expected a number of at "
+                f"most status_green ({merged['status_green']})"
+            )
+        if merged["review_zero_days"] <= merged["review_cadence_days"]:
+            raise SettingsError(
+                f"review_zero_days = {merged['review_zero_days']} is not allowed: expected more "
+                f"than review_cadence_days ({merged['review_cadence_days']})"
+            )
+        if sum(merged["health_weights"].values()) <= 0:
+            raise SettingsError("health_weights is not allowed: expected at least one weight above 0")
+        object.__setattr__(self, "_values", merged)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Settings:
+        return cls(values)
+
+    @classmethod
+    def from_file(cls, path: str | Path | None) -> Settings:
+        """Read ``kam.toml``; a missing path argument means defaults, a missing file is an error."""
+        if path is None:
+            return cls()
+        p = Path(path)
+        if not p.is_file():
+            raise SettingsError(f"settings file {p} does not exist")
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"{p.name} is not valid TOML: {exc}") from None
+        try:
+            return cls(data)
+        except SettingsError as exc:
+            raise SettingsError(f"{p.name}: {exc}") from None
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return _copy(self._values[name])
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("Settings are immutable; use replace()")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: _copy(v) for k, v in self._values.items()}
+
+    def changed(self) -> dict[str, Any]:
+        """Only the values that differ from the defaults (what kam.toml needs to hold)."""
+        return {s.name: self._values[s.name] for s in SETTINGS if self._values[s.name] != s.default}
+
+    def replace(self, **changes: Any) -> Settings:
+        return Settings({**self.changed(), **changes})
+
+    @property
+    def tier_list(self) -> list[tuple[str, float]]:
+        """Tiers in force from the top: custom ``tiers`` or the preset."""
+        return list(self._values["tiers"] or TIER_PRESETS[self._values["tier_scheme"]])
+
+    def cache_key(self) -> str:
+        """A stable text for cache keys."""
+        return repr(sorted((k, repr(v)) for k, v in self._values.items()))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Settings) and self._values == other._values
+
+    def __hash__(self) -> int:
+        return hash(self.cache_key())
+
+    def __repr__(self) -> str:
+        return f"Settings({self.changed()!r})"
+
+
+def _copy(v: Any) -> Any:
+    if isinstance(v, dict):
+        return dict(v)
+    if isinstance(v, list):
+        return list(v)
+    return v
+
+
+def to_toml(settings: Settings) -> str:
+    """The changed settings as kam.toml text (defaults are left out)."""
+    lines: list[str] = ["# KAM dashboard settings: only values that differ from the defaults."]
+    tables: list[str] = []
+    for key, value in settings.changed().items():
+        if isinstance(value, dict):
+            tables.append(f"\n[{key}]")
+            tables.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
+        else:
+            lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines + tables) + "\n"
+
+
+def _toml_key(k: str) -> str:
+    import re
+
+    return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else '"' + k.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, dt.date):
+        return f'"{v.isoformat()}"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -1,0 +1,80 @@
+"""The command line: exit codes and output (spec §4)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kam_core.cli import main
+
+from .conftest import MINI_ACCOUNTS, ROOT, query, write
+
+
+def test_load_ok_prints_per_file_counts(src: Path, tmp_path: Path, capsys) -> None:
+    write(src, "accounts.csv", MINI_ACCOUNTS + "A-3,\n")
+    db = tmp_path / "kam.duckdb"
+    assert main(["load", str(src), "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "accounts.csv -> accounts: 3 read, 2 loaded, 1 rejected" in out
+    assert "accounts.csv row 4: name is blank (required)" in out
+    assert query(db, "select count(*) from accounts") == [(2,)]
+
+
+def test_load_fatal_file_exit_1_others_load(src: Path, tmp_path: Path, capsys) -> None:
+    write(src, "accounts.csv", MINI_ACCOUNTS)
+    write(src, "contacts.csv", "contact_id,name\nC-1,X\n")
+    db = tmp_path / "kam.duckdb"
+    assert main(["load", str(src), "--db", str(db)]) == 1
+    captured = capsys.readouterr()
+    assert "FATAL contacts.csv -> contacts: contacts.csv: required column account_id missing" in captured.out
+    assert "1 file(s) could not be loaded" in captured.err
+    assert query(db, "select count(*) from accounts") == [(2,)]
+
+
+def test_load_without_accounts_exit_1_no_database(src: Path, tmp_path: Path, capsys) -> None:
+    write(src, "contacts.csv", "contact_id,account_id,name\nC-1,A-1,X\n")
+    db = tmp_path / "kam.duckdb"
+    assert main(["load", str(src), "--db", str(db)]) == 1
+    assert "nothing was built" in capsys.readouterr().err
+    assert not db.exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["load", "/nonexistent/folder", "--db", "x.duckdb"],
+        ["load", "--db", "x.duckdb"],
+        ["report", "portfolio"],
+        ["report", "sideways", "--db", "x.duckdb"],
+        ["report", "growth", "--db", "/nonexistent.duckdb"],
+        ["demo"],
+        ["demo", "--out", "x", "--accounts", "0"],
+        ["frobnicate"],
+    ],
+)
+def test_bad_arguments_exit_2(argv: list[str], tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert not (tmp_path / "x.duckdb").exists()
+
+
+def test_bad_config_exit_1(src: Path, tmp_path: Path, capsys) -> None:
+    write(src, "accounts.csv", MINI_ACCOUNTS)
+    cfg = tmp_path / "kam.toml"
+    cfg.write_text("half_life_days = 0\n")
+    assert main(["load", str(src), "--db", str(tmp_path / "k.duckdb"), "--config", str(cfg)]) == 1
+    assert "half_life_days = 0 is not allowed" in capsys.readouterr().err
+
+
+def test_module_entry_point(src: Path, tmp_path: Path) -> None:
+    write(src, "accounts.csv", MINI_ACCOUNTS)
+    db = tmp_path / "kam.duckdb"
+    done = subprocess.run([sys.executable, "-m", "kam_core", "load", str(src), "--db", str(db)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "2 read, 2 loaded, 0 rejected" in done.stdout

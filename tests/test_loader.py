@@ -1,0 +1,486 @@
+"""The loader: every row loaded or rejected with a reason; fatal files; formats; atomic swap."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import duckdb
+import openpyxl
+import pytest
+
+from kam_core.errors import LoadError
+from kam_core.loader import load
+from kam_core.settings import Settings
+
+from .conftest import MINI_ACCOUNTS, query, write
+
+
+def reasons(db: Path, table: str | None = None) -> list[tuple[str, int, str]]:
+    sql = "select source_file, row_number, reason from rejects"
+    if table:
+        sql += f" where table_name = '{table}'"
+    return query(db, sql + " order by source_file, row_number")
+
+
+def assert_counts_add_up(report) -> None:
+    for f in report.files:
+        assert f.rows_read == f.rows_loaded + f.rows_rejected, f
+
+
+# ---------------------------------------------------------------- happy path and types
+
+
+def test_types_enums_defaults(src: Path, tmp_path: Path) -> None:
+    write(src, "accounts.csv",
+          "account_id,name,phase,annual_revenue,key_account_since\n"
+          " A-1 ,Alpha GmbH, Delivery ,1000.5,2020-01-15\n"
+          "A-2,Beta,pre-sales,2e6,15.03.2021\n"
+          "A-3,Gamma,Vorverkauf,,\n")
+    write(src, "contacts.csv",
+          "contact_id,account_id,name,piece,attitude,is_active,level,buying_role\n"
+          "C-1,A-1,Dr. K,KING,Opponent,ja,Executive,Economic Buyer\n"
+          "C-2,A-1,P,,,,,\n")
+    db = tmp_path / "kam.duckdb"
+    report = load([src], db)
+    assert report.ok
+    assert_counts_add_up(report)
+    assert query(db, "select account_id, name, phase, annual_revenue, key_account_since from accounts order by 1") == [
+        ("A-1", "Alpha GmbH", "delivery", 1000.5, dt.date(2020, 1, 15)),
+        ("A-2", "Beta", "pre_sales", 2e6, dt.date(2021, 3, 15)),
+        ("A-3", "Gamma", "pre_sales", None, None),
+    ]
+    assert query(db, "select contact_id, piece, attitude, is_active, level, buying_role from contacts order by 1") == [
+        ("C-1", "king", "opponent", True, "executive", "economic_buyer"),
+        ("C-2", "pawn", "neutral", True, None, None),
+    ]
+
+
+def test_probability_percent_and_range(src: Path, tmp_path: Path) -> None:
+    write(src, "accounts.csv", MINI_ACCOUNTS)
+    write(src, "opportunities.csv",
+          "opportunity_id,account_id,status,amount,probability\n"
+          "O-1,A-1,open,100,70\n"      # percent -> 0.7
+          "O-2,A-1,Won,100,1\n"         # exactly 1 stays 1
+          "O-3,A-1,open,100,0.25\n"
+          "O-4,A-1,open,100,101\n"      # out of range
+          "O-5,A-1,open,-5,\n"          # negative amount
+          "O-6,A-1,maybe,10,\n")        # unknown status
+    db = tmp_path / "kam.duckdb"
+    load([src], db)
+    assert query(db, "select opportunity_id, status, probability from opportunities order by 1") == [
+        ("O-1", "open", 0.7), ("O-2", "won", 1.0), ("O-3", "open", 0.25)]
+    got = reasons(db, "opportunities")
+    assert [r[1] for r in got] == [5, 6, 7]
+    assert "probability '101' is out of range (expected 0-1, or a percentage up to 100)" in got[0][2]
+    assert "amount '-5' is out of range (expected at least 0)" in got[1][2]
+    assert "status 'maybe' is not one of: open, won, lost" in got[2][2]
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [
+        ("annual_revenue", "abc", "annual_revenue 'abc' is not a number"),
+        ("annual_revenue", "-1", "annual_revenue '-1' is out of range (expected at least 0)"),
+        ("annual_revenue", "#N/A", "annual_revenue holds the Excel error #N/A"),
+        ("annual_revenue", "#DIV/0!", "annual_revenue holds the Excel error #DIV/0!"),
+        ("key_account_since", "2021-02-30", "key_account_since '2021-02-30' is not a date"),
+        ("key_account_since", "0201-01-01", "key_account_since '0201-01-01' is out of range"),
+        ("phase", "lost_cause", "phase 'lost_cause' is not one of: pre_sales, negotiation"),
+        ("name", "", "name is blank (required)"),
+        ("name", "NULL", "name is blank (required)"),
+        ("name", "#REF!", "name holds the Excel error #REF!"),
+    ],
+)
+def test_bad_values_reject_the_row(src: Path, tmp_path: Path, column: str, value: str, reason: str) -> None:
+    cols = {"account_id": "A-2", "name": "Beta", "annual_revenue": "", "key_account_since": "", "phase": ""}
+    cols[column] = value
+    header = ",".join(cols)
+    write(src, "accounts.csv", f"{header}\nA-1,Alpha,,,\n" + ",".join(cols.values()) + "\n")
+    db = tmp_path / "kam.duckdb"
+    report = load([src], db)
+    assert_counts_add_up(report)
+    assert report.files[0].rows_loaded == 1
+    [(file, row, why)] = reasons(db)
+    assert (file, row) == ("accounts.csv", 3)
+    assert reason in why
+
+
+def test_null_literal_is_missing_in_optional_columns(src: Path, tmp_path: Path) -> None:
+    write(src, "accounts.csv", "account_id,name,industry,annual_revenue\nA-1,Alpha,null,NULL\n")
+    db = tmp_path / "kam.duckdb"
+    load([src], db)
+    assert query(db, "select industry, annual_revenue from accounts") == [(None, None)]
+
+
+def test_relationship_strength_whole_and_in_range(src: Path, tmp_path: Path) -> None:
+    write(src, "accounts.csv", MINI_ACCOUNTS)
+    write(src, "team.csv", "member_id,name\nT-1,Anna\nT-2,Ben\nT-3,Cem\nT-4,Dora\n")
+    write(src, "contacts.csv", "contact_id,account_id,name\nC-1,A-1,X\n")
+    write(src, "relationships.csv",
+          "member_id,contact_id,strength,last_contact_date\n"
+          "T-1,C-1,4,2024-01-01\nT-2,C-1,2.5,\nT-3,C-1,5,\nT-4,C-1,,\n")
+    db = tmp_path / "kam.duckdb"
+    load([src], db)
+    assert query(db, "select member_id, strength from relationships") == [("T-1", 4)]
+    got = [r[2] for r in reasons(db)]
+    assert got == ["strength '2.5' is not a whole number", "strength '5' is out of range (expected 0 to 4)",
+                   "strength is blank (required)"]
+
+
+def test_booleans(src: Path, tmp_path: Path) -> None:
+    write(src, "accounts.csv", MINI_ACCOUNTS)
+    write(src, "team.csv", "member_id,name,is_active\n" + "".join(
+        f"T-{i},N{i},{v}\n" for i, v in enumerate(["true", "0", "Yes", "nein", "WAHR", "falsch", "", "maybe"])))
+    db = tmp_path / "kam.duckdb"
+    load([src], db)
+    assert query(db, "select is_active from team order by member_id") == [
+        (True,), (False,), (True,), (False,), (True,), (False,), (True,)]
+    assert reasons(db)[0][1:] == (9, "is_active 'maybe' is not true or false (also 1/0, yes/no, ja/nein)")
+
+
+def test_revenue_period_forms_and_negative_allowed(src: Path, tmp_path: Path) -> None:
+    write(src, "accounts.csv", MINI_ACCOUNTS)
+    write(src, "revenue.csv",
+          "account_id,period,product_line,revenue,gross_margin\n"
+          "A-1,2024-03,Software,100,30\n"
+          "A-1,2024-03-17,Software,50,\n"          # same key: kept, metrics sum
+          "A-1,17.04.2024, Services ,-20,-5\n"     # credit note; product line trimmed
+          "A-1,2024-13,Software,1,\n")
+    db = tmp_path / "kam.duckdb"
+    load([src], db)
+    assert query(db, "select period, product_line, revenue from revenue order by period, revenue") == [
+        (dt.date(2024, 3, 1), "Software", 50.0), (dt.date(2024, 3, 1), "Software", 100.0),
+        (dt.date(2024, 4, 1), "Services", -20.0)]
+    assert "period '2024-13' is not a month" in reasons(db)[0][2]
+
+
+def test_criteria_source_validation_and_derived_score_warning(src: Path, tmp_path: Path) -> None:
+    write(src, "accounts.csv", MINI_ACCOUNTS)
+    write(src, "criteria.csv",
+          "criterion_id,name,axis,weight,source\n"
+          "fit,Strategic fit,attractiveness,2,\n"
+          "rev,Revenue,Attractiveness,1, TTM_Revenue \n"
+          "bad,Bad,strength,1,turnover\n"
+          "neg,Neg,strength,-1,manual\n")
+    write(src, "criterion_scores.csv", "account_id,criterion_id,score\nA-1,fit,7\nA-1,rev,9\nA-1,nope,3\nA-2,fit,11\n")
+    db = tmp_path / "kam.duckdb"
+    load([src], db)
+    assert query(db, "select criterion_id, source from criteria order by 1") == [("fit", "manual"), ("rev", "ttm_revenue")]
+    got = reasons(db)
+    assert "source 'turnover' names no known metric: manual, annual_revenue" in got[0][2]
+    assert "weight '-1' is out of range (expected at least 0)" in got[1][2]
+    assert got[2][1:] == (4, "criterion_id 'nope' has no criterion in criteria")
+    assert got[3][1:] == (5, "score '11' is out of range (expected 0 to 10)")
+    assert query(db, "select row_number, message from warnings") == [
+        (3, "criterion 'rev' is derived from the metric ttm_revenue; this manual score is ignored")]
+
+
+# ---------------------------------------------------------------- keys and references
+
+
+def test_duplicate_keys_first_kept_within_and_across_files(src: Path, tmp_path: Path) -> None:
+    write(src, "accounts.csv", "account_id,name\nA-1,First\nA-2,Two\nA-1,Second\n")
+    sub = src / "more"
+    sub.mkdir()
+    write(sub, "accounts.csv", "account_id,name\nA-2,Again\nA-3,Three\n")
+    db = tmp_path / "kam.duckdb"
+    report = load([src], db)
+    assert_counts_add_up(report)
+    assert query(db, "select account_id, name from accounts order by 1") == [
+        ("A-1", "First"), ("A-2", "Two"), ("A-3", "Three")]
+    assert reasons(db) == [
+        ("accounts.csv", 4, "duplicate key account_id 'A-1': first kept (row 2)"),
+        ("more/accounts.csv", 2, "duplicate key account_id 'A-2': first kept (accounts.csv row 3)"),
+    ]
+
+
+def test_duplicate_of_a_rejected_row_is_kept(src: Path, tmp_path: Path) -> None:
+    write(src, "accounts.csv", "account_id,name,annual_revenue\nA-1,Bad,abc\nA-1,Good,5\n")
+    db = tmp_path / "kam.duckdb"
+    load([src], db)
+    assert query(db, "select name from accounts") == [("Good",)]
+
+
+def test_orphans_required_reject_optional_warn(src: Path, tmp_path: Path) -> None:
+    write(src, "team.csv", "member_id,name\nT-1,Anna\n")
+    write(src, "accounts.csv",
+          "account_id,name,account_manager_id,mentor_id,parent_account_id\n"
+          "A-1,Alpha,T-1,T-9,\nA-2,Beta,,,A-1\nA-3,Gamma,,,A-404\n")
+    write(src, "contacts.csv", "contact_id,account_id,name\nC-1,A-1,X\nC-2,A-99,Y\n")
+    write(src, "activities.csv", "activity_id,date,account_id,contact_id,member_id,type\n"
+          "X-1,2024-01-01,A-1,C-1,T-1,call\nX-2,2024-01-02,A-1,C-77,T-8,call\nX-3,2024-01-02,A-5,,,call\n")
+    db = tmp_path / "kam.duckdb"
+    report = load([src], db)
+    assert report.ok
+    assert [r[1:] for r in reasons(db)] == [
+        (4, "account_id 'A-5' has no account in accounts"),
+        (3, "account_id 'A-99' has no account in accounts"),
+    ]
+    assert query(db, "select source_file, row_number, column_name, message from warnings order by 1, 2, 3") == [
+        ("accounts.csv", 2, "mentor_id", "mentor_id 'T-9' has no team member in team (kept)"),
+        ("accounts.csv", 4, "parent_account_id", "parent_account_id 'A-404' has no account in accounts (kept)"),
+        ("activities.csv", 3, "contact_id", "contact_id 'C-77' has no contact in contacts (kept)"),
+        ("activities.csv", 3, "member_id", "member_id 'T-8' has no team member in team (kept)"),
+    ]
+    assert query(db, "select count(*) from activities") == [(2,)]
+
+
+def test_references_into_unloaded_tables_are_not_checked(src: Path, tmp_path: Path) -> None:
+    write(src, "accounts.csv", "account_id,name,account_manager_id\nA-1,Alpha,T-9\n")
+    write(src, "relationships.csv", "member_id,contact_id,strength\nT-9,C-9,3\n")
+    db = tmp_path / "kam.duckdb"
+    report = load([src], db)
+    assert report.table_rows == {"accounts": 1, "relationships": 1}
+    assert query(db, "select count(*) from warnings") == [(0,)]
+
+
+# ---------------------------------------------------------------- CSV dialects and encodings
+
+
+def test_german_excel_csv_cp1252(src: Path, tmp_path: Path) -> None:
+    write(src, "accounts.csv",
+          "account_id;name;country;annual_revenue;key_account_since\r\n"
+          "A-1;Müller & Söhne GmbH;Österreich;1.234.567,89;01.02.2019\r\n"
+          "A-2;Café Crème € AG;Schweiz;12,5;31.12.2020\r\n",
+          encoding="cp1252")
+    db = tmp_path / "kam.duckdb"
+    report = load([src], db)
+    assert report.files[0].rows_loaded == 2
+    assert query(db, "select name, country, annual_revenue, key_account_since from accounts order by account_id") == [
+        ("Müller & Söhne GmbH", "Österreich", 1234567.89, dt.date(2019, 2, 1)),
+        ("Café Crème € AG", "Schweiz", 12.5, dt.date(2020, 12, 31)),
+    ]
+
+
+def test_german_thousands_without_decimals(src: Path, tmp_path: Path) -> None:
+    write(src, "accounts.csv", "account_id;name;annual_revenue\nA-1;A;12.500\nA-2;B;3.000.000\n")
+    db = tmp_path / "kam.duckdb"
+    load([src], db)
+    assert query(db, "select annual_revenue from accounts order by 1") == [(12500.0,), (3000000.0,)]
+
+
+def test_utf8_bom_and_header_matching(src: Path, tmp_path: Path) -> None:
+    write(src, "Accounts.CSV", "\ufeff Account_ID ,NAME,Key Account Since\nA-1,Ärzte eG,2020-01-01 10:00:00\n")
+    db = tmp_path / "kam.duckdb"
+    load([src], db)
+    assert query(db, "select account_id, name, key_account_since from accounts") == [
+        ("A-1", "Ärzte eG", dt.date(2020, 1, 1))]
+
+
+def test_rfc4180_quoting_rows_and_raw_text(src: Path, tmp_path: Path) -> None:
+    text = ('account_id,name,industry\n'
+            'A-1,"Multi\nline ""quoted"", name",Retail\n'
+            'A-2,Beta,Retail,extra\n'
+            'A-3,Gamma,=1+2\n')
+    write(src, "accounts.csv", text)
+    db = tmp_path / "kam.duckdb"
+    report = load([src], db)
+    assert_counts_add_up(report)
+    assert query(db, "select account_id, name, industry from accounts order by 1") == [
+        ("A-1", 'Multi\nline "quoted", name', "Retail"), ("A-3", "Gamma", "=1+2")]
+    assert query(db, "select row_number, raw_row, reason from rejects") == [
+        (3, "A-2,Beta,Retail,extra",
+         "the row has 4 fields but the header has 3; a delimiter inside a value must be quoted")]
+
+
+def test_blank_lines_count_as_spreadsheet_rows(src: Path, tmp_path: Path) -> None:
+    write(src, "accounts.csv", "account_id,name\nA-1,A\n\nA-2,\n")
+    db = tmp_path / "kam.duckdb"
+    report = load([src], db)
+    assert report.files[0].rows_read == 2
+    assert reasons(db) == [("accounts.csv", 4, "name is blank (required)")]
+
+
+def test_long_text_kept_verbatim(src: Path, tmp_path: Path) -> None:
+    long = "x" * 3_000_000
+    write(src, "accounts.csv", f"account_id,name,industry\nA-1,Alpha,{long}\n")
+    db = tmp_path / "kam.duckdb"
+    load([src], db)
+    assert query(db, "select length(industry) from accounts") == [(3_000_000,)]
+
+
+def test_header_only_file_is_an_empty_table(src: Path, tmp_path: Path) -> None:
+    write(src, "accounts.csv", MINI_ACCOUNTS)
+    write(src, "reviews.csv", "account_id,review_date,mentor_id,rating,notes\n")
+    db = tmp_path / "kam.duckdb"
+    report = load([src], db)
+    assert report.table_rows["reviews"] == 0 and report.ok
+
+
+def test_semicolon_file_with_trailing_empty_fields(src: Path, tmp_path: Path) -> None:
+    write(src, "accounts.csv", "account_id;name\nA-1;Alpha;;;\n")
+    db = tmp_path / "kam.duckdb"
+    load([src], db)
+    assert query(db, "select name from accounts") == [("Alpha",)]
+
+
+def test_date_order_setting_for_slashed_dates(src: Path, tmp_path: Path) -> None:
+    write(src, "accounts.csv", "account_id,name,key_account_since\nA-1,A,03/04/2020\n")
+    db = tmp_path / "kam.duckdb"
+    load([src], db)
+    assert query(db, "select key_account_since from accounts") == [(dt.date(2020, 4, 3),)]
+    load([src], db, Settings({"date_order": "mdy"}))
+    assert query(db, "select key_account_since from accounts") == [(dt.date(2020, 3, 4),)]
+
+
+# ---------------------------------------------------------------- fatal files
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("contacts.csv", b"", "contacts.csv: the file is empty (0 bytes); expected a header row"),
+        ("contacts.csv", b"\x00\x01\x02binary", "contacts.csv: this is not a text file"),
+        ("contacts.csv", b"contact_id,name\nC-1,X\n",
+         "contacts.csv: required column account_id missing for table contacts; expected columns "
+         "contact_id*, account_id*, name*"),
+        ("contacts.csv", b"contact_id,account_id,name,Account_ID\nC-1,A-1,X,A-2\n",
+         "contacts.csv: column account_id appears twice (columns 2 and 4)"),
+        ("contacts.xlsx", b"not a zip", "contacts.xlsx: cannot be opened as an Excel workbook"),
+        ("contacts.parquet", b"PAR1garbage", "contacts.parquet: cannot be read as Parquet"),
+    ],
+)
+def test_fatal_file_others_still_load(src: Path, tmp_path: Path, name: str, content: bytes, message: str) -> None:
+    write(src, "accounts.csv", MINI_ACCOUNTS)
+    (src / name).write_bytes(content)
+    db = tmp_path / "kam.duckdb"
+    report = load([src], db)
+    assert not report.ok
+    [fatal] = report.fatal_files
+    assert fatal.fatal.startswith(message), fatal.fatal
+    assert report.table_rows == {"accounts": 2}  # the contacts table was not built at all
+    assert query(db, "select count(*) from accounts") == [(2,)]
+
+
+def test_no_accounts_builds_nothing_and_keeps_old_database(src: Path, tmp_path: Path) -> None:
+    db = tmp_path / "kam.duckdb"
+    write(src, "accounts.csv", MINI_ACCOUNTS)
+    load([src], db)
+    (src / "accounts.csv").write_text("id,title\n1,x\n")
+    with pytest.raises(LoadError, match="required columns account_id, name missing"):
+        load([src], db)
+    assert query(db, "select count(*) from accounts") == [(2,)]
+    (src / "accounts.csv").unlink()
+    write(src, "contacts.csv", "contact_id,account_id,name\nC-1,A-1,X\n")
+    with pytest.raises(LoadError, match="no accounts file was found"):
+        load([src], db)
+    assert query(db, "select count(*) from accounts") == [(2,)]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_crash_mid_load_leaves_previous_database(src: Path, tmp_path: Path, monkeypatch) -> None:
+    db = tmp_path / "kam.duckdb"
+    write(src, "accounts.csv", MINI_ACCOUNTS)
+    load([src], db)
+    write(src, "accounts.csv", "account_id,name\nA-9,New\n")
+    write(src, "contacts.csv", "contact_id,account_id,name\nC-1,A-9,X\n")
+
+    from kam_core import loader
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(loader, "_write_load_info", boom)
+    with pytest.raises(RuntimeError):
+        load([src], db)
+    assert query(db, "select account_id from accounts order by 1") == [("A-1",), ("A-2",)]
+    assert [p.name for p in tmp_path.iterdir() if p.name != "src"] == ["kam.duckdb"]
+
+
+def test_swap_while_a_reader_has_the_old_file_open(src: Path, tmp_path: Path) -> None:
+    db = tmp_path / "kam.duckdb"
+    write(src, "accounts.csv", MINI_ACCOUNTS)
+    load([src], db)
+    reader = duckdb.connect(str(db), read_only=True)
+    write(src, "accounts.csv", "account_id,name\nA-9,New\n")
+    load([src], db)
+    assert reader.execute("select count(*) from accounts").fetchone() == (2,)  # old snapshot
+    reader.close()
+    assert query(db, "select account_id from accounts") == [("A-9",)]
+
+
+def test_missing_source_path(tmp_path: Path) -> None:
+    with pytest.raises(LoadError, match="does not exist"):
+        load([tmp_path / "nope"], tmp_path / "kam.duckdb")
+    assert not (tmp_path / "kam.duckdb").exists()
+
+
+def test_unknown_files_and_columns_are_listed(src: Path, tmp_path: Path) -> None:
+    write(src, "accounts.csv", "account_id,name,Custom__c\nA-1,A,x\n")
+    write(src, "notes.csv", "a,b\n")
+    write(src, "readme.md", "hello")
+    report = load([src], tmp_path / "kam.duckdb")
+    assert report.files[0].ignored_columns == ["Custom__c"]
+    assert any(i.startswith("notes.csv (no table is named 'notes'") for i in report.ignored_files)
+    assert any(i.startswith("readme.md (not a CSV") for i in report.ignored_files)
+
+
+# ---------------------------------------------------------------- Excel, Parquet, zip
+
+
+def _workbook(path: Path, sheets: dict[str, list[list]]) -> None:
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for name, rows in sheets.items():
+        ws = wb.create_sheet(name)
+        for r in rows:
+            ws.append(r)
+    wb.save(path)
+
+
+def test_xlsx_one_sheet_per_table(src: Path, tmp_path: Path) -> None:
+    _workbook(src / "crm.xlsx", {
+        "Accounts": [["account_id", "name", "annual_revenue", "key_account_since"],
+                     ["A-1", "Alpha", 1500.0, dt.datetime(2021, 5, 1)],
+                     [None, None, None, None],
+                     ["A-2", "Beta", "#N/A", None]],
+        "Opportunities": [["opportunity_id", "account_id", "status", "amount", "probability"],
+                          ["O-1", "A-1", "open", 10, 40]],
+        "Notes": [["x"], [1]],
+    })
+    db = tmp_path / "kam.duckdb"
+    report = load([src], db)
+    assert_counts_add_up(report)
+    assert query(db, "select account_id, annual_revenue, key_account_since from accounts") == [
+        ("A-1", 1500.0, dt.date(2021, 5, 1))]
+    assert reasons(db) == [("crm.xlsx [Accounts]", 4, "annual_revenue holds the Excel error #N/A")]
+    assert query(db, "select probability from opportunities") == [(0.4,)]
+    assert any("Notes" in i for i in report.ignored_files)
+
+
+def test_xlsx_one_file_per_table(src: Path, tmp_path: Path) -> None:
+    _workbook(src / "accounts.xlsx", {"Sheet1": [["account_id", "name"], ["A-1", "Alpha"]]})
+    db = tmp_path / "kam.duckdb"
+    load([src], db)
+    assert query(db, "select account_id from accounts") == [("A-1",)]
+
+
+def test_parquet_and_zip(src: Path, tmp_path: Path) -> None:
+    import zipfile
+
+    con = duckdb.connect()
+    con.execute(
+        f"copy (select 'A-' || i as account_id, 'Name ' || i as name, i * 10.0 as annual_revenue "
+        f"from range(3) t(i)) to '{src / 'accounts.parquet'}' (format parquet)")
+    con.close()
+    zpath = tmp_path / "export.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        zf.writestr("export/contacts.csv", "contact_id,account_id,name\nC-1,A-1,X\nC-2,A-7,Y\n")
+    db = tmp_path / "kam.duckdb"
+    report = load([src / "accounts.parquet", zpath], db)
+    assert report.table_rows == {"accounts": 3, "contacts": 1}
+    assert reasons(db) == [("export/contacts.csv", 3, "account_id 'A-7' has no account in accounts")]
+
+
+def test_counts_in_equal_loaded_plus_rejected_on_the_demo(tmp_path: Path) -> None:
+    from kam_core.appdata import DEMO_DIR
+
+    if not DEMO_DIR.is_dir():
+        pytest.skip("demo export not generated yet")
+    report = load([DEMO_DIR], tmp_path / "kam.duckdb")
+    assert report.ok
+    assert_counts_add_up(report)
+    assert report.table_rows["accounts"] >= 100
+    assert os.path.getsize(tmp_path / "kam.duckdb") > 0
