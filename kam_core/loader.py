@@ -18,6 +18,7 @@ import tempfile
 import time
 import uuid
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,6 +97,7 @@ class LoadReport:
     files: list[FileResult] = field(default_factory=list)
     ignored_files: list[str] = field(default_factory=list)
     table_rows: dict[str, int] = field(default_factory=dict)
+    detected: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -108,7 +110,7 @@ class LoadReport:
 
     def lines(self) -> list[str]:
         """The load output a person reads: one line per file, then what was skipped."""
-        out = []
+        out = list(self.detected)
         for f in self.files:
             target = f" -> {f.table}" if f.table else ""
             if f.fatal:
@@ -133,13 +135,23 @@ class SourceFile:
     table: str
     file_format: str
     sheet: str | None = None
+    # An importer's own reader (foreign formats): stages ``stg`` with canonical column names.
+    stager: Callable[[duckdb.DuckDBPyConnection], Staged] | None = None
 
 
 # ---------------------------------------------------------------- discovering files
 
 
-def discover(sources: list[Path], workdir: Path) -> tuple[list[SourceFile], list[str]]:
-    """The files of the sources, each with its table; plus what is ignored and why."""
+def discover(sources: list[Path], workdir: Path, mapping: Path | None = None,
+             detected: list[str] | None = None) -> tuple[list[SourceFile], list[str]]:
+    """The files of the sources, each with its table; plus what is ignored and why.
+
+    Exports of known CRMs (and anything a mapping file describes) are recognised first by
+    ``importers.detect``; the remaining files are canonical files named after their table.
+    ``detected`` collects the importers' messages ("Salesforce Data Export detected: ...").
+    """
+    from .importers import detect
+
     found: list[SourceFile] = []
     ignored: list[str] = []
     for source in sources:
@@ -158,6 +170,13 @@ def discover(sources: list[Path], workdir: Path) -> tuple[list[SourceFile], list
             base = target
         else:
             files, base = [source], source.parent
+        detection = detect(files, base, mapping)
+        if detection is not None:
+            found.extend(detection.files)
+            ignored.extend(detection.ignored)
+            if detected is not None:
+                detected.extend(detection.messages)
+            files = [p for p in files if p not in detection.consumed]
         for path in files:
             display = path.relative_to(base).as_posix() if path != source else path.name
             found_here, why = _classify(path, display)
@@ -372,9 +391,9 @@ def _final_value(col: Column, p: str) -> str:
     return f"coalesce({p}, {default})::{col.sql_type}"
 
 
-def checked_sql(table: Table, colmap: dict[str, int]) -> str:
+def checked_sql(table: Table, colmap: dict[str, int], pre_reason: bool = False) -> str:
     """Parse and check every column of one staged file (``stg``) -> temp table ``chk``."""
-    cleaned = ", ".join(
+    cleaned = ("_pre_reason, " if pre_reason else "") + ", ".join(
         f"kam_clean(c{colmap[c.name]}) as v_{c.name}" if c.name in colmap else f"null::varchar as v_{c.name}"
         for c in table.columns
     )
@@ -395,7 +414,7 @@ def checked_sql(table: Table, colmap: dict[str, int]) -> str:
             _row,
             {finals},
             nullif(concat_ws('; ',
-            {checks}
+            {"_pre_reason, " if pre_reason else ""}{checks}
             ), '') as _reason
         from parsed
     """
@@ -426,6 +445,8 @@ class _Loader:
         return res
 
     def _stage(self, sf: SourceFile) -> Staged:
+        if sf.stager is not None:
+            return sf.stager(self.con)
         if sf.file_format == "csv":
             return stage_csv(self.con, sf.path)
         if sf.file_format == "xlsx":
@@ -442,8 +463,10 @@ class _Loader:
             create_schema(self.con, [sf.table])
             self.con.execute(f"create temp table if not exists keys_{sf.table} (k varchar, source_file varchar, _row bigint)")
             self.created.add(sf.table)
-        dec_comma = self._decimal_comma(table, colmap, staged.delimiter)
-        sql = checked_sql(table, colmap)
+        dec_comma = staged.decimal_comma
+        if dec_comma is None:
+            dec_comma = self._decimal_comma(table, colmap, staged.delimiter)
+        sql = checked_sql(table, colmap, staged.has_pre_reason)
         self.con.execute(sql, {"dec_comma": dec_comma} if "$dec_comma" in sql else None)
         self._references_and_keys(sf, table)
         cols = ", ".join(table.column_names)
@@ -458,6 +481,8 @@ class _Loader:
         n = len(staged.headers)
         delim = quote_literal(staged.delimiter if staged.file_format == "csv" else ",")
         raw = "concat_ws(" + delim + ", " + ", ".join(f"kam_csvq(coalesce(s.c{i}, ''), {delim})" for i in range(n)) + ")"
+        if staged.has_raw:
+            raw = "s._raw"
         self.con.execute(
             f"""insert into rejects
                 select $f, fin._row, $t, {raw}, fin._reason
@@ -590,7 +615,8 @@ class _Loader:
             )
 
 
-def load(sources: list[Path | str], db_path: Path | str, settings: Settings | None = None) -> LoadReport:
+def load(sources: list[Path | str], db_path: Path | str, settings: Settings | None = None,
+         mapping: Path | str | None = None) -> LoadReport:
     """Load the sources into a new database at ``db_path`` (replaced only when complete).
 
     Raises ``LoadError`` (and writes nothing) when no readable accounts table results.
@@ -609,7 +635,8 @@ def load(sources: list[Path | str], db_path: Path | str, settings: Settings | No
     tmp_db = db_path.with_name(f".{db_path.name}.loading-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     _remove_db(tmp_db)
     try:
-        files, report.ignored_files = discover(sources, workdir)
+        files, report.ignored_files = discover(
+            sources, workdir, Path(mapping) if mapping else None, report.detected)
         con = duckdb.connect(str(tmp_db), config={"autoinstall_known_extensions": False})
         try:
             create_schema(con, [])

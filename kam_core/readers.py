@@ -51,6 +51,13 @@ class Staged:
     file_format: str = "csv"
     rows_read: int = 0
     raw_rejects: list[RawReject] = field(default_factory=list)
+    # Importers of foreign formats may add to ``stg``: ``_raw`` (the original row's text, shown
+    # in rejects instead of the staged cells) and ``_pre_reason`` (a reason found while mapping,
+    # e.g. "currency 'MXN' has no conversion rate"; null when fine).
+    has_raw: bool = False
+    has_pre_reason: bool = False
+    # German number format (decimal comma) known by the importer; None = detect from the cells.
+    decimal_comma: bool | None = None
 
 
 # ---------------------------------------------------------------- encoding and dialect
