@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import datetime as dt
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .errors import SettingsError
 from .schema import ATTITUDES, PIECES
@@ -285,6 +286,10 @@ class Settings:
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("Settings are immutable; use replace()")
+
+    def __reduce__(self) -> tuple:
+        # pickling (Streamlit's cache) goes through the constructor, which re-validates
+        return (Settings, (self.changed(),))
 
     def as_dict(self) -> dict[str, Any]:
         return {k: _copy(v) for k, v in self._values.items()}

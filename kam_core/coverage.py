@@ -1,0 +1,874 @@
+"""Relationship coverage (spec §3.2): who in the team knows whom at the customer, how well.
+
+Every relationship has an *effective strength*
+``e = strength / 4 × 0.5^(days_since_last_contact / half_life_days)`` (no last-contact date:
+no decay; a last contact after ``as_of`` counts as 0 days). A contact's ``eᶜ`` is the best
+``e`` over its relationships (0 if none) and ``vᶜ`` its piece value. Only active team
+members and active contacts count anywhere in this module; without a ``team`` table every
+member counts as active.
+
+Every metric is computed in one DuckDB query per result. The key-person dependency does not
+recompute coverage per member: per contact it keeps the best ``e`` (``e1``, member ``m1``)
+and the best ``e`` of a *different* member (``e2``, 0 if none). Removing member ``m`` only
+changes the contacts whose ``m1`` is ``m``; their ``eᶜ`` drops to ``e2``. So
+``loss(m) = Σ vᶜ·(e1 − e2)`` over those contacts, and a tie for the best relationship
+(``e1 = e2``) loses nothing.
+
+>>> import datetime as dt, duckdb
+>>> from kam_core.schema import create_schema
+>>> from kam_core.settings import Settings
+>>> con = duckdb.connect()
+>>> create_schema(con, tables=["accounts", "contacts", "relationships"])
+>>> _ = con.execute("insert into accounts (account_id, name) values ('A', 'Acme')")
+>>> _ = con.execute("insert into contacts (contact_id, account_id, name, piece, attitude, "
+...                 "is_active) values ('C1', 'A', 'Kim', 'king', 'neutral', true)")
+>>> _ = con.execute("insert into relationships values ('M1', 'C1', 4, null)")
+>>> df = coverage_by_account(con, Settings(), dt.date(2025, 1, 1))
+>>> float(df.loc[0, "coverage"]), bool(df.loc[0, "king_covered"]), df.loc[0, "key_person_id"]
+(100.0, True, 'M1')
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from .errors import KamError
+from .schema import loaded_tables
+from .settings import Settings
+
+__all__ = [
+    "BREAKDOWN_DIMENSIONS",
+    "CoverageError",
+    "coverage_breakdown",
+    "coverage_by_account",
+    "dependency_by_member",
+    "gap_list",
+    "missing_inputs",
+    "missing_inputs_message",
+    "relationship_map",
+]
+
+# Contact columns coverage can be broken down by (spec §3.2).
+BREAKDOWN_DIMENSIONS: tuple[str, ...] = ("level", "department", "location")
+
+# Tables the relationship metrics need, with the export that fills each.
+REQUIRED_TABLES: tuple[str, ...] = ("contacts", "relationships")
+
+
+class CoverageError(KamError, ValueError):
+    """A coverage function was called with an argument it cannot use."""
+
+
+# ---------------------------------------------------------------------------------------
+# Sources: each optional table is either read as is or replaced by an empty relation with
+# the same columns, so one query serves every combination of loaded tables. The choice is
+# structural (which constant is used), never a value spliced into SQL.
+# ---------------------------------------------------------------------------------------
+
+_CONTACTS_LOADED = """
+contacts_src as (
+    select
+        contact_id,
+        account_id,
+        name,
+        title,
+        department,
+        level,
+        location,
+        piece,
+        attitude,
+        is_active,
+    from contacts
+)"""
+
+_CONTACTS_NOT_LOADED = """
+contacts_src as (
+    select
+        null::varchar as contact_id,
+        null::varchar as account_id,
+        null::varchar as name,
+        null::varchar as title,
+        null::varchar as department,
+        null::varchar as level,
+        null::varchar as location,
+        null::varchar as piece,
+        null::varchar as attitude,
+        null::boolean as is_active,
+    where false
+)"""
+
+_RELATIONSHIPS_LOADED = """
+relationships_src as (
+    select
+        member_id,
+        contact_id,
+        strength,
+        last_contact_date,
+    from relationships
+)"""
+
+_RELATIONSHIPS_NOT_LOADED = """
+relationships_src as (
+    select
+        null::varchar as member_id,
+        null::varchar as contact_id,
+        null::integer as strength,
+        null::date as last_contact_date,
+    where false
+)"""
+
+_TEAM_LOADED = """
+members_src as (
+    select
+        member_id,
+        name as member_name,
+        role as member_role,
+        department,
+        location,
+        coalesce(is_active, true) as is_active,
+    from team
+)"""
+
+# Without a team table every member named in a relationship counts as active.
+_TEAM_NOT_LOADED = """
+members_src as (
+    select distinct
+        member_id,
+        null::varchar as member_name,
+        null::varchar as member_role,
+        null::varchar as department,
+        null::varchar as location,
+        true as is_active,
+    from relationships_src
+)"""
+
+# Shared steps: value tables from the settings, effective strength of every relationship,
+# the active contacts with their best (e1, m1) and runner-up (e2) relationship.
+# Parameters: $piece_names, $piece_values, $attitude_names, $attitude_values, $as_of,
+# $half_life_days, $account_id (null = all accounts).
+_BASE_CTES = """
+piece_values as (
+    select
+        unnest($piece_names::varchar[]) as piece,
+        unnest($piece_values::double[]) as piece_value,
+),
+
+attitude_values as (
+    select
+        unnest($attitude_names::varchar[]) as attitude,
+        unnest($attitude_values::double[]) as attitude_value,
+),
+
+relationship_strengths as (
+    select
+        member_id,
+        contact_id,
+        strength,
+        last_contact_date,
+        -- a last contact after as_of counts as 0 days; no date: null here, no decay below
+        -- (greatest() would skip a null and give 0)
+        case
+            when last_contact_date is not null
+                then greatest(date_diff('day', last_contact_date, $as_of::date), 0)
+        end as days_since_contact,
+        strength / 4
+            * pow(0.5, coalesce(days_since_contact, 0) / $half_life_days::double)
+            as effective_strength,
+    from relationships_src
+),
+
+active_contacts as (
+    select
+        contacts_src.contact_id,
+        contacts_src.account_id,
+        contacts_src.name,
+        contacts_src.title,
+        contacts_src.level,
+        contacts_src.department,
+        contacts_src.location,
+        coalesce(contacts_src.piece, 'pawn') as piece,
+        coalesce(piece_values.piece_value, 0) as piece_value,
+        coalesce(contacts_src.attitude, 'neutral') as attitude,
+        coalesce(attitude_values.attitude_value, 0) as attitude_value,
+    from contacts_src
+    left join piece_values
+        on piece_values.piece = coalesce(contacts_src.piece, 'pawn')
+    left join attitude_values
+        on attitude_values.attitude = coalesce(contacts_src.attitude, 'neutral')
+    where coalesce(contacts_src.is_active, true)
+        and ($account_id::varchar is null or contacts_src.account_id = $account_id::varchar)
+),
+
+active_members as (
+    select
+        member_id,
+        member_name,
+    from members_src
+    where is_active
+),
+
+effective_relationships as (
+    select
+        relationship_strengths.member_id,
+        relationship_strengths.contact_id,
+        active_contacts.account_id,
+        relationship_strengths.strength,
+        relationship_strengths.effective_strength,
+    from relationship_strengths
+    inner join active_contacts
+        on active_contacts.contact_id = relationship_strengths.contact_id
+    inner join active_members
+        on active_members.member_id = relationship_strengths.member_id
+),
+
+contact_best as (
+    -- (member, contact) is the relationships key, so the second-best value of the
+    -- top-2 list always belongs to a different member than the best one
+    select
+        contact_id,
+        max(effective_strength) as best_strength,
+        arg_min(member_id, (-effective_strength, member_id)) as best_member_id,
+        coalesce(max(effective_strength, 2)[2], 0) as second_strength,
+    from effective_relationships
+    group by contact_id
+),
+
+contact_coverage as (
+    select
+        active_contacts.*,
+        coalesce(contact_best.best_strength, 0) as best_strength,
+        contact_best.best_member_id,
+        coalesce(contact_best.second_strength, 0) as second_strength,
+    from active_contacts
+    left join contact_best
+        on contact_best.contact_id = active_contacts.contact_id
+),
+
+member_losses as (
+    -- removing a member only lowers the contacts it is the best relationship of,
+    -- each down to the runner-up's strength; a tie for the best loses nothing
+    select
+        account_id,
+        best_member_id as member_id,
+        sum(piece_value * (best_strength - second_strength)) as value_lost,
+    from contact_coverage
+    where best_strength > second_strength
+    group by account_id, best_member_id
+)"""
+
+# Per account. Extra parameters: $covered_threshold, $thread_strength,
+# $high_influence_value, $has_contacts, $has_relationships.
+COVERAGE_BY_ACCOUNT_SQL = """
+account_contacts as (
+    select
+        account_id,
+        count(*) as contacts_count,
+        -- value: Σ vᶜ and Σ vᶜ·eᶜ
+        sum(piece_value) as total_value,
+        sum(piece_value * best_strength) as covered_value,
+        -- key players: king, queen, rook
+        count(*) filter (where piece in ('king', 'queen', 'rook')) as key_players_count,
+        count(*) filter (
+            where piece in ('king', 'queen', 'rook')
+                and round(best_strength, 6) >= $covered_threshold
+        ) as key_players_covered_count,
+        count(*) filter (where piece = 'king') as kings_count,
+        count(*) filter (
+            where piece = 'king' and round(best_strength, 6) >= $covered_threshold
+        ) as kings_covered_count,
+        -- attitudes
+        sum(piece_value * attitude_value) as support_balance,
+        count(*) filter (
+            where round(attitude_value, 6) < 0
+                and round(piece_value, 6) >= $high_influence_value
+        ) as high_influence_opponents,
+        -- the worst attitude among the active kings
+        arg_min(attitude, (attitude_value, attitude)) filter (
+            where piece = 'king'
+        ) as king_attitude,
+    from contact_coverage
+    group by account_id
+),
+
+account_threads as (
+    select
+        account_id,
+        count(distinct member_id) as threads,
+    from effective_relationships
+    where strength >= $thread_strength
+    group by account_id
+),
+
+key_persons as (
+    select
+        account_id,
+        max(value_lost) as max_value_lost,
+        first(member_id order by value_lost desc, member_id) as key_person_id,
+    from member_losses
+    group by account_id
+),
+
+account_coverage as (
+    select
+        accounts.account_id,
+        account_contacts.contacts_count,
+        account_contacts.covered_value,
+        account_contacts.key_players_count,
+        account_contacts.key_players_covered_count,
+        account_contacts.kings_count,
+        account_contacts.kings_covered_count,
+        account_contacts.support_balance,
+        account_contacts.high_influence_opponents,
+        account_contacts.king_attitude,
+        account_threads.threads,
+        key_persons.max_value_lost,
+        key_persons.key_person_id,
+        case
+            when $has_relationships
+                then 100 * account_contacts.covered_value
+                    / nullif(account_contacts.total_value, 0)
+        end as coverage,
+    from accounts
+    left join account_contacts
+        on account_contacts.account_id = accounts.account_id
+    left join account_threads
+        on account_threads.account_id = accounts.account_id
+    left join key_persons
+        on key_persons.account_id = accounts.account_id
+    where $account_id::varchar is null or accounts.account_id = $account_id::varchar
+),
+
+final as (
+    select
+        account_id,
+        case when $has_contacts then coalesce(contacts_count, 0) end as contacts_count,
+        coverage,
+        case
+            when $has_relationships
+                then key_players_covered_count / nullif(key_players_count, 0)
+        end as key_players_covered,
+        case
+            when not $has_contacts then null
+            -- no king identified is itself a finding
+            when coalesce(kings_count, 0) = 0 then false
+            when not $has_relationships then null
+            else kings_covered_count > 0
+        end as king_covered,
+        case
+            when $has_contacts and $has_relationships then coalesce(threads, 0)
+        end as threads,
+        case
+            when $has_contacts and $has_relationships then coalesce(threads, 0) <= 1
+        end as single_threaded,
+        case
+            when coverage is null then null
+            when round(coverage, 6) = 0 then 0
+            else coalesce(max_value_lost, 0) / covered_value
+        end as key_person_dependency,
+        case
+            when round(coverage, 6) > 0 and round(max_value_lost / covered_value, 6) > 0
+                then key_person_id
+        end as key_person_id,
+        case when $has_contacts then coalesce(support_balance, 0) end as support_balance,
+        case
+            when $has_contacts then coalesce(high_influence_opponents, 0)
+        end as high_influence_opponents,
+        king_attitude,
+    from account_coverage
+)
+
+select * from final
+order by account_id
+"""
+
+# Per (active member, account) the member has a relationship in.
+# Extra parameter: $member_id (null = every member).
+DEPENDENCY_BY_MEMBER_SQL = """
+account_values as (
+    select
+        account_id,
+        sum(piece_value) as total_value,
+        sum(piece_value * best_strength) as covered_value,
+    from contact_coverage
+    group by account_id
+),
+
+member_accounts as (
+    select distinct
+        member_id,
+        account_id,
+    from effective_relationships
+    where $member_id::varchar is null or member_id = $member_id::varchar
+),
+
+member_coverage as (
+    select
+        member_accounts.member_id,
+        active_members.member_name,
+        member_accounts.account_id,
+        account_values.covered_value,
+        100 * account_values.covered_value / nullif(account_values.total_value, 0) as coverage,
+        100 * coalesce(member_losses.value_lost, 0)
+            / nullif(account_values.total_value, 0) as coverage_lost,
+        coalesce(member_losses.value_lost, 0) as value_lost,
+    from member_accounts
+    inner join active_members
+        on active_members.member_id = member_accounts.member_id
+    inner join account_values
+        on account_values.account_id = member_accounts.account_id
+    left join member_losses
+        on member_losses.account_id = member_accounts.account_id
+        and member_losses.member_id = member_accounts.member_id
+),
+
+final as (
+    select
+        member_id,
+        member_name,
+        account_id,
+        coverage,
+        coverage - coverage_lost as coverage_without,
+        coverage_lost,
+        case
+            when coverage is null then null
+            when round(coverage, 6) = 0 then 0
+            else value_lost / covered_value
+        end as share_lost,
+    from member_coverage
+)
+
+select * from final
+order by member_id, share_lost desc nulls last, account_id
+"""
+
+# Grouped by one contact column; {dimension} is a quoted identifier from
+# BREAKDOWN_DIMENSIONS, never user text. Extra parameter: $has_relationships.
+COVERAGE_BREAKDOWN_SQL = """
+final as (
+    select
+        account_id,
+        {dimension},
+        count(*) as contacts_count,
+        case
+            when $has_relationships
+                then 100 * sum(piece_value * best_strength) / nullif(sum(piece_value), 0)
+        end as coverage,
+    from contact_coverage
+    group by account_id, {dimension}
+)
+
+select * from final
+order by account_id, {dimension} nulls last
+"""
+
+# High-influence contacts nobody covers. Extra: $covered_threshold, $high_influence_value.
+GAP_LIST_SQL = """
+final as (
+    select
+        account_id,
+        contact_id,
+        name,
+        title,
+        level,
+        department,
+        piece,
+        piece_value,
+        attitude,
+        best_strength,
+        best_member_id,
+    from contact_coverage
+    where round(piece_value, 6) >= $high_influence_value
+        and round(best_strength, 6) < $covered_threshold
+)
+
+select * from final
+order by piece_value desc, best_strength, account_id, contact_id
+"""
+
+# The account's people (active or not) and the team members who know them.
+RELATIONSHIP_MAP_EDGES_SQL = """
+account_people as (
+    select contact_id
+    from contacts_src
+    where account_id = $account_id::varchar
+),
+
+final as (
+    select
+        relationship_strengths.member_id,
+        relationship_strengths.contact_id,
+        relationship_strengths.strength,
+        relationship_strengths.last_contact_date,
+        relationship_strengths.days_since_contact,
+        relationship_strengths.effective_strength,
+    from relationship_strengths
+    inner join account_people
+        on account_people.contact_id = relationship_strengths.contact_id
+)
+
+select * from final
+order by member_id, contact_id
+"""
+
+RELATIONSHIP_MAP_NODES_SQL = """
+account_people as (
+    select
+        contacts_src.contact_id,
+        contacts_src.name,
+        contacts_src.title,
+        contacts_src.level,
+        contacts_src.department,
+        contacts_src.location,
+        coalesce(contacts_src.piece, 'pawn') as piece,
+        coalesce(piece_values.piece_value, 0) as piece_value,
+        coalesce(contacts_src.attitude, 'neutral') as attitude,
+        coalesce(contacts_src.is_active, true) as is_active,
+    from contacts_src
+    left join piece_values
+        on piece_values.piece = coalesce(contacts_src.piece, 'pawn')
+    where contacts_src.account_id = $account_id::varchar
+),
+
+account_members as (
+    select distinct relationship_strengths.member_id
+    from relationship_strengths
+    inner join account_people
+        on account_people.contact_id = relationship_strengths.contact_id
+),
+
+member_nodes as (
+    select
+        account_members.member_id as node_id,
+        'member' as kind,
+        coalesce(members_src.member_name, account_members.member_id) as label,
+        members_src.member_role as title,
+        null::varchar as level,
+        members_src.department,
+        members_src.location,
+        null::varchar as piece,
+        null::double as piece_value,
+        null::varchar as attitude,
+        -- a member missing from a loaded team table is not an active team member
+        coalesce(members_src.is_active, false) as is_active,
+        0 as kind_order,
+    from account_members
+    left join members_src
+        on members_src.member_id = account_members.member_id
+),
+
+contact_nodes as (
+    select
+        contact_id as node_id,
+        'contact' as kind,
+        name as label,
+        title,
+        level,
+        department,
+        location,
+        piece,
+        piece_value,
+        attitude,
+        is_active,
+        1 as kind_order,
+    from account_people
+),
+
+final as (
+    select * from member_nodes
+    union all
+    select * from contact_nodes
+)
+
+select * exclude (kind_order) from final
+order by kind_order, node_id
+"""
+
+# Column dtypes of every result, so a frame looks the same with or without nulls or rows.
+_COVERAGE_DTYPES: dict[str, str] = {
+    "account_id": "str",
+    "contacts_count": "Int64",
+    "coverage": "float64",
+    "key_players_covered": "float64",
+    "king_covered": "boolean",
+    "threads": "Int64",
+    "single_threaded": "boolean",
+    "key_person_dependency": "float64",
+    "key_person_id": "str",
+    "support_balance": "float64",
+    "high_influence_opponents": "Int64",
+    "king_attitude": "str",
+}
+_DEPENDENCY_DTYPES: dict[str, str] = {
+    "member_id": "str",
+    "member_name": "str",
+    "account_id": "str",
+    "coverage": "float64",
+    "coverage_without": "float64",
+    "coverage_lost": "float64",
+    "share_lost": "float64",
+}
+_GAP_DTYPES: dict[str, str] = {
+    "account_id": "str",
+    "contact_id": "str",
+    "name": "str",
+    "title": "str",
+    "level": "str",
+    "department": "str",
+    "piece": "str",
+    "piece_value": "float64",
+    "attitude": "str",
+    "best_strength": "float64",
+    "best_member_id": "str",
+}
+_NODE_DTYPES: dict[str, str] = {
+    "node_id": "str",
+    "kind": "str",
+    "label": "str",
+    "title": "str",
+    "level": "str",
+    "department": "str",
+    "location": "str",
+    "piece": "str",
+    "piece_value": "float64",
+    "attitude": "str",
+    "is_active": "boolean",
+}
+_EDGE_DTYPES: dict[str, str] = {
+    "member_id": "str",
+    "contact_id": "str",
+    "strength": "Int64",
+    "last_contact_date": "datetime64[us]",
+    "days_since_contact": "Int64",
+    "effective_strength": "float64",
+}
+
+
+# ---------------------------------------------------------------------------------------
+# Public functions
+# ---------------------------------------------------------------------------------------
+
+
+def missing_inputs(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Tables the relationship metrics need that were not loaded, in load order.
+
+    An empty list means every coverage metric can be computed. The team table is optional
+    (without it every member counts as active), so it is never listed.
+
+    >>> import duckdb
+    >>> from kam_core.schema import create_schema
+    >>> con = duckdb.connect()
+    >>> create_schema(con, tables=["accounts", "contacts"])
+    >>> missing_inputs(con)
+    ['relationships']
+    """
+    tables = loaded_tables(con)
+    return [t for t in REQUIRED_TABLES if t not in tables]
+
+
+def missing_inputs_message(con: duckdb.DuckDBPyConnection) -> str | None:
+    """A sentence for the app naming the exports that would fill the coverage metrics.
+
+    ``None`` when nothing is missing, e.g.
+    ``"Relationship coverage needs contacts.csv and relationships.csv (not loaded)."``
+    """
+    missing = missing_inputs(con)
+    if not missing:
+        return None
+    files = " and ".join(f"{t}.csv" for t in missing)
+    return f"Relationship coverage needs {files} (not loaded)."
+
+
+def coverage_by_account(
+    con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.date
+) -> pd.DataFrame:
+    """One row per account (all accounts, with or without contacts), ordered by account_id.
+
+    Columns: ``account_id``; ``contacts_count`` (active contacts); ``coverage`` (0–100,
+    ``100 × Σ vᶜ·eᶜ / Σ vᶜ``, null without active contacts); ``key_players_covered`` (0–1
+    share of kings, queens and rooks with ``eᶜ ≥ covered_threshold``, null if there are
+    none); ``king_covered``; ``threads`` (active members with strength ≥ thread_strength
+    to an active contact) and ``single_threaded`` (threads ≤ 1); ``key_person_dependency``
+    (0–1, the largest share of coverage one member's leaving would cost) and
+    ``key_person_id`` (that member; null when nobody's leaving costs anything; the smallest
+    member_id on a tie); ``support_balance`` (``Σ vᶜ·attitudeᶜ``);
+    ``high_influence_opponents``; ``king_attitude`` (the worst attitude of the active kings).
+
+    Nulls: without a contacts table every metric is null; without a relationships table the
+    relationship metrics (coverage, key_players_covered, threads, single_threaded,
+    key_person_*) are null. ``king_covered`` is false when the account has no active king
+    (not knowing the decision maker is itself a finding), null when no contacts table was
+    loaded, and null when there is a king but no relationships table to tell.
+    """
+    tables = loaded_tables(con)
+    params = _base_params(settings, as_of, None) | {
+        "covered_threshold": float(settings.covered_threshold),
+        "thread_strength": int(settings.thread_strength),
+        "high_influence_value": float(settings.high_influence_value),
+        "has_contacts": "contacts" in tables,
+        "has_relationships": {"contacts", "relationships"} <= tables,
+    }
+    sql = _with_sources(tables, COVERAGE_BY_ACCOUNT_SQL)
+    return _frame(con, sql, params, _COVERAGE_DTYPES)
+
+
+def dependency_by_member(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    as_of: dt.date,
+    member_id: str | None = None,
+) -> pd.DataFrame:
+    """What each account would lose if one team member left: "which accounts depend on Anna?".
+
+    One row per (active member, account) where the member has a relationship with an
+    active contact of the account, ordered by member_id, then the largest share lost first.
+    Columns: ``member_id``, ``member_name`` (null without a team table), ``account_id``,
+    ``coverage`` (0–100), ``coverage_without`` (coverage if the member left),
+    ``coverage_lost`` (points, 0–100) and ``share_lost`` (0–1 of the coverage; 0 when
+    coverage is 0). ``member_id`` limits the result to one member. Empty without contacts
+    or relationships tables.
+    """
+    tables = loaded_tables(con)
+    if missing_inputs(con):
+        return _empty(_DEPENDENCY_DTYPES)
+    params = _base_params(settings, as_of, None) | {"member_id": member_id}
+    sql = _with_sources(tables, DEPENDENCY_BY_MEMBER_SQL)
+    return _frame(con, sql, params, _DEPENDENCY_DTYPES)
+
+
+def coverage_breakdown(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    as_of: dt.date,
+    by: str,
+    account_id: str | None = None,
+) -> pd.DataFrame:
+    """Coverage per account within each value of a contact column (level, department, location).
+
+    Columns: ``account_id``, ``<by>`` (null is its own group), ``contacts_count`` (active
+    contacts in the group) and ``coverage`` (0–100, the account formula within the group;
+    null without a relationships table or when the group's pieces are all worth 0).
+    Only groups with active contacts appear. ``account_id`` limits the result to one account.
+
+    >>> coverage_breakdown(None, Settings(), dt.date(2025, 1, 1), by="piece")
+    Traceback (most recent call last):
+    ...
+    kam_core.coverage.CoverageError: cannot break coverage down by 'piece': expected one of level, department, location
+    """
+    if by not in BREAKDOWN_DIMENSIONS:
+        raise CoverageError(
+            f"cannot break coverage down by {by!r}: expected one of "
+            f"{', '.join(BREAKDOWN_DIMENSIONS)}"
+        )
+    dtypes = {"account_id": "str", by: "str", "contacts_count": "Int64", "coverage": "float64"}
+    tables = loaded_tables(con)
+    if "contacts" not in tables:
+        return _empty(dtypes)
+    params = _base_params(settings, as_of, account_id) | {
+        "has_relationships": "relationships" in tables,
+    }
+    tail = COVERAGE_BREAKDOWN_SQL.format(dimension=_quote_identifier(by))
+    return _frame(con, _with_sources(tables, tail), params, dtypes)
+
+
+def gap_list(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    as_of: dt.date,
+    account_id: str | None = None,
+) -> pd.DataFrame:
+    """Influential contacts nobody in the team reaches: the relationships to build next.
+
+    Active contacts with ``vᶜ ≥ high_influence_value`` and ``eᶜ < covered_threshold``, most
+    valuable first (then the weakest, then by account and contact). Columns:
+    ``account_id``, ``contact_id``, ``name``, ``title``, ``level``, ``department``,
+    ``piece``, ``piece_value``, ``attitude``, ``best_strength`` (``eᶜ``, 0–1) and
+    ``best_member_id`` (who holds that best relationship; null if nobody has one; the
+    smallest member_id on a tie). Empty without contacts or relationships tables.
+    """
+    tables = loaded_tables(con)
+    if missing_inputs(con):
+        return _empty(_GAP_DTYPES)
+    params = _base_params(settings, as_of, account_id) | {
+        "covered_threshold": float(settings.covered_threshold),
+        "high_influence_value": float(settings.high_influence_value),
+    }
+    return _frame(con, _with_sources(tables, GAP_LIST_SQL), params, _GAP_DTYPES)
+
+
+def relationship_map(
+    con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.date, account_id: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The account's people and the team members who know them, for a network chart.
+
+    Returns ``(nodes, edges)``. Nodes: every contact of the account (active or not) and
+    every team member with a relationship to one of them, members first:
+    ``node_id`` (member_id or contact_id; ``kind`` tells which), ``kind`` ('member' or
+    'contact'), ``label`` (name; a member without a team table is labelled by its id),
+    ``title`` (a member's role, a contact's title), ``level``, ``department``,
+    ``location``, ``piece``, ``piece_value``, ``attitude`` (contacts only) and
+    ``is_active`` (without a team table every member is active). Edges: ``member_id``,
+    ``contact_id``, ``strength`` (0–4), ``last_contact_date``, ``days_since_contact``
+    (null without a date, 0 for a contact after as_of) and ``effective_strength`` (0–1).
+    Inactive people stay on the map, flagged, so the chart can grey them out; the metrics
+    ignore them. An unknown account gives empty frames.
+    """
+    tables = loaded_tables(con)
+    if "contacts" not in tables:
+        return _empty(_NODE_DTYPES), _empty(_EDGE_DTYPES)
+    params = _base_params(settings, as_of, account_id)
+    nodes = _frame(con, _with_sources(tables, RELATIONSHIP_MAP_NODES_SQL), params, _NODE_DTYPES)
+    edges = _frame(con, _with_sources(tables, RELATIONSHIP_MAP_EDGES_SQL), params, _EDGE_DTYPES)
+    return nodes, edges
+
+
+# ---------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------
+
+
+def _with_sources(tables: set[str], tail: str) -> str:
+    """The full query: source CTEs for the loaded tables, the shared steps, then ``tail``."""
+    ctes = [
+        _CONTACTS_LOADED if "contacts" in tables else _CONTACTS_NOT_LOADED,
+        _RELATIONSHIPS_LOADED if "relationships" in tables else _RELATIONSHIPS_NOT_LOADED,
+        _TEAM_LOADED if "team" in tables else _TEAM_NOT_LOADED,
+        _BASE_CTES,
+    ]
+    return "with\n" + ",\n".join(c.strip("\n") for c in ctes) + ",\n\n" + tail.strip("\n")
+
+
+def _base_params(settings: Settings, as_of: dt.date, account_id: str | None) -> dict[str, Any]:
+    """Parameters every query of this module uses (the shared CTEs reference them all)."""
+    pieces = settings.piece_values
+    attitudes = settings.attitude_values
+    return {
+        "piece_names": list(pieces),
+        "piece_values": [float(v) for v in pieces.values()],
+        "attitude_names": list(attitudes),
+        "attitude_values": [float(v) for v in attitudes.values()],
+        "as_of": as_of,
+        "half_life_days": float(settings.half_life_days),
+        "account_id": account_id,
+    }
+
+
+def _quote_identifier(name: str) -> str:
+    """A double-quoted SQL identifier (the one way a name enters SQL text)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _frame(
+    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any], dtypes: dict[str, str]
+) -> pd.DataFrame:
+    """Run ``sql`` and return its rows with stable dtypes (nullable ints and booleans)."""
+    df = con.execute(sql, params).df()
+    return df.astype(dtypes)
+
+
+def _empty(dtypes: dict[str, str]) -> pd.DataFrame:
+    """An empty frame with the given columns and dtypes."""
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})
