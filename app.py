@@ -1,54 +1,57 @@
-"""KAM dashboard — entry point: ``streamlit run app.py``.
+"""KAM dashboard — entry point and home page: ``streamlit run app.py``.
 
 On first start, with no database present, the app builds ``data/kam.duckdb`` from the demo
-CRM export in ``data/demo/`` by itself.
+CRM export in ``data/demo/`` by itself. The other pages are in ``pages/``.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from kam_core.appdata import connect_read_only, database_path, ensure_database
+import ui
 from kam_core.inventory import database_inventory
 
-st.set_page_config(page_title="KAM dashboard", page_icon="♚", layout="wide")
-
-
-@st.cache_resource(show_spinner="Building the database from the demo CRM export …")
-def _ensure(db: str) -> None:
-    ensure_database()
-
-
-db = database_path()
-_ensure(str(db))
-
-st.title("Key Account Management dashboard")
-st.caption(
-    "Which customers are key and why, how well the team is connected to their decision makers, "
-    "and where growth and profit come from — computed from your CRM exports."
+ctx = ui.setup_page(
+    "Key Account Management",
+    caption="Which customers are key and why, how well the team is connected to their decision "
+    "makers, and where growth and profit come from — computed from your CRM exports.",
 )
+accounts = ui.account_table(ctx)
+filters = ui.shared_filters(accounts)
+view = accounts if ui.filtered_ids(accounts, filters) is None else accounts[
+    accounts["account_id"].isin(ui.filtered_ids(accounts, filters))]
+cur = ctx.settings.currency
+top_tiers = [name for name, _ in ctx.settings.tier_list[:2]]
 
-con = connect_read_only(db)
-try:
-    inv = database_inventory(con)
-finally:
-    con.close()
+c1, c2, c3, c4, c5 = st.columns(5)
+c1.metric("Accounts", f"{len(view):,}")
+c2.metric(f"In {' and '.join(top_tiers)}", f"{view['tier'].isin(top_tiers).sum():,}")
+c3.metric("Revenue, last 12 months", ui.money(view["ttm_revenue"].sum(), cur))
+c4.metric("Gross margin", ui.pct(view["ttm_gross_margin"].sum() / view["ttm_revenue"].sum()
+                                  if view["ttm_revenue"].sum() else None, 1))
+c5.metric("Red accounts", f"{(view['status'] == 'red').sum():,}")
 
-c1, c2, c3, c4 = st.columns(4)
-c1.metric("Accounts", f"{inv.table_rows.get('accounts', 0):,}")
-c2.metric("Rows loaded", f"{sum(inv.table_rows.values()):,}")
-c3.metric("Rows rejected", f"{inv.rejects:,}")
-c4.metric("Data as of", inv.info.get("data_as_of", "–"))
+left, right = st.columns([3, 2])
+with left:
+    st.subheader("Needs attention")
+    red = view[view["status"] == "red"].sort_values("ttm_revenue", ascending=False).head(10)
+    if red.empty:
+        st.success("No account is red under the current filters.")
+    for row in red.itertuples():
+        reasons = "; ".join(row.reasons[:3]) if isinstance(row.reasons, list | tuple) else ""
+        st.markdown(f"🔴 **[{row.name}](/account?account={row.account_id})** · {row.tier or '–'} · "
+                    f"{ui.money(row.ttm_revenue, cur)} — {reasons}")
+with right:
+    st.subheader("Pages")
+    st.page_link("pages/1_portfolio.py", label="Portfolio — which accounts are key and why", icon=":material/grid_view:")
+    st.page_link("pages/2_account.py", label="Account — one account's health for the mentor", icon=":material/person_search:")
+    st.page_link("pages/3_relationships.py", label="Relationships — coverage across the portfolio", icon=":material/hub:")
+    st.page_link("pages/4_growth.py", label="Growth — revenue, margin, pipeline", icon=":material/trending_up:")
+    st.page_link("pages/5_explore.py", label="Explore — tables, SQL, downloads", icon=":material/query_stats:")
 
-st.subheader("What was loaded")
-st.dataframe(inv.files, hide_index=True, width="stretch")
-if inv.missing_tables:
-    st.info(
-        "Not loaded: " + ", ".join(f"{t}.csv" for t in inv.missing_tables)
-        + " — the analyses that need them stay empty until such a file is loaded."
-    )
-if inv.rejects:
-    st.subheader("Rejected rows")
-    st.caption("Every input row is either loaded or kept here with the reason.")
-    st.dataframe(inv.reject_sample, hide_index=True, width="stretch")
-st.caption(f"Database: {db.name} · loaded {inv.info.get('loaded_at', '–')} from {inv.info.get('sources', '–')}")
+inv = database_inventory(ctx.con, sample=0)
+st.caption(
+    f"Data as of {ctx.as_of.isoformat()} · {sum(inv.table_rows.values()):,} rows loaded, "
+    f"{inv.rejects:,} rejected · loaded {inv.info.get('loaded_at', '–')} from {inv.info.get('sources', '–')} "
+    "· see the Data page"
+)

@@ -49,7 +49,9 @@ __all__ = [
     "gap_list",
     "missing_inputs",
     "missing_inputs_message",
+    "opponent_list",
     "relationship_map",
+    "team_account_matrix",
 ]
 
 # Contact columns coverage can be broken down by (spec §3.2).
@@ -489,6 +491,79 @@ select * from final
 order by piece_value desc, best_strength, account_id, contact_id
 """
 
+# High-influence contacts against us (attitude < 0, vᶜ ≥ high_influence_value).
+# Extra parameters: $high_influence_value.
+OPPONENT_LIST_SQL = """
+final as (
+    select
+        account_id,
+        contact_id,
+        name,
+        title,
+        level,
+        department,
+        piece,
+        piece_value,
+        attitude,
+        best_strength,
+        best_member_id,
+        attitude_value,
+    from contact_coverage
+    where round(attitude_value, 6) < 0
+        and round(piece_value, 6) >= $high_influence_value
+)
+
+select * exclude (attitude_value) from final
+order by piece_value desc, attitude_value, account_id, contact_id
+"""
+
+# Per (active member, account): how much of the account's influence the member reaches.
+TEAM_ACCOUNT_MATRIX_SQL = """
+account_values as (
+    select
+        account_id,
+        sum(piece_value) as total_value,
+    from active_contacts
+    group by account_id
+),
+
+member_reach as (
+    select
+        effective_relationships.member_id,
+        effective_relationships.account_id,
+        count(*) as contacts_count,
+        max(effective_relationships.strength) as best_strength,
+        sum(active_contacts.piece_value * effective_relationships.effective_strength)
+            as reached_value,
+    from effective_relationships
+    inner join active_contacts
+        on active_contacts.contact_id = effective_relationships.contact_id
+    group by effective_relationships.member_id, effective_relationships.account_id
+),
+
+final as (
+    select
+        member_reach.member_id,
+        active_members.member_name,
+        member_reach.account_id,
+        member_reach.contacts_count,
+        member_reach.best_strength,
+        -- the coverage this member alone gives the account (0–100)
+        case
+            when account_values.total_value > 0
+                then 100 * member_reach.reached_value / account_values.total_value
+        end as coverage_alone,
+    from member_reach
+    inner join account_values
+        on account_values.account_id = member_reach.account_id
+    inner join active_members
+        on active_members.member_id = member_reach.member_id
+)
+
+select * from final
+order by member_id, coverage_alone desc nulls last, account_id
+"""
+
 # The account's people (active or not) and the team members who know them.
 RELATIONSHIP_MAP_EDGES_SQL = """
 account_people as (
@@ -623,6 +698,14 @@ _GAP_DTYPES: dict[str, str] = {
     "attitude": "str",
     "best_strength": "float64",
     "best_member_id": "str",
+}
+_MATRIX_DTYPES: dict[str, str] = {
+    "member_id": "str",
+    "member_name": "str",
+    "account_id": "str",
+    "contacts_count": "Int64",
+    "best_strength": "Int64",
+    "coverage_alone": "float64",
 }
 _NODE_DTYPES: dict[str, str] = {
     "node_id": "str",
@@ -797,6 +880,40 @@ def gap_list(
         "high_influence_value": float(settings.high_influence_value),
     }
     return _frame(con, _with_sources(tables, GAP_LIST_SQL), params, _GAP_DTYPES)
+
+
+def opponent_list(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    as_of: dt.date,
+    account_id: str | None = None,
+) -> pd.DataFrame:
+    """High-influence opponents: active contacts with a negative attitude and
+    ``vᶜ ≥ high_influence_value``, most powerful first. Columns as ``gap_list``. Empty
+    without a contacts table (relationship columns 0/null without relationships)."""
+    tables = loaded_tables(con)
+    if "contacts" not in tables:
+        return _empty(_GAP_DTYPES)
+    params = _base_params(settings, as_of, account_id) | {
+        "high_influence_value": float(settings.high_influence_value),
+    }
+    return _frame(con, _with_sources(tables, OPPONENT_LIST_SQL), params, _GAP_DTYPES)
+
+
+def team_account_matrix(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    as_of: dt.date,
+) -> pd.DataFrame:
+    """Per active team member and account: contacts known, best strength (0–4) and
+    ``coverage_alone`` — the coverage (0–100) the account would have with only this member's
+    relationships. The data of the team × account heatmap. Empty without contacts or
+    relationships tables."""
+    tables = loaded_tables(con)
+    if missing_inputs(con):
+        return _empty(_MATRIX_DTYPES)
+    params = _base_params(settings, as_of, None)
+    return _frame(con, _with_sources(tables, TEAM_ACCOUNT_MATRIX_SQL), params, _MATRIX_DTYPES)
 
 
 def relationship_map(

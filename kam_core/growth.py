@@ -94,6 +94,13 @@ def _params(as_of: dt.date, flags: dict[str, bool], **extra: Any) -> dict[str, A
     return {"as_of": as_of, **windows, **flags, **extra}
 
 
+def _selection(account_id: str | None, account_ids: list[str] | None) -> dict[str, Any]:
+    """Parameters restricting a query to one account, a list of accounts, or none (all)."""
+    if account_id is not None:
+        account_ids = [account_id]
+    return {"all_accounts": account_ids is None, "account_ids": [str(a) for a in (account_ids or [])]}
+
+
 _PARAMETER = re.compile(r"\$([a-z_][a-z0-9_]*)")
 
 
@@ -542,7 +549,7 @@ revenue_lines as (
     from {revenue}
     where period >= $prior_start
       and period < $next_month_start
-      and ($account_id::varchar is null or account_id = $account_id)
+      and ($all_accounts or list_contains($account_ids, account_id))
     group by account_id, product_line
 ),
 
@@ -552,7 +559,7 @@ potential_lines as (
         product_line,
         sum(annual_potential) as annual_potential,
     from {potential}
-    where $account_id::varchar is null or account_id = $account_id
+    where $all_accounts or list_contains($account_ids, account_id)
     group by account_id, product_line
 ),
 
@@ -639,6 +646,7 @@ def product_mix(
     settings: Settings,
     as_of: dt.date,
     account_id: str | None = None,
+    account_ids: list[str] | None = None,
 ) -> pd.DataFrame:
     """Per product line: ttm revenue, potential, whitespace and share of wallet.
 
@@ -657,7 +665,7 @@ def product_mix(
     if not (flags["has_revenue"] or flags["has_potential"]):
         return _typed(pd.DataFrame(), PRODUCT_MIX_COLUMNS, dtypes)
     sql = PRODUCT_MIX_SQL.format(**tables["sources"])
-    frame = run(con, sql, _params(as_of, flags, account_id=account_id)).df()
+    frame = run(con, sql, _params(as_of, flags, **_selection(account_id, account_ids))).df()
     return _typed(frame, PRODUCT_MIX_COLUMNS, dtypes)
 
 
@@ -677,7 +685,7 @@ opportunities_as_of as (
         end as status_as_of,
     from {opportunities}
     where (created_date is null or created_date <= $as_of)
-      and ($account_id::varchar is null or account_id = $account_id)
+      and ($all_accounts or list_contains($account_ids, account_id))
 ),
 
 final as (
@@ -725,6 +733,7 @@ def pipeline(
     settings: Settings,
     as_of: dt.date,
     account_id: str | None = None,
+    account_ids: list[str] | None = None,
 ) -> pd.DataFrame:
     """Open opportunities as of ``as_of`` (all accounts, or one).
 
@@ -750,7 +759,7 @@ def pipeline(
     if not tables["flags"]["has_opportunities"]:
         return _typed(pd.DataFrame(), PIPELINE_COLUMNS, dtypes)
     sql = PIPELINE_SQL.format(**tables["sources"])
-    frame = run(con, sql, _params(as_of, tables["flags"], account_id=account_id)).df()
+    frame = run(con, sql, _params(as_of, tables["flags"], **_selection(account_id, account_ids))).df()
     return _typed(frame, PIPELINE_COLUMNS, dtypes)
 
 

@@ -1,0 +1,3 @@
+import ui
+
+ui.setup_page("1_portfolio")

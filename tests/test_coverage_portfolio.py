@@ -1,0 +1,64 @@
+"""Portfolio-wide relationship views: high-influence opponents and the team × account matrix."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import pytest
+
+from kam_core.coverage import opponent_list, team_account_matrix
+from kam_core.schema import create_schema
+from kam_core.settings import Settings
+
+AS_OF = dt.date(2025, 6, 30)
+
+
+@pytest.fixture
+def con() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    create_schema(con, ["team", "accounts", "contacts", "relationships"])
+    con.execute("""
+        insert into team values ('M1', 'Anna', null, null, null, true), ('M2', 'Ben', null, null, null, true),
+                                ('M3', 'Gone', null, null, null, false);
+        insert into accounts (account_id, name) values ('A', 'Acme'), ('B', 'Bolt');
+        insert into contacts (contact_id, account_id, name, piece, attitude, is_active) values
+            ('K', 'A', 'King', 'king', 'opponent', true),     -- v 10, against us
+            ('Q', 'A', 'Queen', 'queen', 'skeptic', true),    -- v 9, against us
+            ('P', 'A', 'Pawn', 'pawn', 'opponent', true),     -- v 1: not high-influence
+            ('R', 'B', 'Rook', 'rook', 'champion', true),     -- v 5, for us
+            ('X', 'B', 'Ex-king', 'king', 'opponent', false); -- inactive: never counts
+        insert into relationships values
+            ('M1', 'K', 2, null),   -- e = 0.5
+            ('M2', 'K', 4, null),   -- e = 1.0
+            ('M1', 'Q', 4, null),   -- e = 1.0
+            ('M1', 'R', 3, null),   -- e = 0.75
+            ('M3', 'R', 4, null);   -- inactive member
+    """)
+    return con
+
+
+def test_opponent_list(con: duckdb.DuckDBPyConnection) -> None:
+    got = opponent_list(con, Settings(), AS_OF)
+    assert got[["contact_id", "piece_value", "attitude", "best_strength", "best_member_id"]].values.tolist() == [
+        ["K", 10.0, "opponent", 1.0, "M2"],
+        ["Q", 9.0, "skeptic", 1.0, "M1"],
+    ]
+    assert opponent_list(con, Settings(), AS_OF, account_id="B").empty
+
+
+def test_team_account_matrix(con: duckdb.DuckDBPyConnection) -> None:
+    got = team_account_matrix(con, Settings(), AS_OF)
+    rows = got[["member_id", "account_id", "contacts_count", "best_strength", "coverage_alone"]].values.tolist()
+    # account A: Σv = 10 + 9 + 1 = 20; M1 reaches K (10 × 0.5) and Q (9 × 1.0) = 14 -> 70
+    #            M2 reaches K (10 × 1.0) = 10 -> 50
+    # account B: Σv (active) = 5; M1 reaches R 5 × 0.75 = 3.75 -> 75; M3 is inactive
+    assert rows == [["M1", "B", 1, 3, 75.0], ["M1", "A", 2, 4, 70.0], ["M2", "A", 1, 4, 50.0]]
+
+
+def test_without_relationships(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("drop table relationships")
+    assert team_account_matrix(con, Settings(), AS_OF).empty
+    got = opponent_list(con, Settings(), AS_OF)
+    assert got["contact_id"].tolist() == ["K", "Q"]
+    assert got["best_strength"].tolist() == [0.0, 0.0]

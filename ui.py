@@ -1,0 +1,330 @@
+"""Streamlit-only helpers shared by the pages: connection, settings, navigation, shared filters,
+formatting and the visual language. Business logic lives in ``kam_core``; this module only
+wires it to widgets.
+
+Layout note: the pages live in ``pages/`` and Streamlit runs them in its pages-directory mode
+(every page is a script that calls ``setup_page`` first). That is what makes a deep link to
+any page work on first load; the shared filters are rendered by every page and mirrored into
+non-widget session keys and the URL query parameters, so they survive page switches and can be
+shared as a link.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import streamlit as st
+
+from kam_core.appdata import database_path, ensure_database, settings_path
+from kam_core.errors import KamError
+from kam_core.settings import Settings
+from kam_core.sqlbox import open_locked
+
+PAGES: list[tuple[str, str, str]] = [
+    ("app.py", "Home", ":material/home:"),
+    ("pages/1_portfolio.py", "Portfolio", ":material/grid_view:"),
+    ("pages/2_account.py", "Account", ":material/person_search:"),
+    ("pages/3_relationships.py", "Relationships", ":material/hub:"),
+    ("pages/4_growth.py", "Growth", ":material/trending_up:"),
+    ("pages/5_explore.py", "Explore", ":material/query_stats:"),
+    ("pages/6_data.py", "Data", ":material/database:"),
+    ("pages/7_settings.py", "Settings", ":material/tune:"),
+    ("pages/8_definitions.py", "Definitions", ":material/menu_book:"),
+]
+
+# One visual language: fixed colours per tier rank, quadrant, status and attitude.
+TIER_COLOURS = ["#C9A227", "#8E9AAF", "#B87333", "#BDBDBD", "#9E9E9E", "#757575"]
+QUADRANT_COLOURS = {"strategic": "#1F4E79", "star": "#2E8B57", "status": "#E69F00", "streamline": "#9E9E9E"}
+STATUS_COLOURS = {"green": "#2E7D32", "amber": "#F9A825", "red": "#C62828", "no data": "#BDBDBD"}
+ATTITUDE_COLOURS = {"champion": "#1B5E20", "supporter": "#66BB6A", "neutral": "#9E9E9E",
+                    "skeptic": "#FFA726", "opponent": "#C62828"}
+STATUS_ICONS = {"green": "🟢", "amber": "🟠", "red": "🔴"}
+
+ROOT = Path(__file__).resolve().parent
+_lock = threading.Lock()
+_conn: dict[str, object] = {"key": None, "con": None}
+
+
+# ---------------------------------------------------------------- data access
+
+
+def db_key() -> tuple[str, int, int]:
+    """Identifies the database file's current version (changes when a load swaps it)."""
+    db = database_path()
+    stat = db.stat()
+    return (str(db), stat.st_mtime_ns, stat.st_ino)
+
+
+def connection() -> duckdb.DuckDBPyConnection:
+    """A cursor on the one shared, locked, read-only connection (one cursor per caller).
+
+    A DuckDB connection is not thread-safe and Streamlit runs sessions in threads, so every
+    query runs on its own cursor. When a load has replaced the file, the old connection is
+    closed and a new one opened (DuckDB caches database instances by path).
+    """
+    key = db_key()
+    with _lock:
+        if _conn["key"] != key:
+            if _conn["con"] is not None:
+                try:
+                    _conn["con"].close()
+                except duckdb.Error:
+                    pass
+            _conn["con"] = open_locked(key[0])
+            _conn["key"] = key
+        return _conn["con"].cursor()
+
+
+def release_connection() -> None:
+    """Close the shared connection (before a load replaces the database file)."""
+    with _lock:
+        if _conn["con"] is not None:
+            _conn["con"].close()
+        _conn["con"] = None
+        _conn["key"] = None
+
+
+@st.cache_resource(show_spinner="Building the database from the demo CRM export …")
+def _ensure_database(path: str) -> None:
+    ensure_database(Path(path))
+
+
+def load_settings() -> Settings:
+    """Settings from kam.toml, with this session's unsaved overrides (weight editor) on top."""
+    path = settings_path()
+    base = _settings_from_file(str(path), path.stat().st_mtime_ns if path.is_file() else 0)
+    overrides = st.session_state.get("_settings_overrides") or {}
+    if overrides:
+        try:
+            return base.replace(**overrides)
+        except KamError as exc:
+            st.warning(f"Session overrides ignored: {exc}")
+    return base
+
+
+@st.cache_data(show_spinner=False)
+def _settings_from_file(path: str, mtime: int) -> Settings:
+    try:
+        return Settings.from_file(path) if Path(path).is_file() else Settings()
+    except KamError as exc:
+        st.error(f"{exc} — the defaults are used until the file is fixed (Settings page).")
+        return Settings()
+
+
+# ---------------------------------------------------------------- page frame
+
+
+@dataclass
+class PageContext:
+    con: duckdb.DuckDBPyConnection
+    settings: Settings
+    db_key: tuple
+    as_of: dt.date
+    filters: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def settings_key(self) -> str:
+        return self.settings.cache_key()
+
+
+def setup_page(title: str, icon: str = "♚", caption: str | None = None) -> PageContext:
+    """Every page starts here: page config, database, navigation, settings, as-of date."""
+    st.set_page_config(page_title=f"{title} · KAM dashboard", page_icon=icon, layout="wide")
+    _ensure_database(str(database_path()))
+    with st.sidebar:
+        st.markdown("### ♚ KAM dashboard")
+        for path, label, page_icon in PAGES:
+            if (ROOT / path).is_file():
+                st.page_link(path, label=label, icon=page_icon)
+    settings = load_settings()
+    con = connection()
+    from kam_core.asof import resolve_as_of
+
+    as_of = resolve_as_of(con, settings)
+    st.title(title)
+    if caption:
+        st.caption(caption)
+    return PageContext(con=con, settings=settings, db_key=db_key(), as_of=as_of)
+
+
+def definition_link(anchor: str, text: str = "definition") -> str:
+    """Markdown link to a metric's definition on the Definitions page."""
+    return f"[{text}](/definitions#{anchor})"
+
+
+def explain(text: str, anchor: str | None = None) -> None:
+    """The short 'what this shows' line under a chart."""
+    st.caption(text + (f" · {definition_link(anchor)}" if anchor else ""))
+
+
+def empty_state(message: str) -> None:
+    st.info(message, icon=":material/info:")
+
+
+def show_error(exc: Exception) -> None:
+    st.error(str(exc), icon=":material/error:")
+
+
+# ---------------------------------------------------------------- cached metrics
+
+
+def loaded(ctx: PageContext) -> set[str]:
+    from kam_core.schema import loaded_tables
+
+    return loaded_tables(ctx.con)
+
+
+@st.cache_data(show_spinner="Computing coverage, growth and health …", max_entries=4)
+def _base(db: tuple, base_key: str, as_of: dt.date, _settings: Settings):
+    from kam_core.overview import base_metrics
+
+    return base_metrics(connection(), _settings, as_of)
+
+
+def base_metrics(ctx: PageContext):
+    from kam_core.overview import base_key
+
+    return _base(ctx.db_key, base_key(ctx.settings), ctx.as_of, ctx.settings)
+
+
+@st.cache_data(show_spinner="Scoring the portfolio …", max_entries=16)
+def _scores(db: tuple, settings_key: str, as_of: dt.date, _settings: Settings, _base_metrics):
+    from kam_core.portfolio import score_portfolio
+
+    return score_portfolio(connection(), _settings, as_of, metrics=_base_metrics.metrics)
+
+
+def scores(ctx: PageContext, settings: Settings | None = None):
+    """Portfolio scores under ``settings`` (default: the page's), from the cached base metrics."""
+    settings = settings or ctx.settings
+    return _scores(ctx.db_key, settings.cache_key(), ctx.as_of, settings, base_metrics(ctx))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _overview(db: tuple, settings_key: str, as_of: dt.date, _settings: Settings, _base_metrics, _scores):
+    from kam_core.overview import account_overview
+
+    return account_overview(connection(), _settings, _base_metrics, _scores)
+
+
+def account_table(ctx: PageContext) -> pd.DataFrame:
+    """The account table every page filters: attributes, scores, growth, coverage, health."""
+    base = base_metrics(ctx)
+    return _overview(ctx.db_key, ctx.settings_key, ctx.as_of, ctx.settings, base, scores(ctx))
+
+
+def filtered_ids(accounts: pd.DataFrame, filters: dict[str, list[str]]) -> list[str] | None:
+    from kam_core.filters import filtered_account_ids
+
+    return filtered_account_ids(accounts, filters)
+
+
+# ---------------------------------------------------------------- shared filters
+
+FILTERS: list[tuple[str, str, str]] = [
+    # (query parameter, label, column of the account table)
+    ("tier", "Tier", "tier"),
+    ("quadrant", "Quadrant", "quadrant"),
+    ("status", "Health status", "status"),
+    ("region", "Region", "region"),
+    ("industry", "Industry", "industry"),
+    ("manager", "Account manager", "account_manager"),
+    ("mentor", "Mentor", "mentor"),
+    ("phase", "Phase", "phase"),
+]
+
+
+def shared_filters(accounts: pd.DataFrame) -> dict[str, list[str]]:
+    """Render the shared filters in the sidebar and return the selections.
+
+    The selection lives in non-widget session keys (``_f_<name>``), survives page switches,
+    and is mirrored into the URL query parameters (``?tier=Gold&region=DACH``).
+    """
+    selections: dict[str, list[str]] = {}
+    with st.sidebar:
+        st.markdown("#### Filters")
+        for name, label, column in FILTERS:
+            if column not in accounts.columns:
+                continue
+            options = sorted(str(v) for v in accounts[column].dropna().unique())
+            store, widget = f"_f_{name}", f"w_{name}"
+            if store not in st.session_state:
+                st.session_state[store] = st.query_params.get_all(name)
+            st.session_state[store] = [v for v in st.session_state[store] if v in options]
+            st.session_state[widget] = list(st.session_state[store])
+            st.multiselect(label, options, key=widget, on_change=_copy_widget, args=(widget, store),
+                           placeholder="all")
+            selections[column] = list(st.session_state[store])
+            _to_query_params(name, selections[column])
+        if any(selections.values()) and st.button("Clear filters", icon=":material/filter_alt_off:"):
+            for name, _, _ in FILTERS:
+                st.session_state[f"_f_{name}"] = []
+                if name in st.query_params:
+                    del st.query_params[name]
+            st.rerun()
+    return selections
+
+
+def _copy_widget(widget: str, store: str) -> None:
+    st.session_state[store] = list(st.session_state[widget])
+
+
+def _to_query_params(name: str, values: list[str]) -> None:
+    current = st.query_params.get_all(name)
+    if values and current != values:
+        st.query_params[name] = values
+    elif not values and name in st.query_params:
+        del st.query_params[name]
+
+
+# ---------------------------------------------------------------- formatting
+
+
+def money(value: float | None, currency: str) -> str:
+    if value is None or pd.isna(value):
+        return "–"
+    sign = "−" if value < 0 else ""
+    v = abs(value)
+    if v >= 1e9:
+        return f"{sign}{v / 1e9:.2f} bn {currency}"
+    if v >= 1e6:
+        return f"{sign}{v / 1e6:.1f} m {currency}"
+    if v >= 1e3:
+        return f"{sign}{v / 1e3:.0f} k {currency}"
+    return f"{sign}{v:.0f} {currency}"
+
+
+def pct(value: float | None, digits: int = 0, signed: bool = False) -> str:
+    if value is None or pd.isna(value):
+        return "–"
+    text = f"{value * 100:+.{digits}f} %" if signed else f"{value * 100:.{digits}f} %"
+    return text.replace("-", "−")
+
+
+def tier_colour_map(tier_names: list[str]) -> dict[str, str]:
+    return {name: TIER_COLOURS[min(i, len(TIER_COLOURS) - 1)] for i, name in enumerate(tier_names)}
+
+
+# ---------------------------------------------------------------- charts
+
+
+def chart(fig, key: str | None = None, height: int = 380, **kwargs) -> object:
+    """Render a plotly figure in the app's style."""
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), template="plotly_white",
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
+                      font=dict(family="Source Sans Pro, sans-serif", size=13))
+    return st.plotly_chart(fig, width="stretch", key=key, **kwargs)
+
+
+def filtered_view(accounts: pd.DataFrame, filters: dict[str, list[str]]) -> tuple[pd.DataFrame, list[str] | None]:
+    """The filtered account table and the ID list (None = no filter)."""
+    ids = filtered_ids(accounts, filters)
+    view = accounts if ids is None else accounts[accounts["account_id"].isin(ids)]
+    if ids is not None:
+        st.caption(f"Filtered: {len(view):,} of {len(accounts):,} accounts.")
+    return view, ids
