@@ -39,7 +39,7 @@ with left:
         st.success("No account is red under the current filters.")
     for row in red.itertuples():
         reasons = "; ".join(row.reasons[:3]) if isinstance(row.reasons, list | tuple) else ""
-        st.markdown(f"🔴 **[{row.name}](/account?account={row.account_id})** · {row.tier or '–'} · "
+        st.markdown(f":red[●] **[{row.name}](/account?account={row.account_id})** · {row.tier or '–'} · "
                     f"{ui.money(row.ttm_revenue, cur)} — {reasons}")
 with right:
     st.subheader("Pages")

@@ -44,6 +44,8 @@ STATUS_COLOURS = {"green": "#2E7D32", "amber": "#F9A825", "red": "#C62828", "no 
 ATTITUDE_COLOURS = {"champion": "#1B5E20", "supporter": "#66BB6A", "neutral": "#9E9E9E",
                     "skeptic": "#FFA726", "opponent": "#C62828"}
 STATUS_ICONS = {"green": "🟢", "amber": "🟠", "red": "🔴"}
+STATUS_BADGES = {"green": ":green-badge[green]", "amber": ":orange-badge[amber]", "red": ":red-badge[red]",
+                 "no data": ":gray-badge[no data]"}
 
 ROOT = Path(__file__).resolve().parent
 _lock = threading.Lock()
@@ -105,6 +107,22 @@ def load_settings() -> Settings:
         except KamError as exc:
             st.warning(f"Session overrides ignored: {exc}")
     return base
+
+
+def saved_settings() -> Settings:
+    """The settings in kam.toml, without this session's overrides."""
+    path = settings_path()
+    return _settings_from_file(str(path), path.stat().st_mtime_ns if path.is_file() else 0)
+
+
+def set_session_override(name: str, value) -> None:
+    """Change a setting for this session only (the weight editor); {} or None removes it."""
+    overrides = dict(st.session_state.get("_settings_overrides") or {})
+    if value in ({}, None):
+        overrides.pop(name, None)
+    else:
+        overrides[name] = value
+    st.session_state["_settings_overrides"] = overrides
 
 
 @st.cache_data(show_spinner=False)
@@ -216,6 +234,27 @@ def account_table(ctx: PageContext) -> pd.DataFrame:
     """The account table every page filters: attributes, scores, growth, coverage, health."""
     base = base_metrics(ctx)
     return _overview(ctx.db_key, ctx.settings_key, ctx.as_of, ctx.settings, base, scores(ctx))
+
+
+def criteria_table(ctx: PageContext) -> pd.DataFrame | None:
+    """The loaded criteria (weights as loaded), or None without a criteria table."""
+    if "criteria" not in loaded(ctx):
+        return None
+    return ctx.con.execute("select criterion_id, name, axis, source, weight from criteria "
+                           "order by axis, criterion_id").df()
+
+
+def selected_account(event) -> str | None:
+    """The account_id of the bubble clicked in a chart whose customdata starts with it."""
+    try:
+        points = event.selection.points
+    except AttributeError:
+        return None
+    for p in points:
+        data = p.get("customdata") if isinstance(p, dict) else None
+        if data:
+            return str(data[0])
+    return None
 
 
 def filtered_ids(accounts: pd.DataFrame, filters: dict[str, list[str]]) -> list[str] | None:

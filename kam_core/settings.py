@@ -158,6 +158,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("currency", "EUR", "Currency every amount is shown in (ISO code).", _text, "general"),
     Setting("as_of", None, "The date the numbers are computed for; empty = the latest date in the "
             "data, capped at today.", _optional_date, "general"),
+    Setting("sql_time_limit_s", 10.0, "The SQL box stops a query after this many seconds.",
+            _number(0, 600, lo_open=True), "general"),
+    Setting("sql_max_rows", 10000, "The SQL box returns at most this many rows.",
+            _number(1, 1_000_000, integer=True), "general"),
     Setting("date_order", "dmy", "How to read ambiguous dates such as 03/04/2025 in source files: "
             "dmy (3 April) or mdy (4 March). ISO and DD.MM.YYYY dates are never ambiguous.",
             _choice("dmy", "mdy"), "loading"),

@@ -78,8 +78,8 @@ def run_query(con: duckdb.DuckDBPyConnection, sql: str, *, max_rows: int = 10_00
         frame = cur.fetch_df()
     except duckdb.InterruptException:
         raise QueryInterrupted(
-            f"The query was stopped after {timeout_s:g} s (the time limit of the SQL box). "
-            "Add filters or aggregate to make it faster."
+            f"The query was stopped after {timeout_s:g} s (the time limit is set by the setting "
+            "sql_time_limit_s). Add filters or aggregate to make it faster."
         ) from None
     except duckdb.PermissionException as exc:
         raise InvalidSql(f"Not allowed here: {_first_line(exc)}. The SQL box reads only the loaded tables.") from None

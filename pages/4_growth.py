@@ -27,9 +27,9 @@ c1, c2, c3, c4 = st.columns(4)
 c1.metric("Revenue, last 12 months", ui.money(ttm, cur),
           ui.pct(ttm / prior - 1, 1, signed=True) if prior > 0 else None, help="Against the 12 months before.")
 c2.metric("Gross margin, last 12 months", ui.money(margin, cur), ui.pct(margin / ttm, 1) + " of revenue" if ttm else None,
-          delta_color="off")
+          delta_color="off", delta_arrow="off")
 c3.metric("Open pipeline", ui.money(view["open_pipeline"].sum(), cur),
-          "weighted " + ui.money(view["weighted_pipeline"].sum(), cur), delta_color="off")
+          "weighted " + ui.money(view["weighted_pipeline"].sum(), cur), delta_color="off", delta_arrow="off")
 summary = portfolio_summary(ctx.con, ctx.settings, ctx.as_of)
 c4.metric("Win rate, last 12 months", ui.pct(summary.get("win_rate")), help="Whole portfolio: won / (won + lost).")
 

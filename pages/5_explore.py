@@ -37,13 +37,15 @@ with tab_browse:
 
 with tab_sql:
     st.caption("One read-only SELECT over the loaded tables (no files, no network, no settings); "
-               "stopped after 10 s; at most 10,000 rows.")
+               f"stopped after {ctx.settings.sql_time_limit_s:g} s; at most {ctx.settings.sql_max_rows:,} rows "
+               "(settings sql_time_limit_s and sql_max_rows).")
     sql = st.text_area("SQL", key="explore_sql", height=140,
                        value="select industry, count(*) as accounts, sum(annual_revenue) as customer_size\n"
                        "from accounts group by industry order by accounts desc")
     if st.button("Run", type="primary", key="explore_run", icon=":material/play_arrow:"):
         try:
-            result = run_query(ctx.con, sql)
+            result = run_query(ctx.con, sql, max_rows=ctx.settings.sql_max_rows,
+                               timeout_s=ctx.settings.sql_time_limit_s)
         except KamError as exc:
             ui.show_error(exc)
         else:

@@ -1,0 +1,137 @@
+"""Plotly figures of the app (presentation only: no data access, no business arithmetic)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from ui import ATTITUDE_COLOURS, QUADRANT_COLOURS, tier_colour_map
+
+PIECE_SYMBOLS = {"king": "star", "queen": "diamond", "rook": "square", "bishop": "triangle-up",
+                 "knight": "pentagon", "pawn": "circle"}
+LEVELS = ["executive", "senior", "manager", "operational"]
+
+
+def portfolio_matrix(view: pd.DataFrame, tier_names: list[str], x_cut: float, y_cut: float, currency: str) -> go.Figure:
+    """Attractiveness (up) × strength (right) bubbles, bubble = ttm revenue, colour = tier."""
+    fig = go.Figure()
+    colours = tier_colour_map(tier_names)
+    size_ref = max(view["ttm_revenue"].clip(lower=0).max(), 1.0)
+    for tier in [*tier_names, None]:
+        part = view[view["tier"] == tier] if tier is not None else view[view["tier"].isna()]
+        if part.empty:
+            continue
+        size = 8 + 42 * (part["ttm_revenue"].clip(lower=0) / size_ref) ** 0.5
+        fig.add_scatter(
+            x=part["strength"], y=part["attractiveness"], mode="markers", name=tier or "no tier",
+            marker=dict(size=size, color=colours.get(tier, "#BDBDBD"), line=dict(width=1, color="#333"), opacity=0.8),
+            text=part["name"], customdata=part[["account_id", "ttm_revenue", "quadrant", "tier_stability"]],
+            hovertemplate="<b>%{text}</b><br>attractiveness %{y:.0f} · strength %{x:.0f}<br>"
+                          f"revenue %{{customdata[1]:,.0f}} {currency}<br>%{{customdata[2]}} · stability "
+                          "%{customdata[3]:.0%}<extra></extra>",
+        )
+    fig.add_vline(x=x_cut, line_dash="dash", line_color="#888")
+    fig.add_hline(y=y_cut, line_dash="dash", line_color="#888")
+    for name, x, y in (("strategic", 100, 100), ("star", 0, 100), ("status", 100, 0), ("streamline", 0, 0)):
+        fig.add_annotation(x=x, y=y, text=f"<b>{name}</b>", showarrow=False,
+                           xanchor="right" if x else "left", yanchor="top" if y else "bottom",
+                           font=dict(color=QUADRANT_COLOURS[name], size=15))
+    fig.update_xaxes(title="strength: our position with the customer (0–100)", range=[-3, 103])
+    fig.update_yaxes(title="attractiveness of the customer (0–100)", range=[-3, 103])
+    return fig
+
+
+def relationship_network(nodes: pd.DataFrame, edges: pd.DataFrame, member_names: dict[str, str]) -> go.Figure:
+    """Team on the left, the customer's people by level on the right (executives first).
+
+    Node shape = chess piece, size = piece value, colour = attitude; edge width = strength,
+    faded when the last contact is long ago (effective strength well below strength).
+    """
+    members = nodes[nodes["kind"] == "member"].reset_index(drop=True)
+    people = nodes[nodes["kind"] == "contact"].copy()
+    people["level_order"] = people["level"].map({lv: i for i, lv in enumerate(LEVELS)}).fillna(len(LEVELS))
+    people = people.sort_values(["level_order", "piece_value", "node_id"], ascending=[True, False, True])
+    pos: dict[str, tuple[float, float]] = {}
+    n_members = max(len(members), 1)
+    for i, row in members.iterrows():
+        pos[row["node_id"]] = (0.0, 1 - (i + 0.5) / n_members)
+    columns = [lv for lv in [*LEVELS, None] if (people["level"].isna().any() if lv is None else (people["level"] == lv).any())]
+    for c, lv in enumerate(columns):
+        part = people[people["level"].isna()] if lv is None else people[people["level"] == lv]
+        for j, node_id in enumerate(part["node_id"]):
+            pos[node_id] = (1.0 + c * 0.55, 1 - (j + 0.5) / max(len(part), 1))
+    fig = go.Figure()
+    for e in edges.itertuples():
+        if e.member_id not in pos or e.contact_id not in pos:
+            continue
+        (x0, y0), (x1, y1) = pos[e.member_id], pos[e.contact_id]
+        freshness = (e.effective_strength / (e.strength / 4)) if e.strength else 0
+        fig.add_scatter(x=[x0, x1], y=[y0, y1], mode="lines", hoverinfo="skip", showlegend=False,
+                        line=dict(width=0.8 + 1.6 * (e.strength or 0), color=f"rgba(31,78,121,{0.12 + 0.68 * freshness:.2f})"))
+    # invisible midpoints carry the edge hover text
+    mids = [((pos[e.member_id][0] + pos[e.contact_id][0]) / 2, (pos[e.member_id][1] + pos[e.contact_id][1]) / 2,
+             f"{member_names.get(e.member_id, e.member_id)} → {e.contact_id}: strength {e.strength}"
+             + (f", last contact {int(e.days_since_contact)} days ago" if pd.notna(e.days_since_contact) else ""))
+            for e in edges.itertuples() if e.member_id in pos and e.contact_id in pos]
+    if mids:
+        fig.add_scatter(x=[m[0] for m in mids], y=[m[1] for m in mids], mode="markers", showlegend=False,
+                        marker=dict(size=6, opacity=0), text=[m[2] for m in mids], hovertemplate="%{text}<extra></extra>")
+    fig.add_scatter(
+        x=[pos[n][0] for n in members["node_id"]], y=[pos[n][1] for n in members["node_id"]],
+        mode="markers+text", name="team", text=members["label"], textposition="middle left",
+        marker=dict(size=18, symbol="circle", color=["#1F4E79" if a else "#BDBDBD" for a in members["is_active"].fillna(True)]),
+        hovertemplate="<b>%{text}</b> (team)<extra></extra>",
+    )
+    for attitude, colour in ATTITUDE_COLOURS.items():
+        part = people[people["attitude"] == attitude]
+        if part.empty:
+            continue
+        # a legend entry with a plain dot: the nodes' own symbols are chess pieces
+        fig.add_scatter(x=[None], y=[None], mode="markers", name=attitude, legendgroup=attitude,
+                        marker=dict(size=11, color=colour, symbol="circle"))
+        fig.add_scatter(
+            x=[pos[n][0] for n in part["node_id"]], y=[pos[n][1] for n in part["node_id"]],
+            mode="markers+text", name=attitude, legendgroup=attitude, showlegend=False,
+            text=part["label"], textposition="middle right",
+            marker=dict(size=10 + 2.2 * part["piece_value"].fillna(1), color=colour,
+                        symbol=[PIECE_SYMBOLS.get(p, "circle") for p in part["piece"]],
+                        line=dict(width=1, color="#333"),
+                        opacity=[1.0 if a else 0.35 for a in part["is_active"].fillna(True)]),
+            customdata=part[["title", "piece", "level", "department"]].fillna("–"),
+            hovertemplate="<b>%{text}</b><br>%{customdata[0]}<br>%{customdata[1]} · %{customdata[2]} · "
+                          "%{customdata[3]}<extra>" + attitude + "</extra>",
+        )
+    for c, lv in enumerate(columns):
+        fig.add_annotation(x=1.0 + c * 0.55, y=1.04, text=f"<b>{lv or 'level unknown'}</b>", showarrow=False)
+    fig.add_annotation(x=0, y=1.04, text="<b>our team</b>", showarrow=False)
+    fig.update_xaxes(visible=False, range=[-0.45, 1.0 + max(len(columns) - 1, 0) * 0.55 + 0.45])
+    fig.update_yaxes(visible=False, range=[-0.03, 1.08])
+    return fig
+
+
+def contribution_bars(contrib: pd.DataFrame) -> go.Figure:
+    """Per criterion: its contribution to attractiveness or strength (points of 100)."""
+    fig = go.Figure()
+    for axis, colour in (("attractiveness", "#1F4E79"), ("strength", "#2E8B57")):
+        part = contrib[contrib["axis"] == axis].sort_values("contribution")
+        fig.add_bar(y=part["name"] + " (" + axis[:5] + ".)", x=part["contribution"], orientation="h", name=axis,
+                    marker_color=colour, customdata=part[["score", "weight", "source"]],
+                    hovertemplate="%{y}: %{x:.1f} points<br>score %{customdata[0]:.1f}/10 · weight "
+                                  "%{customdata[1]:g} · %{customdata[2]}<extra></extra>")
+    fig.update_xaxes(title="points contributed (the bars of one axis add up to its score)")
+    return fig
+
+
+def concentration_curve(revenue: pd.Series) -> go.Figure:
+    """Cumulative share of revenue against the share of accounts, largest first (Pareto)."""
+    values = revenue[revenue > 0].sort_values(ascending=False).reset_index(drop=True)
+    total = values.sum()
+    fig = go.Figure()
+    if total > 0:
+        share = values.cumsum() / total * 100
+        x = (values.index + 1) / len(values) * 100
+        fig.add_scatter(x=[0, *x], y=[0, *share], mode="lines", name="revenue", line=dict(color="#1F4E79", width=3))
+        fig.add_scatter(x=[0, 100], y=[0, 100], mode="lines", name="even spread", line=dict(color="#BBB", dash="dot"))
+    fig.update_xaxes(title="share of accounts, largest first (%)")
+    fig.update_yaxes(title="share of revenue, last 12 months (%)")
+    return fig

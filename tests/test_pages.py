@@ -1,0 +1,161 @@
+"""Every page in AppTest on the demo data: renders, and behaves (filters, weights, SQL box, links)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from kam_core.appdata import DEMO_DIR
+from kam_core.loader import load
+
+from .conftest import ROOT
+
+PAGES = {
+    "portfolio": "pages/1_portfolio.py",
+    "account": "pages/2_account.py",
+    "relationships": "pages/3_relationships.py",
+    "growth": "pages/4_growth.py",
+    "explore": "pages/5_explore.py",
+    "data": "pages/6_data.py",
+    "settings": "pages/7_settings.py",
+    "definitions": "pages/8_definitions.py",
+}
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory) -> Path:
+    db = tmp_path_factory.mktemp("db") / "kam.duckdb"
+    load([DEMO_DIR], db)
+    return db
+
+
+@pytest.fixture
+def env(demo_db: Path, tmp_path: Path, monkeypatch) -> Path:
+    monkeypatch.setenv("KAM_DB", str(demo_db))
+    config = tmp_path / "kam.toml"
+    monkeypatch.setenv("KAM_CONFIG", str(config))
+    return config
+
+
+def open_page(page: str | None = None, query: dict | None = None, session: dict | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    for k, v in (session or {}).items():
+        at.session_state[k] = v
+    if page:
+        at.switch_page(PAGES[page])
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def query_values(at: AppTest, name: str) -> list[str]:
+    value = at.query_params[name]
+    return [value] if isinstance(value, str) else list(value)
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def plotly_specs(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+@pytest.mark.parametrize("page", [None, *PAGES])
+def test_every_page_renders(env, page: str | None) -> None:
+    at = open_page(page)
+    assert at.title, "every page has a heading"
+    if page in ("portfolio", "account", "relationships", "growth"):
+        assert plotly_specs(at), f"{page} shows charts"
+
+
+def test_tier_filter_changes_the_numbers(env) -> None:
+    at = open_page("portfolio")
+    before = metrics(at)
+    gold_count = int(before["Gold accounts"].replace(",", ""))
+    at.sidebar.multiselect(key="w_tier").set_value(["Gold"]).run()
+    after = metrics(at)
+    assert after["Gold accounts"] == str(gold_count)
+    assert after["Gold accounts"] == before["Gold accounts"]
+    assert after["Revenue, last 12 months"] != before["Revenue, last 12 months"]
+    assert query_values(at, "tier") == ["Gold"]
+    ranked = next(d.value for d in at.dataframe if "attractiveness" in d.value.columns)
+    assert set(ranked["tier"]) == {"Gold"} and len(ranked) == gold_count
+
+
+def test_filters_come_from_the_url_and_survive_a_page_switch(env) -> None:
+    at = open_page("growth", query={"region": "DACH"})
+    assert at.sidebar.multiselect(key="w_region").value == ["DACH"]
+    filtered = metrics(at)["Revenue, last 12 months"]
+    at.switch_page(PAGES["relationships"]).run()
+    assert at.sidebar.multiselect(key="w_region").value == ["DACH"]
+    at.switch_page(PAGES["growth"]).run()
+    assert metrics(at)["Revenue, last 12 months"] == filtered
+    everything = open_page("growth")
+    assert metrics(everything)["Revenue, last 12 months"] != filtered
+
+
+def test_zero_accounts_selected_does_not_crash(env) -> None:
+    for page in ("portfolio", "account", "relationships", "growth", "explore"):
+        at = open_page(page, query={"tier": "Gold", "quadrant": "streamline", "status": "green", "phase": "pre_sales",
+                                    "region": "Nordics"})
+        assert not at.exception
+
+
+def test_weight_change_rescores_and_lists_tier_changes(env) -> None:
+    at = open_page("portfolio")
+    assert not any("Unsaved weight changes" in w.value for w in at.warning)
+    at = open_page("portfolio", session={"_settings_overrides": {"criteria_weights": {"partnership_wish": 0.0,
+                                                                                      "strategic_fit": 0.0}}})
+    warnings = [w.value for w in at.warning if "Unsaved weight changes" in w.value]
+    assert warnings and "account(s) change tier" in warnings[0]
+    assert int(warnings[0].split(": ")[1].split(" ")[0]) > 0
+
+
+def test_account_deep_link_and_reasons(env) -> None:
+    at = open_page("account", query={"account": "A-0001"})
+    assert at.selectbox(key="account_pick").value == "A-0001"
+    text = " ".join(m.value for m in at.markdown)
+    assert "is an opponent" in text  # the hostile king of the demo's story account
+    assert query_values(at, "account") == ["A-0001"]
+
+
+def test_sql_box_refuses_and_runs(env) -> None:
+    at = open_page("explore")
+    for sql, message in [
+        ("delete from accounts", "Only SELECT queries are allowed"),
+        ("select * from read_csv('/etc/passwd')", "Not allowed here"),
+        ("select 1; select 2", "Only one statement at a time"),
+    ]:
+        at.text_area(key="explore_sql").set_value(sql)
+        at.button(key="explore_run").click().run()
+        assert any(message in e.value for e in at.error), (sql, [e.value for e in at.error])
+    at.text_area(key="explore_sql").set_value("select count(*) as n from accounts")
+    at.button(key="explore_run").click().run()
+    assert not at.error
+    assert at.dataframe[-1].value["n"].tolist() == [150]
+
+
+def test_sql_box_stops_a_long_query(env: Path) -> None:
+    env.write_text("sql_time_limit_s = 0.5\n")
+    at = open_page("explore")
+    at.text_area(key="explore_sql").set_value("select count(*) from range(100000000000)")
+    at.button(key="explore_run").click().run()
+    assert any("stopped after 0.5 s" in e.value for e in at.error)
+
+
+def test_settings_save_and_reset(env: Path) -> None:
+    at = open_page("settings")
+    at.selectbox(key="set_tier_scheme").set_value("league")
+    [b for b in at.button if b.label == "Save to kam.toml"][0].click().run()
+    assert 'tier_scheme = "league"' in env.read_text()
+    at = open_page("portfolio")
+    assert "Premier accounts" in metrics(at)
+    settings_page = open_page("settings")
+    [b for b in settings_page.button if b.label == "Reset to defaults"][0].click().run()
+    assert not env.exists()
