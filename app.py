@@ -6,6 +6,7 @@ CRM export in ``data/demo/`` by itself. The other pages are in ``pages/``.
 
 from __future__ import annotations
 
+import plotly.express as px
 import streamlit as st
 
 import ui
@@ -42,6 +43,16 @@ with left:
         st.markdown(f":red[●] **[{row.name}](/account?account={row.account_id})** · {row.tier or '–'} · "
                     f"{ui.money(row.ttm_revenue, cur)} — {reasons}")
 with right:
+    st.subheader("Tiers at a glance")
+    tiers = [name for name, _ in ctx.settings.tier_list]
+    per_tier = (view.assign(tier=view["tier"].fillna("no tier")).groupby("tier", as_index=False)
+                .agg(accounts=("account_id", "count"), revenue=("ttm_revenue", "sum")))
+    fig = px.bar(per_tier, x="tier", y="revenue", text="accounts", color="tier",
+                 category_orders={"tier": [*tiers, "no tier"]}, color_discrete_map=ui.tier_colour_map(tiers),
+                 labels={"revenue": f"revenue, last 12 months ({cur})", "tier": ""})
+    fig.update_traces(texttemplate="%{text} accounts", showlegend=False)
+    ui.chart(fig, key="home_tiers", height=260)
+    ui.explain("Revenue and number of accounts per tier.", "tier")
     st.subheader("Pages")
     st.page_link("pages/1_portfolio.py", label="Portfolio — which accounts are key and why", icon=":material/grid_view:")
     st.page_link("pages/2_account.py", label="Account — one account's health for the mentor", icon=":material/person_search:")
