@@ -2,7 +2,6 @@
 the attractiveness × strength matrix, concentration, growth and profit."""
 
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
 import charts

@@ -58,7 +58,7 @@ def server(tmp_path_factory):
                 break
             except OSError:
                 if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("streamlit did not start: " + (db.parent / "streamlit.log").read_text())
+                    raise RuntimeError("streamlit did not start: " + (db.parent / "streamlit.log").read_text()) from None
                 time.sleep(0.5)
         yield f"http://127.0.0.1:{port}"
     finally:
