@@ -331,6 +331,8 @@ def money(value: float | None, currency: str) -> str:
     v = abs(value)
     if v >= 1e9:
         return f"{sign}{v / 1e9:.2f} bn {currency}"
+    if v >= 1e8:
+        return f"{sign}{v / 1e6:.0f} m {currency}"
     if v >= 1e6:
         return f"{sign}{v / 1e6:.1f} m {currency}"
     if v >= 1e3:

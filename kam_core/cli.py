@@ -10,7 +10,7 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-from .errors import KamError
+from .errors import KamError, LoadError
 from .settings import Settings
 
 REPORT_KINDS = ("portfolio", "coverage", "growth", "health", "summary")
@@ -83,17 +83,20 @@ def _load(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     missing = [str(s) for s in args.sources if not s.exists()]
     if missing:
         parser.error(f"source not found: {', '.join(missing)}")
-    if args.mapping is not None:
-        if not args.mapping.is_file():
-            parser.error(f"mapping file {args.mapping} does not exist")
-        print("error: --mapping is not supported yet; name files after their tables "
-              "(accounts.csv, contacts.csv, ...)", file=sys.stderr)
-        return 2
+    if args.mapping is not None and not args.mapping.is_file():
+        parser.error(f"mapping file {args.mapping} does not exist")
     settings = _settings(parser, args.config)
-    report = load(args.sources, args.db, settings)
+    try:
+        report = load(args.sources, args.db, settings, mapping=args.mapping)
+    except LoadError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if args.mapping is None:
+            _print_draft_mapping(args.sources)
+        return 1
     for line in report.lines():
         print(line)
     _print_rejects(args.db, args.show_rejects)
+    _print_missing_analyses(args.db)
     total_read = sum(f.rows_read for f in report.files)
     total_rejected = sum(f.rows_rejected for f in report.files)
     print(f"database {args.db} written in {report.seconds:.2f} s: "
@@ -102,8 +105,28 @@ def _load(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if not report.ok:
         print(f"error: {len(report.fatal_files)} file(s) could not be loaded (see FATAL above)",
               file=sys.stderr)
+        if args.mapping is None and any("required column" in (f.fatal or "") for f in report.fatal_files):
+            print("hint: if these files come from another system, map their columns with --mapping FILE "
+                  "(docs/importing.md)", file=sys.stderr)
         return 1
     return 0
+
+
+def _print_draft_mapping(sources: list[Path]) -> None:
+    """After a failed load: a draft mapping file generated from the files' headers."""
+    from .importers.mapping import draft_mapping_text
+
+    files = [p for s in sources for p in (sorted(s.rglob("*")) if s.is_dir() else [s])
+             if p.is_file() and p.suffix.lower() in (".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".parquet")]
+    if not files:
+        return
+    try:
+        draft = draft_mapping_text(files)
+    except KamError:
+        return
+    print("\nThis export is in no format the loader recognises. To load it, save a mapping file such as "
+          "the draft below (check every line), then run load again with --mapping FILE:\n", file=sys.stderr)
+    print(draft, file=sys.stderr)
 
 
 def _print_rejects(db: Path, limit: int) -> None:
@@ -133,6 +156,22 @@ def _print_rejects(db: Path, limit: int) -> None:
         print(f"warnings ({wtotal}; first {len(warns)}):")
         for f, r, why in warns:
             print(f"  {f} row {r}: {why}")
+
+
+def _print_missing_analyses(db: Path) -> None:
+    import duckdb
+
+    from .importers import missing_analyses
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        missing = missing_analyses(con)
+    finally:
+        con.close()
+    if missing:
+        print("analyses that need more data:")
+        for line in missing:
+            print(f"  {line}")
 
 
 def _report(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

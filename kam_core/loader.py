@@ -19,7 +19,7 @@ import time
 import uuid
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
@@ -137,23 +137,30 @@ class SourceFile:
     sheet: str | None = None
     # An importer's own reader (foreign formats): stages ``stg`` with canonical column names.
     stager: Callable[[duckdb.DuckDBPyConnection], Staged] | None = None
+    # A side file next to a CRM export: its non-blank cells update the rows of the same key
+    # that the export loaded; a key the export does not have is rejected.
+    merge: bool = False
 
 
 # ---------------------------------------------------------------- discovering files
 
 
 def discover(sources: list[Path], workdir: Path, mapping: Path | None = None,
-             detected: list[str] | None = None) -> tuple[list[SourceFile], list[str]]:
+             detected: list[str] | None = None,
+             settings: Settings | None = None) -> tuple[list[SourceFile], list[str]]:
     """The files of the sources, each with its table; plus what is ignored and why.
 
     Exports of known CRMs (and anything a mapping file describes) are recognised first by
-    ``importers.detect``; the remaining files are canonical files named after their table.
-    ``detected`` collects the importers' messages ("Salesforce Data Export detected: ...").
+    ``importers.detect``, which sees the files of all sources at once (so side files and a
+    mapping may span sources); the remaining files are canonical files named after their
+    table. ``detected`` collects the importers' messages ("Salesforce Data Export detected: ...").
     """
     from .importers import detect
 
     found: list[SourceFile] = []
     ignored: list[str] = []
+    entries: list[tuple[Path, str]] = []  # (path, display name)
+    bases: list[Path] = []
     for source in sources:
         source = Path(source)
         if source.is_dir():
@@ -170,21 +177,28 @@ def discover(sources: list[Path], workdir: Path, mapping: Path | None = None,
             base = target
         else:
             files, base = [source], source.parent
-        detection = detect(files, base, mapping)
-        if detection is not None:
-            found.extend(detection.files)
-            ignored.extend(detection.ignored)
-            if detected is not None:
-                detected.extend(detection.messages)
-            files = [p for p in files if p not in detection.consumed]
-        for path in files:
-            display = path.relative_to(base).as_posix() if path != source else path.name
-            found_here, why = _classify(path, display)
-            found.extend(found_here)
-            if why:
-                ignored.append(f"{display} ({why})")
+        bases.append(base)
+        entries.extend((p, p.relative_to(base).as_posix() if p != source else p.name) for p in files)
+    displays = dict(entries)
+    base = bases[0] if len(bases) == 1 else Path(os.path.commonpath([str(b.resolve()) for b in bases] or ["."]))
+    detection = detect([p for p, _ in entries], base, mapping, settings=settings, displays=displays)
+    consumed: set[Path] = set()
+    if detection is not None:
+        found.extend(detection.files)
+        ignored.extend(detection.ignored)
+        if detected is not None:
+            detected.extend(detection.messages)
+        consumed = detection.consumed
+    for path, display in entries:
+        if path in consumed:
+            continue
+        found_here, why = _classify(path, display)
+        found.extend(found_here)
+        if why:
+            ignored.append(f"{display} ({why})")
     order = {t: i for i, t in enumerate(LOAD_ORDER)}
-    found.sort(key=lambda f: order[f.table])  # stable: files of one table keep their order
+    # stable: files of one table keep their order; side files merge after the export's rows
+    found.sort(key=lambda f: (order[f.table], f.merge))
     return found, ignored
 
 
@@ -266,16 +280,18 @@ def install_macros(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
                 try_cast(replace(
                     case when regexp_full_match(trim(v), '[+-]?\\d{{1,3}}(\\.\\d{{3}})+(,\\d*)?')
                          then replace(trim(v), '.', '') else trim(v) end, ',', '.') as double)
-            else
+            else coalesce(
+                try_cast(v as double),
                 try_cast(
                     case when regexp_full_match(trim(v), '[+-]?\\d{{1,3}}(,\\d{{3}})+(\\.\\d*)?')
-                         then replace(trim(v), ',', '') else trim(v) end as double)
+                         then replace(trim(v), ',', '') end as double))
             end);
         create or replace temp macro kam_date(v) as coalesce(
             try_cast(trim(v) as date),
             try_cast(try_cast(trim(v) as timestamp) as date),
             try_cast(try_strptime(trim(v), {formats}) as date));
         create or replace temp macro kam_month(v) as coalesce(
+            try_cast(trim(v) || '-01' as date),
             try_cast(try_strptime(trim(v), ['%Y-%m', '%Y/%m', '%m.%Y', '%m/%Y']) as date),
             date_trunc('month', kam_date(v))::date);
         create or replace temp macro kam_bool(v) as
@@ -323,30 +339,24 @@ def _parse_expr(col: Column, v: str) -> str:
     raise AssertionError(col.kind)
 
 
-def _checks(col: Column, v: str, p: str) -> list[str]:
-    """SQL expressions, each a reason text when the check fails, else null."""
+def _checks(col: Column, v: str, p: str) -> list[tuple[str, str]]:
+    """(condition, reason) SQL pairs: the reason text applies when the condition is true."""
     name = quote_literal(col.name)
-    checks = []
+    checks: list[tuple[str, str]] = []
     if col.required:
-        checks.append(f"case when {v} is null then {name} || ' is blank (required)' end")
-    checks.append(
-        f"case when upper(trim({v})) in {tuple(EXCEL_ERRORS)!r} "
-        f"then {name} || ' holds the Excel error ' || trim({v}) end"
-    )
-    not_excel = f"upper(trim({v})) not in {tuple(EXCEL_ERRORS)!r}"
+        checks.append((f"{v} is null", f"{name} || ' is blank (required)'"))
+    # Excel error literals all contain '#': that cheap test guards the costly one
+    is_excel = f"(contains({v}, '#') and upper(trim({v})) in {tuple(EXCEL_ERRORS)!r})"
+    checks.append((is_excel, f"{name} || ' holds the Excel error ' || trim({v})"))
     if col.kind in KIND_WORDS:
         words = quote_literal(KIND_WORDS[col.kind])
-        checks.append(
-            f"case when {v} is not null and {not_excel} and {p} is null "
-            f"then {name} || ' ' || kam_show({v}) || ' is not ' || {words} end"
-        )
+        checks.append((f"{v} is not null and {p} is null and not {is_excel}",
+                       f"{name} || ' ' || kam_show({v}) || ' is not ' || {words}"))
     if col.kind in ("float", "int"):
-        checks.append(f"case when {p} is not null and not isfinite({p}) then {name} || ' must be a finite number' end")
+        checks.append((f"not isfinite({p})", f"{name} || ' must be a finite number'"))
     if col.kind == "int":
-        checks.append(
-            f"case when {p} is not null and isfinite({p}) and {p} <> floor({p}) "
-            f"then {name} || ' ' || kam_show({v}) || ' is not a whole number' end"
-        )
+        checks.append((f"isfinite({p}) and {p} <> floor({p})",
+                       f"{name} || ' ' || kam_show({v}) || ' is not a whole number'"))
     if col.kind in ("float", "int") and (col.min is not None or col.max is not None):
         conds = []
         if col.min is not None:
@@ -361,22 +371,17 @@ def _checks(col: Column, v: str, p: str) -> list[str]:
             expected = f"at least {_num(col.min)}"
         else:
             expected = f"at most {_num(col.max)}"
-        checks.append(
-            f"case when {p} is not null and ({' or '.join(conds)}) then {name} || ' ' || kam_show({v}) "
-            f"|| ' is out of range (expected {expected})' end"
-        )
+        checks.append((" or ".join(conds),
+                       f"{name} || ' ' || kam_show({v}) || ' is out of range (expected {expected})'"))
     if col.kind in ("date", "month"):
-        checks.append(
-            f"case when {p} is not null and ({p} < date '1900-01-01' or {p} > date '2199-12-31') "
-            f"then {name} || ' ' || kam_show({v}) || ' is out of range (expected a year 1900-2199)' end"
-        )
+        checks.append((f"{p} < date '1900-01-01' or {p} > date '2199-12-31'",
+                       f"{name} || ' ' || kam_show({v}) || ' is out of range (expected a year 1900-2199)'"))
     if col.kind == "enum":
         allowed = ", ".join(col.enum)
         what = "names no known metric" if col.name == "source" else "is not one of"
-        checks.append(
-            f"case when {v} is not null and {not_excel} and {p} not in ({', '.join(quote_literal(x) for x in col.enum)}) "
-            f"then {name} || ' ' || kam_show({v}) || ' {what}: {allowed}' end"
-        )
+        values = ", ".join(quote_literal(x) for x in col.enum)
+        checks.append((f"{p} not in ({values}) and not {is_excel}",
+                       f"{name} || ' ' || kam_show({v}) || ' {what}: {allowed}'"))
     return checks
 
 
@@ -391,21 +396,32 @@ def _final_value(col: Column, p: str) -> str:
     return f"coalesce({p}, {default})::{col.sql_type}"
 
 
-def checked_sql(table: Table, colmap: dict[str, int], pre_reason: bool = False) -> str:
-    """Parse and check every column of one staged file (``stg``) -> temp table ``chk``."""
-    cleaned = ("_pre_reason, " if pre_reason else "") + ", ".join(
-        f"kam_clean(c{colmap[c.name]}) as v_{c.name}" if c.name in colmap else f"null::varchar as v_{c.name}"
+def checked_sql(table: Table, colmap: dict[str, int], pre_reason: bool = False, cleaned: bool = False) -> str:
+    """Parse and check every column of one staged file (``stg``) -> temp table ``chk``.
+
+    The reason text is built only for rows that fail a check (a CASE evaluates its branch
+    only for the rows that reach it), which keeps clean files fast.
+    """
+    clean = "c{}" if cleaned else "kam_clean(c{})"
+    cleaned_cols = ("_pre_reason, " if pre_reason else "") + ", ".join(
+        f"{clean.format(colmap[c.name])} as v_{c.name}" if c.name in colmap else f"null::varchar as v_{c.name}"
         for c in table.columns
     )
     parsed = ", ".join(f"{_parse_expr(c, 'v_' + c.name)} as p_{c.name}" for c in table.columns)
     finals = ", ".join(f"{_final_value(c, 'p_' + c.name)} as {c.name}" for c in table.columns)
-    checks = ",\n            ".join(
-        chk for c in table.columns for chk in _checks(c, f"v_{c.name}", f"p_{c.name}")
-    )
+    # columns absent from the file are null: only their 'required' check could fail, and a
+    # missing required column is fatal before we get here
+    pairs = [pair for c in table.columns if c.name in colmap for pair in _checks(c, f"v_{c.name}", f"p_{c.name}")]
+    conditions = [f"coalesce(({cond}), false)" for cond, _ in pairs]
+    reasons = [f"case when coalesce(({cond}), false) then {msg} end" for cond, msg in pairs]
+    if pre_reason:
+        conditions.insert(0, "_pre_reason is not null")
+        reasons.insert(0, "_pre_reason")
+    any_failed = " or\n            ".join(conditions) or "false"
     return f"""
         create or replace temp table chk as
         with cleaned as (
-            select _row, {cleaned} from stg
+            select _row, {cleaned_cols} from stg
         ),
         parsed as (
             select *, {parsed} from cleaned
@@ -413,9 +429,10 @@ def checked_sql(table: Table, colmap: dict[str, int], pre_reason: bool = False) 
         select
             _row,
             {finals},
-            nullif(concat_ws('; ',
-            {"_pre_reason, " if pre_reason else ""}{checks}
-            ), '') as _reason
+            case when {any_failed}
+            then nullif(concat_ws('; ',
+                {", ".join(reasons)}
+            ), '') end as _reason
         from parsed
     """
 
@@ -455,6 +472,10 @@ class _Loader:
 
     def _load(self, sf: SourceFile, res: FileResult) -> None:
         table = TABLES[sf.table]
+        if sf.merge:
+            if sf.table not in self.created:
+                raise FatalFileError(f"{sf.display}: nothing to merge into: no {sf.table} were loaded from the export")
+            table = _merge_table(table)
         staged = self._stage(sf)
         colmap, ignored = self._map_columns(sf, table, staged.headers)
         res.ignored_columns = ignored
@@ -466,12 +487,15 @@ class _Loader:
         dec_comma = staged.decimal_comma
         if dec_comma is None:
             dec_comma = self._decimal_comma(table, colmap, staged.delimiter)
-        sql = checked_sql(table, colmap, staged.has_pre_reason)
+        sql = checked_sql(table, colmap, staged.has_pre_reason, staged.cleaned)
         self.con.execute(sql, {"dec_comma": dec_comma} if "$dec_comma" in sql else None)
         self._references_and_keys(sf, table)
         cols = ", ".join(table.column_names)
-        self.con.execute(f"insert into {table.name} select {cols} from fin where _reason is null order by _row")
-        if table.key:
+        if sf.merge:
+            self._merge_into(table)
+        else:
+            self.con.execute(f"insert into {table.name} select {cols} from fin where _reason is null order by _row")
+        if table.key and not sf.merge:
             key = self._key_expr(table, "fin")
             self.con.execute(
                 f"insert into keys_{table.name} select {key}, $f, _row from fin "
@@ -481,14 +505,22 @@ class _Loader:
         n = len(staged.headers)
         delim = quote_literal(staged.delimiter if staged.file_format == "csv" else ",")
         raw = "concat_ws(" + delim + ", " + ", ".join(f"kam_csvq(coalesce(s.c{i}, ''), {delim})" for i in range(n)) + ")"
+        raw_join = ""
         if staged.has_raw:
             raw = "s._raw"
+        elif staged.raw_table:
+            raw = "concat_ws(" + delim + ", " + ", ".join(
+                f"kam_csvq(coalesce(r.c{i}, ''), {delim})" for i in range(staged.raw_columns)) + ")"
+            raw_join = f"join {staged.raw_table} r on r._row = fin._row"
         self.con.execute(
             f"""insert into rejects
                 select $f, fin._row, $t, {raw}, fin._reason
-                from fin join stg s using (_row) where fin._reason is not null order by fin._row""",
+                from fin join stg s using (_row) {raw_join}
+                where fin._reason is not null order by fin._row""",
             {"f": sf.display, "t": table.name},
         )
+        if staged.raw_table:
+            self.con.execute(f"drop table if exists {staged.raw_table}")
         for rr in staged.raw_rejects:
             self.con.execute("insert into rejects values ($f, $r, $t, $raw, $why)",
                              {"f": sf.display, "r": rr.row, "t": table.name, "raw": rr.raw, "why": rr.reason})
@@ -541,6 +573,20 @@ class _Loader:
         ).fetchone()
         return bool(comma) or (bool(dot) and bool(thousands) and delimiter == ";")
 
+    def _merge_into(self, table: Table) -> None:
+        """Side file: reject keys the export does not have, then update the matching rows."""
+        key_match = " and ".join(f"t.{k} = fin.{k}" for k in table.key)
+        noun = {"team": "team member", "opportunities": "opportunity"}.get(table.name, table.name.rstrip("s"))
+        shown = " || ', ' || ".join(f"fin.{k}" for k in table.key)
+        self.con.execute(
+            f"""update fin set _reason = 'no {noun} ' || kam_show({shown}) || ' in the export'
+                where _reason is null and not exists (select 1 from {table.name} t where {key_match})"""
+        )
+        sets = ", ".join(f"{c} = coalesce(fin.{c}, t.{c})" for c in table.column_names if c not in table.key)
+        self.con.execute(
+            f"update {table.name} t set {sets} from (select * from fin where _reason is null) fin where {key_match}"
+        )
+
     @staticmethod
     def _key_expr(table: Table, alias: str) -> str:
         parts = [f"{alias}.{k}" for k in table.key]
@@ -551,6 +597,7 @@ class _Loader:
             " || chr(31) || ".join(parts) + " end"
 
     def _references_and_keys(self, sf: SourceFile, table: Table) -> None:
+        merge = sf.merge  # a side file's keys are the export's keys: only duplicates within it count
         joins: list[str] = []
         reasons: list[str] = []
         warns: list[tuple[str, str, str]] = []  # (column, condition, message sql)
@@ -569,7 +616,7 @@ class _Loader:
             if ref_table == "criteria":
                 noun = "criterion"
             msg = f"{quote_literal(col.name)} || ' ' || kam_show(chk.{col.name}) || ' has no {noun} in {ref_table}'"
-            if col.required:
+            if TABLES[table.name].column(col.name).required:  # a merge table relaxes `required`
                 reasons.append(f"case when {missing} then {msg} end")
             else:
                 warns.append((col.name, missing, msg + " || ' (kept)'"))
@@ -600,8 +647,9 @@ class _Loader:
                         'duplicate key ' || {quote_literal(', '.join(table.key))} || ' '
                         || kam_show(replace(r.k, chr(31), ', ')) || ': first kept ('
                         || coalesce(p.source_file || ' row ' || p._row, 'row ' || r.first_row) || ')' as why
-                    from ranked r left join keys_{table.name} p on p.k = r.k
-                    where r.rn > 1 or p.k is not null"""
+                    from ranked r left join keys_{table.name} p on p.k = r.k and not $merge
+                    where r.rn > 1 or p.k is not null""",
+                {"merge": merge},
             )
             self.con.execute(
                 "update fin set _reason = dups.why from dups where fin._row = dups._row"
@@ -613,6 +661,12 @@ class _Loader:
                     where _reason is null and _w{i} is not null order by _row""",
                 {"f": sf.display, "t": table.name, "c": column},
             )
+
+
+def _merge_table(table: Table) -> Table:
+    """The table as a side file sees it: only the key is required and blanks take no default."""
+    cols = tuple(replace(c, required=c.name in table.key, default=None) for c in table.columns)
+    return replace(table, columns=cols)
 
 
 def load(sources: list[Path | str], db_path: Path | str, settings: Settings | None = None,
@@ -636,7 +690,7 @@ def load(sources: list[Path | str], db_path: Path | str, settings: Settings | No
     _remove_db(tmp_db)
     try:
         files, report.ignored_files = discover(
-            sources, workdir, Path(mapping) if mapping else None, report.detected)
+            sources, workdir, Path(mapping) if mapping else None, report.detected, settings)
         con = duckdb.connect(str(tmp_db), config={"autoinstall_known_extensions": False})
         try:
             create_schema(con, [])
@@ -647,7 +701,7 @@ def load(sources: list[Path | str], db_path: Path | str, settings: Settings | No
             if "accounts" not in loader.created:
                 fatal = [f.fatal for f in report.files if f.fatal and f.table == "accounts"]
                 why = fatal[0] if fatal else "no accounts file was found (expected accounts.csv, .xlsx or .parquet)"
-                raise LoadError(f"nothing was built: {why}")
+                raise LoadError("\n".join([f"nothing was built: {why}", *report.detected]))
             for t in sorted(loader.created):
                 report.table_rows[t] = con.execute(f"select count(*) from {t}").fetchone()[0]
             report.seconds = time.perf_counter() - started
@@ -673,7 +727,7 @@ def _write_load_info(con: duckdb.DuckDBPyConnection, report: LoadReport, sources
     for name in report.ignored_files:
         con.execute("insert into load_files (source_file, fatal_error) values ($1, $2)", [name, "ignored"])
     info = {
-        "loaded_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "loaded_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "sources": "; ".join(s.name for s in sources),
         "kam_version": __version__,
         "data_as_of": data_as_of(con).isoformat(),

@@ -56,8 +56,15 @@ class Staged:
     # e.g. "currency 'MXN' has no conversion rate"; null when fine).
     has_raw: bool = False
     has_pre_reason: bool = False
+    # True when the reader already turned blank and 'NULL' cells into nulls (the loader's
+    # readers do; an importer's stager may leave it to the loader)
+    cleaned: bool = False
     # German number format (decimal comma) known by the importer; None = detect from the cells.
     decimal_comma: bool | None = None
+    # Importers: a temp table holding the original file's cells (``_row``, ``c0 … c{raw_columns-1}``);
+    # rejects show those cells as the raw row (built only for rejected rows). The loader drops it.
+    raw_table: str | None = None
+    raw_columns: int = 0
 
 
 # ---------------------------------------------------------------- encoding and dialect
@@ -175,10 +182,11 @@ def _stage_csv_duckdb(con: duckdb.DuckDBPyConnection, path: Path, staged: Staged
     n = len(staged.headers)
     columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(n)) + "}"
     delim_sql = {",": "','", ";": "';'", "\t": "'\\t'", "|": "'|'"}[staged.delimiter]
+    cleaned = ", ".join(f"kam_clean(c{i}) as c{i}" for i in range(n))
     con.execute(
         f"""
         create or replace temp table stg as
-        select (ordinality + 1)::bigint as _row, * exclude (ordinality)
+        select (ordinality + 1)::bigint as _row, {cleaned}
         from read_csv(
             $path, delim = {delim_sql}, quote = '"', escape = '"', header = true,
             auto_detect = false, columns = {columns}, strict_mode = true,
@@ -188,6 +196,17 @@ def _stage_csv_duckdb(con: duckdb.DuckDBPyConnection, path: Path, staged: Staged
         {"path": str(path)},
     )
     staged.rows_read = con.execute("select count(*) from stg").fetchone()[0]
+    staged.cleaned = True
+
+
+def clean_cell(v: str | None) -> str | None:
+    """A blank cell or the text NULL (any case) is missing (spec §2)."""
+    if v is None:
+        return None
+    stripped = v.strip()
+    if not stripped or stripped.upper() == "NULL":
+        return None
+    return v
 
 
 class _LineTap:
@@ -255,9 +274,9 @@ def _stage_csv_python(con: duckdb.DuckDBPyConnection, path: Path, staged: Staged
                     continue
             row_numbers.append(row_no)
             for i in range(n):
-                v = record[i] if i < len(record) else None
-                rows[i].append(v if v != "" else None)
+                rows[i].append(clean_cell(record[i]) if i < len(record) else None)
     _register_stage(con, row_numbers, rows)
+    staged.cleaned = True
 
 
 def _register_stage(con: duckdb.DuckDBPyConnection, row_numbers: list[int],
@@ -336,10 +355,11 @@ def stage_xlsx(con: duckdb.DuckDBPyConnection, path: Path, sheet: str | None) ->
                 continue
             row_numbers.append(r)
             for i in range(n):
-                cols[i].append(cells[i] if i < len(cells) else None)
+                cols[i].append(clean_cell(cells[i]) if i < len(cells) else None)
     finally:
         wb.close()
     _register_stage(con, row_numbers, cols)
+    staged.cleaned = True
     return staged
 
 
@@ -354,13 +374,13 @@ def stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
         rel_cols = [r[0] for r in con.execute("describe select * from read_parquet($p)", {"p": str(path)}).fetchall()]
     except duckdb.Error as exc:
         raise FatalFileError(f"{path.name}: cannot be read as Parquet ({str(exc).splitlines()[0]})") from None
-    select = ", ".join(f"cast({quote_ident(c)} as varchar) as c{i}" for i, c in enumerate(rel_cols))
+    select = ", ".join(f"kam_clean(cast({quote_ident(c)} as varchar)) as c{i}" for i, c in enumerate(rel_cols))
     con.execute(
         f"create or replace temp table stg as select (file_row_number + 2)::bigint as _row, {select} "
         "from read_parquet($p, file_row_number = true)",
         {"p": str(path)},
     )
-    staged = Staged(headers=rel_cols, file_format="parquet", encoding="parquet")
+    staged = Staged(headers=rel_cols, file_format="parquet", encoding="parquet", cleaned=True)
     staged.rows_read = con.execute("select count(*) from stg").fetchone()[0]
     return staged
 

@@ -104,6 +104,8 @@ def test_deep_link(browser, server, path: str, heading: str) -> None:
     try:
         page.goto(f"{server}/{path}")
         _settle(page)
+        if path.split("?")[0] in CHARTED:
+            page.wait_for_selector("[data-testid=stPlotlyChart] .js-plotly-plot", timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / f"page-{(path.split('?')[0] or 'home')}.png"))
         assert heading in page.locator("h1").first.inner_text()
         assert page.locator("[data-testid=stException]").count() == 0

@@ -1,0 +1,287 @@
+"""Account health (spec §3.4): components, weighted health, status, caps and reasons."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import pandas as pd
+import pytest
+
+from kam_core.health import HEALTH_COLUMNS, health_by_account
+from kam_core.schema import create_schema
+from kam_core.settings import Settings
+
+AS_OF = dt.date(2025, 6, 30)
+
+
+def make_con(account_ids: list[str], tables: tuple[str, ...] = ()) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    create_schema(con, tables=["accounts", *tables])
+    for account_id in account_ids:
+        con.execute("insert into accounts (account_id, name) values ($a, $a)", {"a": account_id})
+    return con
+
+
+def frames(
+    account_ids: list[str],
+    coverage: dict[str, list] | None = None,
+    growth: dict[str, list] | None = None,
+    plan: dict[str, list] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Input frames as the coverage, growth and lifecycle modules return them (partially)."""
+    return {
+        "coverage": pd.DataFrame({"account_id": account_ids, **(coverage or {})}),
+        "growth": pd.DataFrame({"account_id": account_ids, **(growth or {})}),
+        "plan": pd.DataFrame({"account_id": account_ids, **(plan or {})}),
+    }
+
+
+def row(frame: pd.DataFrame, account_id: str) -> pd.Series:
+    return frame.set_index("account_id").loc[account_id]
+
+
+def test_columns_and_order() -> None:
+    con = make_con(["B", "A"])
+    got = health_by_account(con, Settings(), AS_OF, **frames(["B", "A"]))
+    assert tuple(got.columns) == HEALTH_COLUMNS
+    assert got["account_id"].tolist() == ["A", "B"]
+    # no data at all: every component null, health and status null, no reasons
+    assert got["health"].isna().all() and got["status"].isna().all()
+    assert got["reasons"].tolist() == [[], []]
+
+
+def test_growth_component() -> None:
+    ids = ["new", "fell", "boom", "flat", "norows", "lost"]
+    con = make_con(ids)
+    inputs = frames(
+        ids,
+        growth={
+            # new: prior 0 < ttm → 100; fell: -0.18 → 50 - 250·0.18 = 5; boom: 0.3 → 125 → 100;
+            # flat: prior 0, ttm 0, has rows → growth null → 50; norows: nothing → no data;
+            # lost: prior 100, ttm 0 → growth -1 → 50 - 250 → 0
+            "ttm_revenue": [100.0, 82.0, 130.0, 0.0, 0.0, 0.0],
+            "prior_ttm_revenue": [0.0, 100.0, 100.0, 0.0, 0.0, 100.0],
+            "revenue_growth": [None, -0.18, 0.3, None, None, -1.0],
+            "has_revenue_rows": [True, True, True, True, False, True],
+        },
+    )
+    got = health_by_account(con, Settings(), AS_OF, **inputs).set_index("account_id")
+    assert got.loc[ids, "growth_score"].tolist()[:4] == pytest.approx([100.0, 5.0, 100.0, 50.0])
+    assert pd.isna(got.loc["norows", "growth_score"]) and pd.isna(got.loc["norows", "health"])
+    assert got.loc["lost", "growth_score"] == 0
+    # health over the one component with data is that component
+    assert got.loc["fell", "health"] == pytest.approx(5.0)
+    assert got.loc["fell", "status"] == "red"
+    assert got.loc["fell", "reasons"] == ["revenue fell 18 % on last year"]
+    assert got.loc["flat", "reasons"] == []
+    # a different slope: 50 + 100 × -0.18 = 32
+    slow = health_by_account(con, Settings({"growth_slope": 100}), AS_OF, **inputs).set_index("account_id")
+    assert slow.loc["fell", "growth_score"] == pytest.approx(32.0)
+
+
+def test_margin_component() -> None:
+    con = make_con(["low", "high", "neg", "none"])
+    inputs = frames(["low", "high", "neg", "none"], growth={"gross_margin_pct": [0.09, 0.45, -0.1, None]})
+    got = health_by_account(con, Settings(), AS_OF, **inputs).set_index("account_id")
+    # 100 × 0.09 / 0.30 = 30; 0.45 → 150 → 100; negative → 0; none → no data
+    assert got.loc["low", "margin_score"] == pytest.approx(30.0)
+    assert got.loc["high", "margin_score"] == 100.0
+    assert got.loc["neg", "margin_score"] == 0.0
+    assert pd.isna(got.loc["none", "margin_score"])
+    assert got.loc["low", "reasons"] == ["gross margin 9 % against a 30 % target"]
+    assert got.loc["neg", "reasons"] == ["gross margin -10 % against a 30 % target"]
+    target = health_by_account(con, Settings({"target_margin": 0.275}), AS_OF, **inputs)
+    # 100 × 0.09 / 0.275 = 32.727273
+    assert row(target, "low")["margin_score"] == pytest.approx(32.727273)
+    assert row(target, "low")["reasons"] == ["gross margin 9 % against a 27.5 % target"]
+
+
+def test_plan_component() -> None:
+    ids = ["d0", "d90", "d135", "d144", "d180", "d200", "never"]
+    con = make_con(ids, tables=("reviews",))
+    inputs = frames(
+        ids,
+        plan={
+            "days_since_review": [0, 90, 135, 144, 180, 200, None],
+            "review_overdue": [False, False, True, True, True, True, True],
+        },
+    )
+    got = health_by_account(con, Settings(), AS_OF, **inputs).set_index("account_id")
+    # 100 up to 90 days, then linear to 0 at 180: 135 → 100·(180-135)/90 = 50,
+    # 144 → 100·36/90 = 40 (not below 40: no reason), 180 → 0, never → 0
+    assert got.loc[ids, "plan_score"].tolist() == pytest.approx([100, 100, 50, 40, 0, 0, 0])
+    assert got.loc["d180", "reasons"] == ["no review for 180 days"]
+    assert got.loc["d200", "reasons"] == ["no review for 200 days"]
+    assert got.loc["never", "reasons"] == ["the account plan has never been reviewed"]
+    # an overdue review that is not yet below the reason threshold is still mentioned
+    assert got.loc["d135", "reasons"] == ["review overdue: last one 135 days ago"]
+    assert got.loc["d90", "reasons"] == []
+
+
+def test_plan_without_reviews_table_has_no_data() -> None:
+    con = make_con(["A"])
+    got = health_by_account(con, Settings(), AS_OF, **frames(["A"], plan={"days_since_review": [None]}))
+    assert pd.isna(got["plan_score"].iloc[0]) and got["reasons"].iloc[0] == []
+
+
+def test_activity_component() -> None:
+    con = make_con(["today", "d30", "d95", "none", "future"], tables=("activities",))
+    con.execute("""
+        insert into activities (activity_id, date, account_id) values
+            ('1', date '2025-06-30', 'today'),
+            ('2', date '2025-05-31', 'd30'),
+            ('3', date '2025-03-27', 'd95'),
+            ('4', date '2025-01-01', 'future'),
+            ('5', date '2025-07-10', 'future');   -- after as_of: ignored
+    """)
+    got = health_by_account(con, Settings(), AS_OF, **frames(["today", "d30", "d95", "none", "future"]))
+    got = got.set_index("account_id")
+    # 100 × 0.5^(days / 30): 0 → 100; 30 → 50; 95 → 11.136...; none → 0; 'future' → 180 days
+    assert got.loc["today", "activity_score"] == 100.0
+    assert got.loc["d30", "activity_score"] == pytest.approx(50.0)
+    assert got.loc["d95", "activity_score"] == pytest.approx(100 * 0.5 ** (95 / 30), abs=1e-6)
+    assert got.loc["none", "activity_score"] == 0.0
+    assert got.loc["future", "activity_score"] == pytest.approx(100 * 0.5 ** (180 / 30), abs=1e-6)
+    assert got.loc["d95", "reasons"] == ["no activity for 95 days"]
+    assert got.loc["none", "reasons"] == ["no activity recorded"]
+    # without an activities table the component has no data
+    plain = make_con(["A"])
+    assert pd.isna(health_by_account(plain, Settings(), AS_OF, **frames(["A"]))["activity_score"].iloc[0])
+
+
+def test_weighted_health_and_status_thresholds() -> None:
+    ids = ["mix", "g70", "a40", "r39"]
+    con = make_con(ids, tables=("reviews",))
+    inputs = frames(
+        ids,
+        coverage={"coverage": [80.0, 70.0, 40.0, 39.99], "king_covered": [True] * 4},
+        growth={
+            "ttm_revenue": [110.0, None, None, None],
+            "prior_ttm_revenue": [100.0, None, None, None],
+            "revenue_growth": [0.1, None, None, None],
+            "gross_margin_pct": [0.15, None, None, None],
+            "has_revenue_rows": [True, False, False, False],
+        },
+        plan={"days_since_review": [135, None, None, None]},
+    )
+    # only 'mix' was reviewed; the others score plan 0 (never reviewed), so the second part
+    # below weighs coverage alone
+    got = health_by_account(con, Settings(), AS_OF, **inputs).set_index("account_id")
+    # mix: coverage 80, growth 50+25 = 75, margin 100·0.15/0.3 = 50, plan 50, no activity
+    # table → (0.30·80 + 0.25·75 + 0.15·50 + 0.15·50) / (0.30+0.25+0.15+0.15)
+    #       = (24 + 18.75 + 7.5 + 7.5) / 0.85 = 57.75 / 0.85 = 67.941176
+    assert got.loc["mix", "health"] == pytest.approx(67.941176)
+    assert got.loc["mix", "status"] == "amber"
+    weights = {"coverage": 1, "growth": 0, "margin": 0, "plan": 0, "activity": 0}
+    only_coverage = health_by_account(con, Settings({"health_weights": weights}), AS_OF, **inputs)
+    only_coverage = only_coverage.set_index("account_id")
+    # health = coverage: exactly 70 → green, 40 → amber, 39.99 → red
+    assert only_coverage.loc[["g70", "a40", "r39"], "health"].tolist() == pytest.approx([70, 40, 39.99])
+    assert only_coverage.loc[["g70", "a40", "r39"], "status"].tolist() == ["green", "amber", "red"]
+    # a component below 40 is listed even when it weighs 0 (reviews loaded, never reviewed)
+    never = "the account plan has never been reviewed"
+    assert only_coverage.loc["r39", "reasons"] == ["coverage is only 40 of 100", never]
+    assert only_coverage.loc["a40", "reasons"] == [never]
+
+
+def test_king_opponent_is_red() -> None:
+    con = make_con(["A", "B"], tables=("contacts",))
+    con.execute("""
+        insert into contacts (contact_id, account_id, name, piece, attitude, is_active) values
+            ('K1', 'A', 'Dr. X', 'king', 'opponent', true),
+            ('K2', 'B', 'Old King', 'king', 'opponent', false),  -- inactive: no cap
+            ('K3', 'B', 'New King', 'king', 'champion', true);
+    """)
+    inputs = frames(
+        ["A", "B"],
+        coverage={
+            "coverage": [95.0, 95.0],
+            "king_covered": [True, True],
+            "king_attitude": ["opponent", "champion"],
+            "contacts_count": [1, 2],
+        },
+    )
+    got = health_by_account(con, Settings(), AS_OF, **inputs).set_index("account_id")
+    assert got.loc["A", "health"] == 95.0
+    assert got.loc["A", "status"] == "red"
+    assert got.loc["A", "reasons"] == ["the king (Dr. X) is an opponent"]
+    assert got.loc["B", "status"] == "green"
+    assert got.loc["B", "reasons"] == []
+
+
+def test_king_not_covered_caps_green_to_amber() -> None:
+    con = make_con(["uncovered", "noking", "amber"])
+    inputs = frames(
+        ["uncovered", "noking", "amber"],
+        coverage={
+            "coverage": [90.0, 90.0, 50.0],
+            "king_covered": [False, False, False],
+            "king_attitude": ["neutral", None, "neutral"],
+            "contacts_count": [3, 3, 3],
+        },
+    )
+    got = health_by_account(con, Settings(), AS_OF, **inputs).set_index("account_id")
+    assert got.loc["uncovered", "health"] == 90.0
+    assert got.loc["uncovered", "status"] == "amber"
+    assert got.loc["uncovered", "reasons"] == ["the king is not covered: green lowered to amber"]
+    assert got.loc["noking", "status"] == "amber"
+    assert got.loc["noking", "reasons"] == ["no king identified: green lowered to amber"]
+    # already amber: no cap applies, the fact is still told
+    assert got.loc["amber", "status"] == "amber"
+    assert got.loc["amber", "reasons"] == ["the king is not covered"]
+
+
+def test_mentor_facts_in_reasons() -> None:
+    con = make_con(["A"], tables=("team",))
+    con.execute("insert into team values ('M1', 'Anna Berg', null, null, null, true)")
+    inputs = frames(
+        ["A"],
+        coverage={
+            "coverage": [23.0],
+            "king_covered": [True],
+            "king_attitude": ["neutral"],
+            "contacts_count": [4],
+            "threads": [1],
+            "single_threaded": [True],
+            "key_person_dependency": [0.8],
+            "key_person_id": ["M1"],
+            "high_influence_opponents": [2],
+        },
+        plan={"overdue_actions": [3]},
+    )
+    got = health_by_account(con, Settings(), AS_OF, **inputs)
+    assert got["reasons"].iloc[0] == [
+        "coverage is only 23 of 100",
+        "coverage depends 80 % on one person (Anna Berg)",
+        "single-threaded: only one team member has a strong relationship",
+        "2 high-influence opponents",
+        "3 plan actions overdue",
+    ]
+
+
+def test_with_the_real_input_modules() -> None:
+    """health_by_account computes its inputs itself when none are given."""
+    con = make_con(["A"], tables=("contacts", "relationships", "revenue", "reviews", "activities"))
+    con.execute("""
+        insert into contacts (contact_id, account_id, name, piece, attitude, is_active) values
+            ('K', 'A', 'Kim', 'king', 'champion', true);
+        insert into relationships values ('M1', 'K', 4, date '2025-06-30');   -- coverage 100
+        insert into revenue values ('A', date '2025-06-01', 'L1', 100, 30);  -- new account
+        insert into reviews (account_id, review_date) values ('A', date '2025-04-01');  -- 90 days
+        insert into activities (activity_id, date, account_id) values ('1', date '2025-06-30', 'A');
+    """)
+    got = health_by_account(con, Settings(), AS_OF)
+    # coverage 100, growth 100 (new), margin 100·0.3/0.3 = 100, plan 100 (90 days), activity 100
+    assert (
+        got.iloc[0][
+            ["coverage_score", "growth_score", "margin_score", "plan_score", "activity_score", "health"]
+        ].tolist()
+        == [100.0] * 6
+    )
+    assert got["status"].iloc[0] == "green"
+    # one member (no team table: named by id) carries all the coverage
+    assert got["reasons"].iloc[0] == [
+        "coverage depends 100 % on one person (M1)",
+        "single-threaded: only one team member has a strong relationship",
+    ]

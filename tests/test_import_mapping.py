@@ -1,0 +1,348 @@
+"""The generic TOML mapping: validation, column maps, SQL tables, Northwind end-to-end, proposals."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from kam_core.errors import LoadError
+from kam_core.importers import mapping_hint, missing_analyses
+from kam_core.importers.mapping import (
+    Mapping,
+    MappingError,
+    TableMapping,
+    draft_mapping_text,
+    preview_mapping,
+    propose_mapping,
+)
+from kam_core.loader import load
+from kam_core.schema import create_schema
+
+from .conftest import ROOT, query
+
+NORTHWIND = ROOT.parent / "shared" / "data" / "northwind"
+NORTHWIND_MAPPING = ROOT / "mappings" / "northwind.toml"
+needs_northwind = pytest.mark.skipif(not NORTHWIND.is_dir(), reason="../shared/data/northwind is absent")
+
+
+# ---------------------------------------------------------------- the file format
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("tables = 1", "tables must be a table of [tables.<name>] sections"),
+        (
+            "[tables.customers]\nfile = 'x.csv'",
+            "tables.customers: no table 'customers'; expected one of team, ",
+        ),
+        (
+            "[tables.accounts]\nfile = 'x.csv'\ncolumns = {acount_id = 'Nr'}",
+            "tables.accounts.columns: accounts has no column 'acount_id'; columns are account_id, name",
+        ),
+        (
+            "[tables.accounts]\nfile = 'x.csv'\nsql = 'select 1'",
+            "give either file (with columns) or sql, not both",
+        ),
+        (
+            "[tables.accounts]\nsql = \"copy (select 1) to 'x.csv'\"",
+            "only a single SELECT is allowed, got COPY",
+        ),
+        (
+            "[tables.accounts]\nsql = 'select 1; select 2'",
+            "only a single SELECT is allowed, got 2 statements",
+        ),
+        (
+            "[tables.accounts]\nsql = \"insert into accounts values ('a')\"",
+            "only a single SELECT is allowed, got INSERT",
+        ),
+        ("[tables.accounts]\nsql = 'selec 1'", "the SQL does not parse"),
+        ("decimal = ';'", 'decimal = \';\': expected "." or ","'),
+        (
+            "[tables.opportunities]\nfile = 'x.csv'\n[tables.opportunities.values.status]\n'Gewonnen' = 'victory'",
+            "tables.opportunities.values.status: 'victory' is not one of open, won, lost",
+        ),
+        ("[tables.accounts]\nfile = 'x.csv'\nkolumns = {}", "tables.accounts: unknown key 'kolumns'"),
+        ("[tables.accounts\n", "not valid TOML"),
+        (
+            "[tables.accounts]\nfile = 'x.csv'\ncolumns = {name = 3}",
+            "tables.accounts.columns.name: expected a source",
+        ),
+    ],
+)
+def test_invalid_mappings_name_the_key(text: str, message: str) -> None:
+    with pytest.raises(MappingError, match=None) as info:
+        Mapping.from_toml(text, source="m.toml")
+    assert message in str(info.value)
+    assert str(info.value).startswith("m.toml")
+
+
+def test_round_trip_keeps_everything() -> None:
+    m = Mapping(
+        encoding="cp1252",
+        decimal=",",
+        date_format="%d.%m.%Y",
+        null_values=["NULL", "-"],
+        files={"od": "Order Details.csv"},
+        tables={
+            "accounts": TableMapping(
+                "accounts",
+                file="Kunden *.csv",
+                columns={"account_id": "Kd.-Nr.", "name": ["Name 1", "Name 2"]},
+                values={"phase": {'Ü "quoted"': "review", "weg": ""}},
+                defaults={"country": "DE"},
+            ),
+            "revenue": TableMapping(
+                "revenue", sql="select 1 as account_id\n-- it's a comment\n", decimal="."
+            ),
+            "contacts": TableMapping("contacts", columns={"piece": "Figur__c"}),
+        },
+    )
+    text = m.to_toml()
+    assert Mapping.from_toml(text) == m
+    assert m.tables["contacts"].is_override and not m.tables["accounts"].is_override
+
+
+# ---------------------------------------------------------------- column maps and SQL tables
+
+
+def test_column_map_german_cp1252_with_values_defaults_and_dates(src: Path, tmp_path: Path) -> None:
+    (src / "Kunden.csv").write_bytes(
+        "Kd-Nr;Firma;Zusatz;Umsatz €;Phase;Seit\n"
+        "K1;Müller;GmbH;1.234,50;Vorverkauf;15.03.2021\n"
+        "K2;Groß;;;Wachstum;\n"
+        "K3;Bäcker;AG;12,5;Unbekannt;31.02.2021\n".encode("cp1252")
+    )
+    (src / "Chancen.csv").write_text(
+        "Nr,Kunde,Ergebnis,Wert\nC1,K1,Gewonnen,100\nC2,K2,offen,50\nC3,K9,Verloren,10\n", encoding="utf-8"
+    )
+    mfile = tmp_path / "m.toml"
+    mfile.write_text(
+        """
+date_format = "%d.%m.%Y"
+
+[tables.accounts]
+file = "kunden.csv"
+decimal = ","
+[tables.accounts.columns]
+account_id = "Kd-Nr"
+name = ["Firma", "Zusatz"]
+annual_revenue = "Umsatz €"
+phase = "Phase"
+key_account_since = "Seit"
+[tables.accounts.values.phase]
+"Unbekannt" = ""
+[tables.accounts.defaults]
+country = "DE"
+
+[tables.opportunities]
+file = "Chancen.csv"
+[tables.opportunities.columns]
+opportunity_id = "Nr"
+account_id = "Kunde"
+status = "Ergebnis"
+amount = "Wert"
+[tables.opportunities.values.status]
+"Gewonnen" = "won"
+"Verloren" = "lost"
+""",
+        encoding="utf-8",
+    )
+    db = tmp_path / "kam.duckdb"
+    report = load([src], db, mapping=mfile)
+    # 1.234,50 with a decimal comma = 1234.5; 'Unbekannt' maps to blank; 15.03.2021 by the date format
+    assert query(
+        db,
+        "select account_id, name, country, annual_revenue, phase, key_account_since from accounts order by 1",
+    ) == [
+        ("K1", "Müller GmbH", "DE", 1234.5, "pre_sales", dt.date(2021, 3, 15)),
+        ("K2", "Groß", "DE", None, "growth", None),
+    ]
+    assert query(db, "select opportunity_id, status from opportunities order by 1") == [
+        ("C1", "won"),
+        ("C2", "open"),
+    ]
+    assert query(db, "select source_file, row_number, raw_row, reason from rejects order by 1, 2") == [
+        ("Chancen.csv", 4, "C3,K9,Verloren,10", "account_id 'K9' has no account in accounts"),
+        (
+            "Kunden.csv",
+            4,
+            "K3;Bäcker;AG;12,5;Unbekannt;31.02.2021",
+            "key_account_since '31.02.2021' is not a date (YYYY-MM-DD or DD.MM.YYYY)",
+        ),
+    ]
+    assert all(f.rows_read == f.rows_loaded + f.rows_rejected for f in report.files)
+
+
+def test_sql_table_is_sandboxed_and_bad_references_are_fatal(src: Path, tmp_path: Path) -> None:
+    (src / "kunden.csv").write_text("nr,firma\nK1,Alpha\n", encoding="utf-8")
+    (src / "extra.csv").write_text("a\n1\n", encoding="utf-8")
+    mfile = tmp_path / "m.toml"
+    mfile.write_text(
+        f"""
+[files]
+k = "KUNDEN.csv"
+
+[tables.accounts]
+sql = "select nr as account_id, firma as name from k"
+
+[tables.contacts]
+sql = "select * from read_csv('{src / "kunden.csv"}')"
+
+[tables.team]
+file = "mitarbeiter.csv"
+
+[tables.revenue]
+sql = "select nr as account_id from kunden where nonsense_column > 1"
+""",
+        encoding="utf-8",
+    )
+    db = tmp_path / "kam.duckdb"
+    report = load([src], db, mapping=mfile)
+    fatal = {f.table: f.fatal for f in report.files if f.fatal}
+    assert "file system operations are disabled" in fatal["contacts"]
+    assert fatal["team"].startswith(
+        "mitarbeiter.csv: named by the mapping (tables.team.file) but not in the "
+        "source; files found: extra.csv, kunden.csv"
+    )
+    assert "the mapping's SQL failed (Binder Error" in fatal["revenue"]
+    assert query(db, "select account_id, name from accounts") == [("K1", "Alpha")]
+    assert "extra.csv (not used by the mapping)" in report.ignored_files
+
+
+def test_unknown_source_column_is_fatal_with_the_columns(src: Path, tmp_path: Path) -> None:
+    (src / "kunden.csv").write_text("nr,firma\nK1,Alpha\n", encoding="utf-8")
+    mfile = tmp_path / "m.toml"
+    mfile.write_text('[tables.accounts]\nfile = "kunden.csv"\ncolumns = {account_id = "nr", name = "Firm"}\n')
+    with pytest.raises(LoadError) as info:
+        load([src], tmp_path / "kam.duckdb", mapping=mfile)
+    assert (
+        "kunden.csv: the mapping's tables.accounts.columns.name = 'Firm' names no column of this file; "
+        "its columns are nr, firma"
+    ) in str(info.value)
+
+
+def test_unrecognised_source_points_to_mapping_with_a_draft(src: Path, tmp_path: Path) -> None:
+    (src / "kunden.csv").write_text("Kundennummer,Firmenname,Land\nK1,Alpha,DE\n", encoding="utf-8")
+    (src / "umsatz.csv").write_text(
+        "Kundennummer,Monat,Sparte,Umsatz\nK1,2024-01,Software,10\n", encoding="utf-8"
+    )
+    with pytest.raises(LoadError) as info:
+        load([src], tmp_path / "kam.duckdb")
+    text = str(info.value)
+    assert "no accounts file was found" in text
+    assert "load with --mapping FILE" in text
+    draft = text[text.index("# Draft mapping") :]
+    parsed = Mapping.from_toml(draft)
+    assert parsed.tables["accounts"].columns == {
+        "account_id": "Kundennummer",
+        "name": "Firmenname",
+        "country": "Land",
+    }
+    assert parsed.tables["revenue"].columns == {
+        "account_id": "Kundennummer",
+        "period": "Monat",
+        "product_line": "Sparte",
+        "revenue": "Umsatz",
+    }
+    # canonical sources get no hint
+    assert mapping_hint([src / "accounts.csv"]) is None
+
+
+# ---------------------------------------------------------------- Northwind end-to-end
+
+
+def northwind_net_total() -> Decimal:
+    """Σ unitPrice × quantity × (1 − discount) over order_details.csv, exactly."""
+    with (NORTHWIND / "order_details.csv").open(encoding="utf-8") as fh:
+        return sum(
+            (
+                Decimal(r["unitPrice"]) * int(r["quantity"]) * (1 - Decimal(r["discount"]))
+                for r in csv.DictReader(fh)
+            ),
+            Decimal(0),
+        )
+
+
+@needs_northwind
+def test_northwind_loads_end_to_end(tmp_path: Path) -> None:
+    db = tmp_path / "kam.duckdb"
+    report = load([NORTHWIND], db, mapping=NORTHWIND_MAPPING)
+    assert report.ok
+    assert all(f.rows_rejected == 0 for f in report.files), report.lines()
+    with (NORTHWIND / "customers.csv").open(encoding="utf-8") as fh:
+        customers = sum(1 for _ in csv.DictReader(fh))
+    assert customers == 91
+    assert (
+        query(db, "select count(*), count(account_manager_id), count(mentor_id) from accounts")[0][0]
+        == customers
+    )
+    [(total, months)] = query(db, "select sum(revenue), count(distinct period) from revenue")
+    assert total == pytest.approx(float(northwind_net_total()), abs=1e-6)
+    assert float(northwind_net_total()) == pytest.approx(1265793.0395)  # SOURCE.md: 1,265,793.04
+    assert months == 23  # 1996-07 .. 1998-05
+    # ALFKI's 6 orders: employees 1 and 4 took 2 each, 6 and 3 one -> the tie goes to the lower id 1
+    # (Davolio); the mentor is her manager 2 (Fuller)
+    assert query(db, "select account_manager_id, mentor_id from accounts where account_id = 'ALFKI'") == [
+        ("1", "2")
+    ]
+    assert query(db, "select name, role from team where member_id = '2'") == [
+        ("Andrew Fuller", "Vice President Sales")
+    ]
+    assert query(db, "select count(*), min(date), max(date) from activities") == [
+        (830, dt.date(1996, 7, 4), dt.date(1998, 5, 6))
+    ]
+    assert query(db, "select level, count(*) from contacts group by 1 order by 1") == [
+        ("executive", 18),
+        ("manager", 33),
+        ("operational", 40),
+    ]
+
+
+@needs_northwind
+def test_propose_preview_and_draft_on_northwind() -> None:
+    files = sorted(NORTHWIND.glob("*.csv"))
+    proposal = propose_mapping(files)
+    accounts = proposal.tables["accounts"]
+    assert accounts.file == "customers.csv"
+    assert accounts.columns["account_id"] == "customerID" and accounts.confidence["account_id"] == 0.9
+    assert accounts.columns["country"] == "country" and accounts.confidence["country"] == 1.0
+    assert proposal.tables["team"].columns["name"] == ["firstName", "lastName"]
+    assert "order_details.csv" in proposal.notes[0]
+    assert Mapping.from_toml(draft_mapping_text(files)) == proposal
+
+    tables, rejects = preview_mapping(Mapping.from_file(NORTHWIND_MAPPING), [NORTHWIND])
+    assert len(tables["accounts"]) == 91 and len(tables["revenue"]) == 1000  # preview limit
+    assert set(tables) == {"team", "accounts", "contacts", "activities", "revenue"}
+    assert rejects.empty
+
+
+# ---------------------------------------------------------------- what is missing
+
+
+def test_missing_analyses() -> None:
+    con = duckdb.connect()
+    create_schema(con, ["accounts", "contacts", "revenue", "criteria"])
+    con.execute("insert into accounts (account_id, name) values ('A', 'Alpha')")
+    con.execute(
+        "insert into contacts (contact_id, account_id, name, piece, attitude) values "
+        "('C', 'A', 'X', 'pawn', 'champion')"
+    )
+    con.execute("insert into revenue values ('A', date '2024-01-01', 'S', 10, null)")
+    con.execute("insert into criteria values ('K', 'Size', 'attractiveness', 1, 'manual')")
+    got = missing_analyses(con)
+    assert (
+        "relationship coverage needs contacts' chess pieces: add contacts.csv with contact_id, piece" in got
+    )
+    assert not any("attitudes" in g for g in got)  # one champion is enough
+    assert "margin needs gross margins: add a gross_margin column to revenue" in got
+    assert "manual criteria need scores: add criterion_scores.csv with account_id, criterion_id, score" in got
+    assert any(g.startswith("relationship coverage needs who knows whom") for g in got)
+    assert not any(g.startswith("growth, margin and share of wallet need revenue") for g in got)
+    con.execute("update contacts set piece = 'king'")
+    assert not any("chess pieces" in g for g in missing_analyses(con))
