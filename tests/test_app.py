@@ -7,7 +7,6 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from kam_core.appdata import DEMO_DIR
-
 from kam_core.sqlbox import open_locked
 
 from .conftest import ROOT
