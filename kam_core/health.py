@@ -228,7 +228,7 @@ components as (
         coverage as coverage_score,
         case
             -- a new account: nothing before, revenue now
-            when prior_ttm_revenue <= 0 and ttm_revenue > 0 then 100.0
+            when round(prior_ttm_revenue, 6) <= 0 and round(ttm_revenue, 6) > 0 then 100.0
             when revenue_growth is not null
                 then greatest(0.0, least(100.0, 50 + $growth_slope * revenue_growth))
             when has_revenue_rows then 50.0

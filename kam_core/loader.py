@@ -18,6 +18,7 @@ import tempfile
 import time
 import uuid
 import zipfile
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -274,7 +275,15 @@ def install_macros(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     con.execute(
         f"""
         create or replace temp macro kam_clean(v) as
-            case when v is null or trim(v) = '' or upper(trim(v)) = 'NULL' then null else v end;
+            case when v is null or v = '' then null
+                 when length(v) = 4 and upper(v) = 'NULL' then null
+                 -- trim only cells that have outer white space (prefix/suffix tests are cheap)
+                 when prefix(v, ' ') or suffix(v, ' ') or prefix(v, chr(9)) or suffix(v, chr(9))
+                     then case when trim(v) = '' or upper(trim(v)) = 'NULL' then null else v end
+                 else v end;
+        create or replace temp macro kam_trim(v) as
+            case when prefix(v, ' ') or suffix(v, ' ') or prefix(v, chr(9)) or suffix(v, chr(9))
+                 then trim(v) else v end;
         create or replace temp macro kam_num(v, dec_comma) as (
             case when dec_comma then
                 try_cast(replace(
@@ -287,13 +296,14 @@ def install_macros(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
                          then replace(trim(v), ',', '') end as double))
             end);
         create or replace temp macro kam_date(v) as coalesce(
+            try_cast(v as date),
             try_cast(trim(v) as date),
             try_cast(try_cast(trim(v) as timestamp) as date),
             try_cast(try_strptime(trim(v), {formats}) as date));
-        create or replace temp macro kam_month(v) as coalesce(
-            try_cast(trim(v) || '-01' as date),
+        create or replace temp macro kam_month(v) as date_trunc('month', coalesce(
+            case when length(v) <= 8 then try_cast(trim(v) || '-01' as date) end,
             try_cast(try_strptime(trim(v), ['%Y-%m', '%Y/%m', '%m.%Y', '%m/%Y']) as date),
-            date_trunc('month', kam_date(v))::date);
+            kam_date(v)))::date;
         create or replace temp macro kam_bool(v) as
             case when lower(trim(v)) in ('true', '1', 'yes', 'y', 'ja', 'j', 'wahr', 't') then true
                  when lower(trim(v)) in ('false', '0', 'no', 'n', 'nein', 'falsch', 'f') then false
@@ -310,10 +320,13 @@ def install_macros(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
 def _enum_expr(col: Column, v: str) -> str:
     norm = f"regexp_replace(lower(trim({v})), '[\\s\\-]+', '_', 'g')"
     aliases = ENUM_ALIASES.get(col.name, {})
-    if not aliases:
-        return norm
-    whens = " ".join(f"when {quote_literal(a)} then {quote_literal(b)}" for a, b in aliases.items())
-    return f"(case {norm} {whens} else {norm} end)"
+    slow = norm
+    if aliases:
+        whens = " ".join(f"when {quote_literal(a)} then {quote_literal(b)}" for a, b in aliases.items())
+        slow = f"(case {norm} {whens} else {norm} end)"
+    # most cells are already canonical (perhaps in another case): skip the regex for them
+    allowed = ", ".join(quote_literal(x) for x in col.enum)
+    return f"(case when lower({v}) in ({allowed}) then lower({v}) else {slow} end)"
 
 
 def _parse_expr(col: Column, v: str) -> str:
@@ -321,7 +334,7 @@ def _parse_expr(col: Column, v: str) -> str:
     if col.kind == "text":
         return v
     if col.kind == "id":
-        return f"trim({v})"
+        return f"kam_trim({v})"
     if col.kind == "enum":
         return _enum_expr(col, v)
     if col.kind in ("float", "int"):
@@ -396,8 +409,9 @@ def _final_value(col: Column, p: str) -> str:
     return f"coalesce({p}, {default})::{col.sql_type}"
 
 
-def checked_sql(table: Table, colmap: dict[str, int], pre_reason: bool = False, cleaned: bool = False) -> str:
-    """Parse and check every column of one staged file (``stg``) -> temp table ``chk``.
+def checked_sql(table: Table, colmap: dict[str, int], pre_reason: bool = False, cleaned: bool = False,
+                source: str = "stg") -> str:
+    """The SELECT that parses and checks every column of one staged file (``stg``).
 
     The reason text is built only for rows that fail a check (a CASE evaluates its branch
     only for the rows that reach it), which keeps clean files fast.
@@ -419,9 +433,8 @@ def checked_sql(table: Table, colmap: dict[str, int], pre_reason: bool = False, 
         reasons.insert(0, "_pre_reason")
     any_failed = " or\n            ".join(conditions) or "false"
     return f"""
-        create or replace temp table chk as
         with cleaned as (
-            select _row, {cleaned_cols} from stg
+            select _row, {cleaned_cols} from {source}
         ),
         parsed as (
             select *, {parsed} from cleaned
@@ -441,10 +454,12 @@ def checked_sql(table: Table, colmap: dict[str, int], pre_reason: bool = False, 
 
 
 class _Loader:
-    def __init__(self, con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, settings: Settings, files: list[SourceFile]) -> None:
         self.con = con
         self.settings = settings
         self.created: set[str] = set()
+        # files still to come per table: the keys of a file are kept for the files after it
+        self.pending = Counter(sf.table for sf in files if not sf.merge)
 
     def load_file(self, sf: SourceFile) -> FileResult:
         res = FileResult(sf.display, sf.table, sf.file_format)
@@ -458,14 +473,14 @@ class _Loader:
             res.fatal = f"{sf.display}: cannot be read ({str(exc).splitlines()[0]})"
             res.rows_read = res.rows_loaded = res.rows_rejected = 0
         res.seconds = time.perf_counter() - started
-        self.con.execute("drop table if exists stg; drop table if exists chk; drop table if exists fin")
+        self.con.execute("drop table if exists stg; drop table if exists fin; drop table if exists dups")
         return res
 
     def _stage(self, sf: SourceFile) -> Staged:
         if sf.stager is not None:
             return sf.stager(self.con)
         if sf.file_format == "csv":
-            return stage_csv(self.con, sf.path)
+            return stage_csv(self.con, sf.path, lazy=True)
         if sf.file_format == "xlsx":
             return stage_xlsx(self.con, sf.path, sf.sheet)
         return stage_parquet(self.con, sf.path)
@@ -477,48 +492,58 @@ class _Loader:
                 raise FatalFileError(f"{sf.display}: nothing to merge into: no {sf.table} were loaded from the export")
             table = _merge_table(table)
         staged = self._stage(sf)
+        try:
+            self._check_and_insert(sf, table, staged, res)
+        finally:
+            for path in staged.cleanup:
+                path.unlink(missing_ok=True)
+
+    def _check_and_insert(self, sf: SourceFile, table: Table, staged: Staged, res: FileResult) -> None:
         colmap, ignored = self._map_columns(sf, table, staged.headers)
         res.ignored_columns = ignored
         res.rows_read = staged.rows_read
         if sf.table not in self.created:
             create_schema(self.con, [sf.table])
-            self.con.execute(f"create temp table if not exists keys_{sf.table} (k varchar, source_file varchar, _row bigint)")
             self.created.add(sf.table)
-        dec_comma = staged.decimal_comma
-        if dec_comma is None:
-            dec_comma = self._decimal_comma(table, colmap, staged.delimiter)
-        sql = checked_sql(table, colmap, staged.has_pre_reason, staged.cleaned)
-        self.con.execute(sql, {"dec_comma": dec_comma} if "$dec_comma" in sql else None)
-        self._references_and_keys(sf, table)
+        try:
+            self._checked_rows(sf, table, staged, colmap)
+        except duckdb.Error:
+            if staged.source == "stg":
+                raise
+            # DuckDB's reader refused the file (e.g. a row with more fields than the header):
+            # the careful reader keeps every row, with its raw text
+            staged = stage_csv(self.con, sf.path, careful=True)
+            self._checked_rows(sf, table, staged, colmap)
+        if staged.rows_read < 0:  # a streamed file: its rows are counted now
+            staged.rows_read = self.con.execute("select count(*) from fin").fetchone()[0]
+        res.rows_read = staged.rows_read
         cols = ", ".join(table.column_names)
         if sf.merge:
             self._merge_into(table)
         else:
-            self.con.execute(f"insert into {table.name} select {cols} from fin where _reason is null order by _row")
-        if table.key and not sf.merge:
-            key = self._key_expr(table, "fin")
-            self.con.execute(
-                f"insert into keys_{table.name} select {key}, $f, _row from fin "
-                f"where _reason is null and {key} is not null",
-                {"f": sf.display},
-            )
+            self.con.execute(f"insert into {table.name} select {cols} from fin where _reason is null")
+            self.pending[sf.table] -= 1
+            if table.key and self.pending[sf.table] > 0:
+                self._keep_keys(sf, table)
         n = len(staged.headers)
         delim = quote_literal(staged.delimiter if staged.file_format == "csv" else ",")
         raw = "concat_ws(" + delim + ", " + ", ".join(f"kam_csvq(coalesce(s.c{i}, ''), {delim})" for i in range(n)) + ")"
         raw_join = ""
-        if staged.has_raw:
+        if staged.has_raw or staged.raw_source:
             raw = "s._raw"
         elif staged.raw_table:
             raw = "concat_ws(" + delim + ", " + ", ".join(
                 f"kam_csvq(coalesce(r.c{i}, ''), {delim})" for i in range(staged.raw_columns)) + ")"
             raw_join = f"join {staged.raw_table} r on r._row = fin._row"
-        self.con.execute(
-            f"""insert into rejects
-                select $f, fin._row, $t, {raw}, fin._reason
-                from fin join stg s using (_row) {raw_join}
-                where fin._reason is not null order by fin._row""",
-            {"f": sf.display, "t": table.name},
-        )
+        if self.con.execute("select count(*) from fin where _reason is not null").fetchone()[0]:
+            # the raw cells: from the staged table, or a second read of a streamed file
+            self.con.execute(
+                f"""insert into rejects
+                    select $f, fin._row, $t, {raw}, fin._reason
+                    from fin join {staged.raw_source or staged.source} s using (_row) {raw_join}
+                    where fin._reason is not null order by fin._row""",
+                {"f": sf.display, "t": table.name, **staged.source_params},
+            )
         if staged.raw_table:
             self.con.execute(f"drop table if exists {staged.raw_table}")
         for rr in staged.raw_rejects:
@@ -531,6 +556,17 @@ class _Loader:
         res.rows_rejected = rejected + len(staged.raw_rejects)
         res.warnings = self.con.execute("select count(*) from warnings where source_file = $f", {"f": sf.display}).fetchone()[0]
         assert res.rows_read == res.rows_loaded + res.rows_rejected, (sf.display, res)
+
+    def _checked_rows(self, sf: SourceFile, table: Table, staged: Staged, colmap: dict[str, int]) -> None:
+        """Build ``fin``: every staged row with its values, reason (null = loads) and warnings."""
+        dec_comma = staged.decimal_comma
+        if dec_comma is None:
+            dec_comma = self._decimal_comma(table, colmap, staged)
+        checked = checked_sql(table, colmap, staged.has_pre_reason, staged.cleaned, staged.source)
+        params = dict(staged.source_params)
+        if "$dec_comma" in checked:
+            params["dec_comma"] = dec_comma
+        self._references_and_keys(sf, table, checked, params)
 
     def _map_columns(self, sf: SourceFile, table: Table, headers: list[str]) -> tuple[dict[str, int], list[str]]:
         colmap: dict[str, int] = {}
@@ -557,9 +593,10 @@ class _Loader:
             )
         return colmap, ignored
 
-    def _decimal_comma(self, table: Table, colmap: dict[str, int], delimiter: str) -> bool:
+    def _decimal_comma(self, table: Table, colmap: dict[str, int], staged: Staged) -> bool:
         """German number format in this file? Only files not delimited by commas can have it."""
         numeric = [colmap[c.name] for c in table.columns if c.kind in ("float", "int") and c.name in colmap]
+        delimiter = staged.delimiter
         if delimiter == "," or not numeric:
             return False
         any_comma = " or ".join(f"bool_or(contains(c{i}, ','))" for i in numeric)
@@ -569,7 +606,8 @@ class _Loader:
             f"filter (where contains(c{i}, '.')), true)" for i in numeric
         )
         comma, dot, thousands = self.con.execute(
-            f"select coalesce({any_comma}, false), coalesce({any_dot}, false), {all_thousands} from stg"
+            f"select coalesce({any_comma}, false), coalesce({any_dot}, false), {all_thousands} from {staged.source}",
+            staged.source_params or None,
         ).fetchone()
         return bool(comma) or (bool(dot) and bool(thousands) and delimiter == ";")
 
@@ -587,16 +625,20 @@ class _Loader:
             f"update {table.name} t set {sets} from (select * from fin where _reason is null) fin where {key_match}"
         )
 
-    @staticmethod
-    def _key_expr(table: Table, alias: str) -> str:
-        parts = [f"{alias}.{k}" for k in table.key]
-        if len(parts) == 1:
-            return parts[0]
-        # a composite key as one text; null when any part is null
-        return "case when " + " and ".join(f"{p} is not null" for p in parts) + " then " + \
-            " || chr(31) || ".join(parts) + " end"
+    def _keep_keys(self, sf: SourceFile, table: Table) -> None:
+        """Remember this file's keys so that a later file of the table can name the first row."""
+        keys = ", ".join(table.key)
+        not_null = " and ".join(f"{k} is not null" for k in table.key)
+        self.con.execute(
+            f"create temp table if not exists keys_{table.name} as "
+            f"select {keys}, ''::varchar as source_file, 0::bigint as _row from fin where false"
+        )
+        self.con.execute(
+            f"insert into keys_{table.name} select {keys}, $f, _row from fin where _reason is null and {not_null}",
+            {"f": sf.display},
+        )
 
-    def _references_and_keys(self, sf: SourceFile, table: Table) -> None:
+    def _references_and_keys(self, sf: SourceFile, table: Table, checked: str, params: dict) -> None:
         merge = sf.merge  # a side file's keys are the export's keys: only duplicates within it count
         joins: list[str] = []
         reasons: list[str] = []
@@ -630,30 +672,13 @@ class _Loader:
         reason = "nullif(concat_ws('; ', chk._reason" + "".join(f", {r}" for r in reasons) + "), '')"
         self.con.execute(
             f"""create or replace temp table fin as
+                with chk as ({checked})
                 select chk.* exclude (_reason), {reason} as _reason{', ' + warn_cols if warns else ''}
-                from chk {' '.join(joins)}"""
+                from chk {' '.join(joins)}""",
+            params or None,
         )
         if table.key:
-            k = self._key_expr(table, "fin")
-            self.con.execute(
-                f"""create or replace temp table dups as
-                    with ranked as (
-                        select _row, {k} as k,
-                               row_number() over (partition by {k} order by _row) as rn,
-                               min(_row) over (partition by {k}) as first_row
-                        from fin where _reason is null and {k} is not null
-                    )
-                    select r._row,
-                        'duplicate key ' || {quote_literal(', '.join(table.key))} || ' '
-                        || kam_show(replace(r.k, chr(31), ', ')) || ': first kept ('
-                        || coalesce(p.source_file || ' row ' || p._row, 'row ' || r.first_row) || ')' as why
-                    from ranked r left join keys_{table.name} p on p.k = r.k and not $merge
-                    where r.rn > 1 or p.k is not null""",
-                {"merge": merge},
-            )
-            self.con.execute(
-                "update fin set _reason = dups.why from dups where fin._row = dups._row"
-            )
+            self._duplicates(table, check_earlier_files=not merge)
         for i, (column, _, _) in enumerate(warns):
             self.con.execute(
                 f"""insert into warnings
@@ -661,6 +686,38 @@ class _Loader:
                     where _reason is null and _w{i} is not null order by _row""",
                 {"f": sf.display, "t": table.name, "c": column},
             )
+
+
+    def _duplicates(self, table: Table, check_earlier_files: bool) -> None:
+        """Reject later rows with the key of an earlier one (this file, or an earlier file)."""
+        keys = ", ".join(table.key)
+        not_null = " and ".join(f"{k} is not null" for k in table.key)
+        same = " and ".join(f"s.{k} = f.{k}" for k in table.key)
+        shown = "concat_ws(', ', " + ", ".join(f"s.{k}" for k in table.key) + ")"
+        label = quote_literal(", ".join(table.key))
+        # an aggregate finds the repeated keys (usually none) far faster than a window over all rows
+        parts = [f"""
+            select s._row, 'duplicate key ' || {label} || ' ' || kam_show({shown})
+                || ': first kept (row ' || f.first_row || ')' as why
+            from survivors s
+            join (select {keys}, min(_row) as first_row from survivors group by {keys} having count(*) > 1) f
+                on {same}
+            where s._row > f.first_row"""]
+        earlier = self.con.execute(
+            "select count(*) from duckdb_tables() where temporary and table_name = $t", {"t": f"keys_{table.name}"}
+        ).fetchone()[0]
+        if check_earlier_files and earlier:
+            parts.append(f"""
+            select s._row, 'duplicate key ' || {label} || ' ' || kam_show({shown})
+                || ': first kept (' || f.source_file || ' row ' || f._row || ')' as why
+            from survivors s join keys_{table.name} f on {same}""")
+        self.con.execute(
+            f"""create or replace temp table dups as
+                with survivors as (select _row, {keys} from fin where _reason is null and {not_null})
+                select _row, first(why) as why from ({' union all '.join(parts)}) group by _row"""
+        )
+        if self.con.execute("select count(*) from dups").fetchone()[0]:
+            self.con.execute("update fin set _reason = dups.why from dups where fin._row = dups._row")
 
 
 def _merge_table(table: Table) -> Table:
@@ -695,7 +752,7 @@ def load(sources: list[Path | str], db_path: Path | str, settings: Settings | No
         try:
             create_schema(con, [])
             install_macros(con, settings)
-            loader = _Loader(con, settings)
+            loader = _Loader(con, settings, files)
             for sf in files:
                 report.files.append(loader.load_file(sf))
             if "accounts" not in loader.created:

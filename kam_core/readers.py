@@ -61,6 +61,13 @@ class Staged:
     cleaned: bool = False
     # German number format (decimal comma) known by the importer; None = detect from the cells.
     decimal_comma: bool | None = None
+    # The relation holding the staged cells: the temp table ``stg``, or (the fast path for a
+    # clean CSV file) a read_csv subquery that the loader streams through its checks without
+    # materialising the text cells first; ``source_params`` are its parameters.
+    source: str = "stg"
+    source_params: dict = field(default_factory=dict)
+    raw_source: str | None = None  # the same cells as read (not cleaned), for the rejects' raw rows
+    cleanup: list[Path] = field(default_factory=list)  # temporary files to delete after the load
     # Importers: a temp table holding the original file's cells (``_row``, ``c0 … c{raw_columns-1}``);
     # rejects show those cells as the raw row (built only for rejected rows). The loader drops it.
     raw_table: str | None = None
@@ -71,10 +78,13 @@ class Staged:
 
 
 def sniff_encoding(path: Path) -> tuple[str, bool]:
-    """Return (encoding, has_blank_lines) after reading the whole file once.
+    """Return (encoding, careful) after reading the whole file once.
 
     UTF-8 (with or without BOM) when every byte decodes; UTF-16 when it has a UTF-16 BOM;
-    otherwise Windows-1252. A 0-byte file or one with NUL bytes (a binary file) is fatal.
+    otherwise Windows-1252. ``careful``: the file has blank lines (rows of a spreadsheet that
+    DuckDB's reader would skip, shifting row numbers) or an odd number of quote characters (a
+    quote that never closes), so only Python's csv reader numbers and keeps its rows right.
+    A 0-byte file or one with NUL bytes (a binary file) is fatal.
     """
     size = path.stat().st_size
     if size == 0:
@@ -82,11 +92,12 @@ def sniff_encoding(path: Path) -> tuple[str, bool]:
     with path.open("rb") as fh:
         head = fh.read(4)
         if head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
-            return "utf-16", False
+            return "utf-16", True
         fh.seek(0)
         decoder = codecs.getincrementaldecoder("utf-8")()
         utf8 = True
         blank = False
+        quotes = 0
         prev_tail = b""
         while chunk := fh.read(CHUNK):
             if b"\x00" in chunk:
@@ -94,7 +105,8 @@ def sniff_encoding(path: Path) -> tuple[str, bool]:
                     f"{path.name}: this is not a text file (it contains NUL bytes); expected a "
                     "CSV file in UTF-8 or Windows-1252, an .xlsx workbook or a Parquet file"
                 )
-            if utf8:
+            # ASCII needs no decoding (unless a multi-byte character is split across chunks)
+            if utf8 and not (chunk.isascii() and not decoder.getstate()[0]):
                 try:
                     decoder.decode(chunk)
                 except UnicodeDecodeError:
@@ -102,13 +114,14 @@ def sniff_encoding(path: Path) -> tuple[str, bool]:
             joined = prev_tail + chunk
             if not blank and (b"\n\n" in joined or b"\n\r\n" in joined):
                 blank = True
+            quotes += chunk.count(b'"')
             prev_tail = chunk[-2:]
         if utf8:
             try:
                 decoder.decode(b"", final=True)
             except UnicodeDecodeError:
                 utf8 = False
-    return ("utf-8" if utf8 else "cp1252"), blank
+    return ("utf-8" if utf8 else "cp1252"), blank or quotes % 2 == 1
 
 
 def _cp1252_with_latin1_fallback(err: UnicodeDecodeError) -> tuple[str, int]:
@@ -157,46 +170,78 @@ def _first_record(path: Path, encoding: str) -> tuple[str, list[str]]:
 # ---------------------------------------------------------------- CSV
 
 
-def stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
-    encoding, blank_lines = sniff_encoding(path)
+def stage_csv(con: duckdb.DuckDBPyConnection, path: Path, lazy: bool = False, careful: bool = False) -> Staged:
+    """Stage a CSV file. ``lazy``: for a clean file return a streaming read_csv source instead of
+    a materialised ``stg`` (the caller falls back to ``careful=True`` if DuckDB then refuses
+    the file). ``careful``: always use Python's csv module (ragged rows, blank lines)."""
+    encoding, odd = sniff_encoding(path)
     delim, header = _first_record(path, encoding)
     if not any(h.strip() for h in header):
         raise FatalFileError(f"{path.name}: the first row is empty; expected a header row with column names")
     staged = Staged(headers=header, delimiter=delim, encoding=encoding, file_format="csv")
-    if not blank_lines:
+    if not odd and not careful:
         # DuckDB reads UTF-8 only: other encodings are decoded once into a UTF-8 copy.
         fast_path = path if encoding == "utf-8" else transcode_to_utf8(path, encoding)
+        if fast_path != path:
+            staged.cleanup.append(fast_path)
+        if lazy:
+            # DuckDB's parallel reader cannot pad rows when values hold line breaks: probe
+            # for that once (it stops at the first such value) and read serially then
+            parallel = True
+            try:
+                con.execute(f"select count(*) from ({_read_csv_sql(staged, raw=True)})", {"path": str(fast_path)})
+            except duckdb.Error as exc:
+                parallel = "null_padding" not in str(exc)
+            staged.source = f"({_read_csv_sql(staged, parallel=parallel)})"
+            staged.raw_source = f"({_read_csv_sql(staged, raw=True, parallel=parallel)})"
+            staged.source_params = {"path": str(fast_path)}
+            staged.cleaned = True
+            staged.has_pre_reason = True
+            staged.rows_read = -1  # known after the checks have run
+            return staged
         try:
             _stage_csv_duckdb(con, fast_path, staged)
             return staged
         except duckdb.Error:
             pass  # a ragged or otherwise unusual file: the careful reader below keeps every row
-        finally:
-            if fast_path != path:
-                fast_path.unlink(missing_ok=True)
     _stage_csv_python(con, path, staged)
     return staged
 
 
-def _stage_csv_duckdb(con: duckdb.DuckDBPyConnection, path: Path, staged: Staged) -> None:
+def _read_csv_sql(staged: Staged, raw: bool = False, parallel: bool = True) -> str:
+    """SELECT of a CSV file's cells with spreadsheet row numbers (parameter $path).
+
+    One column more than the header is read, padded with null: an empty string there means
+    the row ended with an extra delimiter, any value an extra field — both are rejected
+    (``_pre_reason``), as a row with more fields than the header must be. Empty fields are
+    read as '' (not null) for that reason, and cleaned afterwards. ``raw``: one column
+    ``_raw`` with the row's cells as read, for the rejects.
+    """
     n = len(staged.headers)
-    columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(n)) + "}"
+    columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(n + 1)) + "}"
     delim_sql = {",": "','", ";": "';'", "\t": "'\\t'", "|": "'|'"}[staged.delimiter]
-    cleaned = ", ".join(f"kam_clean(c{i}) as c{i}" for i in range(n))
-    con.execute(
-        f"""
-        create or replace temp table stg as
-        select (ordinality + 1)::bigint as _row, {cleaned}
+    if raw:
+        cells = ", ".join(f"kam_csvq(c{i}, {delim_sql})" for i in range(n + 1))
+        select = f"concat_ws({delim_sql}, {cells}) as _raw"
+    else:
+        cleaned = ", ".join(f"kam_clean(c{i}) as c{i}" for i in range(n))
+        select = (f"{cleaned}, case when c{n} is not null then 'the row has {n + 1} fields but the header has "
+                  f"{n}; a delimiter inside a value must be quoted' end as _pre_reason")
+    return f"""
+        select (ordinality + 1)::bigint as _row, {select}
         from read_csv(
             $path, delim = {delim_sql}, quote = '"', escape = '"', header = true,
-            auto_detect = false, columns = {columns}, strict_mode = true,
+            auto_detect = false, columns = {columns}, strict_mode = true, null_padding = true,
+            nullstr = '\x01', parallel = {str(parallel).lower()},
             max_line_size = {MAX_FIELD}, buffer_size = {2 * MAX_FIELD}, encoding = 'utf-8'
-        ) with ordinality
-        """,
-        {"path": str(path)},
-    )
+        ) with ordinality"""
+
+
+def _stage_csv_duckdb(con: duckdb.DuckDBPyConnection, path: Path, staged: Staged) -> None:
+    con.execute(f"create or replace temp table stg as {_read_csv_sql(staged, parallel=False)}", {"path": str(path)})
     staged.rows_read = con.execute("select count(*) from stg").fetchone()[0]
     staged.cleaned = True
+    staged.has_pre_reason = True
 
 
 def clean_cell(v: str | None) -> str | None:
@@ -210,22 +255,25 @@ def clean_cell(v: str | None) -> str | None:
 
 
 class _LineTap:
-    """Feeds lines to csv.reader and remembers the raw text of the current record."""
+    """Feeds lines to csv.reader and remembers the raw text of the current record.
+
+    Lines can be pushed back: after a quote that never closes, the lines it swallowed are
+    read again as records of their own.
+    """
 
     def __init__(self, fh: io.TextIOBase) -> None:
         self.fh = fh
         self.lines: list[str] = []
-        self.count = 0
+        self.pushed: list[str] = []
 
     def __iter__(self) -> _LineTap:
         return self
 
     def __next__(self) -> str:
-        line = self.fh.readline()
+        line = self.pushed.pop(0) if self.pushed else self.fh.readline()
         if not line:
             raise StopIteration
         self.lines.append(line)
-        self.count += 1
         return line
 
     def take(self) -> str:
@@ -237,10 +285,11 @@ class _LineTap:
 def _stage_csv_python(con: duckdb.DuckDBPyConnection, path: Path, staged: Staged) -> None:
     n = len(staged.headers)
     rows: list[list[str | None]] = [[] for _ in range(n)]
+    raws: list[str] = []
     row_numbers: list[int] = []
     with open_text(path, staged.encoding) as fh:
         tap = _LineTap(fh)
-        reader = csv.reader(tap, delimiter=staged.delimiter, strict=False)
+        reader = csv.reader(tap, delimiter=staged.delimiter, strict=True)
         try:
             next(reader)  # header
         except (StopIteration, csv.Error):
@@ -255,7 +304,19 @@ def _stage_csv_python(con: duckdb.DuckDBPyConnection, path: Path, staged: Staged
             except csv.Error as exc:
                 row_no += 1
                 staged.rows_read += 1
-                staged.raw_rejects.append(RawReject(row_no, tap.take(), f"the row cannot be read as CSV ({exc})"))
+                lines = tap.lines
+                tap.lines = []
+                if "unexpected end of data" in str(exc) and len(lines) > 1:
+                    # a quote that never closes swallowed the lines after it: reject the line
+                    # that opened it and read the others again
+                    staged.raw_rejects.append(RawReject(
+                        row_no, lines[0].rstrip("\r\n"),
+                        "a quoted value is never closed (a \" without its closing \")"))
+                    tap.pushed = lines[1:] + tap.pushed
+                else:
+                    staged.raw_rejects.append(RawReject(
+                        row_no, "".join(lines).rstrip("\r\n"), f"the row cannot be read as CSV ({exc})"))
+                reader = csv.reader(tap, delimiter=staged.delimiter, strict=True)
                 continue
             raw = tap.take()
             row_no += 1
@@ -263,27 +324,27 @@ def _stage_csv_python(con: duckdb.DuckDBPyConnection, path: Path, staged: Staged
                 continue
             staged.rows_read += 1
             if len(record) > n:
-                extra = record[n:]
-                if all(not x.strip() for x in extra):
-                    record = record[:n]  # trailing empty fields (Excel's ";;;" padding)
-                else:
-                    staged.raw_rejects.append(
-                        RawReject(row_no, raw, f"the row has {len(record)} fields but the header has {n}; "
-                                  "a delimiter inside a value must be quoted")
-                    )
-                    continue
+                staged.raw_rejects.append(
+                    RawReject(row_no, raw, f"the row has {len(record)} fields but the header has {n}; "
+                              "a delimiter inside a value must be quoted")
+                )
+                continue
             row_numbers.append(row_no)
+            raws.append(raw)
             for i in range(n):
                 rows[i].append(clean_cell(record[i]) if i < len(record) else None)
-    _register_stage(con, row_numbers, rows)
+    _register_stage(con, row_numbers, rows, raws)
     staged.cleaned = True
+    staged.has_raw = True
 
 
 def _register_stage(con: duckdb.DuckDBPyConnection, row_numbers: list[int],
-                    columns: list[list[str | None]]) -> None:
+                    columns: list[list[str | None]], raws: list[str] | None = None) -> None:
     arrays = {"_row": pa.array(row_numbers, pa.int64())}
     for i, col in enumerate(columns):
         arrays[f"c{i}"] = pa.array(col, pa.string())
+    if raws is not None:  # the original text of each record, shown for rejected rows
+        arrays["_raw"] = pa.array(raws, pa.string())
     staged_arrow = pa.table(arrays)  # noqa: F841 - DuckDB finds it by its name in the SQL
     con.execute("create or replace temp table stg as select * from staged_arrow")
 
@@ -344,6 +405,7 @@ def stage_xlsx(con: duckdb.DuckDBPyConnection, path: Path, sheet: str | None) ->
         n = len(header)
         staged = Staged(headers=header, file_format="xlsx", encoding="xlsx")
         cols: list[list[str | None]] = [[] for _ in range(n)]
+        raws: list[str] = []
         row_numbers: list[int] = []
         for r, values in enumerate(rows_iter, start=header_row + 1):
             cells = [_cell_text(v) for v in values]
@@ -354,11 +416,13 @@ def stage_xlsx(con: duckdb.DuckDBPyConnection, path: Path, sheet: str | None) ->
                 staged.raw_rejects.append(RawReject(r, _join_raw(cells), f"the row has values beyond the last of the {n} header columns"))
                 continue
             row_numbers.append(r)
+            raws.append(_join_raw(cells[:n]))
             for i in range(n):
                 cols[i].append(clean_cell(cells[i]) if i < len(cells) else None)
     finally:
         wb.close()
-    _register_stage(con, row_numbers, cols)
+    _register_stage(con, row_numbers, cols, raws)
+    staged.has_raw = True
     staged.cleaned = True
     return staged
 

@@ -1,5 +1,12 @@
-"""Data: what is loaded, the rejects with their reasons, and loading new exports by upload."""
+"""Data: what is loaded, what is missing for which analysis, the rejects with their reasons,
+and loading new exports by upload — with a mapping screen for files in no recognised format.
 
+The uploaded files live in a temporary folder named in ``st.session_state["_upload_dir"]``
+(the mapping screen works on that folder, so a test can put files there without the uploader).
+"""
+
+import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -9,72 +16,525 @@ import ui
 from kam_core.appdata import database_path
 from kam_core.errors import KamError
 from kam_core.export import to_csv_bytes
+from kam_core.importers import missing_analyses
+from kam_core.importers.common import TABULAR_SUFFIXES
+from kam_core.importers.mapping import (
+    NO_SOURCE,
+    Mapping,
+    MappingError,
+    TableMapping,
+    defaults_text,
+    edited_mapping,
+    edited_table,
+    needs_mapping,
+    parse_defaults,
+    preview_mapping,
+    propose_mapping,
+    propose_table,
+    sample_rows,
+    save_mapping,
+    saved_mappings,
+    source_files,
+    source_label,
+    source_options,
+    sql_alias,
+)
 from kam_core.inventory import database_inventory
-from kam_core.loader import load
+from kam_core.loader import KIND_WORDS, load
+from kam_core.schema import LOAD_ORDER, TABLES
 
-ctx = ui.setup_page("Data", "🗄️", "What the dashboard is computed from — and every row it could not use, with the reason.")
+UPLOAD_DIR = "_upload_dir"  # session key: the folder with the uploaded files
+PROPOSAL = "(proposal)"  # "start from" choice: propose from the files' headers
+SQL_CHOICE = "(SQL query)"  # "filled from" choice: one SELECT over the files
+PREVIEW_LIMIT = 1000  # rows per table (and rejects) the preview keeps
+PREVIEW_SHOWN = 100  # rows per table the preview shows
+
+
+def mappings_folder() -> Path:
+    """Where saved mappings live: ``$KAM_MAPPINGS`` or ``mappings/`` at the repository root."""
+    return Path(os.environ.get("KAM_MAPPINGS") or ui.ROOT / "mappings")
+
+
+# ---------------------------------------------------------------- uploads
+
+
+def store_uploads(uploads: list) -> None:
+    """Keep the uploaded files in a temporary folder for this session (rewritten when they change)."""
+    if not uploads:
+        if st.session_state.get("_upload_sig"):  # the user removed the files from the uploader
+            drop_uploads()
+        return
+    sig = tuple((getattr(u, "file_id", None), u.name, u.size) for u in uploads)
+    if st.session_state.get("_upload_sig") == sig:
+        return
+    drop_uploads()
+    folder = Path(tempfile.mkdtemp(prefix="kam-upload-"))
+    for up in uploads:
+        (folder / Path(up.name).name).write_bytes(up.getbuffer())
+    st.session_state[UPLOAD_DIR] = str(folder)
+    st.session_state["_upload_sig"] = sig
+
+
+def drop_uploads() -> None:
+    """Forget the uploaded files (and delete their folder when this page made it)."""
+    if st.session_state.get("_upload_sig") and st.session_state.get(UPLOAD_DIR):
+        shutil.rmtree(st.session_state[UPLOAD_DIR], ignore_errors=True)
+    for key in (UPLOAD_DIR, "_upload_sig", "_map_forced", "_map_preview", "_map_saved"):
+        st.session_state.pop(key, None)
+
+
+def upload_sources(folder: str) -> list[Path]:
+    """The uploaded files (the top level of the folder; the page's work folders are hidden)."""
+    path = Path(folder)
+    if not path.is_dir():
+        return []
+    return sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def stamp(sources: list[Path]) -> tuple:
+    """Changes when an uploaded file changes (the cache key of the scans below)."""
+    return tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sources)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def scan_files(folder: str, version: tuple) -> list[str]:
+    """The files of the upload as the loader sees them (a .zip unpacked)."""
+    return [str(p) for p in source_files(upload_sources(folder), Path(folder) / ".kam")]
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def scan_needs_mapping(folder: str, version: tuple) -> bool:
+    return needs_mapping([Path(p) for p in scan_files(folder, version)])
+
+
+@st.cache_data(show_spinner="Proposing a mapping from the headers …", max_entries=16)
+def scan_proposal(folder: str, version: tuple) -> Mapping:
+    return propose_mapping([Path(p) for p in scan_files(folder, version)])
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def table_proposal(folder: str, version: tuple, table: str, file: str | None) -> TableMapping:
+    files = [Path(p) for p in scan_files(folder, version)]
+    if file is not None:
+        files = [p for p in files if p.name == file]
+    return propose_table(table, files)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def file_headers(path: str, sheet: str | None, mtime: int) -> list[str]:
+    return sample_rows(Path(path), n=1, sheet=sheet)[0]
+
+
+def rebuild(sources: list[Path], mapping_path: Path | None = None) -> str | None:
+    """Rebuild the database from the sources; reruns the page on success, else returns the error."""
+    with st.spinner("Loading …"):
+        try:
+            report = load(sources, database_path(), ctx.settings, mapping=mapping_path)
+        except KamError as exc:
+            ui.show_error(exc)
+            st.caption("The previous database is unchanged.")
+            return str(exc)
+    ui.release_connection()
+    st.cache_data.clear()
+    st.session_state["_load_report"] = report.lines()
+    st.rerun()
+    return None
+
+
+# ---------------------------------------------------------------- the mapping screen
+
+
+def reset_mapping_widgets() -> None:
+    """Start the screen afresh (another upload or another starting mapping)."""
+    for key in list(st.session_state):
+        if isinstance(key, str) and key.startswith(("map_w_", "_map_file_")):
+            del st.session_state[key]
+    st.session_state.pop("_map_preview", None)
+
+
+def confidence_note(
+    conf: float | None, value: str, proposed: str, required: bool, default: str | None
+) -> str:
+    """The line under a column's choice: how sure the proposal is, or what the user did."""
+    if value == NO_SOURCE:
+        if default is not None:
+            return f"default “{default}”"
+        return ":red[required — no source]" if required else ":gray[not mapped]"
+    if value != proposed:
+        return ":blue[chosen by hand]"
+    if conf is None:
+        return ":gray[as in the mapping]"
+    word = "exact name" if conf >= 1 else "known synonym" if conf >= 0.85 else "guess"
+    colour = "green" if conf >= 0.85 else "orange" if conf >= 0.6 else "red"
+    return f":{colour}[confidence {conf:.2f} · {word}]"
+
+
+def table_editor(
+    table: str, base: TableMapping, files: list[Path], folder: str, version: tuple
+) -> TableMapping:
+    """One canonical table: which file (or SQL) fills it, and the source of each column."""
+    header = st.empty()
+    if base.is_override:
+        header.markdown(f"**{table}** ← the recognised CRM export's own {table}, adjusted")
+        st.caption("Columns: " + ", ".join(f"{c} ← {source_label(s)}" for c, s in base.columns.items()))
+        return edited_table(base)
+    names = [p.name for p in files]
+    current = SQL_CHOICE if base.sql is not None else base.file
+    options = [*names, SQL_CHOICE]
+    if current is not None and current not in options:
+        options.insert(0, current)  # a glob pattern of a saved mapping
+    choice = st.selectbox(
+        "Filled from",
+        options,
+        index=options.index(current) if current in options else 0,
+        key=f"map_w_{table}_file",
+        help="The uploaded file this table is read from, or one SQL SELECT over the files.",
+    )
+    tracked = f"_map_file_{table}"
+    if st.session_state.get(tracked, current) != choice:  # another file: propose its columns afresh
+        for key in [
+            k for k in st.session_state if isinstance(k, str) and k.startswith(f"map_w_{table}_col_")
+        ]:
+            del st.session_state[key]
+    st.session_state[tracked] = choice
+
+    defaults_key = f"map_w_{table}_defaults"
+    try:
+        defaults = parse_defaults(st.session_state.get(defaults_key, defaults_text(base.defaults)), table)
+        defaults_error = None
+    except MappingError as exc:
+        defaults, defaults_error = dict(base.defaults), exc
+
+    if choice == SQL_CHOICE:
+        first = sql_alias(names[0]) if names else "file"
+        template = f"-- name the canonical columns, e.g. select id as {TABLES[table].column_names[0]}\nselect *\nfrom {first}"
+        header.markdown(f"**{table}** ← SQL over the files")
+        sql = st.text_area(
+            "SQL: one SELECT over the files (each file is a table named after it: "
+            "order_details.csv → order_details, all columns text)",
+            value=base.sql or template,
+            height=220,
+            key=f"map_w_{table}_sql",
+        )
+        tm = edited_table(base, sql=sql, defaults=defaults)
+    else:
+        header.markdown(f"**{table}** ← {choice}")
+        prop = base if choice == current else table_proposal(folder, version, table, choice)
+        path = next((p for p in files if p.name == choice), None)
+        sheet = prop.sheet if prop.file == choice else None
+        headers = file_headers(str(path), sheet, path.stat().st_mtime_ns) if path else []
+        if path is None:
+            st.caption(f"No uploaded file is called {choice}: the columns keep the mapping's headers.")
+        sources: dict[str, str] = {}
+        columns = TABLES[table].columns
+        for start in range(0, len(columns), 4):
+            for cell, col in zip(st.columns(4), columns[start : start + 4], strict=False):
+                with cell:
+                    proposed = source_label(prop.columns.get(col.name))
+                    col_options = source_options(headers, prop.columns.get(col.name))
+                    value = st.selectbox(
+                        f"{col.name} *" if col.required else col.name,
+                        col_options,
+                        index=col_options.index(proposed),
+                        key=f"map_w_{table}_col_{col.name}",
+                        help=f"{'Required. ' if col.required else ''}Expected: "
+                        f"{KIND_WORDS.get(col.kind, 'one of ' + ', '.join(col.enum) if col.enum else 'text')}.",
+                    )
+                    st.caption(
+                        confidence_note(
+                            prop.confidence.get(col.name),
+                            value,
+                            proposed,
+                            col.required,
+                            defaults.get(col.name),
+                        )
+                    )
+                    sources[col.name] = value
+        tm = edited_table(prop, file=choice, sources=sources, headers=headers, defaults=defaults)
+        used = {h for s in tm.columns.values() for h in ([s] if isinstance(s, str) else s)}
+        unused = [h for h in headers if h.strip() and h not in used]
+        if unused:
+            st.caption("Not used: " + ", ".join(unused))
+    with st.expander("Defaults and value maps"):
+        st.text_area(
+            "Defaults, one `column = value` per line: for blank cells, or a column with no source",
+            value=defaults_text(base.defaults),
+            key=defaults_key,
+            height=90,
+        )
+        if defaults_error:
+            ui.show_error(defaults_error)
+        if tm.values:
+            st.caption(
+                "Value maps kept from the mapping: "
+                + ", ".join(f"{c} ({len(v)} values)" for c, v in tm.values.items())
+            )
+    return tm
+
+
+def show_preview(current_text: str) -> None:
+    """The last preview: rejects with their reasons, then the first rows of each table."""
+    preview = st.session_state.get("_map_preview")
+    if not preview:
+        return
+    if preview["toml"] != current_text:
+        st.warning("The mapping changed since this preview: preview again.", icon=":material/refresh:")
+    if preview.get("error"):
+        ui.show_error(KamError(preview["error"]))
+        return
+    tables, rejects = preview["tables"], preview["rejects"]
+
+    def count(n: int) -> str:
+        return f"{n:,}+" if n >= PREVIEW_LIMIT else f"{n:,}"
+
+    st.markdown(
+        "**Preview** · "
+        + " · ".join(f"{t} {count(len(df))} rows" for t, df in tables.items())
+        + f" · **{count(len(rejects))} rejected**"
+    )
+    if len(rejects):
+        st.caption(
+            "Rows the load would reject, with the row number as a spreadsheet shows it and the reason."
+        )
+        shown = rejects.rename(
+            columns={"source_file": "file", "row_number": "row", "table_name": "table", "raw_row": "raw row"}
+        )[["file", "row", "table", "reason", "raw row"]]
+        st.dataframe(shown, hide_index=True, width="stretch", key="map_preview_rejects")
+    else:
+        st.success("No row would be rejected.")
+    if tables:
+        for tab, (name, df) in zip(st.tabs(list(tables)), tables.items(), strict=True):
+            with tab:
+                st.dataframe(
+                    df.head(PREVIEW_SHOWN), hide_index=True, width="stretch", key=f"map_preview_{name}"
+                )
+
+
+def mapping_screen(folder: str, sources: list[Path]) -> None:
+    version = stamp(sources)
+    files = [Path(p) for p in scan_files(folder, version)]
+    tabular = [p for p in files if p.suffix.lower() in TABULAR_SUFFIXES]
+    st.subheader("Map the columns")
+    st.caption(
+        "Which file fills which table, and which column of the file fills each column of the "
+        "model (* = required). Correct the proposal, preview the result and the rejects, save the "
+        "mapping for next time and load with it. The format is described in docs/importing.md."
+    )
+    saved = saved_mappings(mappings_folder())
+    start = st.selectbox(
+        "Start from",
+        [PROPOSAL, *saved],
+        key="map_start",
+        format_func=lambda s: (
+            "a proposal from the files' headers and sample values"
+            if s == PROPOSAL
+            else f"the saved mapping {s}"
+        ),
+    )
+    base_id = (folder, version, start, saved[start].stat().st_mtime_ns if start in saved else 0)
+    if st.session_state.get("_map_base_id") != base_id:
+        reset_mapping_widgets()
+        st.session_state["_map_base_id"] = base_id
+    base = scan_proposal(folder, version)
+    if start in saved:
+        try:
+            base = Mapping.from_file(saved[start])
+        except MappingError as exc:
+            ui.show_error(exc)
+            st.caption("Starting from the proposal instead.")
+    for note in base.notes:
+        st.caption(note)
+
+    null_text = st.text_input(
+        "Cell texts that mean missing (comma-separated, besides blank)",
+        value=", ".join(base.null_values),
+        key="map_w_null_values",
+        placeholder="NULL, n/a",
+    )
+    null_values = [v.strip() for v in null_text.split(",") if v.strip()]
+    chosen = st.multiselect(
+        "Tables to fill",
+        LOAD_ORDER,
+        default=[t for t in LOAD_ORDER if t in base.tables],
+        key="map_w_tables",
+        help="Add a table to map another file; accounts is required.",
+    )
+    edited: list[TableMapping] = []
+    for table in chosen:
+        with st.container(border=True):
+            base_tm = base.tables.get(table) or table_proposal(folder, version, table, None)
+            edited.append(table_editor(table, base_tm, tabular, folder, version))
+    if "accounts" not in chosen:
+        st.warning("Without an accounts table nothing can be built: add accounts.", icon=":material/warning:")
+    try:
+        mapping = edited_mapping(base, edited, null_values)
+        text = mapping.to_toml()
+    except MappingError as exc:
+        ui.show_error(exc)
+        mapping, text = None, ""
+
+    b1, b2, b3 = st.columns(3)
+    if b1.button("Preview", key="map_preview", icon=":material/preview:", disabled=mapping is None):
+        with st.spinner("Previewing with the real loader …"):
+            try:
+                tables, rejects = preview_mapping(mapping, sources, ctx.settings, limit=PREVIEW_LIMIT)
+                st.session_state["_map_preview"] = {"toml": text, "tables": tables, "rejects": rejects}
+            except KamError as exc:
+                st.session_state["_map_preview"] = {"toml": text, "error": str(exc)}
+    b2.download_button(
+        "Download mapping.toml",
+        text,
+        "mapping.toml",
+        "application/toml",
+        key="map_download",
+        on_click="ignore",
+        icon=":material/download:",
+        disabled=mapping is None,
+    )
+    load_clicked = b3.button(
+        "Load with this mapping",
+        type="primary",
+        key="map_load",
+        icon=":material/upload:",
+        disabled=mapping is None,
+    )
+    show_preview(text)
+
+    st.markdown("**Save the mapping for next time**")
+    s1, s2 = st.columns([2, 1])
+    name = s1.text_input("Name (letters, digits, - and _)", key="map_name", placeholder="my-crm")
+    overwrite = s2.checkbox("Overwrite a saved mapping of that name", key="map_overwrite")
+    if st.button("Save mapping", key="map_save", icon=":material/save:", disabled=mapping is None):
+        try:
+            path = save_mapping(mapping, mappings_folder(), name, overwrite=overwrite)
+            st.session_state["_map_saved"] = str(path)
+            st.success(f"Saved as {path}.")
+        except (MappingError, OSError) as exc:
+            ui.show_error(exc)
+    saved_path = Path(st.session_state["_map_saved"]) if st.session_state.get("_map_saved") else None
+    if saved_path is not None and saved_path.is_file() and mapping is not None:
+        try:
+            same = Mapping.from_file(saved_path) == mapping
+        except MappingError:
+            same = False
+        if not same:
+            saved_path = None
+    else:
+        saved_path = None
+    st.caption(
+        f"“Load with this mapping” uses {saved_path}."
+        if saved_path
+        else "Not saved as it is: “Load with this mapping” uses the mapping as shown."
+    )
+
+    if load_clicked and mapping is not None:
+        if saved_path is None:
+            work = Path(folder) / ".kam"
+            work.mkdir(exist_ok=True)
+            saved_path = work / "mapping.toml"
+            saved_path.write_text(text, encoding="utf-8")
+        rebuild(sources, saved_path)
+
+
+# ---------------------------------------------------------------- the page
+
+ctx = ui.setup_page(
+    "Data", "🗄️", "What the dashboard is computed from — and every row it could not use, with the reason."
+)
 inv = database_inventory(ctx.con, sample=100_000)
 
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Accounts", f"{inv.table_rows.get('accounts', 0):,}")
 c2.metric("Rows loaded", f"{sum(inv.table_rows.values()):,}")
 c3.metric("Rows rejected", f"{inv.rejects:,}")
-c4.metric("As of", ctx.as_of.isoformat(), help="The date every metric is computed for: the latest date in "
-          "the data (capped at today) unless the setting as_of says otherwise.")
-st.caption(f"Loaded {inv.info.get('loaded_at', '–')} from {inv.info.get('sources', '–')} "
-           f"in {inv.info.get('load_seconds', '–')} s · currency {ctx.settings.currency}")
+c4.metric(
+    "As of",
+    ctx.as_of.isoformat(),
+    help="The date every metric is computed for: the latest date in "
+    "the data (capped at today) unless the setting as_of says otherwise.",
+)
+st.caption(
+    f"Loaded {inv.info.get('loaded_at', '–')} from {inv.info.get('sources', '–')} "
+    f"in {inv.info.get('load_seconds', '–')} s · currency {ctx.settings.currency}"
+)
 
-st.subheader("Tables")
-rows = [{"table": t, "rows": n} for t, n in inv.table_rows.items()]
-st.dataframe(rows, hide_index=True, width=420)
-if inv.missing_tables:
-    ui.empty_state("Not loaded: " + ", ".join(f"**{t}**" for t in inv.missing_tables)
-                   + ". Pages that need them say so; add such a file to the export to fill them.")
+left, right = st.columns([1, 2])
+with left:
+    st.subheader("Tables")
+    rows = [{"table": t, "rows": n} for t, n in inv.table_rows.items()]
+    st.dataframe(rows, hide_index=True, width="stretch")
+    if inv.missing_tables:
+        st.caption("Not loaded: " + ", ".join(inv.missing_tables) + ".")
+with right:
+    st.subheader("Missing for an analysis")
+    missing = missing_analyses(ctx.con)
+    if missing:
+        st.caption("What the loaded files leave out, and which file would fill it.")
+        st.markdown("\n".join(f"- {m}" for m in missing))
+    else:
+        st.success("Every analysis has the data it needs.")
 
 st.subheader("Files")
 st.dataframe(inv.files, hide_index=True, width="stretch")
 
 st.subheader(f"Rejected rows ({inv.rejects:,})")
 if inv.rejects:
-    st.caption("Each row that could not be loaded, with the file, the row number as a spreadsheet "
-               "shows it, the raw row and the reason.")
+    st.caption(
+        "Each row that could not be loaded, with the file, the row number as a spreadsheet "
+        "shows it, the raw row and the reason."
+    )
     st.dataframe(inv.reject_sample, hide_index=True, width="stretch")
-    st.download_button("Download rejects (CSV)", to_csv_bytes(inv.reject_sample), "rejects.csv",
-                       "text/csv", icon=":material/download:")
+    st.download_button(
+        "Download rejects (CSV)",
+        to_csv_bytes(inv.reject_sample),
+        "rejects.csv",
+        "text/csv",
+        icon=":material/download:",
+    )
 else:
     st.success("Every input row was loaded.")
 if inv.warnings:
     with st.expander(f"Warnings ({inv.warnings:,}): rows kept, but a reference does not resolve"):
         warnings = ctx.con.execute(
             "select source_file as file, row_number as row, message from warnings "
-            "order by source_file, row_number limit 10000").df()
+            "order by source_file, row_number limit 10000"
+        ).df()
         st.dataframe(warnings, hide_index=True, width="stretch")
 
 st.subheader("Load new exports")
-st.caption("Upload a .zip of an export folder or several files named after their tables "
-           "(accounts.csv, contacts.xlsx …). The database is rebuilt with the same loader; the "
-           "current one stays in use until the new one is complete.")
-uploads = st.file_uploader("Export files", accept_multiple_files=True,
-                           type=["csv", "txt", "tsv", "xlsx", "xlsm", "parquet", "zip"], key="upload")
-if uploads and st.button("Rebuild the database", type="primary", icon=":material/upload:"):
-    with tempfile.TemporaryDirectory(prefix="kam-upload-") as tmp:
-        paths = []
-        for up in uploads:
-            path = Path(tmp) / Path(up.name).name
-            path.write_bytes(up.getbuffer())
-            paths.append(path)
-        with st.spinner("Loading …"):
-            try:
-                report = load(paths, database_path(), ctx.settings)
-            except KamError as exc:
-                report = None
-                ui.show_error(exc)
-                st.caption("The previous database is unchanged.")
-    if report is not None:
-        ui.release_connection()
-        st.cache_data.clear()
-        st.session_state["_load_report"] = report.lines()
-        st.rerun()
+st.caption(
+    "Upload a .zip of an export folder or several files named after their tables "
+    "(accounts.csv, contacts.xlsx …), a CRM export (Salesforce, HubSpot, Dynamics 365), or any "
+    "other files and map their columns below. The database is rebuilt with the same loader; the "
+    "current one stays in use until the new one is complete."
+)
+uploads = st.file_uploader(
+    "Export files",
+    accept_multiple_files=True,
+    type=["csv", "txt", "tsv", "xlsx", "xlsm", "parquet", "zip"],
+    key="upload",
+)
+store_uploads(uploads)
+upload_dir = st.session_state.get(UPLOAD_DIR)
+uploaded = upload_sources(upload_dir) if upload_dir else []
+if uploaded:
+    st.caption("Uploaded: " + ", ".join(p.name for p in uploaded))
+    unrecognised = scan_needs_mapping(upload_dir, stamp(uploaded))
+    if unrecognised:
+        st.info(
+            "These files are in no recognised format (no known CRM export, no accounts file with "
+            "account_id): map their columns below.",
+            icon=":material/info:",
+        )
+    elif st.button("Rebuild the database", type="primary", icon=":material/upload:", key="rebuild"):
+        if rebuild(uploaded) is not None:
+            st.session_state["_map_forced"] = True
+    if (
+        unrecognised
+        or st.session_state.get("_map_forced")
+        or st.toggle("Map the columns myself", key="map_open")
+    ):
+        mapping_screen(upload_dir, uploaded)
 if st.session_state.get("_load_report"):
     with st.expander("Last load", expanded=True):
         st.code("\n".join(st.session_state["_load_report"]), language=None)

@@ -309,13 +309,6 @@ def test_header_only_file_is_an_empty_table(src: Path, tmp_path: Path) -> None:
     assert report.table_rows["reviews"] == 0 and report.ok
 
 
-def test_semicolon_file_with_trailing_empty_fields(src: Path, tmp_path: Path) -> None:
-    write(src, "accounts.csv", "account_id;name\nA-1;Alpha;;;\n")
-    db = tmp_path / "kam.duckdb"
-    load([src], db)
-    assert query(db, "select name from accounts") == [("Alpha",)]
-
-
 def test_date_order_setting_for_slashed_dates(src: Path, tmp_path: Path) -> None:
     write(src, "accounts.csv", "account_id,name,key_account_since\nA-1,A,03/04/2020\n")
     db = tmp_path / "kam.duckdb"
@@ -484,3 +477,52 @@ def test_counts_in_equal_loaded_plus_rejected_on_the_demo(tmp_path: Path) -> Non
     assert_counts_add_up(report)
     assert report.table_rows["accounts"] >= 100
     assert os.path.getsize(tmp_path / "kam.duckdb") > 0
+
+
+# ---------------------------------------------------------------- found in review
+
+
+def test_period_with_a_time_of_day_is_its_month(src: Path, tmp_path: Path) -> None:
+    write(src, "accounts.csv", MINI_ACCOUNTS)
+    write(src, "revenue.csv", "account_id,period,product_line,revenue\n"
+          "A-1,2024-03-15 10:00:00,X,100\nA-1,2024-03-31T12:00,X,1\nA-1,2024-02,X,100\nA-1,15.04.2024 08:00,X,5\n")
+    db = tmp_path / "kam.duckdb"
+    load([src], db)
+    assert query(db, "select distinct period from revenue order by 1") == [
+        (dt.date(2024, 2, 1),), (dt.date(2024, 3, 1),), (dt.date(2024, 4, 1),)]
+    assert query(db, "select value from load_info where key = 'data_as_of'") == [("2024-04-01",)]
+
+
+def test_unterminated_quote_rejects_one_row_and_keeps_the_rest(src: Path, tmp_path: Path) -> None:
+    write(src, "accounts.csv", 'account_id,name,annual_revenue\nA1,"One,1\nA2,Two,2\nA3,Three,3\nA4,Four,4\n')
+    db = tmp_path / "kam.duckdb"
+    report = load([src], db)
+    assert_counts_add_up(report)
+    assert query(db, "select account_id from accounts order by 1") == [("A2",), ("A3",), ("A4",)]
+    assert query(db, "select row_number, raw_row, reason from rejects") == [
+        (2, 'A1,"One,1', 'a quoted value is never closed (a " without its closing ")')]
+
+
+def test_raw_row_is_the_original_text(src: Path, tmp_path: Path) -> None:
+    write(src, "accounts.csv", 'account_id;name;annual_revenue\nA1;NULL;5\n"A2";"  ";x\nA3;Ok;1;\n')
+    db = tmp_path / "kam.duckdb"
+    report = load([src], db)
+    assert_counts_add_up(report)
+    assert query(db, "select row_number, raw_row from rejects order by 1") == [
+        (2, "A1;NULL;5"), (3, "A2;  ;x"), (4, "A3;Ok;1;")]
+    # and a clean file read by DuckDB's own reader shows the cells as read
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    write(clean, "accounts.csv", "account_id,name,annual_revenue\nA1,NULL,5\nA2,\"a, b\",x\n")
+    load([clean], db)
+    assert query(db, "select row_number, raw_row from rejects order by 1") == [
+        (2, "A1,NULL,5"), (3, 'A2,"a, b",x')]
+
+
+def test_more_fields_than_the_header_is_rejected_even_when_blank(src: Path, tmp_path: Path) -> None:
+    write(src, "accounts.csv", "account_id;name\nA-1;Alpha;\nA-2;Beta\n")
+    db = tmp_path / "kam.duckdb"
+    load([src], db)
+    assert query(db, "select account_id from accounts") == [("A-2",)]
+    assert query(db, "select row_number, reason from rejects") == [
+        (2, "the row has 3 fields but the header has 2; a delimiter inside a value must be quoted")]
