@@ -558,7 +558,9 @@ def _accounts(rng: np.random.Generator, n: int) -> _Accounts:
     size = np.clip(np.round(rng.lognormal(np.log(6e8), 0.9, n), -5), 1.5e7, 2.5e10)
     wallet = np.clip(size * rng.lognormal(np.log(0.003), 0.35, n), 1.5e5, 1.2e7)
     growth = rng.normal(0.04, 0.14, n)
-    engagement = 0.4 + 0.8 * rng.beta(3, 2, n)
+    # the team invests more in larger customers: engagement rises with the wallet's rank
+    wallet_rank = pd.Series(wallet).rank(pct=True).to_numpy()
+    engagement = 0.35 + 0.55 * rng.beta(3, 2, n) + 0.4 * wallet_rank
     city_index = rng.geometric(0.45, n) - 1  # the first cities are the usual headquarters
 
     # key_account_since: long-standing accounts are in growth or review.

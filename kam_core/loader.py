@@ -28,7 +28,7 @@ import duckdb
 from . import __version__
 from .asof import data_as_of
 from .errors import FatalFileError, LoadError
-from .readers import Staged, stage_csv, stage_parquet, stage_xlsx, xlsx_sheet_names
+from .readers import Staged, serial, stage_csv, stage_parquet, stage_xlsx, xlsx_sheet_names
 from .schema import ENUM_ALIASES, LOAD_ORDER, TABLES, Column, Table, create_schema
 from .settings import Settings
 from .sqlutil import literal_list, quote_literal
@@ -426,8 +426,9 @@ def checked_sql(table: Table, colmap: dict[str, int], pre_reason: bool = False, 
     # columns absent from the file are null: only their 'required' check could fail, and a
     # missing required column is fatal before we get here
     pairs = [pair for c in table.columns if c.name in colmap for pair in _checks(c, f"v_{c.name}", f"p_{c.name}")]
-    conditions = [f"coalesce(({cond}), false)" for cond, _ in pairs]
-    reasons = [f"case when coalesce(({cond}), false) then {msg} end" for cond, msg in pairs]
+    # a null condition counts as false: OR-ing and CASE WHEN both treat it so
+    conditions = [f"({cond})" for cond, _ in pairs]
+    reasons = [f"case when {cond} then {msg} end" for cond, msg in pairs]
     if pre_reason:
         conditions.insert(0, "_pre_reason is not null")
         reasons.insert(0, "_pre_reason")
@@ -507,13 +508,20 @@ class _Loader:
             self.created.add(sf.table)
         try:
             self._checked_rows(sf, table, staged, colmap)
-        except duckdb.Error:
+        except duckdb.Error as exc:
             if staged.source == "stg":
                 raise
-            # DuckDB's reader refused the file (e.g. a row with more fields than the header):
-            # the careful reader keeps every row, with its raw text
-            staged = stage_csv(self.con, sf.path, careful=True)
-            self._checked_rows(sf, table, staged, colmap)
+            if "null_padding" in str(exc):  # line breaks inside values: DuckDB's serial reader
+                try:
+                    self._checked_rows(sf, table, serial(staged), colmap)
+                    exc = None
+                except duckdb.Error:
+                    pass
+            if exc is not None:
+                # DuckDB's reader refused the file (e.g. more fields than the header, twice):
+                # the careful reader keeps every row, with its raw text
+                staged = stage_csv(self.con, sf.path, careful=True)
+                self._checked_rows(sf, table, staged, colmap)
         if staged.rows_read < 0:  # a streamed file: its rows are counted now
             staged.rows_read = self.con.execute("select count(*) from fin").fetchone()[0]
         res.rows_read = staged.rows_read

@@ -185,15 +185,8 @@ def stage_csv(con: duckdb.DuckDBPyConnection, path: Path, lazy: bool = False, ca
         if fast_path != path:
             staged.cleanup.append(fast_path)
         if lazy:
-            # DuckDB's parallel reader cannot pad rows when values hold line breaks: probe
-            # for that once (it stops at the first such value) and read serially then
-            parallel = True
-            try:
-                con.execute(f"select count(*) from ({_read_csv_sql(staged, raw=True)})", {"path": str(fast_path)})
-            except duckdb.Error as exc:
-                parallel = "null_padding" not in str(exc)
-            staged.source = f"({_read_csv_sql(staged, parallel=parallel)})"
-            staged.raw_source = f"({_read_csv_sql(staged, raw=True, parallel=parallel)})"
+            staged.source = f"({_read_csv_sql(staged)})"
+            staged.raw_source = f"({_read_csv_sql(staged, raw=True)})"
             staged.source_params = {"path": str(fast_path)}
             staged.cleaned = True
             staged.has_pre_reason = True
@@ -235,6 +228,14 @@ def _read_csv_sql(staged: Staged, raw: bool = False, parallel: bool = True) -> s
             nullstr = '\x01', parallel = {str(parallel).lower()},
             max_line_size = {MAX_FIELD}, buffer_size = {2 * MAX_FIELD}, encoding = 'utf-8'
         ) with ordinality"""
+
+
+def serial(staged: Staged) -> Staged:
+    """The streamed source read by DuckDB's serial reader: its parallel one cannot pad rows
+    when values hold line breaks (it says so with an error naming null_padding)."""
+    staged.source = f"({_read_csv_sql(staged, parallel=False)})"
+    staged.raw_source = f"({_read_csv_sql(staged, raw=True, parallel=False)})"
+    return staged
 
 
 def _stage_csv_duckdb(con: duckdb.DuckDBPyConnection, path: Path, staged: Staged) -> None:

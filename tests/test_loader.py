@@ -526,3 +526,15 @@ def test_more_fields_than_the_header_is_rejected_even_when_blank(src: Path, tmp_
     assert query(db, "select account_id from accounts") == [("A-2",)]
     assert query(db, "select row_number, reason from rejects") == [
         (2, "the row has 3 fields but the header has 2; a delimiter inside a value must be quoted")]
+
+
+def test_line_breaks_inside_values_on_the_fast_path(src: Path, tmp_path: Path) -> None:
+    rows = "".join(f'A-{i},"Name\n{i}",{i}\n' if i % 3 == 0 else f"A-{i},Name {i},{i}\n" for i in range(1, 40))
+    write(src, "accounts.csv", "account_id,name,annual_revenue\n" + rows + "A-99,Bad,x\n")
+    db = tmp_path / "kam.duckdb"
+    report = load([src], db)
+    assert_counts_add_up(report)
+    assert report.files[0].rows_read == 40
+    assert query(db, "select name from accounts where account_id = 'A-3'") == [("Name\n3",)]
+    # 39 records, 13 of them two lines long: the bad one is spreadsheet row 41
+    assert query(db, "select row_number, reason from rejects") == [(41, "annual_revenue 'x' is not a number")]
