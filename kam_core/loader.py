@@ -37,6 +37,8 @@ CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
 XLSX_SUFFIXES = {".xlsx", ".xlsm"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 
+LOAD_MEMORY_LIMIT = "2GB"  # the load stays well inside a small machine, whatever the export size
+
 EXCEL_ERRORS = ("#N/A", "#REF!", "#DIV/0!", "#VALUE!", "#NAME?", "#NUM!", "#NULL!")
 
 # File names that mean a canonical table besides its own name (singular, common synonyms).
@@ -756,7 +758,13 @@ def load(sources: list[Path | str], db_path: Path | str, settings: Settings | No
     try:
         files, report.ignored_files = discover(
             sources, workdir, Path(mapping) if mapping else None, report.detected, settings)
-        con = duckdb.connect(str(tmp_db), config={"autoinstall_known_extensions": False})
+        con = duckdb.connect(str(tmp_db), config={
+            "autoinstall_known_extensions": False,
+            # bounded memory: large staging tables spill to a temporary folder instead
+            "memory_limit": LOAD_MEMORY_LIMIT,
+            "temp_directory": str(workdir / "spill"),
+            "preserve_insertion_order": False,
+        })
         try:
             create_schema(con, [])
             install_macros(con, settings)
