@@ -236,6 +236,23 @@ def account_table(ctx: PageContext) -> pd.DataFrame:
     return _overview(ctx.db_key, ctx.settings_key, ctx.as_of, ctx.settings, base, scores(ctx))
 
 
+@st.cache_data(show_spinner=False, max_entries=128)
+def _call(module: str, name: str, db: tuple, settings_key: str, as_of: dt.date, args_key: str,
+          _settings: Settings, _kwargs: dict):
+    import importlib
+
+    func = getattr(importlib.import_module(module), name)
+    return func(connection(), _settings, as_of, **_kwargs)
+
+
+def cached(ctx: PageContext, func, **kwargs):
+    """``func(con, settings, as_of, **kwargs)`` from a kam_core module, cached per database
+    version, settings, as-of date and arguments (shared by every session)."""
+    args_key = repr(sorted(kwargs.items()))
+    return _call(func.__module__, func.__name__, ctx.db_key, ctx.settings_key, ctx.as_of, args_key,
+                 ctx.settings, kwargs)
+
+
 def criteria_table(ctx: PageContext) -> pd.DataFrame | None:
     """The loaded criteria (weights as loaded), or None without a criteria table."""
     if "criteria" not in loaded(ctx):

@@ -110,7 +110,7 @@ else:
             st.dataframe(gaps[["name", "title", "piece", "attitude", "best_strength", "best_member_id"]],
                          hide_index=True, width="stretch",
                          column_config={"best_strength": st.column_config.NumberColumn("best (0–1)", format="%.2f")})
-        dep = dependency_by_member(ctx.con, ctx.settings, ctx.as_of)
+        dep = ui.cached(ctx, dependency_by_member)
         dep = dep[dep["account_id"] == account_id].sort_values("share_lost", ascending=False)
         if not dep.empty:
             st.markdown("**If one person left**")

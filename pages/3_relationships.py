@@ -71,7 +71,7 @@ with right:
                "king_covered")
 
 st.subheader("High-influence opponents")
-opponents = opponent_list(ctx.con, ctx.settings, ctx.as_of)
+opponents = ui.cached(ctx, opponent_list)
 opponents = opponents[opponents["account_id"].isin(view["account_id"])]
 if opponents.empty:
     st.success("No high-influence opponent in the selected accounts.")
@@ -85,7 +85,7 @@ else:
 ui.explain("Kings, queens and rooks whose attitude is skeptic or opponent.", "high_influence_opponents")
 
 st.subheader("If this person left")
-dep = dependency_by_member(ctx.con, ctx.settings, ctx.as_of)
+dep = ui.cached(ctx, dependency_by_member)
 dep = dep[dep["account_id"].isin(view["account_id"])]
 if dep.empty:
     ui.empty_state("No relationships between active team members and the selected accounts.")
@@ -116,7 +116,7 @@ ui.explain("Coverage is recomputed without the person's relationships; the share
            "key_person_dependency")
 
 st.subheader("Team × account")
-matrix = team_account_matrix(ctx.con, ctx.settings, ctx.as_of)
+matrix = ui.cached(ctx, team_account_matrix)
 top = view.sort_values("ttm_revenue", ascending=False).head(40)
 matrix = matrix[matrix["account_id"].isin(top["account_id"])]
 if matrix.empty:

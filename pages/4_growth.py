@@ -30,11 +30,11 @@ c2.metric("Gross margin, last 12 months", ui.money(margin, cur), ui.pct(margin /
           delta_color="off", delta_arrow="off")
 c3.metric("Open pipeline", ui.money(view["open_pipeline"].sum(), cur),
           "weighted " + ui.money(view["weighted_pipeline"].sum(), cur), delta_color="off", delta_arrow="off")
-summary = portfolio_summary(ctx.con, ctx.settings, ctx.as_of)
+summary = ui.cached(ctx, portfolio_summary)
 c4.metric("Win rate, last 12 months", ui.pct(summary.get("win_rate")), help="Whole portfolio: won / (won + lost).")
 
 st.subheader("Revenue and gross margin by month")
-monthly = monthly_revenue(ctx.con, ctx.settings, ctx.as_of, account_ids=ids)
+monthly = ui.cached(ctx, monthly_revenue, account_ids=ids)
 fig = go.Figure()
 fig.add_bar(x=monthly["period"], y=monthly["revenue"], name="Revenue", marker_color="#1F4E79")
 fig.add_scatter(x=monthly["period"], y=monthly["gross_margin"], name="Gross margin", mode="lines+markers",
@@ -51,7 +51,7 @@ with left:
     for tier in tiers:
         tier_ids = view.loc[view["tier"] == tier, "account_id"].tolist()
         if tier_ids:
-            m = monthly_revenue(ctx.con, ctx.settings, ctx.as_of, account_ids=tier_ids)
+            m = ui.cached(ctx, monthly_revenue, account_ids=tier_ids)
             frames.append(m.assign(tier=tier))
     if frames:
         by_tier = pd.concat(frames)
@@ -91,7 +91,7 @@ with right:
 st.subheader("Product lines")
 left, right = st.columns(2)
 with left:
-    lines = monthly_revenue(ctx.con, ctx.settings, ctx.as_of, account_ids=ids, by="product_line")
+    lines = ui.cached(ctx, monthly_revenue, account_ids=ids, by="product_line")
     if lines.empty:
         ui.empty_state("Needs revenue.csv.")
     else:
@@ -100,7 +100,7 @@ with left:
         ui.chart(fig, key="mix")
         ui.explain("Revenue mix by product line over time.", "ttm_revenue")
 with right:
-    mix = product_mix(ctx.con, ctx.settings, ctx.as_of, account_ids=ids)
+    mix = ui.cached(ctx, product_mix, account_ids=ids)
     if mix.empty or mix["annual_potential"].isna().all():
         ui.empty_state("Whitespace needs potential.csv (the customers' estimated yearly spend per product line).")
     else:
@@ -126,7 +126,7 @@ with right:
 left, right = st.columns(2)
 with left:
     st.subheader("Pipeline")
-    pipe = pipeline(ctx.con, ctx.settings, ctx.as_of, account_ids=ids)
+    pipe = ui.cached(ctx, pipeline, account_ids=ids)
     if pipe.empty:
         ui.empty_state("No open opportunities (opportunities.csv).")
     else:
@@ -144,7 +144,7 @@ with left:
         ui.explain("Open opportunities by stage; weighted = amount × probability.", "open_pipeline")
 with right:
     st.subheader("Lifecycle phases")
-    phases = phase_distribution(ctx.con, ctx.settings, ctx.as_of)
+    phases = ui.cached(ctx, phase_distribution)
     if ids is not None:
         counts = view["phase"].fillna("unknown").value_counts()
         phases = phases.assign(accounts_count=phases["phase"].map(counts).fillna(0).astype(int))
