@@ -412,3 +412,29 @@ def test_portfolio_overview(example) -> None:
     }
     assert by_quadrant.loc["streamline", "ttm_revenue"] == 10 + 30
     assert overview.top10_share is None and overview.herfindahl is None  # no revenue table
+
+
+def test_percent_ranks_equal_duckdb_percent_rank() -> None:
+    """The pandas ranking used for speed gives exactly DuckDB's percent_rank()."""
+    import numpy as np
+
+    from kam_core.portfolio import _ranked_metrics, percent_ranks_sql
+
+    rng = np.random.default_rng(3)
+    n = 500
+    frame = pd.DataFrame({"account_id": [f"A{i:04d}" for i in range(n)]})
+    for j, metric in enumerate(DERIVED_METRICS):
+        values = rng.integers(0, 20, n).astype(float) / 7  # many ties
+        values[rng.random(n) < 0.1 * (j % 3)] = np.nan  # some accounts lack the metric
+        frame[metric] = values
+    frame.loc[0, "win_rate"] = 0.1 + 0.2  # 0.30000000000000004 ties with 0.3 after rounding
+    frame.loc[1, "win_rate"] = 0.3
+    con = duckdb.connect()
+    ours = _ranked_metrics(con, frame)
+    con.register("_kam_portfolio_metrics", frame)
+    theirs = con.execute(percent_ranks_sql()).df().sort_values("account_id").reset_index(drop=True)
+    ours = ours.sort_values("account_id").reset_index(drop=True)
+    for metric in DERIVED_METRICS:
+        column = f"percent_rank_{metric}"
+        pd.testing.assert_series_equal(ours[column], theirs[column].astype("float64"), check_names=False)
+    assert ours.loc[0, "percent_rank_win_rate"] == ours.loc[1, "percent_rank_win_rate"]
