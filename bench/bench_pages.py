@@ -28,10 +28,10 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/kam-bench"))
     args = parser.parse_args()
+    from scale_data import write_scale_export
     from streamlit.testing.v1 import AppTest
 
     from kam_core.loader import load
-    from scale_data import write_scale_export
 
     src = args.workdir / f"export-{args.accounts}"
     if not (src / "competitors.csv").is_file():

@@ -1,6 +1,7 @@
 """Account (the mentor's view): health and what is wrong, the relationship map, coverage gaps,
 growth and whitespace, pipeline, the plan and its reviews, competitors."""
 
+import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
@@ -46,14 +47,14 @@ st.markdown(
 # ---- health
 health = ui.base_metrics(ctx).health.set_index("account_id").loc[account_id]
 c1, c2, c3, c4, c5 = st.columns(5)
-c1.metric("Health", f"{health['health']:.0f} / 100" if health["health"] == health["health"] else "–",
+c1.metric("Health", f"{health['health']:.0f} / 100" if pd.notna(health["health"]) else "–",
           help="Weighted mean of coverage, growth, margin, plan and activity; status caps apply.")
 c2.metric("Revenue, last 12 months", ui.money(row["ttm_revenue"], cur),
-          ui.pct(row["revenue_growth"], 1, True) if row["revenue_growth"] == row["revenue_growth"] else None)
+          ui.pct(row["revenue_growth"], 1, True) if pd.notna(row["revenue_growth"]) else None)
 c3.metric("Gross margin", ui.pct(row["gross_margin_pct"], 1), help=f"Target {ui.pct(ctx.settings.target_margin)}.")
-c4.metric("Coverage", f"{row['coverage']:.0f} / 100" if row["coverage"] == row["coverage"] else "–",
-          f"{int(row['threads']) if row['threads'] == row['threads'] else 0} thread(s)", delta_color="off", delta_arrow="off")
-c5.metric("Days since last review", "never" if row["days_since_review"] != row["days_since_review"]
+c4.metric("Coverage", f"{row['coverage']:.0f} / 100" if pd.notna(row["coverage"]) else "–",
+          f"{int(row['threads']) if pd.notna(row['threads']) else 0} thread(s)", delta_color="off", delta_arrow="off")
+c5.metric("Days since last review", "never" if pd.isna(row["days_since_review"])
           else f"{int(row['days_since_review'])}", f"cadence {ctx.settings.review_cadence_days} days", delta_color="off", delta_arrow="off")
 
 left, right = st.columns([3, 2])
@@ -66,7 +67,8 @@ with left:
         st.markdown(f"- {reason}")
     ui.explain("Every health component below 40 and every rule that capped the status, in words.", "reasons")
 with right:
-    components = {k: health[f"{k}_score"] for k in ("coverage", "growth", "margin", "plan", "activity")}
+    components = {k: (float(health[f"{k}_score"]) if pd.notna(health[f"{k}_score"]) else float("nan"))
+                  for k in ("coverage", "growth", "margin", "plan", "activity")}
     fig = go.Figure(go.Bar(
         x=[v if v == v else 0 for v in components.values()], y=list(components), orientation="h",
         marker_color=[ui.STATUS_COLOURS["red"] if v < 40 else ui.STATUS_COLOURS["amber"] if v < 70 else

@@ -159,3 +159,32 @@ def test_settings_save_and_reset(env: Path) -> None:
     settings_page = open_page("settings")
     [b for b in settings_page.button if b.label == "Reset to defaults"][0].click().run()
     assert not env.exists()
+
+
+@pytest.fixture
+def minimal_env(tmp_path: Path, monkeypatch) -> Path:
+    """A database from accounts and contacts only (no team, revenue, criteria, ...)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "accounts.csv").write_text("account_id;name;annual_revenue;phase\nA-1;Alpha GmbH;1.234,5;Lieferung\n"
+                                      "A-2;;12;growth\n")
+    (src / "contacts.csv").write_text("contact_id,account_id,name,piece\nC-1,A-1,Dr. X,king\nC-2,A-9,Y,pawn\n")
+    db = tmp_path / "minimal.duckdb"
+    load([src], db)
+    monkeypatch.setenv("KAM_DB", str(db))
+    monkeypatch.setenv("KAM_CONFIG", str(tmp_path / "kam.toml"))
+    return db
+
+
+@pytest.mark.parametrize("page", [None, *PAGES])
+def test_pages_on_a_minimal_export_explain_what_is_missing(minimal_env, page: str | None) -> None:
+    at = open_page(page)  # asserts no exception
+    text = " ".join(x.value for x in [*at.info, *at.markdown, *at.caption])
+    if page == "portfolio":
+        assert "criteria.csv" in text
+    if page == "relationships":
+        assert "relationships.csv" in text
+    if page == "growth":
+        assert "revenue.csv" in text
+    if page == "data":
+        assert metrics(at)["Rows rejected"] == "2"
