@@ -29,7 +29,7 @@ from .errors import FatalFileError
 from .sqlutil import quote_ident
 
 DELIMITERS = (",", ";", "\t", "|")
-CHUNK = 1 << 20
+CHUNK = 8 << 20
 MAX_FIELD = 64 * 1024 * 1024  # "no length limit below several MB" (spec §2)
 csv.field_size_limit(MAX_FIELD)
 
@@ -111,10 +111,12 @@ def sniff_encoding(path: Path) -> tuple[str, bool]:
                     decoder.decode(chunk)
                 except UnicodeDecodeError:
                     utf8 = False
-            joined = prev_tail + chunk
-            if not blank and (b"\n\n" in joined or b"\n\r\n" in joined):
-                blank = True
-            quotes += chunk.count(b'"')
+            if not blank:
+                edge = prev_tail + chunk[:2]  # a blank line across the chunk boundary
+                blank = b"\n\n" in chunk or b"\n\n" in edge or (
+                    b"\r" in chunk and (b"\n\r\n" in chunk or b"\n\r\n" in edge))
+            if b'"' in chunk:  # (single-byte tests are the fast ones)
+                quotes += chunk.count(b'"')
             prev_tail = chunk[-2:]
         if utf8:
             try:
