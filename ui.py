@@ -172,7 +172,8 @@ def setup_page(title: str, icon: str = "♚", caption: str | None = None) -> Pag
 
 def definition_link(anchor: str, text: str = "definition") -> str:
     """Markdown link to a metric's definition on the Definitions page."""
-    return f"[{text}](/definitions#{anchor})"
+    # Streamlit turns a heading's underscores into hyphens in its anchor
+    return f"[{text}](/definitions#{anchor.replace('_', '-')})"
 
 
 def explain(text: str, anchor: str | None = None) -> None:
