@@ -45,7 +45,9 @@ ui.explain("36 months up to the as-of month; gross margin is the absolute gross 
 
 left, right = st.columns(2)
 with left:
-    st.subheader("Revenue by tier")
+    st.subheader("By tier")
+    measure = st.radio("Show", ["revenue", "gross_margin"], horizontal=True, key="tier_measure",
+                       format_func=lambda m: m.replace("_", " "))
     tiers = [name for name, _ in ctx.settings.tier_list]
     frames = []
     for tier in tiers:
@@ -55,10 +57,11 @@ with left:
             frames.append(m.assign(tier=tier))
     if frames:
         by_tier = pd.concat(frames)
-        fig = px.area(by_tier, x="period", y="revenue", color="tier", category_orders={"tier": tiers},
-                      color_discrete_map=ui.tier_colour_map(tiers), labels={"revenue": f"{cur} per month", "period": ""})
+        fig = px.area(by_tier, x="period", y=measure, color="tier", category_orders={"tier": tiers},
+                      color_discrete_map=ui.tier_colour_map(tiers),
+                      labels={measure: f"{measure.replace('_', ' ')}, {cur} per month", "period": ""})
         ui.chart(fig, key="by_tier")
-        ui.explain("Monthly revenue of the accounts in each tier (tiers as scored today).", "tier")
+        ui.explain("Monthly revenue or gross margin of the accounts in each tier (tiers as scored today).", "tier")
     else:
         ui.empty_state("No account has a tier: load criteria.csv to score the portfolio.")
 with right:
