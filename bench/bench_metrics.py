@@ -11,7 +11,7 @@ For each scale (default 1k, 10k and 100k accounts) it writes the canonical expor
 - ``re-score``: ``score_portfolio`` after a weight change, with the metrics cached;
 - peak memory (max RSS of the process).
 
-    python bench/bench_metrics.py --scales 1000 10000 100000 --workdir /tmp/kam-bench
+    python bench/bench_metrics.py --scales 1000 10000 100000 [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import json
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -98,7 +99,7 @@ COLUMNS = [
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scales", type=int, nargs="+", default=[1000, 10_000, 100_000])
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/kam-bench"))
+    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "kam-bench")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: measure one scale
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@ For every page: the first render in a fresh process-wide cache (cold: metrics co
 a second render in a new session (warm: cached metrics), and a filter change (tier = the
 top tier) in that session.
 
-    python bench/bench_pages.py --accounts 10000 --workdir /tmp/kam-bench
+    python bench/bench_pages.py --accounts 10000 [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,7 +27,7 @@ PAGES = ["app.py", "pages/1_portfolio.py", "pages/2_account.py", "pages/3_relati
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--accounts", type=int, default=10_000)
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/kam-bench"))
+    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "kam-bench")
     args = parser.parse_args()
     from scale_data import write_scale_export
     from streamlit.testing.v1 import AppTest

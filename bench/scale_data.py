@@ -4,7 +4,7 @@ Per account: ~15 contacts, ~30 relationships, ~100 activities, 36 months × 5 pr
 revenue, ~10 opportunities, 5 potential rows, 4 manual criterion scores, 3 plan actions,
 4 reviews, 2 competitors; 40 team members; the demo's criteria. Deterministic (hash-based).
 
-    python bench/scale_data.py --accounts 10000 --out /tmp/kam-10k
+    python bench/scale_data.py --accounts 10000 --out DIR
 """
 
 from __future__ import annotations
