@@ -100,7 +100,8 @@ else:
         breakdown = coverage_breakdown(ctx.con, ctx.settings, ctx.as_of, by, account_id)
         fig = px.bar(breakdown.fillna({by: "unknown"}), x=by, y="coverage", text="contacts_count",
                      labels={"coverage": "coverage (0–100)", by: "", "contacts_count": "contacts"},
-                     color_discrete_sequence=["#1F4E79"], range_y=[0, 100])
+                     color_discrete_sequence=["#1F4E79"], range_y=[0, 100],
+                     category_orders={"level": [*charts.LEVELS, "unknown"]})
         fig.update_traces(texttemplate="%{text} contacts")
         ui.chart(fig, key="breakdown", height=300)
     with right:
