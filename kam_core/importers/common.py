@@ -360,6 +360,16 @@ def owner_team_stager(
 _GUID = re.compile(r"^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?$")
 
 
+def value_map(base: dict[str, str], overrides: dict, table: str, column: str) -> dict[str, str]:
+    """A CRM's built-in value map (e.g. role names -> buying_role) with the mapping file's
+    ``[tables.<table>.values.<column>]`` entries on top (keys and values trimmed, lower-cased)."""
+    merged = dict(base)
+    override = overrides.get(table)
+    if override and column in override.values:
+        merged.update({k.strip().lower(): v.strip().lower() for k, v in override.values[column].items()})
+    return merged
+
+
 def is_guid(text: str) -> bool:
     """
     >>> is_guid('7d51925c-cde2-e411-80db-00155d2a68cb')

@@ -29,6 +29,7 @@ from .common import (
     owner_team_stager,
     peek_header,
     stage_raw,
+    value_map,
 )
 from .mapping import TableMapping, apply_overrides
 
@@ -292,12 +293,8 @@ def _contacts(con: duckdb.DuckDBPyConnection, exp: HubSpotExport, path: Path) ->
     m = exp.raw(con, path, "hs_raw_contacts")
     company, primary, ids = _company_of(m)
     params: dict[str, Any] = {}
-    role_map = dict(ROLE_MAP)
+    role_map = value_map(ROLE_MAP, exp.overrides, "contacts", "buying_role")
     override = exp.overrides.get("contacts")
-    if override and "buying_role" in override.values:
-        role_map.update(
-            {k.strip().lower(): v.strip().lower() for k, v in override.values["buying_role"].items()}
-        )
     params.update(
         hs_role_src=list(role_map), hs_role_dst=list(role_map.values()), hs_role_order=list(BUYING_ROLES)
     )

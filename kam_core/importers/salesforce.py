@@ -31,6 +31,7 @@ from .common import (
     peek_csv_header,
     stage_raw,
     temp_exists,
+    value_map,
 )
 from .mapping import TableMapping, apply_overrides
 
@@ -459,12 +460,7 @@ def _ocr_roles(con: duckdb.DuckDBPyConnection, exp: SalesforceExport) -> bool:
     if "OpportunityContactRole" not in exp.objects:
         return False
     raw = exp.raw(con, "OpportunityContactRole")
-    role_map = dict(ROLE_MAP)
-    override = exp.overrides.get("contacts")
-    if override and "buying_role" in override.values:
-        role_map.update(
-            {k.strip().lower(): v.strip().lower() for k, v in override.values["buying_role"].items()}
-        )
+    role_map = value_map(ROLE_MAP, exp.overrides, "contacts", "buying_role")
     con.execute(
         OCR_ROLES_SQL.format(
             contact=raw.col("ContactId"), role=raw.col("Role"), deleted=raw.col("IsDeleted"), raw=raw.name
