@@ -10,11 +10,18 @@ import duckdb
 import openpyxl
 import pytest
 
+from kam_core import loader
 from kam_core.errors import LoadError
 from kam_core.loader import load
 from kam_core.settings import Settings
 
 from .conftest import MINI_ACCOUNTS, query, write
+
+
+@pytest.fixture(autouse=True, params=[True, False], ids=["one-pass", "full-path"])
+def both_paths(request, monkeypatch) -> None:
+    """Every loader test runs with the one-pass attempt for clean CSV files and without it."""
+    monkeypatch.setattr(loader, "TRY_ONE_PASS", request.param)
 
 
 def reasons(db: Path, table: str | None = None) -> list[tuple[str, int, str]]:
