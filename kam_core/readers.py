@@ -187,10 +187,9 @@ def stage_csv(con: duckdb.DuckDBPyConnection, path: Path, lazy: bool = False, ca
         if fast_path != path:
             staged.cleanup.append(fast_path)
         if lazy:
-            staged.source = f"({_read_csv_sql(staged)})"
+            staged.source = f"({_read_csv_sql(staged, clean=False)})"
             staged.raw_source = f"({_read_csv_sql(staged, raw=True)})"
             staged.source_params = {"path": str(fast_path)}
-            staged.cleaned = True
             staged.has_pre_reason = True
             staged.rows_read = -1  # known after the checks have run
             return staged
@@ -237,14 +236,14 @@ def fast_csv(path: Path) -> Staged | None:
     if not any(h.strip() for h in header):
         return None
     staged = Staged(headers=header, delimiter=delim, file_format="csv", rows_read=-1)
-    staged.source = f"({_read_csv_sql(staged, numbered=False)})"
+    staged.source = f"({_read_csv_sql(staged, numbered=False, clean=False)})"
     staged.source_params = {"path": str(path)}
-    staged.cleaned = True
     staged.has_pre_reason = True
     return staged
 
 
-def _read_csv_sql(staged: Staged, raw: bool = False, parallel: bool = True, numbered: bool = True) -> str:
+def _read_csv_sql(staged: Staged, raw: bool = False, parallel: bool = True, numbered: bool = True,
+                  clean: bool = True) -> str:
     """SELECT of a CSV file's cells with spreadsheet row numbers (parameter $path).
 
     One column more than the header is read, padded with null: an empty string there means
@@ -252,7 +251,8 @@ def _read_csv_sql(staged: Staged, raw: bool = False, parallel: bool = True, numb
     (``_pre_reason``), as a row with more fields than the header must be. Empty fields are
     read as '' (not null) for that reason, and cleaned afterwards. ``raw``: one column
     ``_raw`` with the row's cells as read, for the rejects. ``numbered=False``: ``_row`` is
-    null and the file is read at full parallel speed (see ``fast_csv``).
+    null and the file is read at full parallel speed (see ``fast_csv``). ``clean=False``: the
+    cells as read; the loader's checks clean each column as its kind needs.
     """
     n = len(staged.headers)
     columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(n + 1)) + "}"
@@ -261,8 +261,8 @@ def _read_csv_sql(staged: Staged, raw: bool = False, parallel: bool = True, numb
         cells = ", ".join(f"kam_csvq(c{i}, {delim_sql})" for i in range(n + 1))
         select = f"concat_ws({delim_sql}, {cells}) as _raw"
     else:
-        cleaned = ", ".join(f"kam_clean(c{i}) as c{i}" for i in range(n))
-        select = (f"{cleaned}, case when c{n} is not null then 'the row has {n + 1} fields but the header has "
+        cells = ", ".join(f"kam_clean(c{i}) as c{i}" if clean else f"c{i}" for i in range(n))
+        select = (f"{cells}, case when c{n} is not null then 'the row has {n + 1} fields but the header has "
                   f"{n}; a delimiter inside a value must be quoted' end as _pre_reason")
     row = "(ordinality + 1)::bigint" if numbered else "null::bigint"
     return f"""
@@ -278,7 +278,7 @@ def _read_csv_sql(staged: Staged, raw: bool = False, parallel: bool = True, numb
 def serial(staged: Staged) -> Staged:
     """The streamed source read by DuckDB's serial reader: its parallel one cannot pad rows
     when values hold line breaks (it says so with an error naming null_padding)."""
-    staged.source = f"({_read_csv_sql(staged, parallel=False)})"
+    staged.source = f"({_read_csv_sql(staged, parallel=False, clean=False)})"
     staged.raw_source = f"({_read_csv_sql(staged, raw=True, parallel=False)})"
     return staged
 

@@ -91,12 +91,17 @@ NOT_CLEAN = {
         "contacts.csv", 'contact_id,account_id,name,notes\nC-1,A-1,P,"open\nC-2,A-1,Q,x\nC-3,A-2,R,y\n'),
     "blank and NULL cells": (
         "contacts.csv", "contact_id,account_id,name,title\nC-1,A-1,P, \nC-2,A-1,Q,NULL\nC-3,A-1,R,null \n"),
+    "blank and NULL cells of every kind": (
+        "contacts.csv", "contact_id,account_id,name,level,is_active\n"
+                        " C-1 ,A-1,P, ,NULL\nC-2, A-2,Q,null , \nC-3,A-1 ,R,,\n"),
+    "NULL in a required number": (
+        "revenue.csv", "account_id,period,product_line,revenue\nA-1,2026-01,X,5\nA-1,2026-02,X, NULL\n"),
 }
 
 
 # Blank cells are cleaned in the pass, and a blank line holds no data (its row number would
 # only matter for a reject): no reason to fall back.
-ONE_PASS_ANYWAY = {"blank and NULL cells", "blank line"}
+ONE_PASS_ANYWAY = {"blank and NULL cells", "blank and NULL cells of every kind", "blank line"}
 
 
 @pytest.mark.parametrize("case", list(NOT_CLEAN))
@@ -114,7 +119,12 @@ def test_unclean_files_get_the_full_paths_result(case: str, src: Path, tmp_path:
         assert mine == [False], "the one-pass attempt must give up on this file"
         assert one["rejects"] or one["warnings"] or case == "line break inside a quoted value"
     if case == "blank and NULL cells":
-        assert ("C-2", None) in [(r[0], r[5]) for r in one["contacts"]]
+        assert ("C-2", None) in [(r[0], r[3]) for r in one["contacts"]]
+    if case == "blank and NULL cells of every kind":  # ids trimmed, blanks null, defaults applied
+        assert [(r[0], r[1], r[5], r[10]) for r in one["contacts"]] == [
+            ("C-1", "A-1", None, True), ("C-2", "A-2", None, True), ("C-3", "A-1", None, True)]
+    if case == "NULL in a required number":
+        assert [r[-1] for r in one["rejects"]] == ["revenue is blank (required)"]
 
 
 def test_a_rolled_back_attempt_leaves_nothing_behind(src: Path, tmp_path: Path) -> None:
