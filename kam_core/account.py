@@ -8,6 +8,7 @@ import duckdb
 import pandas as pd
 
 from .schema import loaded_tables
+from .sqlutil import fetch_frame
 
 PLAN_ACTIONS_SQL = """
 select
@@ -77,7 +78,7 @@ def plan_actions(con: duckdb.DuckDBPyConnection, account_id: str, as_of: dt.date
         return None
     name, join = _team_join(con, "owner_id", "p")
     sql = PLAN_ACTIONS_SQL.format(owner_name=name, owner_join=join)
-    return con.execute(sql, {"account_id": account_id, "as_of": as_of}).df()
+    return fetch_frame(con, sql, {"account_id": account_id, "as_of": as_of})
 
 
 def review_history(con: duckdb.DuckDBPyConnection, account_id: str, as_of: dt.date) -> pd.DataFrame | None:
@@ -86,16 +87,16 @@ def review_history(con: duckdb.DuckDBPyConnection, account_id: str, as_of: dt.da
         return None
     name, join = _team_join(con, "mentor_id", "r")
     sql = REVIEWS_SQL.format(mentor_name=name, mentor_join=join)
-    return con.execute(sql, {"account_id": account_id, "as_of": as_of}).df()
+    return fetch_frame(con, sql, {"account_id": account_id, "as_of": as_of})
 
 
 def competitors(con: duckdb.DuckDBPyConnection, account_id: str) -> pd.DataFrame | None:
     if "competitors" not in loaded_tables(con):
         return None
-    return con.execute(COMPETITORS_SQL, {"account_id": account_id}).df()
+    return fetch_frame(con, COMPETITORS_SQL, {"account_id": account_id})
 
 
 def contacts(con: duckdb.DuckDBPyConnection, account_id: str) -> pd.DataFrame | None:
     if "contacts" not in loaded_tables(con):
         return None
-    return con.execute(CONTACTS_SQL, {"account_id": account_id}).df()
+    return fetch_frame(con, CONTACTS_SQL, {"account_id": account_id})

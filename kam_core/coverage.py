@@ -39,6 +39,7 @@ import pandas as pd
 from .errors import KamError
 from .schema import loaded_tables
 from .settings import Settings
+from .sqlutil import fetch_frame
 
 __all__ = [
     "BREAKDOWN_DIMENSIONS",
@@ -982,7 +983,7 @@ def _frame(
     con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any], dtypes: dict[str, str]
 ) -> pd.DataFrame:
     """Run ``sql`` and return its rows with stable dtypes (nullable ints and booleans)."""
-    df = con.execute(sql, params).df()
+    df = fetch_frame(con, sql, params)
     return df.astype(dtypes)
 
 

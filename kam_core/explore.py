@@ -9,7 +9,7 @@ import pandas as pd
 
 from .errors import KamError
 from .schema import TABLES, loaded_tables
-from .sqlutil import quote_ident
+from .sqlutil import fetch_frame, quote_ident
 
 BOOKKEEPING = ("rejects", "warnings", "load_files")
 
@@ -47,5 +47,5 @@ def browse(con: duckdb.DuckDBPyConnection, table: str, *, account_ids: list[str]
     order = f" order by {quote_ident(order_by)} {'desc' if descending else 'asc'} nulls last" if order_by else ""
     total = con.execute(f"select count(*) from {quote_ident(table)}{clause}", params or None).fetchone()[0]
     params["limit"] = int(limit)
-    frame = con.execute(f"select * from {quote_ident(table)}{clause}{order} limit $limit", params).df()
+    frame = fetch_frame(con, f"select * from {quote_ident(table)}{clause}{order} limit $limit", params)
     return Page(frame, total)

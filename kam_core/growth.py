@@ -36,6 +36,7 @@ import pandas as pd
 
 from .schema import TABLES, loaded_tables
 from .settings import Settings
+from .sqlutil import fetch_frame
 
 # ---------------------------------------------------------------------------------------
 # Table sources
@@ -110,6 +111,12 @@ def run(
     """Execute ``sql`` with the parameters it names (DuckDB refuses unused ones)."""
     used = set(_PARAMETER.findall(sql))
     return con.execute(sql, {k: v for k, v in params.items() if k in used})
+
+
+def run_frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> pd.DataFrame:
+    """``run``, with the result as a DataFrame."""
+    used = set(_PARAMETER.findall(sql))
+    return fetch_frame(con, sql, {k: v for k, v in params.items() if k in used})
 
 
 _MISSING_TEXT: dict[str, str] = {
@@ -375,7 +382,7 @@ def growth_by_account(
     del settings  # no tunable affects these metrics
     tables = table_sources(con, ("accounts", "revenue", "potential", "opportunities"))
     sql = GROWTH_BY_ACCOUNT_SQL.format(**tables["sources"])
-    frame = run(con, sql, _params(as_of, tables["flags"])).df()
+    frame = run_frame(con, sql, _params(as_of, tables["flags"]))
     return _typed(frame, GROWTH_COLUMNS, _GROWTH_DTYPES)
 
 
@@ -525,7 +532,7 @@ def monthly_revenue(
         all_accounts=account_ids is None,
         account_ids=[str(a) for a in (account_ids or [])],
     )
-    frame = run(con, template.format(**tables["sources"]), params).df()
+    frame = run_frame(con, template.format(**tables["sources"]), params)
     return _typed(frame, columns, dtypes)
 
 
@@ -665,7 +672,7 @@ def product_mix(
     if not (flags["has_revenue"] or flags["has_potential"]):
         return _typed(pd.DataFrame(), PRODUCT_MIX_COLUMNS, dtypes)
     sql = PRODUCT_MIX_SQL.format(**tables["sources"])
-    frame = run(con, sql, _params(as_of, flags, **_selection(account_id, account_ids))).df()
+    frame = run_frame(con, sql, _params(as_of, flags, **_selection(account_id, account_ids)))
     return _typed(frame, PRODUCT_MIX_COLUMNS, dtypes)
 
 
@@ -759,7 +766,7 @@ def pipeline(
     if not tables["flags"]["has_opportunities"]:
         return _typed(pd.DataFrame(), PIPELINE_COLUMNS, dtypes)
     sql = PIPELINE_SQL.format(**tables["sources"])
-    frame = run(con, sql, _params(as_of, tables["flags"], **_selection(account_id, account_ids))).df()
+    frame = run_frame(con, sql, _params(as_of, tables["flags"], **_selection(account_id, account_ids)))
     return _typed(frame, PIPELINE_COLUMNS, dtypes)
 
 

@@ -47,6 +47,7 @@ import pandas as pd
 from .asof import resolve_as_of
 from .schema import loaded_tables
 from .settings import Settings
+from .sqlutil import fetch_frame
 
 __all__ = ["HEALTH_COLUMNS", "KEY_PERSON_REASON_SHARE", "health_by_account"]
 
@@ -524,7 +525,7 @@ def health_by_account(
     con.register(GROWTH_VIEW, _conformed(growth, _GROWTH_INPUT))
     con.register(PLAN_VIEW, _conformed(plan, _PLAN_INPUT))
     try:
-        frame = con.execute(sql, {k: v for k, v in params.items() if k in used}).df()
+        frame = fetch_frame(con, sql, {k: v for k, v in params.items() if k in used})
     finally:
         for view in (COVERAGE_VIEW, GROWTH_VIEW, PLAN_VIEW):
             con.unregister(view)
@@ -541,5 +542,5 @@ def health_by_account(
         }
     )
     # DuckDB hands lists over as numpy arrays; plain lists are what callers expect
-    frame["reasons"] = [list(reasons) for reasons in frame["reasons"]]
+    frame["reasons"] = [reasons.tolist() for reasons in frame["reasons"]]
     return frame

@@ -8,6 +8,7 @@ import duckdb
 import pandas as pd
 
 from .schema import LOAD_ORDER, loaded_tables
+from .sqlutil import fetch_frame
 
 FILES_SQL = """
 select
@@ -48,9 +49,9 @@ def database_inventory(con: duckdb.DuckDBPyConnection, sample: int = 200) -> Inv
     return Inventory(
         table_rows=rows,
         missing_tables=[t for t in LOAD_ORDER if t not in tables],
-        files=con.execute(FILES_SQL).df(),
+        files=fetch_frame(con, FILES_SQL),
         rejects=con.execute("select count(*) from rejects").fetchone()[0],
         warnings=con.execute("select count(*) from warnings").fetchone()[0],
-        reject_sample=con.execute(REJECT_SAMPLE_SQL, {"limit": sample}).df(),
+        reject_sample=fetch_frame(con, REJECT_SAMPLE_SQL, {"limit": sample}),
         info=dict(con.execute("select key, value from load_info").fetchall()),
     )

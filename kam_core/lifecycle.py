@@ -25,7 +25,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from .growth import run, table_sources
+from .growth import run_frame, table_sources
 from .schema import PHASES, loaded_tables
 from .settings import Settings
 
@@ -200,7 +200,7 @@ def plan_status_by_account(
     """
     prepared = _params(con, settings, as_of)
     sql = PLAN_STATUS_BY_ACCOUNT_SQL.format(**prepared["sources"]) + "order by account_id"
-    frame = run(con, sql, prepared["params"]).df()
+    frame = run_frame(con, sql, prepared["params"])
     return _typed(frame, PLAN_STATUS_COLUMNS, _PLAN_STATUS_DTYPES)
 
 
@@ -251,7 +251,7 @@ def phase_distribution(
     if not tables["flags"]["has_accounts"]:
         return _typed(pd.DataFrame(), ("phase", "accounts_count"), dtypes)
     sql = PHASE_DISTRIBUTION_SQL.format(**tables["sources"])
-    frame = run(con, sql, {"phases": list(PHASES)}).df()
+    frame = run_frame(con, sql, {"phases": list(PHASES)})
     return _typed(frame, ("phase", "accounts_count"), dtypes)
 
 
@@ -338,5 +338,5 @@ def plan_status_by_mentor(
     """
     prepared = _params(con, settings, as_of)
     sql = PLAN_STATUS_BY_MENTOR_SQL.format(**prepared["sources"])
-    frame = run(con, sql, prepared["params"]).df()
+    frame = run_frame(con, sql, prepared["params"])
     return _typed(frame, MENTOR_COLUMNS, _MENTOR_DTYPES)

@@ -20,6 +20,7 @@ from .lifecycle import plan_status_by_account
 from .portfolio import account_metrics, score_portfolio
 from .schema import loaded_tables
 from .settings import Settings
+from .sqlutil import fetch_frame
 
 # Settings that change scores but not the base metrics: a change to these re-scores only.
 SCORING_SETTINGS = ("criteria_weights", "tier_scheme", "tiers", "quadrant_attractiveness",
@@ -74,7 +75,7 @@ def accounts_with_names(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         )
     else:
         sql = ACCOUNTS_SQL.format(manager_name="a.account_manager_id", mentor_name="a.mentor_id", team_joins="")
-    return con.execute(sql).df()
+    return fetch_frame(con, sql)
 
 
 def base_metrics(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.date) -> BaseMetrics:

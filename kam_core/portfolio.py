@@ -48,7 +48,7 @@ from .asof import resolve_as_of
 from .errors import KamError
 from .schema import AXES, DERIVED_METRICS, loaded_tables
 from .settings import Settings
-from .sqlutil import quote_ident
+from .sqlutil import fetch_frame, quote_ident
 
 __all__ = [
     "QUADRANTS",
@@ -571,7 +571,7 @@ def account_metrics(
     con.register(COVERAGE_INPUT_VIEW, coverage)
     con.register(GROWTH_INPUT_VIEW, growth)
     try:
-        metrics = con.execute(ACCOUNT_METRICS_SQL).df()
+        metrics = fetch_frame(con, ACCOUNT_METRICS_SQL)
     finally:
         con.unregister(COVERAGE_INPUT_VIEW)
         con.unregister(GROWTH_INPUT_VIEW)
@@ -599,7 +599,7 @@ def _effective_criteria(con: duckdb.DuckDBPyConnection, settings: Settings) -> p
     """
     if "criteria" not in loaded_tables(con):
         return None
-    criteria = con.execute(CRITERIA_SQL).df()
+    criteria = fetch_frame(con, CRITERIA_SQL)
     overrides = settings.criteria_weights
     if overrides:
         override = criteria["criterion_id"].map(overrides)
@@ -708,7 +708,7 @@ def score_portfolio(
         "quadrant_attractiveness": float(settings.quadrant_attractiveness),
         "quadrant_strength": float(settings.quadrant_strength),
     }
-    frame = con.execute(sql, params).df().sort_values("account_id", ignore_index=True)
+    frame = fetch_frame(con, sql, params).sort_values("account_id", ignore_index=True)
     ordinal_columns = [f"score_{int(j)}" for j in criteria["criterion_ordinal"]]
     matrix = frame[ordinal_columns].to_numpy(dtype="float64")
     scores = frame.drop(columns=ordinal_columns).astype(
@@ -754,7 +754,7 @@ order by account_id
 
 def _unscored(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Every account with null scores: there are no criteria."""
-    frame = con.execute(UNSCORED_SQL).df().astype({"account_id": "str", "name": "str"})
+    frame = fetch_frame(con, UNSCORED_SQL).astype({"account_id": "str", "name": "str"})
     n = len(frame)
     frame["attractiveness"] = np.full(n, np.nan)
     frame["strength"] = np.full(n, np.nan)
@@ -877,7 +877,7 @@ def contributions(
         "all_accounts": account_ids is None,
         "account_ids": [str(a) for a in account_ids or []],
     }
-    return con.execute(sql, params).df().astype(_CONTRIBUTION_DTYPES)
+    return fetch_frame(con, sql, params).astype(_CONTRIBUTION_DTYPES)
 
 
 _CONTRIBUTION_DTYPES: dict[str, str] = {
@@ -981,8 +981,8 @@ def portfolio_overview(
     con.register(OVERVIEW_GROWTH_VIEW, growth[["account_id", "ttm_revenue", "ttm_gross_margin"]])
     con.register(TIERS_VIEW, _tiers_frame(settings.tier_list))
     try:
-        by_tier = con.execute(OVERVIEW_BY_TIER_SQL, params).df()
-        by_quadrant = con.execute(OVERVIEW_BY_QUADRANT_SQL, params).df()
+        by_tier = fetch_frame(con, OVERVIEW_BY_TIER_SQL, params)
+        by_quadrant = fetch_frame(con, OVERVIEW_BY_QUADRANT_SQL, params)
     finally:
         con.unregister(OVERVIEW_SCORES_VIEW)
         con.unregister(OVERVIEW_GROWTH_VIEW)

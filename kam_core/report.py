@@ -35,6 +35,7 @@ import pandas as pd
 from .asof import resolve_as_of
 from .errors import KamError
 from .settings import Settings
+from .sqlutil import fetch_frame
 
 __all__ = [
     "REPORT_KINDS",
@@ -194,7 +195,7 @@ def _portfolio_report(
     long = contributions(con, settings, as_of, metrics=metrics)
     con.register(CONTRIBUTIONS_VIEW, long[["account_id", "criterion_id", "contribution"]])
     try:
-        by_account = con.execute(CONTRIBUTIONS_BY_ACCOUNT_SQL).df()
+        by_account = fetch_frame(con, CONTRIBUTIONS_BY_ACCOUNT_SQL)
     finally:
         con.unregister(CONTRIBUTIONS_VIEW)
     report = report.merge(by_account, on="account_id", how="left")

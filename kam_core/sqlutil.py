@@ -1,4 +1,5 @@
-"""Quoting helpers: the only way identifiers and code constants enter SQL text.
+"""SQL helpers: quoting (the only way identifiers and code constants enter SQL text), and
+fetching a result as a DataFrame.
 
 Values from users always travel as DuckDB parameters; these helpers exist for identifiers
 (column names of a Parquet file) and for literals that come from code (enumerations).
@@ -11,6 +12,10 @@ Values from users always travel as DuckDB parameters; these helpers exist for id
 
 from __future__ import annotations
 
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
 
 def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
@@ -22,3 +27,35 @@ def quote_literal(value: str) -> str:
 
 def literal_list(values: tuple[str, ...] | list[str]) -> str:
     return "[" + ", ".join(quote_literal(v) for v in values) + "]"
+
+
+def fetch_frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pd.DataFrame:
+    """A query's result as a DataFrame, through Arrow: several times faster than ``.df()``
+    for text columns (pandas keeps text in Arrow arrays). Types as ``.df()`` gives them:
+    dates as datetime64, integers and truth values with nulls as nullable dtypes, decimals
+    and huge integers as float64, maps as dicts.
+    """
+    con.complete()  # a result left unread by an earlier execute() would block con.sql
+    table = con.sql(sql, params=params or None).to_arrow_table()
+    columns = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        kind = column.type
+        if pa.types.is_decimal(kind):
+            column = column.cast(pa.float64())
+        elif pa.types.is_date(kind):
+            column = column.cast(pa.timestamp("us"))
+        if pa.types.is_map(kind):  # as dicts, as .df() gives them (Arrow gives pairs)
+            columns[name] = pd.Series([None if m is None else dict(m) for m in column.to_pylist()], dtype=object)
+            continue
+        nullable = _NULLABLE.get(kind) if column.null_count else None
+        columns[name] = column.to_pandas(types_mapper=nullable.get if nullable else None)
+    return pd.DataFrame(columns) if columns else pd.DataFrame(index=range(table.num_rows))
+
+
+_NULLABLE = {
+    pa.bool_(): {pa.bool_(): pd.BooleanDtype()},
+    **{t: {t: d} for t, d in (
+        (pa.int8(), pd.Int8Dtype()), (pa.int16(), pd.Int16Dtype()), (pa.int32(), pd.Int32Dtype()),
+        (pa.int64(), pd.Int64Dtype()), (pa.uint8(), pd.UInt8Dtype()), (pa.uint16(), pd.UInt16Dtype()),
+        (pa.uint32(), pd.UInt32Dtype()), (pa.uint64(), pd.UInt64Dtype()))},
+}
