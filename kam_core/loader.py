@@ -5,6 +5,12 @@ pass per step parses and checks every column (types, ranges, enumerations, Excel
 then references and keys are checked against what is already loaded, and each row goes to
 its table or to ``rejects`` with a reason a person can act on.
 
+A CSV file is first tried in one pass: DuckDB reads it in parallel without row numbers and
+the same checks run as the rows go straight into their table, stopping at the first row
+that fails one; references and keys are then checked on the inserted rows. Any problem
+rolls that attempt back and the steps above run, so a clean file is read once and a file
+with rejects twice, with the same result either way (the tests load every case both ways).
+
 A load writes a new database file beside the target and moves it into place only when it
 is complete, so a crash or a fatal file never leaves a broken database behind.
 """

@@ -12,9 +12,12 @@ Values from users always travel as DuckDB parameters; these helpers exist for id
 
 from __future__ import annotations
 
-import duckdb
-import pandas as pd
-import pyarrow as pa
+from functools import cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pandas and pyarrow load only when a frame is fetched (not for a load)
+    import duckdb
+    import pandas as pd
 
 
 def quote_ident(name: str) -> str:
@@ -35,6 +38,9 @@ def fetch_frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = 
     dates as datetime64, integers and truth values with nulls as nullable dtypes, decimals
     and huge integers as float64, maps as dicts.
     """
+    import pandas as pd
+    import pyarrow as pa
+
     con.complete()  # a result left unread by an earlier execute() would block con.sql
     table = con.sql(sql, params=params or None).to_arrow_table()
     columns = {}
@@ -47,15 +53,19 @@ def fetch_frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = 
         if pa.types.is_map(kind):  # as dicts, as .df() gives them (Arrow gives pairs)
             columns[name] = pd.Series([None if m is None else dict(m) for m in column.to_pylist()], dtype=object)
             continue
-        nullable = _NULLABLE.get(kind) if column.null_count else None
-        columns[name] = column.to_pandas(types_mapper=nullable.get if nullable else None)
+        nullable = _nullable().get(kind) if column.null_count else None
+        columns[name] = column.to_pandas(types_mapper={kind: nullable}.get if nullable else None)
     return pd.DataFrame(columns) if columns else pd.DataFrame(index=range(table.num_rows))
 
 
-_NULLABLE = {
-    pa.bool_(): {pa.bool_(): pd.BooleanDtype()},
-    **{t: {t: d} for t, d in (
-        (pa.int8(), pd.Int8Dtype()), (pa.int16(), pd.Int16Dtype()), (pa.int32(), pd.Int32Dtype()),
-        (pa.int64(), pd.Int64Dtype()), (pa.uint8(), pd.UInt8Dtype()), (pa.uint16(), pd.UInt16Dtype()),
-        (pa.uint32(), pd.UInt32Dtype()), (pa.uint64(), pd.UInt64Dtype()))},
-}
+@cache
+def _nullable() -> dict:
+    """The pandas dtype of an Arrow integer or truth-value column that has nulls."""
+    import pandas as pd
+    import pyarrow as pa
+
+    return {
+        pa.bool_(): pd.BooleanDtype(), pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(),
+        pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype(), pa.uint8(): pd.UInt8Dtype(),
+        pa.uint16(): pd.UInt16Dtype(), pa.uint32(): pd.UInt32Dtype(), pa.uint64(): pd.UInt64Dtype(),
+    }
