@@ -77,6 +77,47 @@ class Staged:
 # ---------------------------------------------------------------- encoding and dialect
 
 
+@dataclass
+class _ByteScan:
+    nul: bool = False  # a NUL byte: a binary file
+    utf8: bool = True  # every byte decodes as UTF-8
+    blank: bool = False  # a blank line (only looked for when asked)
+    quotes: int = 0  # quote characters
+
+
+def _scan_bytes(path: Path, blank_lines: bool, stop_unless_utf8: bool = False) -> _ByteScan:
+    """One pass over a file's bytes in large chunks (single-byte tests are the fast ones)."""
+    scan = _ByteScan()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    prev_tail = b""
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            if b"\x00" in chunk:
+                scan.nul = True
+                return scan
+            # ASCII needs no decoding (unless a multi-byte character is split across chunks)
+            if scan.utf8 and not (chunk.isascii() and not decoder.getstate()[0]):
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    scan.utf8 = False
+                    if stop_unless_utf8:
+                        return scan
+            if blank_lines and not scan.blank:
+                edge = prev_tail + chunk[:2]  # a blank line across the chunk boundary
+                scan.blank = b"\n\n" in chunk or b"\n\n" in edge or (
+                    b"\r" in chunk and (b"\n\r\n" in chunk or b"\n\r\n" in edge))
+            if b'"' in chunk:
+                scan.quotes += chunk.count(b'"')
+            prev_tail = chunk[-2:]
+    if scan.utf8:
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            scan.utf8 = False
+    return scan
+
+
 def sniff_encoding(path: Path) -> tuple[str, bool]:
     """Return (encoding, careful) after reading the whole file once.
 
@@ -86,44 +127,18 @@ def sniff_encoding(path: Path) -> tuple[str, bool]:
     quote that never closes), so only Python's csv reader numbers and keeps its rows right.
     A 0-byte file or one with NUL bytes (a binary file) is fatal.
     """
-    size = path.stat().st_size
-    if size == 0:
+    if path.stat().st_size == 0:
         raise FatalFileError(f"{path.name}: the file is empty (0 bytes); expected a header row")
     with path.open("rb") as fh:
-        head = fh.read(4)
-        if head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        if fh.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
             return "utf-16", True
-        fh.seek(0)
-        decoder = codecs.getincrementaldecoder("utf-8")()
-        utf8 = True
-        blank = False
-        quotes = 0
-        prev_tail = b""
-        while chunk := fh.read(CHUNK):
-            if b"\x00" in chunk:
-                raise FatalFileError(
-                    f"{path.name}: this is not a text file (it contains NUL bytes); expected a "
-                    "CSV file in UTF-8 or Windows-1252, an .xlsx workbook or a Parquet file"
-                )
-            # ASCII needs no decoding (unless a multi-byte character is split across chunks)
-            if utf8 and not (chunk.isascii() and not decoder.getstate()[0]):
-                try:
-                    decoder.decode(chunk)
-                except UnicodeDecodeError:
-                    utf8 = False
-            if not blank:
-                edge = prev_tail + chunk[:2]  # a blank line across the chunk boundary
-                blank = b"\n\n" in chunk or b"\n\n" in edge or (
-                    b"\r" in chunk and (b"\n\r\n" in chunk or b"\n\r\n" in edge))
-            if b'"' in chunk:  # (single-byte tests are the fast ones)
-                quotes += chunk.count(b'"')
-            prev_tail = chunk[-2:]
-        if utf8:
-            try:
-                decoder.decode(b"", final=True)
-            except UnicodeDecodeError:
-                utf8 = False
-    return ("utf-8" if utf8 else "cp1252"), blank or quotes % 2 == 1
+    scan = _scan_bytes(path, blank_lines=True)
+    if scan.nul:
+        raise FatalFileError(
+            f"{path.name}: this is not a text file (it contains NUL bytes); expected a "
+            "CSV file in UTF-8 or Windows-1252, an .xlsx workbook or a Parquet file"
+        )
+    return ("utf-8" if scan.utf8 else "cp1252"), scan.blank or scan.quotes % 2 == 1
 
 
 def _cp1252_with_latin1_fallback(err: UnicodeDecodeError) -> tuple[str, int]:
@@ -213,24 +228,8 @@ def fast_csv(path: Path) -> Staged | None:
     """
     if path.stat().st_size == 0:
         return None
-    quotes = 0
-    with path.open("rb") as fh:
-        decoder = codecs.getincrementaldecoder("utf-8")()
-        while chunk := fh.read(CHUNK):
-            if b"\x00" in chunk:
-                return None
-            if not (chunk.isascii() and not decoder.getstate()[0]):
-                try:
-                    decoder.decode(chunk)
-                except UnicodeDecodeError:
-                    return None
-            if b'"' in chunk:
-                quotes += chunk.count(b'"')
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            return None
-    if quotes % 2:
+    scan = _scan_bytes(path, blank_lines=False, stop_unless_utf8=True)
+    if scan.nul or not scan.utf8 or scan.quotes % 2:
         return None
     delim, header = _first_record(path, "utf-8")
     if not any(h.strip() for h in header):
