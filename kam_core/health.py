@@ -49,7 +49,7 @@ from .schema import loaded_tables
 from .settings import Settings
 from .sqlutil import fetch_frame
 
-__all__ = ["HEALTH_COLUMNS", "KEY_PERSON_REASON_SHARE", "health_by_account"]
+__all__ = ["HEALTH_COLUMNS", "health_by_account"]
 
 # Columns of ``health_by_account``, in order (the ``health`` report uses the same names).
 HEALTH_COLUMNS: tuple[str, ...] = (
@@ -63,10 +63,6 @@ HEALTH_COLUMNS: tuple[str, ...] = (
     "status",
     "reasons",
 )
-
-# A key-person dependency from this share (0-1) on is listed among the reasons. A mentor
-# fact beyond the spec; a candidate for a setting.
-KEY_PERSON_REASON_SHARE = 0.5
 
 COVERAGE_VIEW = "_kam_health_coverage"
 GROWTH_VIEW = "_kam_health_growth"
@@ -515,7 +511,7 @@ def health_by_account(
         "status_green": float(settings.status_green),
         "status_amber": float(settings.status_amber),
         "reason_below": float(settings.reason_below),
-        "key_person_share": KEY_PERSON_REASON_SHARE,
+        "key_person_share": float(settings.key_person_reason),
     } | {
         f"weight_{name}": float(weights.get(name, 0.0))
         for name in ("coverage", "growth", "margin", "plan", "activity")

@@ -219,6 +219,8 @@ SETTINGS: tuple[Setting, ...] = (
             _number(0, 100), "health"),
     Setting("reason_below", 40.0, "A health component below this is listed as a reason.",
             _number(0, 100), "health"),
+    Setting("key_person_reason", 0.5, "A key-person dependency from this share (0-1) is listed as a "
+            "reason (\"coverage depends 80 % on one person\").", _number(0, 1), "health"),
 )
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 

@@ -260,6 +260,23 @@ def test_mentor_facts_in_reasons() -> None:
     ]
 
 
+@pytest.mark.parametrize(("dependency", "threshold", "told"), [
+    (0.5, None, True),  # the default, 50 %: exactly 50 % is told
+    (0.49, None, False),
+    (0.8, 0.9, False),  # a stricter setting
+    (0.9, 0.9, True),
+])
+def test_key_person_reason_threshold(dependency: float, threshold: float | None, told: bool) -> None:
+    con = make_con(["A"])
+    inputs = frames(["A"], coverage={"coverage": [80.0], "king_covered": [True], "contacts_count": [4],
+                                     "threads": [3], "single_threaded": [False],
+                                     "key_person_dependency": [dependency], "key_person_id": ["M1"]})
+    settings = Settings() if threshold is None else Settings({"key_person_reason": threshold})
+    reasons = health_by_account(con, settings, AS_OF, **inputs)["reasons"].iloc[0]
+    expected = f"coverage depends {round(dependency * 100)} % on one person (M1)"
+    assert (expected in reasons) is told, reasons
+
+
 def test_with_the_real_input_modules() -> None:
     """health_by_account computes its inputs itself when none are given."""
     con = make_con(["A"], tables=("contacts", "relationships", "revenue", "reviews", "activities"))
