@@ -138,7 +138,9 @@ def test_screen_proposes_accounts_from_customers(env) -> None:
     # the choices are the file's headers plus "(none)"
     options = at.selectbox(key="map_w_accounts_col_account_id").options
     assert options[0] == NO_SOURCE and "contactName" in options and "fax" in options
-    assert at.multiselect(key="map_w_tables").value == ["team", "accounts"]
+    # orders.csv gives activities: who (employeeID) met which customer when (orderDate)
+    assert at.multiselect(key="map_w_tables").value == ["team", "accounts", "activities"]
+    assert at.selectbox(key="map_w_activities_col_date").value == "orderDate"
 
 
 def test_changing_a_column_changes_the_preview(env) -> None:
@@ -268,25 +270,25 @@ def test_start_from_a_saved_mapping(env) -> None:
     at.selectbox(key="map_start").set_value("(proposal)")
     run(at)
     assert at.selectbox(key="map_w_accounts_file").value == "customers.csv"
-    assert at.multiselect(key="map_w_tables").value == ["team", "accounts"]
+    assert at.multiselect(key="map_w_tables").value == ["team", "accounts", "activities"]
 
 
 def test_adding_a_table_proposes_its_file(env) -> None:
     at = open_data_page(env["upload"])
-    at.multiselect(key="map_w_tables").select("activities")
+    at.multiselect(key="map_w_tables").select("revenue")
     run(at)
-    assert at.selectbox(key="map_w_activities_file").value == "orders.csv"
-    assert at.selectbox(key="map_w_activities_col_member_id").value == "employeeID"
-    assert at.selectbox(key="map_w_activities_col_date").value == NO_SOURCE  # orderDate is no known synonym
+    assert at.selectbox(key="map_w_revenue_file").value == "orders.csv"
+    assert at.selectbox(key="map_w_revenue_col_period").value == "orderDate"  # a known synonym
+    assert at.selectbox(key="map_w_revenue_col_revenue").value == NO_SOURCE  # orders carry no amount
     assert "required — no source" in texts(at)
-    at.selectbox(key="map_w_activities_col_date").set_value("orderDate")
+    at.selectbox(key="map_w_revenue_col_revenue").set_value("freight")
     run(at)
     assert "chosen by hand" in texts(at)
     # another file for it: its columns are proposed afresh
-    at.selectbox(key="map_w_activities_file").set_value("customers.csv")
+    at.selectbox(key="map_w_revenue_file").set_value("customers.csv")
     run(at)
-    assert at.selectbox(key="map_w_activities_col_date").value == NO_SOURCE
-    assert at.selectbox(key="map_w_activities_col_account_id").value == "customerID"
+    assert at.selectbox(key="map_w_revenue_col_period").value == NO_SOURCE
+    assert at.selectbox(key="map_w_revenue_col_account_id").value == "customerID"
 
 
 def test_canonical_upload_rebuilds_without_a_mapping(env, tmp_path: Path) -> None:
@@ -422,5 +424,5 @@ def test_propose_table_picks_the_best_file() -> None:
     tm = propose_table("activities", files)
     assert tm.file == "orders.csv"
     # customers.csv has customerID too, but orders.csv also has employeeID (more columns found)
-    assert tm.columns == {"account_id": "customerID", "member_id": "employeeID"}
+    assert tm.columns == {"date": "orderDate", "account_id": "customerID", "member_id": "employeeID"}
     assert propose_table("accounts", []).file is None

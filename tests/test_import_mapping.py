@@ -313,6 +313,8 @@ def test_propose_preview_and_draft_on_northwind() -> None:
     assert accounts.columns["account_id"] == "customerID" and accounts.confidence["account_id"] == 0.9
     assert accounts.columns["country"] == "country" and accounts.confidence["country"] == 1.0
     assert proposal.tables["team"].columns["name"] == ["firstName", "lastName"]
+    activities = proposal.tables["activities"]
+    assert activities.file == "orders.csv" and activities.columns["date"] == "orderDate"  # a synonym
     assert "order_details.csv" in proposal.notes[0]
     assert Mapping.from_toml(draft_mapping_text(files)) == proposal
 

@@ -741,7 +741,7 @@ SYNONYMS: dict[str, dict[str, list[str]]] = {
     },
     "activities": {
         "activity_id": ["activity_id", "id", "activityid"],
-        "date": ["date", "activity_date", "datum", "start", "due_date"],
+        "date": ["date", "activity_date", "datum", "start", "due_date", "order_date"],
         "account_id": ["account_id", "customer_id", "customerid", "company_id"],
         "contact_id": ["contact_id", "who_id"],
         "member_id": ["member_id", "owner", "owner_id", "user_id", "employee_id", "assigned_to"],
