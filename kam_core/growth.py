@@ -109,14 +109,17 @@ def run(
     con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]
 ) -> duckdb.DuckDBPyConnection:
     """Execute ``sql`` with the parameters it names (DuckDB refuses unused ones)."""
-    used = set(_PARAMETER.findall(sql))
-    return con.execute(sql, {k: v for k, v in params.items() if k in used})
+    return con.execute(sql, _named(sql, params))
 
 
 def run_frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> pd.DataFrame:
     """``run``, with the result as a DataFrame."""
+    return fetch_frame(con, sql, _named(sql, params))
+
+
+def _named(sql: str, params: dict[str, Any]) -> dict[str, Any]:
     used = set(_PARAMETER.findall(sql))
-    return fetch_frame(con, sql, {k: v for k, v in params.items() if k in used})
+    return {k: v for k, v in params.items() if k in used}
 
 
 _MISSING_TEXT: dict[str, str] = {
