@@ -10,7 +10,7 @@ import plotly.express as px
 import streamlit as st
 
 import ui
-from kam_core.inventory import database_inventory
+from kam_core.ingest.inventory import database_inventory
 
 ctx = ui.setup_page(
     "Key Account Management",

@@ -193,27 +193,27 @@ def show_error(exc: Exception) -> None:
 
 
 def loaded(ctx: PageContext) -> set[str]:
-    from kam_core.schema import loaded_tables
+    from kam_core.ingest.schema import loaded_tables
 
     return loaded_tables(ctx.con)
 
 
 @st.cache_data(show_spinner="Computing coverage, growth and health …", max_entries=4)
 def _base(db: tuple, base_key: str, as_of: dt.date, _settings: Settings):
-    from kam_core.overview import base_metrics
+    from kam_core.metrics.overview import base_metrics
 
     return base_metrics(connection(), _settings, as_of)
 
 
 def base_metrics(ctx: PageContext):
-    from kam_core.overview import base_key
+    from kam_core.metrics.overview import base_key
 
     return _base(ctx.db_key, base_key(ctx.settings), ctx.as_of, ctx.settings)
 
 
 @st.cache_data(show_spinner="Scoring the portfolio …", max_entries=16)
 def _scores(db: tuple, settings_key: str, as_of: dt.date, _settings: Settings, _base_metrics):
-    from kam_core.portfolio import score_portfolio
+    from kam_core.metrics.portfolio import score_portfolio
 
     return score_portfolio(connection(), _settings, as_of, metrics=_base_metrics.metrics)
 
@@ -226,7 +226,7 @@ def scores(ctx: PageContext, settings: Settings | None = None):
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _overview(db: tuple, settings_key: str, as_of: dt.date, _settings: Settings, _base_metrics, _scores):
-    from kam_core.overview import account_overview
+    from kam_core.metrics.overview import account_overview
 
     return account_overview(connection(), _settings, _base_metrics, _scores)
 

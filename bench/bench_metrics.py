@@ -4,7 +4,7 @@ For each scale (default 1k, 10k and 100k accounts) it writes the canonical expor
 ``scale_data.py`` (into --workdir, reused when present), then in a fresh process per scale:
 
 - ``read_csv``: DuckDB's own ingest of the same files (CREATE TABLE AS read_csv, auto-detect);
-- ``load``: ``kam_core.loader.load`` (validation, rejects, atomic swap);
+- ``load``: ``kam_core.ingest.loader.load`` (validation, rejects, atomic swap);
 - each report kind from scratch as the CLI computes it (portfolio, coverage, growth, health);
 - ``all four``: the four reports together sharing their inputs, as the app computes them
   (coverage, growth, plan status, derived metrics, scores, health — ``overview.base_metrics``);
@@ -38,10 +38,10 @@ def measure(scale: int, workdir: Path) -> dict[str, float]:
     from scale_data import write_scale_export
 
     from kam_core.asof import resolve_as_of
-    from kam_core.loader import load
-    from kam_core.overview import base_metrics
-    from kam_core.portfolio import score_portfolio
-    from kam_core.report import build_report
+    from kam_core.ingest.loader import load
+    from kam_core.metrics.overview import base_metrics
+    from kam_core.metrics.portfolio import score_portfolio
+    from kam_core.metrics.report import build_report
     from kam_core.settings import Settings
 
     src = workdir / f"export-{scale}"

@@ -32,7 +32,7 @@ def main() -> None:
     from scale_data import write_scale_export
     from streamlit.testing.v1 import AppTest
 
-    from kam_core.loader import load
+    from kam_core.ingest.loader import load
 
     src = args.workdir / f"export-{args.accounts}"
     if not (src / "competitors.csv").is_file():

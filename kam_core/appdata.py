@@ -8,8 +8,8 @@ from pathlib import Path
 
 import duckdb
 
-from .loader import LoadReport, load
-from .settings import Settings
+from kam_core.ingest.loader import LoadReport, load
+from kam_core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_DIR = ROOT / "data" / "demo"

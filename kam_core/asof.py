@@ -6,8 +6,8 @@ import datetime as dt
 
 import duckdb
 
-from .schema import loaded_tables
-from .settings import Settings
+from kam_core.ingest.schema import loaded_tables
+from kam_core.settings import Settings
 
 # Each candidate: (table, SQL expression of a date). Only loaded tables take part.
 _CANDIDATES: tuple[tuple[str, str], ...] = (

@@ -10,8 +10,8 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-from .errors import KamError, LoadError
-from .settings import Settings
+from kam_core.errors import KamError, LoadError
+from kam_core.settings import Settings
 
 REPORT_KINDS = ("portfolio", "coverage", "growth", "health", "summary")
 
@@ -78,7 +78,7 @@ def _settings(parser: argparse.ArgumentParser, path: Path | None) -> Settings:
 
 
 def _load(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    from .loader import load
+    from kam_core.ingest.loader import load
 
     missing = [str(s) for s in args.sources if not s.exists()]
     if missing:
@@ -114,7 +114,7 @@ def _load(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
 def _print_draft_mapping(sources: list[Path]) -> None:
     """After a failed load: a draft mapping file generated from the files' headers."""
-    from .importers.mapping import draft_mapping_text
+    from kam_core.ingest.importers.mapping import draft_mapping_text
 
     files = [p for s in sources for p in (sorted(s.rglob("*")) if s.is_dir() else [s])
              if p.is_file() and p.suffix.lower() in (".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".parquet")]
@@ -161,7 +161,7 @@ def _print_rejects(db: Path, limit: int) -> None:
 def _print_missing_analyses(db: Path) -> None:
     import duckdb
 
-    from .importers import missing_analyses
+    from kam_core.ingest.importers import missing_analyses
 
     con = duckdb.connect(str(db), read_only=True)
     try:
@@ -178,7 +178,7 @@ def _report(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if not args.db.is_file():
         parser.error(f"database {args.db} does not exist; build it with 'python -m kam_core load'")
     _settings(parser, args.config)  # validate before any work
-    from .report import run_report
+    from kam_core.metrics.report import run_report
 
     return run_report(args.db, args.kind, args.config, args.format, args.as_of, sys.stdout)
 
@@ -186,7 +186,7 @@ def _report(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 def _demo(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.accounts < 1:
         parser.error("--accounts must be at least 1")
-    from .demo import write_demo
+    from kam_core.demo import write_demo
 
     paths = write_demo(args.out, accounts=args.accounts, seed=args.seed)
     print(f"demo CRM export written to {args.out}: " + ", ".join(p.name for p in paths.values()))

@@ -1,7 +1,7 @@
 """A synthetic, deterministic CRM export for demos, screenshots and tests.
 
 ``write_demo(out_dir, accounts=150, seed=7)`` writes one canonical CSV per table of the spec
-(§1): comma-delimited UTF-8, the header in the column order of ``kam_core.schema.TABLES``,
+(§1): comma-delimited UTF-8, the header in the column order of ``kam_core.ingest.schema.TABLES``,
 ISO dates, ``revenue.period`` as ``YYYY-MM``, probabilities 0-1, blank for missing.
 ``generate_demo`` returns the same tables as DataFrames (every value already in its export
 form: dates as ISO text, IDs as text).
@@ -63,7 +63,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .schema import LOAD_ORDER, TABLES
+from kam_core.ingest.schema import LOAD_ORDER, TABLES
 
 END = dt.date(2026, 10, 31)
 LEAVE_DATE = dt.date(2026, 4, 30)  # T-09 Jonas Becker left

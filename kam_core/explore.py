@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
-from .errors import KamError
-from .schema import TABLES, loaded_tables
-from .sqlutil import fetch_frame, quote_ident
+from kam_core.errors import KamError
+from kam_core.ingest.schema import TABLES, loaded_tables
+from kam_core.sqlutil import fetch_frame, quote_ident
 
 BOOKKEEPING = ("rejects", "warnings", "load_files")
 

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import SettingsError
-from .schema import ATTITUDES, PIECES
+from kam_core.errors import SettingsError
+from kam_core.ingest.schema import ATTITUDES, PIECES
 
 TIER_PRESETS: dict[str, list[tuple[str, float]]] = {
     "medals": [("Gold", 70), ("Silver", 50), ("Bronze", 30), ("Standard", 0)],

@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from .errors import InvalidSql, QueryInterrupted
+from kam_core.errors import InvalidSql, QueryInterrupted
 
 LOCKED_CONFIG = {
     "enable_external_access": False,

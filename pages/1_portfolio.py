@@ -6,7 +6,7 @@ import streamlit as st
 
 import charts
 import ui
-from kam_core.portfolio import contributions, portfolio_overview, tier_changes
+from kam_core.metrics.portfolio import contributions, portfolio_overview, tier_changes
 
 ctx = ui.setup_page("Portfolio", "♛", "Key accounts are chosen by weighted criteria, not by revenue alone.")
 cur = ctx.settings.currency

@@ -8,9 +8,9 @@ import streamlit as st
 
 import charts
 import ui
-from kam_core.account import competitors, plan_actions, review_history
-from kam_core.coverage import coverage_breakdown, dependency_by_member, gap_list, relationship_map
-from kam_core.growth import monthly_revenue, pipeline, product_mix
+from kam_core.metrics.account import competitors, plan_actions, review_history
+from kam_core.metrics.coverage import coverage_breakdown, dependency_by_member, gap_list, relationship_map
+from kam_core.metrics.growth import monthly_revenue, pipeline, product_mix
 
 ctx = ui.setup_page("Account", "🔍")
 cur = ctx.settings.currency

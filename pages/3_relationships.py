@@ -5,7 +5,12 @@ import plotly.express as px
 import streamlit as st
 
 import ui
-from kam_core.coverage import dependency_by_member, missing_inputs_message, opponent_list, team_account_matrix
+from kam_core.metrics.coverage import (
+    dependency_by_member,
+    missing_inputs_message,
+    opponent_list,
+    team_account_matrix,
+)
 
 ctx = ui.setup_page("Relationships", "🕸️", "People buy from people: how well the team reaches the "
                     "customers' decision makers — and where it hangs on a single thread.")

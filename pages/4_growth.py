@@ -7,8 +7,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import ui
-from kam_core.growth import missing_inputs, monthly_revenue, pipeline, portfolio_summary, product_mix
-from kam_core.lifecycle import phase_distribution
+from kam_core.metrics.growth import missing_inputs, monthly_revenue, pipeline, portfolio_summary, product_mix
+from kam_core.metrics.lifecycle import phase_distribution
 
 ctx = ui.setup_page("Growth", "📈", "Profit matters more than volume, and the long term more than the short term.")
 accounts = ui.account_table(ctx)

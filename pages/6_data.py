@@ -16,9 +16,9 @@ import ui
 from kam_core.appdata import database_path
 from kam_core.errors import KamError
 from kam_core.export import to_csv_bytes
-from kam_core.importers import missing_analyses
-from kam_core.importers.common import TABULAR_SUFFIXES
-from kam_core.importers.mapping import (
+from kam_core.ingest.importers import missing_analyses
+from kam_core.ingest.importers.common import TABULAR_SUFFIXES
+from kam_core.ingest.importers.mapping import (
     NO_SOURCE,
     Mapping,
     MappingError,
@@ -39,9 +39,9 @@ from kam_core.importers.mapping import (
     source_options,
     sql_alias,
 )
-from kam_core.inventory import database_inventory
-from kam_core.loader import KIND_WORDS, load
-from kam_core.schema import LOAD_ORDER, TABLES
+from kam_core.ingest.inventory import database_inventory
+from kam_core.ingest.loader import KIND_WORDS, load
+from kam_core.ingest.schema import LOAD_ORDER, TABLES
 
 UPLOAD_DIR = "_upload_dir"  # session key: the folder with the uploaded files
 PROPOSAL = "(proposal)"  # "start from" choice: propose from the files' headers

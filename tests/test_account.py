@@ -6,8 +6,8 @@ import datetime as dt
 
 import duckdb
 
-from kam_core.account import competitors, contacts, plan_actions, review_history
-from kam_core.schema import create_schema
+from kam_core.ingest.schema import create_schema
+from kam_core.metrics.account import competitors, contacts, plan_actions, review_history
 
 AS_OF = dt.date(2025, 6, 30)
 

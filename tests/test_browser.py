@@ -15,7 +15,7 @@ import urllib.request
 import pytest
 
 from kam_core.appdata import DEMO_DIR
-from kam_core.loader import load
+from kam_core.ingest.loader import load
 
 from .conftest import ROOT
 

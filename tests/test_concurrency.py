@@ -11,10 +11,10 @@ import pytest
 
 from kam_core.appdata import DEMO_DIR
 from kam_core.asof import resolve_as_of
-from kam_core.coverage import coverage_by_account
-from kam_core.growth import growth_by_account
-from kam_core.loader import load
-from kam_core.overview import account_overview, base_metrics
+from kam_core.ingest.loader import load
+from kam_core.metrics.coverage import coverage_by_account
+from kam_core.metrics.growth import growth_by_account
+from kam_core.metrics.overview import account_overview, base_metrics
 from kam_core.settings import Settings
 from kam_core.sqlbox import open_locked, run_query
 

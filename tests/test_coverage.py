@@ -29,9 +29,9 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from kam_core import coverage
 from kam_core.errors import KamError
-from kam_core.schema import create_schema
+from kam_core.ingest.schema import create_schema
+from kam_core.metrics import coverage
 from kam_core.settings import Settings
 
 AS_OF = dt.date(2025, 1, 1)

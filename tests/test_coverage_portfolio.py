@@ -7,8 +7,8 @@ import datetime as dt
 import duckdb
 import pytest
 
-from kam_core.coverage import opponent_list, team_account_matrix
-from kam_core.schema import create_schema
+from kam_core.ingest.schema import create_schema
+from kam_core.metrics.coverage import opponent_list, team_account_matrix
 from kam_core.settings import Settings
 
 AS_OF = dt.date(2025, 6, 30)

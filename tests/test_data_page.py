@@ -1,6 +1,6 @@
 """The Data page (AppTest): what is missing for which analysis, uploads, and the mapping screen —
 proposal, correction, preview with rejects, saving, loading with the mapping — and the pure
-helpers behind the screen (kam_core.importers.mapping)."""
+helpers behind the screen (kam_core.ingest.importers.mapping)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from kam_core.importers import missing_analyses
-from kam_core.importers.mapping import (
+from kam_core.ingest.importers import missing_analyses
+from kam_core.ingest.importers.mapping import (
     NO_SOURCE,
     Mapping,
     MappingError,
@@ -29,7 +29,7 @@ from kam_core.importers.mapping import (
     source_files,
     source_options,
 )
-from kam_core.loader import load
+from kam_core.ingest.loader import load
 from kam_core.sqlbox import open_locked
 
 from .conftest import MINI_ACCOUNTS, ROOT

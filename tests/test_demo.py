@@ -12,7 +12,7 @@ import pytest
 
 from kam_core import demo
 from kam_core.demo import END, LEAVE_DATE, PRODUCT_LINES, generate_demo, write_demo
-from kam_core.schema import LOAD_ORDER, TABLES
+from kam_core.ingest.schema import LOAD_ORDER, TABLES
 
 PIECE_VALUES = {"king": 10, "queen": 9, "rook": 5, "bishop": 3, "knight": 3, "pawn": 1}
 TTM_START, PRIOR_START = "2025-11", "2024-11"  # the 12 months ending Oct 2026, and the 12 before

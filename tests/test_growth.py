@@ -14,8 +14,9 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from kam_core import growth
-from kam_core.growth import (
+from kam_core.ingest.schema import create_schema
+from kam_core.metrics import growth
+from kam_core.metrics.growth import (
     GROWTH_COLUMNS,
     growth_by_account,
     missing_inputs,
@@ -24,7 +25,6 @@ from kam_core.growth import (
     portfolio_summary,
     product_mix,
 )
-from kam_core.schema import create_schema
 from kam_core.settings import Settings
 
 AS_OF = dt.date(2024, 3, 15)

@@ -8,8 +8,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from kam_core.health import HEALTH_COLUMNS, health_by_account
-from kam_core.schema import create_schema
+from kam_core.ingest.schema import create_schema
+from kam_core.metrics.health import HEALTH_COLUMNS, health_by_account
 from kam_core.settings import Settings
 
 AS_OF = dt.date(2025, 6, 30)

@@ -8,7 +8,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from kam_core.loader import load
+from kam_core.ingest.loader import load
 
 from .conftest import query
 

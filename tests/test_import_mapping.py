@@ -11,8 +11,8 @@ import duckdb
 import pytest
 
 from kam_core.errors import LoadError
-from kam_core.importers import mapping_hint, missing_analyses
-from kam_core.importers.mapping import (
+from kam_core.ingest.importers import mapping_hint, missing_analyses
+from kam_core.ingest.importers.mapping import (
     Mapping,
     MappingError,
     TableMapping,
@@ -20,8 +20,8 @@ from kam_core.importers.mapping import (
     preview_mapping,
     propose_mapping,
 )
-from kam_core.loader import load
-from kam_core.schema import create_schema
+from kam_core.ingest.loader import load
+from kam_core.ingest.schema import create_schema
 
 from .conftest import ROOT, query
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from kam_core.importers.salesforce import SF_MACROS, sf18
-from kam_core.loader import load
+from kam_core.ingest.importers.salesforce import SF_MACROS, sf18
+from kam_core.ingest.loader import load
 from kam_core.settings import Settings
 
 from .conftest import query

@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from kam_core.lifecycle import (
+from kam_core.ingest.schema import create_schema
+from kam_core.metrics.lifecycle import (
     MENTOR_COLUMNS,
     PLAN_STATUS_COLUMNS,
     missing_inputs,
@@ -22,7 +23,6 @@ from kam_core.lifecycle import (
     plan_status_by_account,
     plan_status_by_mentor,
 )
-from kam_core.schema import create_schema
 from kam_core.settings import Settings
 
 AS_OF = dt.date(2024, 4, 10)

@@ -10,9 +10,9 @@ import duckdb
 import openpyxl
 import pytest
 
-from kam_core import loader
 from kam_core.errors import LoadError
-from kam_core.loader import load
+from kam_core.ingest import loader
+from kam_core.ingest.loader import load
 from kam_core.settings import Settings
 
 from .conftest import MINI_ACCOUNTS, query, write
@@ -377,7 +377,7 @@ def test_crash_mid_load_leaves_previous_database(src: Path, tmp_path: Path, monk
     write(src, "accounts.csv", "account_id,name\nA-9,New\n")
     write(src, "contacts.csv", "contact_id,account_id,name\nC-1,A-9,X\n")
 
-    from kam_core import loader
+    from kam_core.ingest import loader
 
     def boom(*args, **kwargs):
         raise RuntimeError("power cut")

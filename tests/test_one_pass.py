@@ -12,9 +12,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from kam_core import loader
-from kam_core.loader import load
-from kam_core.schema import TABLES
+from kam_core.ingest import loader
+from kam_core.ingest.loader import load
+from kam_core.ingest.schema import TABLES
 
 from .conftest import ROOT, query, write
 

@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from kam_core.appdata import DEMO_DIR
-from kam_core.loader import load
+from kam_core.ingest.loader import load
 
 from .conftest import ROOT
 

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kam_core.portfolio import (
+from kam_core.ingest.schema import DERIVED_METRICS, create_schema
+from kam_core.metrics.portfolio import (
     PortfolioError,
     account_metrics,
     contributions,
@@ -18,7 +19,6 @@ from kam_core.portfolio import (
     tier_changes,
     tier_stability,
 )
-from kam_core.schema import DERIVED_METRICS, create_schema
 from kam_core.settings import Settings
 
 AS_OF = dt.date(2025, 6, 30)
@@ -418,7 +418,7 @@ def test_percent_ranks_equal_duckdb_percent_rank() -> None:
     """The pandas ranking used for speed gives exactly DuckDB's percent_rank()."""
     import numpy as np
 
-    from kam_core.portfolio import _ranked_metrics, percent_ranks_sql
+    from kam_core.metrics.portfolio import _ranked_metrics, percent_ranks_sql
 
     rng = np.random.default_rng(3)
     n = 500

@@ -13,8 +13,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from kam_core.report import build_report, run_report, summary, write_report
-from kam_core.schema import create_schema
+from kam_core.ingest.schema import create_schema
+from kam_core.metrics.report import build_report, run_report, summary, write_report
 from kam_core.settings import Settings
 
 AS_OF = dt.date(2025, 6, 30)

@@ -11,7 +11,7 @@ import pytest
 
 from kam_core.errors import InvalidSql, QueryInterrupted
 from kam_core.export import to_csv_bytes, to_excel_bytes
-from kam_core.loader import load
+from kam_core.ingest.loader import load
 from kam_core.sqlbox import open_locked, run_query
 
 from .conftest import MINI_ACCOUNTS, write

@@ -16,9 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from ..readers import Staged
-from ..schema import BUYING_ROLES
-from .common import (
+from kam_core.ingest.importers.common import (
     OWNER_KEY_MACRO,
     TABULAR_SUFFIXES,
     XLSX_SUFFIXES,
@@ -31,11 +29,13 @@ from .common import (
     stage_raw,
     value_map,
 )
-from .mapping import TableMapping, apply_overrides
+from kam_core.ingest.importers.mapping import TableMapping, apply_overrides
+from kam_core.ingest.readers import Staged
+from kam_core.ingest.schema import BUYING_ROLES
 
 if TYPE_CHECKING:
-    from ..loader import SourceFile
-    from ..settings import Settings
+    from kam_core.ingest.loader import SourceFile
+    from kam_core.settings import Settings
 
 # Property labels per concept: English, German, Spanish labels and internal names.
 RECORD_ID = ("Record ID", "Datensatz-ID", "ID de registro", "hs_object_id")
@@ -182,7 +182,7 @@ def detect(
     settings: Settings,
     overrides: dict[str, TableMapping],
 ) -> tuple[list[SourceFile], set[Path], list[str], list[str]] | None:
-    from ..loader import SourceFile
+    from kam_core.ingest.loader import SourceFile
 
     found: list[tuple[str, Path]] = []
     exp = HubSpotExport(found, base, displays, settings, overrides)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
-from .schema import LOAD_ORDER, loaded_tables
-from .sqlutil import fetch_frame
+from kam_core.ingest.schema import LOAD_ORDER, loaded_tables
+from kam_core.sqlutil import fetch_frame
 
 FILES_SQL = """
 select

@@ -15,7 +15,7 @@ changes the contacts whose ``m1`` is ``m``; their ``eᶜ`` drops to ``e2``. So
 (``e1 = e2``) loses nothing.
 
 >>> import datetime as dt, duckdb
->>> from kam_core.schema import create_schema
+>>> from kam_core.ingest.schema import create_schema
 >>> from kam_core.settings import Settings
 >>> con = duckdb.connect()
 >>> create_schema(con, tables=["accounts", "contacts", "relationships"])
@@ -36,10 +36,10 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from .errors import KamError
-from .schema import loaded_tables
-from .settings import Settings
-from .sqlutil import fetch_frame
+from kam_core.errors import KamError
+from kam_core.ingest.schema import loaded_tables
+from kam_core.settings import Settings
+from kam_core.sqlutil import fetch_frame
 
 __all__ = [
     "BREAKDOWN_DIMENSIONS",
@@ -743,7 +743,7 @@ def missing_inputs(con: duckdb.DuckDBPyConnection) -> list[str]:
     (without it every member counts as active), so it is never listed.
 
     >>> import duckdb
-    >>> from kam_core.schema import create_schema
+    >>> from kam_core.ingest.schema import create_schema
     >>> con = duckdb.connect()
     >>> create_schema(con, tables=["accounts", "contacts"])
     >>> missing_inputs(con)
@@ -840,7 +840,7 @@ def coverage_breakdown(
     >>> coverage_breakdown(None, Settings(), dt.date(2025, 1, 1), by="piece")
     Traceback (most recent call last):
     ...
-    kam_core.coverage.CoverageError: cannot break coverage down by 'piece': expected one of level, department, location
+    kam_core.metrics.coverage.CoverageError: cannot break coverage down by 'piece': expected one of level, department, location
     """
     if by not in BREAKDOWN_DIMENSIONS:
         raise CoverageError(

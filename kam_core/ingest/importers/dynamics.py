@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from ..readers import Staged
-from .common import (
+from kam_core.ingest.importers.common import (
     OWNER_KEY_MACRO,
     XLSX_SUFFIXES,
     RawTable,
@@ -33,11 +32,12 @@ from .common import (
     stage_raw,
     temp_exists,
 )
-from .mapping import TableMapping, apply_overrides
+from kam_core.ingest.importers.mapping import TableMapping, apply_overrides
+from kam_core.ingest.readers import Staged
 
 if TYPE_CHECKING:
-    from ..loader import SourceFile
-    from ..settings import Settings
+    from kam_core.ingest.loader import SourceFile
+    from kam_core.settings import Settings
 
 DO_NOT_MODIFY = "(do not modify)"
 ENTITIES = {"account": "accounts", "contact": "contacts", "opportunity": "opportunities"}
@@ -181,7 +181,7 @@ def detect(
     settings: Settings,
     overrides: dict[str, TableMapping],
 ) -> tuple[list[SourceFile], set[Path], list[str], list[str]] | None:
-    from ..loader import SourceFile
+    from kam_core.ingest.loader import SourceFile
 
     found: list[tuple[str, Path, str]] = []
     ignored: list[str] = []

@@ -18,7 +18,7 @@ whenever an active king is an opponent, and a green is lowered to amber when the
 covered. ``reasons`` says why, in plain words.
 
 >>> import datetime as dt, duckdb, pandas as pd
->>> from kam_core.schema import create_schema
+>>> from kam_core.ingest.schema import create_schema
 >>> from kam_core.settings import Settings
 >>> con = duckdb.connect()
 >>> create_schema(con, tables=["accounts"])
@@ -44,10 +44,10 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from .asof import resolve_as_of
-from .schema import loaded_tables
-from .settings import Settings
-from .sqlutil import fetch_frame
+from kam_core.asof import resolve_as_of
+from kam_core.ingest.schema import loaded_tables
+from kam_core.settings import Settings
+from kam_core.sqlutil import fetch_frame
 
 __all__ = ["HEALTH_COLUMNS", "health_by_account"]
 
@@ -483,15 +483,15 @@ def health_by_account(
     """
     as_of = resolve_as_of(con, settings, as_of)
     if coverage is None:
-        from .coverage import coverage_by_account
+        from kam_core.metrics.coverage import coverage_by_account
 
         coverage = coverage_by_account(con, settings, as_of)
     if growth is None:
-        from .growth import growth_by_account
+        from kam_core.metrics.growth import growth_by_account
 
         growth = growth_by_account(con, settings, as_of)
     if plan is None:
-        from .lifecycle import plan_status_by_account
+        from kam_core.metrics.lifecycle import plan_status_by_account
 
         plan = plan_status_by_account(con, settings, as_of)
 

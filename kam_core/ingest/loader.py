@@ -31,13 +31,21 @@ from pathlib import Path
 
 import duckdb
 
-from . import __version__
-from .asof import data_as_of
-from .errors import FatalFileError, LoadError
-from .readers import Staged, fast_csv, serial, stage_csv, stage_parquet, stage_xlsx, xlsx_sheet_names
-from .schema import ENUM_ALIASES, LOAD_ORDER, TABLES, Column, Table, create_schema
-from .settings import Settings
-from .sqlutil import literal_list, quote_literal
+from kam_core import __version__
+from kam_core.asof import data_as_of
+from kam_core.errors import FatalFileError, LoadError
+from kam_core.ingest.readers import (
+    Staged,
+    fast_csv,
+    serial,
+    stage_csv,
+    stage_parquet,
+    stage_xlsx,
+    xlsx_sheet_names,
+)
+from kam_core.ingest.schema import ENUM_ALIASES, LOAD_ORDER, TABLES, Column, Table, create_schema
+from kam_core.settings import Settings
+from kam_core.sqlutil import literal_list, quote_literal
 
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
 XLSX_SUFFIXES = {".xlsx", ".xlsm"}
@@ -172,7 +180,7 @@ def discover(sources: list[Path], workdir: Path, mapping: Path | None = None,
     mapping may span sources); the remaining files are canonical files named after their
     table. ``detected`` collects the importers' messages ("Salesforce Data Export detected: ...").
     """
-    from .importers import detect
+    from kam_core.ingest.importers import detect
 
     found: list[SourceFile] = []
     ignored: list[str] = []

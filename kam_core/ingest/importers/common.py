@@ -19,8 +19,8 @@ from pathlib import Path
 
 import duckdb
 
-from ..readers import Staged, stage_csv, stage_xlsx, transcode_to_utf8
-from ..sqlutil import quote_ident
+from kam_core.ingest.readers import Staged, stage_csv, stage_xlsx, transcode_to_utf8
+from kam_core.sqlutil import quote_ident
 
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
 XLSX_SUFFIXES = {".xlsx", ".xlsm"}

@@ -25,8 +25,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from .errors import FatalFileError
-from .sqlutil import quote_ident
+from kam_core.errors import FatalFileError
+from kam_core.sqlutil import quote_ident
 
 DELIMITERS = (",", ";", "\t", "|")
 CHUNK = 8 << 20

@@ -6,7 +6,7 @@ date lies before ``as_of``. A table that was not loaded gives null for the figur
 need it (never an exception); a loaded but empty table gives 0.
 
 >>> import duckdb, datetime
->>> from kam_core.schema import create_schema
+>>> from kam_core.ingest.schema import create_schema
 >>> from kam_core.settings import Settings
 >>> con = duckdb.connect()
 >>> create_schema(con, tables=["accounts", "reviews"])
@@ -25,9 +25,9 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from .growth import run_frame, table_sources
-from .schema import PHASES, loaded_tables
-from .settings import Settings
+from kam_core.ingest.schema import PHASES, loaded_tables
+from kam_core.metrics.growth import run_frame, table_sources
+from kam_core.settings import Settings
 
 _MISSING_TEXT: dict[str, str] = {
     "accounts": "needs accounts.csv for every plan figure",

@@ -32,10 +32,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from .asof import resolve_as_of
-from .errors import KamError
-from .settings import Settings
-from .sqlutil import fetch_frame
+from kam_core.asof import resolve_as_of
+from kam_core.errors import KamError
+from kam_core.settings import Settings
+from kam_core.sqlutil import fetch_frame
 
 __all__ = [
     "REPORT_KINDS",
@@ -161,15 +161,15 @@ def build_report(
         raise ReportError(f"unknown report {kind!r}; expected one of {', '.join(REPORT_KINDS)}")
     as_of = resolve_as_of(con, settings, as_of)
     if kind == "coverage":
-        from .coverage import coverage_by_account
+        from kam_core.metrics.coverage import coverage_by_account
 
         return coverage_by_account(con, settings, as_of).reset_index(drop=True)
     if kind == "growth":
-        from .growth import growth_by_account
+        from kam_core.metrics.growth import growth_by_account
 
         return growth_by_account(con, settings, as_of).reset_index(drop=True)
     if kind == "health":
-        from .health import health_by_account
+        from kam_core.metrics.health import health_by_account
 
         return health_by_account(con, settings, as_of).reset_index(drop=True)
     return _portfolio_report(con, settings, as_of)
@@ -180,8 +180,8 @@ def _portfolio_report(
     settings: Settings,
     as_of: dt.date,
 ) -> pd.DataFrame:
-    from .portfolio import account_metrics, contributions, score_portfolio
-    from .schema import loaded_tables
+    from kam_core.ingest.schema import loaded_tables
+    from kam_core.metrics.portfolio import account_metrics, contributions, score_portfolio
 
     if "criteria" not in loaded_tables(con):
         report = score_portfolio(con, settings, as_of)
@@ -218,11 +218,11 @@ def summary(
     ``king_covered_share``, ``single_threaded_accounts``, ``health_mean`` and the counts
     ``green_accounts``, ``amber_accounts``, ``red_accounts``, ``no_status_accounts``.
     """
-    from .coverage import coverage_by_account
-    from .growth import growth_by_account
-    from .health import health_by_account
-    from .portfolio import account_metrics, portfolio_overview, score_portfolio
-    from .schema import loaded_tables
+    from kam_core.ingest.schema import loaded_tables
+    from kam_core.metrics.coverage import coverage_by_account
+    from kam_core.metrics.growth import growth_by_account
+    from kam_core.metrics.health import health_by_account
+    from kam_core.metrics.portfolio import account_metrics, portfolio_overview, score_portfolio
 
     as_of = resolve_as_of(con, settings, as_of)
     coverage = coverage_by_account(con, settings, as_of)

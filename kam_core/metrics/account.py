@@ -7,8 +7,8 @@ import datetime as dt
 import duckdb
 import pandas as pd
 
-from .schema import loaded_tables
-from .sqlutil import fetch_frame
+from kam_core.ingest.schema import loaded_tables
+from kam_core.sqlutil import fetch_frame
 
 PLAN_ACTIONS_SQL = """
 select

@@ -17,7 +17,7 @@ scores 0. A manual criterion takes its score from ``criterion_scores``; a missin
 0 and is counted in ``missing_criteria`` (compensatory scoring).
 
 >>> import datetime as dt, duckdb, pandas as pd
->>> from kam_core.schema import DERIVED_METRICS, create_schema
+>>> from kam_core.ingest.schema import DERIVED_METRICS, create_schema
 >>> from kam_core.settings import Settings
 >>> con = duckdb.connect()
 >>> create_schema(con, tables=["accounts", "criteria"])
@@ -44,11 +44,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from .asof import resolve_as_of
-from .errors import KamError
-from .schema import AXES, DERIVED_METRICS, loaded_tables
-from .settings import Settings
-from .sqlutil import fetch_frame, quote_ident
+from kam_core.asof import resolve_as_of
+from kam_core.errors import KamError
+from kam_core.ingest.schema import AXES, DERIVED_METRICS, loaded_tables
+from kam_core.settings import Settings
+from kam_core.sqlutil import fetch_frame, quote_ident
 
 __all__ = [
     "QUADRANTS",
@@ -561,11 +561,11 @@ def account_metrics(
     """
     as_of = resolve_as_of(con, settings, as_of)
     if coverage is None:
-        from .coverage import coverage_by_account
+        from kam_core.metrics.coverage import coverage_by_account
 
         coverage = coverage_by_account(con, settings, as_of)
     if growth is None:
-        from .growth import growth_by_account
+        from kam_core.metrics.growth import growth_by_account
 
         growth = growth_by_account(con, settings, as_of)
     con.register(COVERAGE_INPUT_VIEW, coverage)
@@ -969,7 +969,7 @@ def portfolio_overview(
     result (both computed here when not given). Revenue sums are null without a revenue
     table; the gross margin sum is null when no account has a margin.
     """
-    from .growth import growth_by_account, portfolio_summary
+    from kam_core.metrics.growth import growth_by_account, portfolio_summary
 
     as_of = resolve_as_of(con, settings, as_of)
     if scores is None:

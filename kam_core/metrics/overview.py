@@ -14,14 +14,14 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
-from .coverage import coverage_by_account
-from .growth import growth_by_account
-from .health import health_by_account
-from .lifecycle import plan_status_by_account
-from .portfolio import account_metrics, score_portfolio
-from .schema import loaded_tables
-from .settings import Settings
-from .sqlutil import fetch_frame
+from kam_core.ingest.schema import loaded_tables
+from kam_core.metrics.coverage import coverage_by_account
+from kam_core.metrics.growth import growth_by_account
+from kam_core.metrics.health import health_by_account
+from kam_core.metrics.lifecycle import plan_status_by_account
+from kam_core.metrics.portfolio import account_metrics, score_portfolio
+from kam_core.settings import Settings
+from kam_core.sqlutil import fetch_frame
 
 # Settings that change scores but not the base metrics: a change to these re-scores only.
 SCORING_SETTINGS = ("criteria_weights", "tier_scheme", "tiers", "quadrant_attractiveness",

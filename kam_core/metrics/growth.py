@@ -11,7 +11,7 @@ columns, and a ``$has_<table>`` parameter turns the metrics that need them into 
 gives 0). Nothing here raises because a table is missing.
 
 >>> import duckdb, datetime
->>> from kam_core.schema import create_schema
+>>> from kam_core.ingest.schema import create_schema
 >>> from kam_core.settings import Settings
 >>> con = duckdb.connect()
 >>> create_schema(con, tables=["accounts", "revenue"])
@@ -34,9 +34,9 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from .schema import TABLES, loaded_tables
-from .settings import Settings
-from .sqlutil import fetch_frame
+from kam_core.ingest.schema import TABLES, loaded_tables
+from kam_core.settings import Settings
+from kam_core.sqlutil import fetch_frame
 
 # ---------------------------------------------------------------------------------------
 # Table sources

@@ -36,16 +36,23 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from ..errors import FatalFileError, LoadError
-from ..readers import Staged
-from ..schema import ENUM_ALIASES, LOAD_ORDER, TABLES, Column
-from .common import TABULAR_SUFFIXES, XLSX_SUFFIXES, RawTable, build_stg, display_of, stage_raw
+from kam_core.errors import FatalFileError, LoadError
+from kam_core.ingest.importers.common import (
+    TABULAR_SUFFIXES,
+    XLSX_SUFFIXES,
+    RawTable,
+    build_stg,
+    display_of,
+    stage_raw,
+)
+from kam_core.ingest.readers import Staged
+from kam_core.ingest.schema import ENUM_ALIASES, LOAD_ORDER, TABLES, Column
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..loader import SourceFile
-    from ..settings import Settings
+    from kam_core.ingest.loader import SourceFile
+    from kam_core.settings import Settings
 
 
 class MappingError(LoadError):
@@ -333,7 +340,7 @@ def validate_select(sql: str, where: str = "sql") -> None:
     >>> validate_select("copy (select 1) to 'x.csv'")
     Traceback (most recent call last):
     ...
-    kam_core.importers.mapping.MappingError: sql: only a single SELECT is allowed, got COPY
+    kam_core.ingest.importers.mapping.MappingError: sql: only a single SELECT is allowed, got COPY
     """
     con = duckdb.connect()
     try:
@@ -459,7 +466,7 @@ def mapped_sources(
     mapping: Mapping, files: list[Path], base: Path, displays: dict[Path, str] | None, crm_tables: set[str]
 ) -> MappedSources:
     """Source files for the mapping's tables; override-only tables are returned for a CRM importer."""
-    from ..loader import SourceFile
+    from kam_core.ingest.loader import SourceFile
 
     out = MappedSources([], set(), [], {})
     aliases = _aliases(mapping, files, base, displays)
@@ -861,7 +868,7 @@ def sample_rows(path: Path, n: int = 200, sheet: str | None = None) -> tuple[lis
     if path.suffix.lower() in XLSX_SUFFIXES:
         import openpyxl
 
-        from ..readers import _cell_text
+        from kam_core.ingest.readers import _cell_text
 
         try:
             wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
@@ -1079,8 +1086,8 @@ def preview_mapping(
     Returns the loaded tables (first ``limit`` rows each) and the rejects (file, row, table,
     raw row, reason). Raises ``LoadError`` when nothing could be built (no accounts).
     """
-    from ..loader import load
-    from ..schema import loaded_tables
+    from kam_core.ingest.loader import load
+    from kam_core.ingest.schema import loaded_tables
 
     workdir = Path(tempfile.mkdtemp(prefix="kam-preview-"))
     try:
@@ -1115,7 +1122,7 @@ def source_files(sources: list[Path], workdir: Path) -> list[Path]:
 
     Zips are unpacked into ``workdir`` (once: an existing unpacked folder is reused).
     """
-    from ..loader import _hidden, _safe_extract
+    from kam_core.ingest.loader import _hidden, _safe_extract
 
     out: list[Path] = []
     for i, source in enumerate(Path(s) for s in sources):
@@ -1143,8 +1150,8 @@ def needs_mapping(files: list[Path]) -> bool:
     ``account_id`` (an ``accounts.csv``, or a workbook with an ``accounts`` sheet).
     ``customers.csv`` with a ``customerID`` column is named like accounts but is not canonical.
     """
-    from ..loader import table_for_name
-    from . import _is_canonical, detect
+    from kam_core.ingest.importers import _is_canonical, detect
+    from kam_core.ingest.loader import table_for_name
 
     if not any(p.suffix.lower() in TABULAR_SUFFIXES for p in files):
         return False
@@ -1157,7 +1164,7 @@ def needs_mapping(files: list[Path]) -> bool:
         if table == "accounts" and _is_canonical(p, "accounts"):
             return False
         if table is None and p.suffix.lower() in XLSX_SUFFIXES:
-            from .common import peek_xlsx_headers
+            from kam_core.ingest.importers.common import peek_xlsx_headers
 
             if any(table_for_name(s) == "accounts" for s in peek_xlsx_headers(p)):
                 return False

@@ -19,9 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from ..readers import Staged
-from ..schema import BUYING_ROLES
-from .common import (
+from kam_core.ingest.importers.common import (
     RawTable,
     add_warnings,
     build_derived_stg,
@@ -33,11 +31,13 @@ from .common import (
     temp_exists,
     value_map,
 )
-from .mapping import TableMapping, apply_overrides
+from kam_core.ingest.importers.mapping import TableMapping, apply_overrides
+from kam_core.ingest.readers import Staged
+from kam_core.ingest.schema import BUYING_ROLES
 
 if TYPE_CHECKING:
-    from ..loader import SourceFile
-    from ..settings import Settings
+    from kam_core.ingest.loader import SourceFile
+    from kam_core.settings import Settings
 
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 SENTINELS = ("000000000000000AAA", "000000000000000")
@@ -246,7 +246,7 @@ def detect(
     relationships_given: bool,
 ) -> tuple[list[SourceFile], set[Path], list[str], list[str]] | None:
     """Recognise a Salesforce export among ``files``; None when it is not one."""
-    from ..loader import SourceFile
+    from kam_core.ingest.loader import SourceFile
 
     objects: dict[str, Path] = {}
     headers: dict[str, list[str]] = {}

@@ -1,0 +1,1 @@
+"""The metrics pipeline: coverage, growth, plan status, portfolio scores and health."""
