@@ -21,9 +21,9 @@ import pandas as pd
 import streamlit as st
 
 from kam_core.appdata import database_path, ensure_database, settings_path
+from kam_core.dataset import open_dataset
 from kam_core.errors import KamError
 from kam_core.settings import Settings
-from kam_core.sqlbox import open_locked
 
 PAGES: list[tuple[str, str, str]] = [
     ("app.py", "Home", ":material/home:"),
@@ -63,32 +63,19 @@ def db_key() -> tuple[str, int, int]:
 
 
 def connection() -> duckdb.DuckDBPyConnection:
-    """A cursor on the one shared, locked, read-only connection (one cursor per caller).
+    """A cursor on the shared dataset connection of the database's current version.
 
     A DuckDB connection is not thread-safe and Streamlit runs sessions in threads, so every
-    query runs on its own cursor. When a load has replaced the file, the old connection is
-    closed and a new one opened (DuckDB caches database instances by path).
+    query runs on its own cursor. When a load has replaced the file, a new dataset connection
+    attaches the new file; the old one is dropped but not closed: cursors still reading from it
+    keep it (and the old file) alive and finish on the old data (``kam_core.dataset``).
     """
     key = db_key()
     with _lock:
         if _conn["key"] != key:
-            if _conn["con"] is not None:
-                try:
-                    _conn["con"].close()
-                except duckdb.Error:
-                    pass
-            _conn["con"] = open_locked(key[0])
+            _conn["con"] = open_dataset(key[0])
             _conn["key"] = key
         return _conn["con"].cursor()
-
-
-def release_connection() -> None:
-    """Close the shared connection (before a load replaces the database file)."""
-    with _lock:
-        if _conn["con"] is not None:
-            _conn["con"].close()
-        _conn["con"] = None
-        _conn["key"] = None
 
 
 @st.cache_resource(show_spinner="Building the database from the demo CRM export …")

@@ -134,7 +134,6 @@ def rebuild(sources: list[Path], mapping_path: Path | None = None) -> str | None
             ui.show_error(exc)
             st.caption("The previous database is unchanged.")
             return str(exc)
-    ui.release_connection()
     st.cache_data.clear()
     st.session_state["_load_report"] = report.lines()
     st.rerun()

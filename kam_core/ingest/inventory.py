@@ -21,7 +21,6 @@ select
     coalesce(fatal_error, '') as problem,
     coalesce(ignored_columns, '') as ignored_columns
 from load_files
-order by rowid
 """
 
 REJECT_SAMPLE_SQL = """
