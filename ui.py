@@ -43,7 +43,6 @@ QUADRANT_COLOURS = {"strategic": "#1F4E79", "star": "#2E8B57", "status": "#E69F0
 STATUS_COLOURS = {"green": "#2E7D32", "amber": "#F9A825", "red": "#C62828", "no data": "#BDBDBD"}
 ATTITUDE_COLOURS = {"champion": "#1B5E20", "supporter": "#66BB6A", "neutral": "#9E9E9E",
                     "skeptic": "#FFA726", "opponent": "#C62828"}
-STATUS_ICONS = {"green": "🟢", "amber": "🟠", "red": "🔴"}
 STATUS_BADGES = {"green": ":green-badge[green]", "amber": ":orange-badge[amber]", "red": ":red-badge[red]",
                  "no data": ":gray-badge[no data]"}
 

@@ -6,8 +6,6 @@ import os
 import threading
 from pathlib import Path
 
-import duckdb
-
 from kam_core.ingest.loader import LoadReport, load
 from kam_core.settings import Settings
 
@@ -35,8 +33,3 @@ def ensure_database(db_path: Path | None = None, demo_dir: Path = DEMO_DIR,
         if db_path.is_file():
             return None
         return load([demo_dir], db_path, settings)
-
-
-def connect_read_only(db_path: Path) -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(str(db_path), read_only=True,
-                          config={"autoinstall_known_extensions": False})
