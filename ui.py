@@ -245,6 +245,12 @@ def identity_sidebar(actor: access.Actor, con) -> None:
                 st.logout()
             return
         members = access.team_members(con)
+        if not members:  # no team table loaded: a name, typed once per session
+            st.session_state["w_whoami_name"] = st.session_state.get("_whoami_name") or ""
+            st.text_input("Who am I", key="w_whoami_name", on_change=_copy_whoami_name,
+                          placeholder="your name (named in the history)",
+                          help="Without sign-in everyone has every right; the team's edits record this name.")
+            return
         names = dict(members)
         if "_whoami" in st.session_state and st.session_state["_whoami"] not in names:
             st.session_state.pop("_whoami")
@@ -262,6 +268,11 @@ def _copy_whoami(names: dict[str, str]) -> None:
     st.session_state["_whoami_name"] = names.get(chosen)
     if chosen is None:
         st.session_state.pop("_whoami", None)
+        st.session_state.pop("_whoami_name", None)
+
+
+def _copy_whoami_name() -> None:
+    st.session_state["_whoami_name"] = st.session_state["w_whoami_name"].strip() or None
 
 
 def permitted(action: access.Action, account=None, *, note: bool = True) -> bool:

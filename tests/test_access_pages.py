@@ -162,7 +162,7 @@ def _probe() -> None:  # runs as an app script (AppTest.from_function)
     results = {}
     for action in access.Action:
         for account in (["A-0001", "A-0002"] if action.per_account else [None]):
-            ref = access.account_owner(con, account) if account else None
+            ref = (access.account_owner(con, account) or access.AccountRef(account)) if account else None
             results[(action.value, account)] = access.refusal(actor, action, ref)
     st.session_state["results"] = results
     st.session_state["actor"] = (actor.identity, actor.name, actor.role_label, actor.member_id)
@@ -370,3 +370,21 @@ def test_local_user_has_every_right_and_says_who_they_are(env, upload: Path) -> 
     assert not at.get("file_uploader")[0].proto.disabled and not at.info
     at.button(key="rebuild").click().run()
     assert query(env["db"], "select count(*) from accounts")[0][0] == 2
+
+
+def test_local_user_without_a_team_table_types_a_name(tmp_path: Path, monkeypatch) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "accounts.csv").write_text(MINI_ACCOUNTS, encoding="utf-8")
+    load([src], tmp_path / "mini.duckdb")
+    monkeypatch.setenv("KAM_DB", str(tmp_path / "mini.duckdb"))
+    monkeypatch.setenv("KAM_CONFIG", str(tmp_path / "kam.toml"))
+    at = app(None, auth=False)
+    at.sidebar.text_input(key="w_whoami_name").input("  Markus ").run()
+    assert at.session_state["_whoami_name"] == "Markus"
+    at.switch_page(PAGES["growth"]).run()
+    assert at.sidebar.text_input(key="w_whoami_name").value == "Markus"
+    probe = AppTest.from_function(_probe, default_timeout=60)
+    probe.session_state["_whoami_name"] = "Markus"
+    probe.run()
+    assert probe.session_state["actor"] == ("Markus", "Markus", "local user (every right)", None)

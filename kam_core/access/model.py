@@ -135,13 +135,13 @@ class Actor:
 
 def local_actor(member_id: str | None = None, name: str | None = None, policy: Policy | None = None) -> Actor:
     """The one local user of an app without sign-in (or the CLI): every right; the identity is
-    the team member they said they are, else ``"local"``.
+    the team member they said they are, else the name they gave, else ``"local"``.
 
     >>> local_actor("T-02", "Markus Keller").identity
     'T-02'
-    >>> local_actor().label
-    'local'
+    >>> local_actor(name="Markus").identity, local_actor().label
+    ('Markus', 'local')
     """
-    identity = member_id or "local"
+    identity = member_id or (name.strip() if name and name.strip() else None) or "local"
     return Actor(identity=identity, name=name or identity, roles=frozenset(Role), member_id=member_id,
                  signed_in=False, policy=policy or Policy())
