@@ -252,8 +252,9 @@ def identity_sidebar(actor: access.Actor, con) -> None:
                           help="Without sign-in everyone has every right; the team's edits record this name.")
             return
         names = dict(members)
-        if "_whoami" in st.session_state and st.session_state["_whoami"] not in names:
+        if "_whoami" in st.session_state and st.session_state["_whoami"] not in names:  # another team loaded
             st.session_state.pop("_whoami")
+            st.session_state.pop("_whoami_name", None)
         st.session_state["w_whoami"] = st.session_state.get("_whoami")
         st.selectbox("Who am I", list(names), format_func=lambda m: f"{names[m]} ({m})", key="w_whoami",
                      placeholder="choose yourself (named in the history)",
