@@ -20,6 +20,7 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
+from kam_core import access
 from kam_core.appdata import database_path, ensure_database, settings_path
 from kam_core.dataset import open_dataset
 from kam_core.errors import KamError
@@ -130,6 +131,7 @@ class PageContext:
     db_key: tuple
     as_of: dt.date
     filters: dict[str, list[str]] = field(default_factory=dict)
+    actor: access.Actor | None = None
 
     @property
     def settings_key(self) -> str:
@@ -137,8 +139,9 @@ class PageContext:
 
 
 def setup_page(title: str, icon: str = "♚", caption: str | None = None) -> PageContext:
-    """Every page starts here: page config, database, navigation, settings, as-of date."""
+    """Every page starts here: page config, sign-in, database, navigation, settings, as-of date."""
     st.set_page_config(page_title=f"{title} · KAM dashboard", page_icon=icon, layout="wide")
+    actor = require_sign_in()  # with [auth] in secrets.toml nothing below runs before sign-in
     _ensure_database(str(database_path()))
     with st.sidebar:
         st.markdown("### ♚ KAM dashboard")
@@ -147,13 +150,142 @@ def setup_page(title: str, icon: str = "♚", caption: str | None = None) -> Pag
                 st.page_link(path, label=label, icon=page_icon)
     settings = load_settings()
     con = connection()
+    identity_sidebar(actor, con)
     from kam_core.asof import resolve_as_of
 
     as_of = resolve_as_of(con, settings)
     st.title(title)
     if caption:
         st.caption(caption)
-    return PageContext(con=con, settings=settings, db_key=db_key(), as_of=as_of)
+    return PageContext(con=con, settings=settings, db_key=db_key(), as_of=as_of, actor=current_actor())
+
+
+# ---------------------------------------------------------------- sign-in and identity
+
+
+def auth_section() -> dict | None:
+    """The ``[auth]`` section of ``.streamlit/secrets.toml`` (None without one: local use)."""
+    try:
+        if not st.secrets.load_if_toml_exists() or "auth" not in st.secrets:
+            return None
+        section = st.secrets["auth"]
+    except Exception:  # an unreadable secrets file: Streamlit logs why; the app runs locally
+        return None
+    return section.to_dict() if hasattr(section, "to_dict") else dict(section)
+
+
+def sign_in_enabled() -> bool:
+    """Whether sign-in is configured (an ``[auth]`` section exists)."""
+    return auth_section() is not None
+
+
+def _signed_in() -> bool:
+    return bool(st.user.get("is_logged_in", False))
+
+
+def current_actor() -> access.Actor:
+    """Who is using the app now: the signed-in user with their roles from kam.toml, or, without
+    sign-in, the one local user (every right) as the team member chosen in the sidebar.
+
+    The workbench and the review record ``actor.identity`` (and show ``actor.name``) and pass the
+    actor to ``kam_core.access.require`` before every write.
+    """
+    settings = saved_settings()  # the file's roles, never this session's overrides
+    if sign_in_enabled():
+        if not _signed_in():
+            return access.Actor(identity="anonymous", name="not signed in", signed_in=True,
+                                policy=access.policy(settings))
+        return access.resolve_actor(st.user.to_dict(), settings)
+    return access.local_actor(st.session_state.get("_whoami"), st.session_state.get("_whoami_name"),
+                              policy=access.policy(settings))
+
+
+def require_sign_in() -> access.Actor:
+    """With sign-in configured: the sign-in screen (and ``st.stop()``) until the user is signed
+    in with a role; nothing else of the app (no page, data or filter) is rendered before."""
+    auth = auth_section()
+    if auth is None:
+        return current_actor()
+    if not _signed_in():
+        st.title("♚ KAM dashboard")
+        st.markdown("Sign in to see the key accounts.")
+        problems = access.auth_problems(auth)
+        if problems:
+            st.error("Sign-in is configured in .streamlit/secrets.toml but cannot work: " + "; ".join(problems)
+                     + ". See docs/sign-in.md.", icon=":material/error:")
+            st.stop()
+        for provider in access.providers(auth):
+            if st.button(f"Sign in with {provider.label}", type="primary", icon=":material/login:",
+                         key=f"sign_in_{provider.name or 'default'}"):
+                try:
+                    st.login(provider.name)
+                except Exception as exc:  # Authlib missing, secrets incomplete: say so, show nothing else
+                    st.error(f"Sign-in failed: {exc}", icon=":material/error:")
+        st.stop()
+    actor = current_actor()
+    if not actor.roles:
+        st.title("♚ KAM dashboard")
+        st.warning(f"You are signed in as {actor.label}, but you have no role in this dashboard. "
+                   "Ask an admin to add your e-mail or one of your groups to the roles in kam.toml.",
+                   icon=":material/lock:")
+        if st.button("Sign out", icon=":material/logout:", key="sign_out_no_role"):
+            st.logout()
+        st.stop()
+    return actor
+
+
+def identity_sidebar(actor: access.Actor, con) -> None:
+    """Who is signed in, their role and sign out; without sign-in, "who am I" (once per session)."""
+    with st.sidebar:
+        if actor.signed_in:
+            member = f" · team member {actor.member_id}" if actor.member_id else ""
+            st.caption(f":material/account_circle: **{actor.name}**  \n{actor.identity} · "
+                       f"{actor.role_label}{member}")
+            if st.button("Sign out", icon=":material/logout:", key="sign_out"):
+                st.logout()
+            return
+        members = access.team_members(con)
+        if not members:  # no team table loaded: a name, typed once per session
+            st.session_state["w_whoami_name"] = st.session_state.get("_whoami_name") or ""
+            st.text_input("Who am I", key="w_whoami_name", on_change=_copy_whoami_name,
+                          placeholder="your name (named in the history)",
+                          help="Without sign-in everyone has every right; the team's edits record this name.")
+            return
+        names = dict(members)
+        if "_whoami" in st.session_state and st.session_state["_whoami"] not in names:  # another team loaded
+            st.session_state.pop("_whoami")
+            st.session_state.pop("_whoami_name", None)
+        st.session_state["w_whoami"] = st.session_state.get("_whoami")
+        st.selectbox("Who am I", list(names), format_func=lambda m: f"{names[m]} ({m})", key="w_whoami",
+                     placeholder="choose yourself (named in the history)",
+                     on_change=_copy_whoami, args=(names,),
+                     help="Without sign-in everyone has every right; the team's edits record the member "
+                     "chosen here. Sign-in and roles: docs/sign-in.md.")
+
+
+def _copy_whoami(names: dict[str, str]) -> None:
+    chosen = st.session_state.get("w_whoami")
+    st.session_state["_whoami"] = chosen
+    st.session_state["_whoami_name"] = names.get(chosen)
+    if chosen is None:
+        st.session_state.pop("_whoami", None)
+        st.session_state.pop("_whoami_name", None)
+
+
+def _copy_whoami_name() -> None:
+    st.session_state["_whoami_name"] = st.session_state["w_whoami_name"].strip() or None
+
+
+def permitted(action: access.Action, account=None, *, note: bool = True) -> bool:
+    """Whether the current user may do ``action``; if not (and ``note``), say which role it needs."""
+    message = access.refusal(current_actor(), action, account)
+    if message is not None and note:
+        st.info(message, icon=":material/lock:")
+    return message is None
+
+
+def _own_ids(member_id: str | None) -> list[str]:
+    return access.own_account_ids(connection(), member_id)
 
 
 def definition_link(anchor: str, text: str = "definition") -> str:
@@ -220,7 +352,11 @@ def _overview(db: tuple, settings_key: str, as_of: dt.date, _settings: Settings,
 def account_table(ctx: PageContext) -> pd.DataFrame:
     """The account table every page filters: attributes, scores, growth, coverage, health."""
     base = base_metrics(ctx)
-    return _overview(ctx.db_key, ctx.settings_key, ctx.as_of, ctx.settings, base, scores(ctx))
+    table = _overview(ctx.db_key, ctx.settings_key, ctx.as_of, ctx.settings, base, scores(ctx))
+    actor = current_actor()
+    if access.reads_only_own(actor):  # scope_to_own_accounts: the rest is not theirs to see
+        table = table[table["account_id"].isin(_own_ids(actor.member_id))]
+    return table
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
@@ -291,6 +427,9 @@ def shared_filters(accounts: pd.DataFrame) -> dict[str, list[str]]:
     selections: dict[str, list[str]] = {}
     with st.sidebar:
         st.markdown("#### Filters")
+        mine = my_accounts_filter()
+        if mine is not None:
+            selections["account_id"] = mine
         for name, label, column in FILTERS:
             if column not in accounts.columns:
                 continue
@@ -304,13 +443,54 @@ def shared_filters(accounts: pd.DataFrame) -> dict[str, list[str]]:
                            placeholder="all")
             selections[column] = list(st.session_state[store])
             _to_query_params(name, selections[column])
-        if any(selections.values()) and st.button("Clear filters", icon=":material/filter_alt_off:"):
+        chosen = any(v for k, v in selections.items() if k != "account_id") or st.session_state.get("_f_mine")
+        if chosen and st.button("Clear filters", icon=":material/filter_alt_off:"):
             for name, _, _ in FILTERS:
                 st.session_state[f"_f_{name}"] = []
                 if name in st.query_params:
                     del st.query_params[name]
+            st.session_state["_f_mine"] = False
+            st.query_params.pop(MINE, None)
             st.rerun()
     return selections
+
+
+MINE = "mine"  # query parameter of the "My accounts" filter (?mine=1)
+NO_ACCOUNT = "\x00"  # an account id that cannot exist: an empty selection would mean "all"
+
+
+def my_accounts_filter() -> list[str] | None:
+    """The "My accounts" toggle (the accounts whose account manager or mentor is the user's team
+    member id), also in the URL (``?mine=1``); forced on when the user sees only their own
+    accounts (``scope_to_own_accounts``). Returns the account IDs to keep, or None for all."""
+    actor = current_actor()
+    forced = access.reads_only_own(actor)
+    if actor.member_id is None and not forced:
+        return None
+    if "_f_mine" not in st.session_state:
+        st.session_state["_f_mine"] = st.query_params.get(MINE) in ("1", "true")
+    on = forced or bool(st.session_state["_f_mine"])
+    st.session_state["w_mine"] = on
+    st.toggle("My accounts", key="w_mine", disabled=forced, on_change=_copy_mine,
+              help="Accounts whose account manager or mentor you are"
+              + (" (you see only these: setting scope_to_own_accounts)." if forced else "."))
+    if on and not forced:
+        st.query_params[MINE] = "1"
+    elif MINE in st.query_params:
+        del st.query_params[MINE]
+    if not on:
+        return None
+    own = _own_ids(actor.member_id)
+    linked = st.query_params.get("account")
+    if forced and linked and linked not in own:
+        st.warning(access.refusal(actor, access.Action.READ_ACCOUNT,
+                                  access.account_owner(connection(), linked) or access.AccountRef(linked))
+                   or f"Account {linked} is not one of yours.", icon=":material/lock:")
+    return own or [NO_ACCOUNT]
+
+
+def _copy_mine() -> None:
+    st.session_state["_f_mine"] = bool(st.session_state["w_mine"])
 
 
 def _copy_widget(widget: str, store: str) -> None:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kam_core.access import values as _access
 from kam_core.errors import SettingsError
 from kam_core.ingest.schema import ATTITUDES, PIECES
 
@@ -221,6 +222,22 @@ SETTINGS: tuple[Setting, ...] = (
             _number(0, 100), "health"),
     Setting("key_person_reason", 0.5, "A key-person dependency from this share (0-1) is listed as a "
             "reason (\"coverage depends 80 % on one person\").", _number(0, 1), "health"),
+    # access: sign-in and roles (docs/sign-in.md); kept when the Settings page saves or resets
+    Setting("roles", {}, "Who has which role once sign-in is on: an e-mail, an @domain or a group "
+            "(as the identity provider names it) = a role (admin, management, mentor, account_manager, "
+            "viewer), or = { role = ..., member_id = ... } where member_id is the team member whose "
+            "accounts are theirs. A user gets the roles of every entry that matches.",
+            _access.role_mapping, "access"),
+    Setting("default_role", "none", "Role of a signed-in user whom no entry of roles matches: none "
+            "(refused, the default) or viewer.", _access.default_role, "access"),
+    Setting("scope_to_own_accounts", False, "Mentors and account managers see only their own accounts "
+            "(those whose mentor_id or account_manager_id is their team member id).",
+            _access.flag, "access"),
+    Setting("sql_roles", ["admin", "management"], "Roles that may use the SQL box (it reads every "
+            "table, whatever scope_to_own_accounts says).", _access.role_list, "access"),
+    Setting("group_claims", ["groups", "roles"], "ID-token claims whose values are matched as groups "
+            "against roles (Entra ID: groups and app roles; Keycloak: groups).",
+            _access.claim_names, "access"),
 )
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
@@ -362,4 +379,64 @@ def _toml_value(v: Any) -> str:
         return f'"{v.isoformat()}"'
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):  # an inline table (an entry of roles)
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
     return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# ---- saving from the app: only an admin, and the sign-in roles stay as the file has them ----
+
+ACCESS_SETTINGS: tuple[str, ...] = tuple(s.name for s in SETTINGS if s.group == "access")
+
+
+def save_settings(path: str | Path, values: dict[str, Any], actor: Any) -> Settings:
+    """Validate ``values`` and write them to ``path`` (kam.toml) on behalf of ``actor``.
+
+    Raises ``AccessDenied`` unless the actor may change the settings, ``SettingsError`` for a
+    value that is not allowed (the file is then unchanged). The access settings (roles …) in the
+    file are kept unless ``values`` names them, so saving the tunables never locks anyone out.
+    The file is replaced in one step: a crash leaves the old or the new file, never half of one.
+    """
+    from kam_core.access import Action, require
+
+    require(actor, Action.CHANGE_SETTINGS)
+    new = Settings({**_access_values_in(Path(path)), **values})
+    _write_atomically(Path(path), to_toml(new))
+    return new
+
+
+def reset_settings(path: str | Path, actor: Any) -> Settings:
+    """Reset every tunable to its default on behalf of ``actor``, keeping the access settings."""
+    from kam_core.access import Action, require
+
+    require(actor, Action.CHANGE_SETTINGS)
+    p = Path(path)
+    kept = Settings(_access_values_in(p))
+    if kept.changed():
+        _write_atomically(p, to_toml(kept))
+    elif p.is_file():
+        p.unlink()
+    return kept
+
+
+def _access_values_in(path: Path) -> dict[str, Any]:
+    """The access settings as written in the file ({} without a readable file)."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return {}
+    return {k: data[k] for k in ACCESS_SETTINGS if k in data}
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    import os
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -3,6 +3,7 @@
 import streamlit as st
 
 import ui
+from kam_core.access import Action, require
 from kam_core.errors import KamError
 from kam_core.explore import browsable_tables, browse
 from kam_core.export import to_csv_bytes, to_excel_bytes
@@ -36,14 +37,16 @@ with tab_browse:
                            icon=":material/download:", key="dl_browse_xlsx")
 
 with tab_sql:
+    may_sql = ui.permitted(Action.RUN_SQL)  # else: which roles the setting sql_roles lists
     st.caption("One read-only SELECT over the loaded tables (no files, no network, no settings); "
                f"stopped after {ctx.settings.sql_time_limit_s:g} s; at most {ctx.settings.sql_max_rows:,} rows "
                "(settings sql_time_limit_s and sql_max_rows).")
     sql = st.text_area("SQL", key="explore_sql", height=140,
                        value="select industry, count(*) as accounts, sum(annual_revenue) as customer_size\n"
                        "from accounts group by industry order by accounts desc")
-    if st.button("Run", type="primary", key="explore_run", icon=":material/play_arrow:"):
+    if st.button("Run", type="primary", key="explore_run", icon=":material/play_arrow:", disabled=not may_sql):
         try:
+            require(ui.current_actor(), Action.RUN_SQL)
             result = run_query(ctx.con, sql, max_rows=ctx.settings.sql_max_rows,
                                timeout_s=ctx.settings.sql_time_limit_s)
         except KamError as exc:

@@ -13,6 +13,7 @@ from pathlib import Path
 import streamlit as st
 
 import ui
+from kam_core.access import Action, require
 from kam_core.appdata import database_path
 from kam_core.errors import KamError
 from kam_core.export import to_csv_bytes
@@ -129,6 +130,7 @@ def rebuild(sources: list[Path], mapping_path: Path | None = None) -> str | None
     """Rebuild the database from the sources; reruns the page on success, else returns the error."""
     with st.spinner("Loading …"):
         try:
+            require(ui.current_actor(), Action.LOAD_DATA)
             report = load(sources, database_path(), ctx.settings, mapping=mapping_path)
         except KamError as exc:
             ui.show_error(exc)
@@ -405,10 +407,11 @@ def mapping_screen(folder: str, sources: list[Path]) -> None:
     overwrite = s2.checkbox("Overwrite a saved mapping of that name", key="map_overwrite")
     if st.button("Save mapping", key="map_save", icon=":material/save:", disabled=mapping is None):
         try:
+            require(ui.current_actor(), Action.LOAD_DATA)
             path = save_mapping(mapping, mappings_folder(), name, overwrite=overwrite)
             st.session_state["_map_saved"] = str(path)
             st.success(f"Saved as {path}.")
-        except (MappingError, OSError) as exc:
+        except (MappingError, KamError, OSError) as exc:
             ui.show_error(exc)
     saved_path = Path(st.session_state["_map_saved"]) if st.session_state.get("_map_saved") else None
     if saved_path is not None and saved_path.is_file() and mapping is not None:
@@ -507,11 +510,13 @@ st.caption(
     "other files and map their columns below. The database is rebuilt with the same loader; the "
     "current one stays in use until the new one is complete."
 )
+may_load = ui.permitted(Action.LOAD_DATA)  # else: which role loading needs
 uploads = st.file_uploader(
     "Export files",
     accept_multiple_files=True,
     type=["csv", "txt", "tsv", "xlsx", "xlsm", "parquet", "zip"],
     key="upload",
+    disabled=not may_load,
 )
 store_uploads(uploads)
 upload_dir = st.session_state.get(UPLOAD_DIR)

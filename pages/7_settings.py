@@ -4,14 +4,16 @@ import pandas as pd
 import streamlit as st
 
 import ui
+from kam_core.access import Action
 from kam_core.appdata import settings_path
 from kam_core.errors import KamError
-from kam_core.settings import SETTINGS, TIER_PRESETS, Settings, to_toml
+from kam_core.settings import SETTINGS, TIER_PRESETS, reset_settings, save_settings, to_toml
 
 ctx = ui.setup_page("Settings", "⚙️", "The numbers behind the numbers. Saved to kam.toml; "
                     "everything not changed stays at its default.")
 current = ctx.settings
 path = settings_path()
+may_change = ui.permitted(Action.CHANGE_SETTINGS)  # else: which role changing them needs
 CHOICES = {"tier_scheme": list(TIER_PRESETS), "date_order": ["dmy", "mdy"]}
 GROUP_TITLES = {"portfolio": "Portfolio: tiers, quadrants, stability", "relationships": "Relationships",
                 "health": "Growth and health", "general": "General", "loading": "Loading"}
@@ -64,7 +66,7 @@ with st.form("settings"):
                 values[s.name] = int(col.number_input(s.name, value=value, step=1, help=s.help, key=key))
             else:
                 values[s.name] = col.number_input(s.name, value=float(value), help=s.help, key=key, format="%.4g")
-    saved = st.form_submit_button("Save to kam.toml", type="primary", icon=":material/save:")
+    saved = st.form_submit_button("Save to kam.toml", type="primary", icon=":material/save:", disabled=not may_change)
 
 if saved:
     tier_rows = [[str(r.tier).strip(), float(r.threshold)] for r in edited_tiers.itertuples()
@@ -73,23 +75,25 @@ if saved:
     # a table equal to a preset means "use the preset chosen above"; anything else is custom
     values["tiers"] = None if tier_rows in presets else tier_rows
     try:
-        new = Settings(values)
+        new = save_settings(path, values, ui.current_actor())  # checks the role; keeps the sign-in roles
     except KamError as exc:
         ui.show_error(exc)
     else:
-        path.write_text(to_toml(new), encoding="utf-8")
         st.session_state.pop("_settings_overrides", None)
         st.cache_data.clear()
         st.success(f"Saved {len(new.changed())} changed setting(s) to {path.name}.")
         st.rerun()
 
 c1, c2 = st.columns([1, 3])
-if c1.button("Reset to defaults", icon=":material/restart_alt:"):
-    if path.is_file():
-        path.unlink()
-    st.session_state.pop("_settings_overrides", None)
-    st.cache_data.clear()
-    st.rerun()
+if c1.button("Reset to defaults", icon=":material/restart_alt:", disabled=not may_change):
+    try:
+        reset_settings(path, ui.current_actor())  # checks the role; keeps the sign-in roles
+    except KamError as exc:
+        ui.show_error(exc)
+    else:
+        st.session_state.pop("_settings_overrides", None)
+        st.cache_data.clear()
+        st.rerun()
 c2.caption(f"In force: {len(current.changed())} setting(s) differ from the defaults.")
 with st.expander("kam.toml as it would be saved now"):
     st.code(to_toml(current), language="toml")
