@@ -154,6 +154,13 @@ def _weights(v: Any) -> dict[str, float]:
     return {str(k): float(x) for k, x in v.items()}
 
 
+def _store_path(v: Any) -> str:
+    """The workbench store's file: empty (beside the CRM database) or a path."""
+    if not isinstance(v, str):
+        raise ValueError("expected a file path, or empty for beside the CRM database")
+    return v.strip()
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("currency", "EUR", "Currency every amount is shown in (ISO code).", _text, "general"),
     Setting("as_of", None, "The date the numbers are computed for; empty = the latest date in the "
@@ -221,6 +228,10 @@ SETTINGS: tuple[Setting, ...] = (
             _number(0, 100), "health"),
     Setting("key_person_reason", 0.5, "A key-person dependency from this share (0-1) is listed as a "
             "reason (\"coverage depends 80 % on one person\").", _number(0, 1), "health"),
+    # workbench
+    Setting("workbench_path", "", "File of the workbench store (the team's edits, kept across loads); "
+            "empty = beside the CRM database (kam.duckdb -> kam.workbench.sqlite); a relative path "
+            "is relative to the database's folder.", _store_path, "general"),
 )
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
