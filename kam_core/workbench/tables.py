@@ -43,6 +43,9 @@ class Editable:
     generated: str | None = None
     id_prefix: str = ""
     noun: str = ""
+    # what tells two records apart for a person when there is no id yet: a row without id
+    # (a new record in a workbook) that matches an existing record on these is not new
+    identity: tuple[str, ...] = ()
 
     @property
     def table(self) -> Table:
@@ -71,10 +74,11 @@ class Editable:
 EDITABLE: dict[str, Editable] = {
     e.name: e
     for e in (
-        Editable("contacts", ("contact_id",), generated="contact_id", id_prefix="C-team-", noun="contact"),
+        Editable("contacts", ("contact_id",), generated="contact_id", id_prefix="C-team-", noun="contact",
+                 identity=("account_id", "name")),
         Editable("relationships", ("member_id", "contact_id"), noun="relationship"),
         Editable("plan_actions", ("action_id",), generated="action_id", id_prefix="PA-team-",
-                 noun="plan action"),
+                 noun="plan action", identity=("account_id", "objective")),
         Editable("potential", ("account_id", "product_line"), noun="potential"),
         Editable("competitors", ("account_id", "competitor", "product_line"), noun="competitor"),
         Editable("criterion_scores", ("account_id", "criterion_id"), noun="criterion score"),
