@@ -275,7 +275,7 @@ class Workbench:
                 where = "where v.account_id = $account"
             elif table == "relationships" and "contacts" in present:
                 where = "where v.contact_id in (select contact_id from main.contacts where account_id = $account)"
-        order = ", ".join(f"v.{quote_ident(k)}" for k in spec.key)
+        order = ", ".join(f"v.{quote_ident(k)} nulls first" for k in spec.key)
         return fetch_frame(cur, f"select v.*, {meta} from {source} {where} order by {order}", params)
 
     def history(self, account_id: str | None = None, *, table: str | None = None, key: Any = None,
@@ -438,7 +438,8 @@ class Workbench:
     def undo(self, actor: str, batch_id: int | None = None) -> Saved:
         """Take back a save (default: the actor's latest one not yet undone), as a new save.
 
-        Refused with "changed by X at T" when a record of it changed after it.
+        Refused with "changed by X at T" when a cell it wrote was changed after it (and that
+        change was not undone); changes to other columns of the same record do not matter.
         """
         actor = _actor(actor)
         with self._lock, open_store(self.store_path) as sq, write_transaction(sq):
@@ -458,17 +459,28 @@ class Workbench:
                 "from changes where batch_id = ? order by change_id desc", (target,)).fetchall()
             new_id, at = _new_batch(sq, actor, "undo", f"undo of save {target}", undoes=target)
             txn = _Txn(self, sq, actor, new_id)
+            # every cell of the save must still hold what the save wrote: a later change by
+            # anyone (not undone itself) would be overwritten silently otherwise
+            checked: set[tuple[str, str, str]] = set()
+            for tname, key_text, _account, column, _old_set, _old_value, new_set, new_value in changes:
+                if (tname, key_text, column) in checked:
+                    continue  # the save's last change of this cell is what it left there
+                checked.add((tname, key_text, column))
+                now = sq.execute("select value from cells where table_name = ? and record_key = ? and column_name = ?",
+                                 (tname, key_text, column)).fetchone()
+                if (now is not None) != bool(new_set) or (now is not None and now[0] != new_value):
+                    spec = EDITABLE[tname]
+                    who, when = sq.execute(
+                        "select b.actor, b.changed_at from changes c join batches b on b.batch_id = c.batch_id "
+                        "where c.table_name = ? and c.record_key = ? and c.column_name = ? and c.batch_id > ? "
+                        "order by c.change_id desc limit 1", (tname, key_text, column, target)).fetchone()
+                    raise ConflictError(
+                        f"cannot undo save {target}: {tname} {show_key(spec, decode_key(spec, key_text))} was changed "
+                        f"by {txn.who(who)} at {show_time(when)} after it", who, when)
             for tname, key_text in dict.fromkeys((c[0], c[1]) for c in changes):
                 spec = EDITABLE[tname]
-                key = decode_key(spec, key_text)
-                st = txn.stored(spec, key)
-                if st.last_batch != target:
-                    raise ConflictError(
-                        f"cannot undo save {target}: {tname} {show_key(spec, key)} was changed by "
-                        f"{txn.who(st.changed_by)} at {show_time(st.changed_at)} after it",
-                        st.changed_by, st.changed_at)
                 accounts = {c[2] for c in changes if (c[0], c[1]) == (tname, key_text) and c[2]}
-                txn.authorize("undo", spec, key, accounts)
+                txn.authorize("undo", spec, decode_key(spec, key_text), accounts)
             for tname, key_text, account, column, old_set, old_value, new_set, new_value in changes:
                 spec = EDITABLE[tname]
                 key = decode_key(spec, key_text)
@@ -665,6 +677,12 @@ class _Txn:
         for column, value in st.cells.items():
             if column in values:
                 values[column] = value
+        if row is None:
+            # as the overlay's view: a record of the team's whose account (contact, member,
+            # criterion) is gone is not in the data; ``orphans`` lists it
+            required = {c.name for c in spec.columns if c.ref and c.required}
+            if self.reference_problems(spec, values, required, "", existence_only=True):
+                return None, st
         return values, st
 
     def who(self, actor: str | None) -> str:
@@ -712,7 +730,7 @@ class _Txn:
         return result.values
 
     def reference_problems(self, spec: Editable, values: Mapping[str, Any], changed: set[str],
-                           shown: str) -> list[Problem]:
+                           shown: str, *, existence_only: bool = False) -> list[Problem]:
         """References of the changed columns (all, for a new record) that have no target."""
         problems = []
         for col in spec.columns:
@@ -731,7 +749,8 @@ class _Txn:
                 problems.append(Problem(spec.name, shown, col.name,
                                         f"{col.name} {checks.show(value)} has no {reference_noun(ref_table)} "
                                         f"in {ref_table}"))
-        if spec.name == "criterion_scores" and "criterion_id" in changed and "criteria" in self.crm:
+        if (spec.name == "criterion_scores" and "criterion_id" in changed and "criteria" in self.crm
+                and not existence_only):
             source = self.con.execute(
                 f"select source from {CRM_CATALOG}.main.criteria where criterion_id = $c limit 1",
                 {"c": values.get("criterion_id")}).fetchall()
