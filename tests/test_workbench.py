@@ -7,6 +7,7 @@ The small export below is written by the tests; other ``test_workbench_*`` files
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -66,9 +67,17 @@ def make_db(tmp_path: Path, changes: dict[str, str | None] | None = None) -> Pat
     return db
 
 
+@pytest.fixture(scope="session")
+def loaded_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_db(tmp_path_factory.mktemp("workbench"))
+
+
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return make_db(tmp_path)
+def db(loaded_once: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the loaded test export (one load for all tests: loads take a while)."""
+    copy = tmp_path / "kam.duckdb"
+    shutil.copyfile(loaded_once, copy)
+    return copy
 
 
 @pytest.fixture

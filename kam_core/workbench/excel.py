@@ -224,7 +224,9 @@ def preview_import(workbench: Workbench, source: Path | str | bytes | IO[bytes],
                     why = "not editable in the workbench" if table else "not named after a table"
                     preview.notes.append(f"sheet {sheet!r} ignored ({why}; editable: {', '.join(EDITABLE)})")
                     continue
+                first = len(preview.refused)
                 _preview_sheet(txn, path, sheet, EDITABLE[table], meta, preview, actor)
+                preview.refused[first:] = sorted(preview.refused[first:], key=lambda r: r.row)  # as the sheet reads
         return preview
 
 
@@ -280,7 +282,8 @@ def _read_meta(path: Path) -> dict[str, Any]:
 
     book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     try:
-        return {str(k): v for k, v, *_ in book[META_SHEET].iter_rows(values_only=True) if k is not None}
+        return {str(row[0]): row[1] if len(row) > 1 else None
+                for row in book[META_SHEET].iter_rows(values_only=True) if row and row[0] is not None}
     finally:
         book.close()
 
