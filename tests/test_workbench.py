@@ -72,12 +72,16 @@ def loaded_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_db(tmp_path_factory.mktemp("workbench"))
 
 
+def fresh_copy(loaded: Path, folder: Path) -> Path:
+    """A copy of a loaded database in ``folder`` (one load serves many tests: loads take a while)."""
+    copy = folder / "kam.duckdb"
+    shutil.copyfile(loaded, copy)
+    return copy
+
+
 @pytest.fixture
 def db(loaded_once: Path, tmp_path: Path) -> Path:
-    """A fresh copy of the loaded test export (one load for all tests: loads take a while)."""
-    copy = tmp_path / "kam.duckdb"
-    shutil.copyfile(loaded_once, copy)
-    return copy
+    return fresh_copy(loaded_once, tmp_path)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import openpyxl
@@ -12,7 +11,7 @@ import pytest
 from kam_core.cli import main
 from kam_core.workbench.edits import Workbench
 
-from .test_workbench import make_db
+from .test_workbench import fresh_copy, make_db
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +21,7 @@ def loaded_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def db(loaded_once: Path, tmp_path: Path) -> Path:
-    shutil.copyfile(loaded_once, tmp_path / "kam.duckdb")
-    return tmp_path / "kam.duckdb"
+    return fresh_copy(loaded_once, tmp_path)
 
 
 def edited_export(db: Path, tmp_path: Path, capsys) -> Path:

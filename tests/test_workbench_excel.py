@@ -4,7 +4,6 @@ checks and history; refused rows with sheet, row, column and reason."""
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from pathlib import Path
 
 import openpyxl
@@ -21,7 +20,7 @@ from kam_core.workbench.excel import (
 )
 from kam_core.workbench.tables import EDITABLE
 
-from .test_workbench import make_db
+from .test_workbench import fresh_copy, make_db
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +30,7 @@ def loaded_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def wb(loaded_once: Path, tmp_path: Path) -> Workbench:
-    shutil.copyfile(loaded_once, tmp_path / "kam.duckdb")
-    return Workbench(tmp_path / "kam.duckdb")
+    return Workbench(fresh_copy(loaded_once, tmp_path))
 
 
 def sheet_rows(path: Path, sheet: str) -> list[list]:

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kam_core.ingest.readers import _cell_text
 from kam_core.ingest.schema import TABLES, Column, Table
 
 # Pseudo-columns of a record in the store: a record the team created (the CRM does not
@@ -119,19 +120,8 @@ def plain(value: Any) -> Any:
 
 
 def to_text(value: Any) -> str | None:
-    """The text the loader's checks read for a value (as a cell of an export would hold it)."""
-    value = plain(value)
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dt.datetime):
-        return value.date().isoformat() if value.time() == dt.time(0) else value.isoformat(sep=" ")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
-    return str(value)
+    """The text the loader's checks read for a value: what its Excel reader makes of a cell."""
+    return _cell_text(plain(value))
 
 
 def to_store(column: Column | None, value: Any) -> Any:
