@@ -73,6 +73,10 @@ def export_workbook(workbench: Workbench, out: Path | str | IO[bytes], *, accoun
         sql, params = _effective_sql(spec, account_id, present)
         rows = cur.execute(sql, params or None).fetchall()
         ws = book.create_sheet(name)
+        # the size up front (Excel writes it too): without it openpyxl's read-only reader,
+        # the loader's, parses a whole sheet only to find its size, for every sheet it opens
+        ref = f"A1:{get_column_letter(len(columns))}{len(rows) + 1}"
+        ws.calculate_dimension = lambda ref=ref: ref
         ws.freeze_panes = "A2"
         for i, col in enumerate(columns, start=1):
             ws.column_dimensions[get_column_letter(i)].width = max(12, min(40, len(col) + 4))
@@ -410,15 +414,20 @@ def _same_text(a: str | None, b: str | None) -> bool:
 
 
 def _parse_keys(txn: _Txn, spec: Editable, rows: list[tuple], colmap: dict[str, int]) -> dict[int, tuple | None]:
+    """Each row's key as the loader parses it (ids trimmed; a date key from any date form)."""
+    dates = [k for k in spec.key if spec.table.column(k).kind == "date" and k in colmap]
+    parsed: dict[str, Any] = {}
+    if dates:
+        texts = sorted({raw[1 + colmap[k]].strip() for raw in rows for k in dates if raw[1 + colmap[k]]})
+        parsed = dict(txn.con.execute("select v, kam_date(v) from unnest($v) as t(v)", {"v": texts}).fetchall())
     out: dict[int, tuple | None] = {}
     for raw in rows:
         values = []
         for k in spec.key:
             text = raw[1 + colmap[k]] if k in colmap else None
             text = text.strip() if isinstance(text, str) else text
-            if text and spec.table.column(k).kind == "date":
-                parsed = txn.con.execute("select kam_date($v)", {"v": text}).fetchall()[0][0]
-                text = parsed if parsed is not None else text
+            if text and k in dates and parsed.get(text) is not None:
+                text = parsed[text]
             values.append(text or None)
         out[raw[0]] = tuple(values)
     return out
