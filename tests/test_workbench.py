@@ -383,6 +383,7 @@ def test_second_writer_is_refused_with_who_and_when(db: Path) -> None:
 def test_values_seen_before_a_reload_are_refused(tmp_path: Path) -> None:
     db = make_db(tmp_path)
     wb = Workbench(db)
+    wb.update("T-03", "contacts", "C-2", {"level": "executive"})  # a team value: not what differs below
     seen = dict(wb.record("contacts", "C-2").values)
     load([write_export(tmp_path / "export2", {"contacts.csv": EXPORT["contacts.csv"].replace("CFO", "Finance")})], db)
     with pytest.raises(ConflictError, match=r"contacts C-2 was changed by a new CRM export \(loaded .*\) since you "

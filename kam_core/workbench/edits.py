@@ -776,8 +776,7 @@ class _Txn:
             differs = [c for c, v in seen.items() if c in current and not _same(current[c], v)]
             if not differs:
                 return
-            if st.version and st.changed_by:
-                # the store's last writer, unless that save is older than what the user saw
+            if st.version and st.changed_by and self._team_changed(spec, key, st, differs):
                 raise ConflictError(f"{shown} was changed by {self.who(st.changed_by)} at {show_time(st.changed_at)} "
                                     f"since you opened it ({', '.join(differs)}); nothing was saved: "
                                     "check the current values and save again", st.changed_by, st.changed_at)
@@ -794,6 +793,17 @@ class _Txn:
             raise ConflictError(f"{shown} was changed by {self.who(st.changed_by)} at {show_time(st.changed_at)} "
                                 "since you opened it; nothing was saved: check the current values and save again",
                                 st.changed_by, st.changed_at)
+
+    def _team_changed(self, spec: Editable, key: Key, st: _Stored, columns: list[str]) -> bool:
+        """Whether the differing values are the team's doing (a value the team set, or one its
+        last save took back) rather than a new export's."""
+        if any(c in st.cells for c in columns):
+            return True
+        marks = ", ".join("?" for _ in columns)
+        return self.sq.execute(
+            f"select 1 from changes where batch_id = ? and table_name = ? and record_key = ? "
+            f"and column_name in ({marks}) limit 1",
+            (st.last_batch, spec.name, encode_key(spec, key), *columns)).fetchone() is not None
 
     def authorize(self, action: str, spec: Editable, key: Key, accounts: set[str | None]) -> None:
         if self.wb.authorize is not None:
