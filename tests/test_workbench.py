@@ -462,6 +462,10 @@ def test_reload_keeps_every_edit_and_lists_the_orphans(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- the store file
 
 
+def test_team_members_to_choose_from(wb: Workbench) -> None:
+    assert wb.team_members().values.tolist() == [["T-01", "Anna Berg"], ["T-02", "Ben Cole"], ["T-03", "Cara Dunn"]]
+
+
 def test_store_path_setting(tmp_path: Path) -> None:
     from kam_core.settings import Settings
 

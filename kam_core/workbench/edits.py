@@ -330,6 +330,14 @@ class Workbench:
             frame["changed_at"] = pd.Series(dtype="datetime64[us]")
         return frame
 
+    def team_members(self) -> pd.DataFrame:
+        """The active team members (``member_id``, ``name``), for choosing who edits when there
+        is no sign-in; empty without a team table."""
+        cur = self.dataset()
+        if "team" not in loaded_tables(cur):
+            return pd.DataFrame({"member_id": pd.Series(dtype="str"), "name": pd.Series(dtype="str")})
+        return fetch_frame(cur, "select member_id, name from team where is_active is not false order by name, member_id")
+
     def last_undoable(self, actor: str) -> int | None:
         """The save ``undo(actor)`` would take back (the actor's latest one not undone)."""
         with read_store(self.store_path) as sq:
