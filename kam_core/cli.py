@@ -1,4 +1,4 @@
-"""``python -m kam_core``: load, report and demo, usable without the app (spec §4).
+"""``python -m kam_core``: load, report, demo and overlay, usable without the app (spec §4).
 
 Exit codes: 0 success; 1 a file was fatal or nothing could be built; 2 bad arguments.
 """
@@ -54,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="folder to write the CSV files into")
     p.add_argument("--accounts", type=int, default=150)
     p.add_argument("--seed", type=int, default=7)
+
+    # overlay: the team's edits (the workbench); its arguments live in kam_core/workbench/cli.py
+    from kam_core.workbench import cli as workbench_cli
+
+    workbench_cli.add_parser(sub)
     return parser
 
 
@@ -65,6 +70,10 @@ def main(argv: list[str] | None = None) -> int:
             return _load(parser, args)
         if args.command == "report":
             return _report(parser, args)
+        if args.command == "overlay":
+            from kam_core.workbench import cli as workbench_cli
+
+            return workbench_cli.run(parser, args)
         return _demo(parser, args)
     except KamError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -155,6 +155,13 @@ def _weights(v: Any) -> dict[str, float]:
     return {str(k): float(x) for k, x in v.items()}
 
 
+def _store_path(v: Any) -> str:
+    """The workbench store's file: empty (beside the CRM database) or a path."""
+    if not isinstance(v, str):
+        raise ValueError("expected a file path, or empty for beside the CRM database")
+    return v.strip()
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("currency", "EUR", "Currency every amount is shown in (ISO code).", _text, "general"),
     Setting("as_of", None, "The date the numbers are computed for; empty = the latest date in the "
@@ -238,6 +245,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("group_claims", ["groups", "roles"], "ID-token claims whose values are matched as groups "
             "against roles (Entra ID: groups and app roles; Keycloak: groups).",
             _access.claim_names, "access"),
+    # workbench
+    Setting("workbench_path", "", "File of the workbench store (the team's edits, kept across loads); "
+            "empty = beside the CRM database (kam.duckdb -> kam.workbench.sqlite); a relative path "
+            "is relative to the database's folder.", _store_path, "general"),
 )
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 

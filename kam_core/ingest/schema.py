@@ -377,6 +377,19 @@ create table if not exists load_info (
 """
 
 
+def reference_noun(table: str) -> str:
+    """What one row of ``table`` is called in a message about a reference to it
+    ("member_id 'T-9' has no team member in team"); shared by the loader's and the
+    workbench's checks.
+
+    >>> [reference_noun(t) for t in ("accounts", "team", "criteria", "opportunities")]
+    ['account', 'team member', 'criterion', 'opportunity']
+    """
+    special = {"team": "team member", "criteria": "criterion", "opportunities": "opportunity",
+               "activities": "activity"}
+    return special.get(table, table.removesuffix("s"))
+
+
 def table_ddl(table: Table) -> str:
     """``create table`` statement for one canonical table (no constraints: the loader checks)."""
     cols = ",\n    ".join(f"{c.name} {c.sql_type}" for c in table.columns)

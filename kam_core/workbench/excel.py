@@ -1,0 +1,499 @@
+"""The Excel round trip: download the effective values, edit them in Excel, upload them back.
+
+``export_workbook`` writes one sheet per editable table (named after the table, canonical
+column names, the export overlaid with the team's edits) and a hidden sheet ``_kam`` that
+remembers the store's last save at download time.
+
+``preview_import`` reads a workbook back — every sheet named after an editable table; a sheet
+may hold only the key columns and the columns to change — and computes what would change:
+only cells that differ from the effective values count (an unchanged cell records nothing).
+Each row goes through the loader's checks (the sheet is read by the loader's own Excel
+reader) and the reference checks; a refused row comes back with sheet, row, column and
+reason, as the loader reports a rejected row. A row whose record was changed in the app
+after the workbook was downloaded is refused too ("changed by X at T after this workbook
+was downloaded"), so an old workbook never silently undoes a newer edit.
+
+``apply_import`` writes the previewed changes as one save (``import``) through the same
+validation and history; ``import_workbook`` does both (the CLI).
+
+New records: a row with a blank ``contact_id`` (or ``action_id``) is a new contact (plan
+action) with a generated id; a row of the other tables whose key is not there yet is a new
+record. Deleting is done in the app, not by leaving rows out (a sheet may be partial).
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import pandas as pd
+
+from kam_core.errors import FatalFileError
+from kam_core.ingest.loader import normalise_name, table_for_name
+from kam_core.ingest.readers import stage_xlsx, xlsx_sheet_names
+from kam_core.ingest.schema import loaded_tables
+from kam_core.sqlutil import quote_ident
+from kam_core.workbench import checks
+from kam_core.workbench.edits import Create, Operation, Saved, Update, Workbench, WriteRequest, _Txn
+from kam_core.workbench.errors import ConflictError, PermissionDenied, WorkbenchError
+from kam_core.workbench.store import now_utc, read_store, show_time
+from kam_core.workbench.tables import EDITABLE, Editable, show_key, to_text
+
+META_SHEET = "_kam"
+FORMAT = "kam-workbench-1"
+
+
+# ---------------------------------------------------------------- export
+
+
+def export_workbook(workbench: Workbench, out: Path | str | IO[bytes], *, account_id: str | None = None,
+                    tables: list[str] | None = None) -> dict[str, int]:
+    """Write the effective values of the editable tables to ``out`` (a path or a binary file);
+    returns the rows written per sheet. ``account_id`` limits every sheet to one account."""
+    import openpyxl
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    cur = workbench.dataset()
+    present = loaded_tables(cur)
+    wanted = [t for t in (tables or list(EDITABLE)) if t in EDITABLE]
+    book = openpyxl.Workbook(write_only=True)
+    counts: dict[str, int] = {}
+    bold = Font(bold=True)
+    for name in wanted:
+        if name not in present:
+            continue
+        spec = EDITABLE[name]
+        columns = spec.table.column_names
+        sql, params = _effective_sql(spec, account_id, present)
+        rows = cur.execute(sql, params or None).fetchall()
+        ws = book.create_sheet(name)
+        # the size up front (Excel writes it too): without it openpyxl's read-only reader,
+        # the loader's, parses a whole sheet only to find its size, for every sheet it opens
+        ref = f"A1:{get_column_letter(len(columns))}{len(rows) + 1}"
+        ws.calculate_dimension = lambda ref=ref: ref
+        ws.freeze_panes = "A2"
+        for i, col in enumerate(columns, start=1):
+            ws.column_dimensions[get_column_letter(i)].width = max(12, min(40, len(col) + 4))
+        header = []
+        for col in columns:
+            cell = WriteOnlyCell(ws, value=col)
+            cell.font = bold
+            header.append(cell)
+        ws.append(header)
+        for row in rows:
+            ws.append([_cell(ws, WriteOnlyCell, v) for v in row])
+        counts[name] = len(rows)
+    meta = book.create_sheet(META_SHEET)
+    meta.sheet_state = "hidden"
+    for item in _meta(workbench, cur, account_id).items():
+        meta.append(list(item))
+    if isinstance(out, (str, Path)):
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+    book.save(out)
+    return counts
+
+
+def export_workbook_bytes(workbench: Workbench, *, account_id: str | None = None) -> bytes:
+    """The workbook as bytes (for a download button)."""
+    buf = io.BytesIO()
+    export_workbook(workbench, buf, account_id=account_id)
+    return buf.getvalue()
+
+
+def _effective_sql(spec: Editable, account_id: str | None, present: set[str]) -> tuple[str, dict[str, Any]]:
+    cols = ", ".join(f"v.{quote_ident(c)}" for c in spec.table.column_names)
+    order = ", ".join(f"v.{quote_ident(k)} nulls first" for k in spec.key)
+    where, params = "", {}
+    if account_id is not None:
+        params["account"] = account_id
+        if "account_id" in spec.table.column_names:
+            where = "where v.account_id = $account"
+        elif spec.name == "relationships" and "contacts" in present:
+            where = "where v.contact_id in (select contact_id from main.contacts where account_id = $account)"
+    return f"select {cols} from main.{quote_ident(spec.name)} as v {where} order by {order}", params
+
+
+def _cell(ws: Any, cell_type: Any, value: Any) -> Any:
+    # text that starts like a formula stays text: the value goes back as it came
+    if isinstance(value, str) and value.startswith(("=", "+", "-", "@")):
+        cell = cell_type(ws, value=value)
+        cell.data_type = "s"
+        return cell
+    return value
+
+
+def _meta(workbench: Workbench, cur: Any, account_id: str | None) -> dict[str, Any]:
+    with read_store(workbench.store_path) as sq:
+        last = sq.execute("select coalesce(max(batch_id), 0) from batches").fetchone()[0] if sq else 0
+    loaded = None
+    if "load_info" in {r[0] for r in cur.execute(
+            "select table_name from duckdb_tables() where database_name = 'crm'").fetchall()}:
+        found = cur.execute("select value from crm.main.load_info where key = 'loaded_at'").fetchall()
+        loaded = found[0][0] if found else None
+    return {"format": FORMAT, "database": workbench.db_path.name, "exported_at": now_utc(),
+            "store_last_save": last, "crm_loaded_at": loaded, "account_id": account_id}
+
+
+# ---------------------------------------------------------------- import
+
+
+@dataclass(frozen=True)
+class CellChange:
+    """One cell the import would change (``column`` is ``record`` for a new record)."""
+
+    sheet: str
+    row: int
+    table: str
+    record: str
+    column: str
+    old: Any
+    new: Any
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A refused row: where it is and why, in the loader's words."""
+
+    sheet: str
+    row: int
+    column: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"{self.sheet} row {self.row}"
+        return f"{where}: {self.reason}"
+
+
+@dataclass
+class ImportPreview:
+    """What an import would do. ``operations`` are what ``apply_import`` saves."""
+
+    name: str
+    changes: list[CellChange] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    operations: list[Operation] = field(default_factory=list)
+    rows_read: int = 0
+    rows_unchanged: int = 0
+    new_records: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.refused
+
+    def frame(self) -> pd.DataFrame:
+        """The changes as a table for the preview (sheet, row, record, column, old → new)."""
+        return pd.DataFrame(
+            [{"sheet": c.sheet, "row": c.row, "record": c.record, "column": c.column,
+              "old_value": to_text(c.old), "new_value": to_text(c.new)} for c in self.changes],
+            columns=["sheet", "row", "record", "column", "old_value", "new_value"])
+
+    def refused_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([{"sheet": r.sheet, "row": r.row, "column": r.column, "reason": r.reason}
+                             for r in self.refused], columns=["sheet", "row", "column", "reason"])
+
+    def summary(self) -> str:
+        new_rows = {(c.sheet, c.row) for c in self.changes if c.column == "record"}
+        updated = len({(c.sheet, c.row) for c in self.changes} - new_rows)
+        return (f"{self.name}: {self.rows_read} rows read; {len(self.changes)} cells to change in "
+                f"{updated + self.new_records} records ({self.new_records} new), {self.rows_unchanged} rows "
+                f"unchanged, {len(self.refused)} rows refused")
+
+
+def preview_import(workbench: Workbench, source: Path | str | bytes | IO[bytes], *, name: str | None = None,
+                   actor: str | None = None) -> ImportPreview:
+    """What importing ``source`` would change (nothing is written). With ``actor``, rows the
+    ``authorize`` hook refuses for that user are refused here already."""
+    with _as_file(source) as path:
+        preview = ImportPreview(name or (Path(source).name if isinstance(source, (str, Path)) else "upload.xlsx"))
+        try:
+            sheets = xlsx_sheet_names(path)
+        except FatalFileError as exc:
+            raise WorkbenchError(str(exc)) from None
+        meta = _read_meta(path) if META_SHEET in sheets else {}
+        with workbench._lock, read_store(workbench.store_path) as sq:
+            txn = _Txn(workbench, sq, actor or "", None)
+            _check_reload(txn, meta, preview)
+            for sheet in sheets:
+                if sheet == META_SHEET:
+                    continue
+                table = table_for_name(sheet)
+                if table is None or table not in EDITABLE:
+                    why = "not editable in the workbench" if table else "not named after a table"
+                    preview.notes.append(f"sheet {sheet!r} ignored ({why}; editable: {', '.join(EDITABLE)})")
+                    continue
+                first = len(preview.refused)
+                _preview_sheet(txn, path, sheet, EDITABLE[table], meta, preview, actor)
+                preview.refused[first:] = sorted(preview.refused[first:], key=lambda r: r.row)  # as the sheet reads
+        return preview
+
+
+def apply_import(workbench: Workbench, preview: ImportPreview, actor: str) -> Saved:
+    """Save the previewed changes as one save; refused rows are not part of it.
+
+    The operations carry the values the preview saw: a record changed since the preview
+    refuses the whole save with "changed by X at T" (preview again).
+    """
+    if not preview.operations:
+        return Saved(None, actor, None, "import", [])
+    try:
+        return workbench.save(actor, preview.operations, source=f"excel import {preview.name}", action="import")
+    except ConflictError as exc:
+        raise ConflictError(f"{exc} (preview the import again)", exc.changed_by, exc.changed_at) from None
+
+
+def import_workbook(workbench: Workbench, source: Path | str | bytes | IO[bytes], actor: str, *,
+                    name: str | None = None) -> tuple[ImportPreview, Saved]:
+    """Preview and apply in one go (the CLI): the accepted rows are saved, the refused ones
+    are returned in the preview."""
+    preview = preview_import(workbench, source, name=name, actor=actor)
+    return preview, apply_import(workbench, preview, actor)
+
+
+class _as_file:
+    """A path for the loader's Excel reader, whatever the source is (an upload is bytes)."""
+
+    def __init__(self, source: Path | str | bytes | IO[bytes]) -> None:
+        self.source = source
+        self.tmp: Path | None = None
+
+    def __enter__(self) -> Path:
+        if isinstance(self.source, (str, Path)):
+            path = Path(self.source)
+            if not path.is_file():
+                raise WorkbenchError(f"workbook {path} does not exist")
+            return path
+        data = self.source if isinstance(self.source, bytes) else self.source.read()
+        handle = tempfile.NamedTemporaryFile(suffix=".xlsx", delete=False)
+        with handle:
+            handle.write(data)
+        self.tmp = Path(handle.name)
+        return self.tmp
+
+    def __exit__(self, *exc: object) -> None:
+        if self.tmp is not None:
+            self.tmp.unlink(missing_ok=True)
+
+
+def _read_meta(path: Path) -> dict[str, Any]:
+    import openpyxl
+
+    book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    try:
+        return {str(row[0]): row[1] if len(row) > 1 else None
+                for row in book[META_SHEET].iter_rows(values_only=True) if row and row[0] is not None}
+    finally:
+        book.close()
+
+
+def _check_reload(txn: _Txn, meta: Mapping[str, Any], preview: ImportPreview) -> None:
+    then = meta.get("crm_loaded_at")
+    if not then or "load_info" not in txn.crm:
+        return
+    found = txn.con.execute("select value from crm.main.load_info where key = 'loaded_at'").fetchall()
+    now = found[0][0] if found else None
+    if now and now != then:
+        preview.notes.append(
+            f"the CRM export was loaded again ({show_time(now)}) after this workbook was downloaded: a cell "
+            "that differs from the new export's value counts as a change; download a fresh workbook to be sure")
+
+
+def _preview_sheet(txn: _Txn, path: Path, sheet: str, spec: Editable, meta: Mapping[str, Any],
+                   preview: ImportPreview, actor: str | None) -> None:
+    con = txn.con
+    try:
+        staged = stage_xlsx(con, path, sheet)
+    except FatalFileError as exc:
+        preview.refused.append(Refusal(sheet, 1, None, str(exc)))
+        return
+    preview.rows_read += staged.rows_read
+    for rr in staged.raw_rejects:
+        preview.refused.append(Refusal(sheet, rr.row, None, rr.reason))
+    colmap: dict[str, int] = {}
+    ignored = []
+    for i, header in enumerate(staged.headers):
+        column = normalise_name(header)
+        if column in spec.table.column_names:
+            if column in colmap:
+                preview.refused.append(Refusal(sheet, 1, column, f"column {column} appears twice; expected each "
+                                                                 "column once"))
+                return
+            colmap[column] = i
+        elif header.strip():
+            ignored.append(header.strip())
+    if ignored:
+        preview.notes.append(f"sheet {sheet}: columns outside the model, ignored: {', '.join(ignored)}")
+    missing = [k for k in spec.key if k not in colmap and k != spec.generated]
+    if missing:
+        preview.refused.append(Refusal(
+            sheet, 1, missing[0], f"key column{'s' if len(missing) > 1 else ''} {', '.join(missing)} missing; "
+            f"a sheet needs the key ({', '.join(spec.key)}) and the columns to change"))
+        return
+    rows = con.execute("select * from stg order by _row").fetchall()
+    con.execute("drop table if exists stg")
+    given_cols = [c for c in spec.table.column_names if c in colmap]
+    # the key of each row, as the loader parses it (a date key from text included)
+    parsed_keys = _parse_keys(txn, spec, rows, colmap)
+    txn.prefetch(spec, [k for k in parsed_keys.values() if k is not None and None not in _required(spec, k)])
+    last_save = int(meta.get("store_last_save") or 0) if meta.get("format") == FORMAT else None
+    pending: list[tuple[int, dict[str, str | None], dict[str, Any] | None, tuple | None]] = []
+    seen_keys: dict[tuple, int] = {}
+    known: dict[tuple, list[dict[str, Any]]] | None = None
+    for raw in rows:
+        number = raw[0]
+        cells = {c: raw[1 + colmap[c]] for c in given_cols}
+        key = parsed_keys.get(number)
+        if key is None:
+            continue  # refused while parsing its key
+        blank_id = spec.generated is not None and key[spec.key.index(spec.generated)] is None
+        if not blank_id:
+            if key in seen_keys:
+                preview.refused.append(Refusal(sheet, number, spec.key[0],
+                                               f"duplicate key {', '.join(spec.key)} {checks.show(show_key(spec, key))}: "
+                                               f"first kept (row {seen_keys[key]})"))
+                continue
+            seen_keys[key] = number
+        current = None
+        if not blank_id:
+            current, st = txn.effective(spec, key)
+            if current is None and spec.generated:
+                preview.refused.append(Refusal(
+                    sheet, number, spec.generated,
+                    f"{spec.generated} {checks.show(key[0])} is neither in the export nor in the workbench; leave "
+                    f"{spec.generated} blank to add a new {spec.noun}"))
+                continue
+            if current is not None and last_save is not None and st.last_batch and st.last_batch > last_save:
+                differs = [c for c in given_cols if c not in spec.key and cells[c] != to_text(current[c])]
+                if differs:
+                    preview.refused.append(Refusal(
+                        sheet, number, differs[0],
+                        f"{spec.noun} {show_key(spec, key)} was changed by {txn.who(st.changed_by)} at "
+                        f"{show_time(st.changed_at)}, after this workbook was downloaded; download a fresh "
+                        "workbook (or enter the change in the app)"))
+                    continue
+        elif spec.identity:
+            # a row without id is new, unless it is a record the workbook already had (a
+            # second import of the same sheet, an export action without id): never a duplicate
+            if known is None:
+                known = _by_identity(txn, spec)
+            same = known.get(tuple(_norm(cells.get(c)) for c in spec.identity), [])
+            if any(all(_same_text(cells.get(c), to_text(r.get(c))) for c in given_cols if c != spec.generated)
+                   for r in same):
+                preview.rows_unchanged += 1
+                continue
+            if same:
+                ids = ", ".join(to_text(r.get(spec.generated)) or "without id" for r in same)
+                what = " and ".join(f"{c} {checks.show(cells.get(c))}" for c in spec.identity)
+                preview.refused.append(Refusal(
+                    sheet, number, spec.generated,
+                    f"a {spec.noun} with {what} already exists ({ids}); give its {spec.generated} to change it"))
+                continue
+        if current is None:
+            full = {c: cells.get(c) for c in spec.table.column_names}
+        else:
+            full = {c: to_text(current[c]) for c in spec.table.column_names}
+            full.update(cells)
+        if blank_id:
+            full[spec.generated] = "(new)"  # checked as present; the save generates the id
+        pending.append((number, full, current, None if blank_id else key))
+    _check_pending(txn, sheet, spec, given_cols, pending, preview, actor)
+
+
+def _required(spec: Editable, key: tuple) -> tuple:
+    return tuple(v for k, v in zip(spec.key, key, strict=True) if spec.table.column(k).required)
+
+
+def _same_text(a: str | None, b: str | None) -> bool:
+    return (a or None) == (b or None)
+
+
+def _parse_keys(txn: _Txn, spec: Editable, rows: list[tuple], colmap: dict[str, int]) -> dict[int, tuple | None]:
+    """Each row's key as the loader parses it (ids trimmed; a date key from any date form)."""
+    dates = [k for k in spec.key if spec.table.column(k).kind == "date" and k in colmap]
+    parsed: dict[str, Any] = {}
+    if dates:
+        texts = sorted({raw[1 + colmap[k]].strip() for raw in rows for k in dates if raw[1 + colmap[k]]})
+        parsed = dict(txn.con.execute("select v, kam_date(v) from unnest($v) as t(v)", {"v": texts}).fetchall())
+    out: dict[int, tuple | None] = {}
+    for raw in rows:
+        values = []
+        for k in spec.key:
+            text = raw[1 + colmap[k]] if k in colmap else None
+            text = text.strip() if isinstance(text, str) else text
+            if text and k in dates and parsed.get(text) is not None:
+                text = parsed[text]
+            values.append(text or None)
+        out[raw[0]] = tuple(values)
+    return out
+
+
+def _by_identity(txn: _Txn, spec: Editable) -> dict[tuple, list[dict[str, Any]]]:
+    """The effective records of a table by their identity columns (see ``Editable.identity``)."""
+    cur = txn.wb.dataset()
+    if spec.name not in loaded_tables(cur):
+        return {}
+    result = cur.execute(f"select * from main.{quote_ident(spec.name)}")
+    names = [d[0] for d in result.description]
+    out: dict[tuple, list[dict[str, Any]]] = {}
+    for values in result.fetchall():
+        row = dict(zip(names, values, strict=True))
+        out.setdefault(tuple(_norm(to_text(row.get(c))) for c in spec.identity), []).append(row)
+    return out
+
+
+def _norm(text: str | None) -> str | None:
+    return " ".join(text.split()).casefold() if text else None
+
+
+def _check_pending(txn: _Txn, sheet: str, spec: Editable, given_cols: list[str],
+                   pending: list[tuple[int, dict[str, str | None], dict[str, Any] | None, tuple | None]],
+                   preview: ImportPreview, actor: str | None) -> None:
+    """The loader's checks on every pending row at once, then references, then the diffs."""
+    results = checks.check_rows(txn.con, spec.table, [p[1] for p in pending], [p[0] for p in pending])
+    for (number, _full, current, key), result in zip(pending, results, strict=True):
+        if result.values is None:
+            for column, reason in result.problems:
+                preview.refused.append(Refusal(sheet, number, column, reason))
+            continue
+        new = result.values
+        is_new = current is None
+        changed = {c for c in given_cols if c not in spec.key}
+        if not is_new:
+            changed = {c for c in changed if new[c] != current[c]}
+            if not changed:
+                preview.rows_unchanged += 1
+                continue
+        refs = txn.reference_problems(spec, new, set(spec.table.column_names) if is_new else changed, "")
+        if refs:
+            for p in refs:
+                preview.refused.append(Refusal(sheet, number, p.column, p.reason))
+            continue
+        record = "(new)" if key is None else show_key(spec, key)
+        if actor is not None and txn.wb.authorize is not None:
+            try:
+                accounts = {txn.account_of(spec, new)} | ({txn.account_of(spec, current)} if current else set())
+                txn.wb.authorize(WriteRequest(actor, "create" if is_new else "update", spec.name,
+                                              key or (None,), tuple(sorted(a for a in accounts if a))))
+            except PermissionDenied as exc:
+                preview.refused.append(Refusal(sheet, number, None, str(exc)))
+                continue
+        if is_new:
+            values = {c: new[c] for c in spec.table.column_names if c != spec.generated}
+            preview.operations.append(Create(spec.name, values))
+            preview.new_records += 1
+            preview.changes.append(CellChange(sheet, number, spec.name, record, "record", None, "created"))
+            for c in spec.table.column_names:
+                if c != spec.generated and new[c] is not None and c not in spec.key:
+                    preview.changes.append(CellChange(sheet, number, spec.name, record, c, None, new[c]))
+            continue
+        ordered = [c for c in spec.table.column_names if c in changed]
+        preview.operations.append(Update(spec.name, key, {c: new[c] for c in ordered},
+                                         seen={c: current[c] for c in ordered}))
+        for c in ordered:
+            preview.changes.append(CellChange(sheet, number, spec.name, record, c, current[c], new[c]))

@@ -1,0 +1,197 @@
+"""The Excel round trip: effective values out, a (partial) workbook back in, through the same
+checks and history; refused rows with sheet, row, column and reason."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from kam_core.workbench.edits import Workbench
+from kam_core.workbench.errors import ConflictError
+from kam_core.workbench.excel import (
+    META_SHEET,
+    apply_import,
+    export_workbook,
+    import_workbook,
+    preview_import,
+)
+from kam_core.workbench.tables import EDITABLE
+
+from .test_workbench import fresh_copy, make_db
+
+
+@pytest.fixture(scope="module")
+def loaded_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_db(tmp_path_factory.mktemp("excel"))
+
+
+@pytest.fixture
+def wb(loaded_once: Path, tmp_path: Path) -> Workbench:
+    return Workbench(fresh_copy(loaded_once, tmp_path))
+
+
+def sheet_rows(path: Path, sheet: str) -> list[list]:
+    book = openpyxl.load_workbook(path)
+    try:
+        return [list(r) for r in book[sheet].iter_rows(values_only=True)]
+    finally:
+        book.close()
+
+
+def partial_workbook(path: Path, sheets: dict[str, list[list]]) -> Path:
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for name, rows in sheets.items():
+        ws = book.create_sheet(name)
+        for row in rows:
+            ws.append(row)
+    book.save(path)
+    return path
+
+
+def test_export_writes_the_effective_values_one_sheet_per_table(wb: Workbench, tmp_path: Path) -> None:
+    wb.update("T-01", "contacts", "C-1", {"attitude": "opponent"})
+    new_id = wb.create("T-01", "contacts", {"account_id": "A-1", "name": "Zoe", "piece": "bishop"}).keys[0][0]
+    wb.delete("T-01", "contacts", "C-2")
+    wb.update("T-01", "reviews", ("A-1", "2025-05-01"), {"notes": "=HYPERLINK(\"x\")"})
+    out = tmp_path / "out.xlsx"
+    counts = export_workbook(wb, out)
+    assert counts == {"contacts": 5, "relationships": 3, "plan_actions": 2, "potential": 2, "competitors": 2,
+                      "criterion_scores": 2, "reviews": 1}
+    book = openpyxl.load_workbook(out)
+    assert book.sheetnames == [*EDITABLE, META_SHEET]
+    assert book[META_SHEET].sheet_state == "hidden"
+    assert book["reviews"]["E2"].data_type == "s"  # formula-like text stays text
+    book.close()
+    contacts = sheet_rows(out, "contacts")
+    assert contacts[0] == EDITABLE["contacts"].table.column_names
+    assert [r[0] for r in contacts[1:]] == ["C-1", "C-3", "C-4", "C-5", new_id]
+    assert contacts[1][9] == "opponent" and contacts[5][8] == "bishop" and contacts[5][10] is True
+    assert sheet_rows(out, "relationships")[1:] == [["T-01", "C-1", 4, None],  # in key order
+                                                    ["T-01", "C-5", 2, dt.datetime(2025, 6, 1)],
+                                                    ["T-03", "C-1", 3, None]]
+    # one account only
+    counts = export_workbook(wb, tmp_path / "a1.xlsx", account_id="A-1")
+    assert counts == {"contacts": 2, "relationships": 2, "plan_actions": 1, "potential": 1, "competitors": 2,
+                      "criterion_scores": 1, "reviews": 1}
+
+
+def test_round_trip_unchanged_records_nothing(wb: Workbench, tmp_path: Path) -> None:
+    wb.update("T-01", "reviews", ("A-1", "2025-05-01"), {"notes": "=1+1"})
+    export_workbook(wb, tmp_path / "out.xlsx")
+    preview = preview_import(wb, tmp_path / "out.xlsx")
+    assert preview.changes == [] and preview.refused == [] and preview.operations == []
+    assert preview.rows_read == preview.rows_unchanged == 5 + 4 + 2 + 2 + 2 + 2 + 1  # the action without id too
+    assert len(wb.history()) == 1
+
+
+def test_partial_sheet_changes_only_what_it_names(wb: Workbench, tmp_path: Path) -> None:
+    path = partial_workbook(tmp_path / "partial.xlsx", {
+        "contacts": [
+            ["contact_id", "attitude", "comment"],
+            ["C-1", "champion", "met at the fair"],   # row 2: changes supporter -> champion
+            ["C-2", "Neutral", None],                  # row 3: unchanged (canonical after the checks)
+            ["C-3", "hostile", None],                  # row 4: refused
+            ["C-99", "neutral", None],                 # row 5: refused (unknown id)
+            ["C-1", "opponent", None],                 # row 6: refused (duplicate)
+        ],
+        "Relationships": [
+            ["member_id", "contact_id", "strength"],
+            ["T-02", "C-3", 3],   # row 2: a new relationship
+            ["T-01", "C-1", 4],   # row 3: unchanged
+            ["T-01", "C-4", 9],   # row 4: refused
+        ],
+        "accounts": [["account_id", "name"], ["A-1", "Renamed"]],
+    })
+    preview = preview_import(wb, path)
+    assert [(c.sheet, c.row, c.record, c.column, c.old, c.new) for c in preview.changes] == [
+        ("contacts", 2, "C-1", "attitude", "supporter", "champion"),
+        ("Relationships", 2, "T-02, C-3", "record", None, "created"),
+        ("Relationships", 2, "T-02, C-3", "strength", None, 3),
+    ]
+    assert [(r.sheet, r.row, r.column, r.reason) for r in preview.refused] == [
+        ("contacts", 4, "attitude", "attitude 'hostile' is not one of: champion, supporter, neutral, skeptic, opponent"),
+        ("contacts", 5, "contact_id", "contact_id 'C-99' is neither in the export nor in the workbench; leave "
+                                      "contact_id blank to add a new contact"),
+        ("contacts", 6, "contact_id", "duplicate key contact_id 'C-1': first kept (row 2)"),
+        ("Relationships", 4, "strength", "strength '9' is out of range (expected 0 to 4)"),
+    ]
+    assert str(preview.refused[0]) == ("contacts row 4: attitude 'hostile' is not one of: champion, supporter, "
+                                       "neutral, skeptic, opponent")
+    assert preview.notes == [
+        "sheet contacts: columns outside the model, ignored: comment",
+        "sheet 'accounts' ignored (not editable in the workbench; editable: contacts, relationships, plan_actions, "
+        "potential, competitors, criterion_scores, reviews)",
+    ]
+    assert preview.summary() == ("partial.xlsx: 8 rows read; 3 cells to change in 2 records (1 new), 2 rows "
+                                 "unchanged, 4 rows refused")
+    assert wb.history().empty  # a preview writes nothing
+    saved = apply_import(wb, preview, "T-02")
+    assert saved.action == "import"
+    assert wb.record("contacts", "C-1").values["attitude"] == "champion"
+    assert wb.record("contacts", "C-3").values["attitude"] == "neutral"
+    assert wb.record("relationships", ("T-02", "C-3")).values["strength"] == 3
+    history = wb.history()
+    assert set(history["source"]) == {"excel import partial.xlsx"} and set(history["actor"]) == {"T-02"}
+    # importing the same workbook again changes nothing
+    again = preview_import(wb, path)
+    assert again.changes == [] and len(again.refused) == 4
+
+
+def test_new_contacts_from_a_sheet_are_created_once(wb: Workbench, tmp_path: Path) -> None:
+    path = partial_workbook(tmp_path / "new.xlsx", {"contacts": [
+        ["contact_id", "account_id", "name", "piece"],
+        [None, "A-2", "Nia New", "queen"],
+        [None, "A-2", "", "pawn"],
+        [None, "A-1", "Ada King", "pawn"],
+    ]})
+    preview, saved = import_workbook(wb, path, "T-01")
+    assert [(r.row, r.reason) for r in preview.refused] == [
+        (3, "name is blank (required)"),
+        (4, "a contact with account_id 'A-1' and name 'Ada King' already exists (C-1); give its contact_id to "
+            "change it"),
+    ]
+    new_ids = [k[0] for k in saved.keys]
+    assert len(new_ids) == 1 and new_ids[0].startswith("C-team-")
+    assert wb.record("contacts", new_ids[0]).values["piece"] == "queen"
+    again, saved_again = import_workbook(wb, path, "T-01")
+    assert again.rows_unchanged == 1 and saved_again.batch_id is None
+
+
+def test_workbook_older_than_an_app_edit_cannot_undo_it(wb: Workbench, tmp_path: Path) -> None:
+    export_workbook(wb, tmp_path / "old.xlsx")
+    wb.update("T-01", "contacts", "C-2", {"attitude": "champion"})
+    book = openpyxl.load_workbook(tmp_path / "old.xlsx")
+    book["contacts"]["D3"] = "Chief Financial Officer"  # C-2's title; its attitude is the old one
+    book["contacts"]["D2"] = "Chief Executive"  # C-1, untouched in the app
+    book.save(tmp_path / "old.xlsx")
+    preview, _ = import_workbook(wb, tmp_path / "old.xlsx", "T-02")
+    assert len(preview.refused) == 1
+    refused = preview.refused[0]
+    assert (refused.sheet, refused.row, refused.column) == ("contacts", 3, "title")
+    assert "contact C-2 was changed by Anna Berg (T-01) at " in refused.reason
+    assert refused.reason.endswith("after this workbook was downloaded; download a fresh workbook (or enter the "
+                                   "change in the app)")
+    assert wb.record("contacts", "C-2").values["attitude"] == "champion"
+    assert wb.record("contacts", "C-1").values["title"] == "Chief Executive"
+
+
+def test_apply_refuses_when_the_record_changed_after_the_preview(wb: Workbench, tmp_path: Path) -> None:
+    path = partial_workbook(tmp_path / "p.xlsx", {"potential": [
+        ["account_id", "product_line", "annual_potential"], ["A-1", "Software", 2000]]})
+    preview = preview_import(wb, path)
+    wb.update("T-03", "potential", ("A-1", "Software"), {"annual_potential": 1200})
+    with pytest.raises(ConflictError, match=r"changed by Cara Dunn \(T-03\) at .*\(preview the import again\)"):
+        apply_import(wb, preview, "T-01")
+    assert wb.record("potential", ("A-1", "Software")).values["annual_potential"] == 1200
+
+
+def test_sheet_without_its_key_is_refused(wb: Workbench, tmp_path: Path) -> None:
+    path = partial_workbook(tmp_path / "k.xlsx", {"relationships": [["contact_id", "strength"], ["C-1", 2]]})
+    preview = preview_import(wb, path)
+    assert [(r.sheet, r.row, r.column, r.reason) for r in preview.refused] == [
+        ("relationships", 1, "member_id", "key column member_id missing; a sheet needs the key (member_id, "
+                                          "contact_id) and the columns to change")]
