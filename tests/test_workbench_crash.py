@@ -31,7 +31,8 @@ contacts = sys.argv[2].split(",")
 start, count = int(sys.argv[3]), int(sys.argv[4])
 for i in range(start, start + count):
     ops = [Update("contacts", c, {"title": f"{c} v{i}"}) for c in contacts]
-    day = dt.date(2000, 1, 1) + dt.timedelta(days=i)  # a new value every save: six changed cells
+    # a new value every save, also when another writer saves the same cell in between: six changed cells
+    day = dt.date(2000, 1, 1) + dt.timedelta(days=i + (0 if sys.argv[5] == "T-01" else 20_000))
     ops.append(Update("relationships", ("T-01", "C-1"), {"last_contact_date": day}))
     saved = wb.save(sys.argv[5], ops)
     print(saved.batch_id, i, flush=True)
