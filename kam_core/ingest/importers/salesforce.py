@@ -34,9 +34,9 @@ from kam_core.ingest.importers.common import (
 from kam_core.ingest.importers.mapping import TableMapping, apply_overrides
 from kam_core.ingest.readers import Staged
 from kam_core.ingest.schema import BUYING_ROLES
+from kam_core.ingest.sources import SourceFile
 
 if TYPE_CHECKING:
-    from kam_core.ingest.loader import SourceFile
     from kam_core.settings import Settings
 
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
@@ -246,7 +246,6 @@ def detect(
     relationships_given: bool,
 ) -> tuple[list[SourceFile], set[Path], list[str], list[str]] | None:
     """Recognise a Salesforce export among ``files``; None when it is not one."""
-    from kam_core.ingest.loader import SourceFile
 
     objects: dict[str, Path] = {}
     headers: dict[str, list[str]] = {}

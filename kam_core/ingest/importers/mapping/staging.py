@@ -1,0 +1,324 @@
+"""Staging a mapped source: the stagers that turn a mapping's tables into ``stg`` for the loader."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from kam_core.errors import FatalFileError
+from kam_core.ingest.importers.common import (
+    TABULAR_SUFFIXES,
+    XLSX_SUFFIXES,
+    RawTable,
+    build_stg,
+    display_of,
+    stage_raw,
+)
+from kam_core.ingest.importers.mapping.model import Mapping, TableMapping, table_order
+from kam_core.ingest.readers import Staged
+from kam_core.ingest.schema import TABLES, Column
+from kam_core.ingest.sources import SourceFile
+
+# ---------------------------------------------------------------- SQL for columns
+
+
+def column_sql(
+    col: Column, expr: str, tm: TableMapping, params: dict[str, Any], tag: str, date_format: str | None = None
+) -> str:
+    """Wrap ``expr`` with the table mapping's value map, date format and default for ``col``.
+
+    Values travel as parameters named after ``tag`` (unique per column).
+    """
+    vmap = tm.values.get(col.name)
+    if vmap:
+        params[f"vs_{tag}"] = [k.strip().lower() for k in vmap]
+        params[f"vd_{tag}"] = [v.strip().lower() if col.kind == "enum" else v for v in vmap.values()]
+        pos = f"list_position($vs_{tag}, lower(trim({expr})))"
+        expr = f"(case when {pos} is not null then nullif($vd_{tag}[{pos}], '') else {expr} end)"
+    if date_format and col.kind in ("date", "month"):
+        params[f"df_{tag}"] = date_format
+        expr = f"coalesce(strftime(try_strptime(trim({expr}), $df_{tag}), '%Y-%m-%d'), {expr})"
+    if col.name in tm.defaults:
+        params[f"dv_{tag}"] = tm.defaults[col.name]
+        expr = f"coalesce(kam_clean({expr}), $dv_{tag})" if expr != "null::varchar" else f"$dv_{tag}"
+    return expr
+
+
+def apply_overrides(
+    table: str, exprs: dict[str, str], main: RawTable, override: TableMapping | None, params: dict[str, Any]
+) -> set[str]:
+    """Adjust a CRM importer's column expressions with a mapping's ``[tables.<table>]`` entry.
+
+    Returns the source headers the override uses (so they are not listed as ignored).
+    """
+    used: set[str] = set()
+    if override is None:
+        return used
+    t = TABLES[table]
+    for col, src in override.columns.items():
+        sources = src if isinstance(src, list) else [src]
+        missing = [s for s in sources if not main.has(s)]
+        if missing:
+            raise FatalFileError(
+                f"{main.display}: the mapping's tables.{table}.columns.{col} = {missing[0]!r} names no column "
+                f"of this file; its columns are {', '.join(h for h in main.headers if h.strip())}"
+            )
+        used.update(main.find(s) or s for s in sources)
+        if len(sources) == 1:
+            exprs[col] = main.col(sources[0])
+        else:
+            exprs[col] = (
+                "nullif(concat_ws(' ', " + ", ".join(f"kam_clean({main.col(s)})" for s in sources) + "), '')"
+            )
+    for i, col in enumerate(t.columns):
+        if col.name in override.values or col.name in override.defaults or col.name in override.columns:
+            exprs[col.name] = column_sql(
+                col, exprs.get(col.name, "null::varchar"), override, params, f"o{i}", override.date_format
+            )
+    return used
+
+
+# ---------------------------------------------------------------- detection of mapped files
+
+
+def _match(pattern: str, files: list[Path], base: Path, displays: dict[Path, str] | None) -> list[Path]:
+    pat = pattern.replace("\\", "/").casefold()
+    out = []
+    for p in files:
+        disp = display_of(p, base, displays).casefold()
+        if fnmatch.fnmatchcase(disp, pat) or fnmatch.fnmatchcase(p.name.casefold(), pat):
+            out.append(p)
+    return out
+
+
+def sql_alias(name: str) -> str:
+    """The SQL name of a file: its stem, lower-case, other characters as ``_``.
+
+    >>> sql_alias("Order Details.csv")
+    'order_details'
+    """
+    alias = re.sub(r"[^0-9a-z]+", "_", Path(name).stem.casefold()).strip("_") or "file"
+    return alias if not alias[0].isdigit() else f"t_{alias}"
+
+
+def _aliases(
+    mapping: Mapping, files: list[Path], base: Path, displays: dict[Path, str] | None
+) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for p in files:
+        if p.suffix.lower() in TABULAR_SUFFIXES:
+            out.setdefault(sql_alias(p.name), p)
+    for alias, name in mapping.files.items():
+        found = _match(name, files, base, displays)
+        if found:
+            out[alias.casefold()] = found[0]
+    return out
+
+
+@dataclass
+class MappedSources:
+    """What a mapping contributes to a load: source files, consumed paths and notes."""
+
+    files: list[SourceFile]
+    consumed: set[Path]
+    messages: list[str]
+    overrides: dict[str, TableMapping]
+
+
+def mapped_sources(
+    mapping: Mapping, files: list[Path], base: Path, displays: dict[Path, str] | None, crm_tables: set[str]
+) -> MappedSources:
+    """Source files for the mapping's tables; override-only tables are returned for a CRM importer."""
+
+    out = MappedSources([], set(), [], {})
+    aliases = _aliases(mapping, files, base, displays)
+    listing = ", ".join(display_of(p, base, displays) for p in files if p.suffix.lower() in TABULAR_SUFFIXES)
+    for name in sorted(mapping.tables, key=table_order):
+        tm = mapping.tables[name]
+        if tm.is_override:
+            if name in crm_tables:
+                out.overrides[name] = tm
+                continue
+            out.files.append(
+                SourceFile(
+                    base / f"tables.{name}",
+                    f"mapping tables.{name}",
+                    name,
+                    "mapping",
+                    stager=_fatal(
+                        f'mapping tables.{name}: give file = "..." with [columns], '
+                        'or sql = "select ..." (no CRM export in the source '
+                        "has this table to adjust)"
+                    ),
+                )
+            )
+            continue
+        if tm.sql is not None:
+            used = {a: p for a, p in aliases.items() if re.search(rf"\b{re.escape(a)}\b", tm.sql, re.I)}
+            names = ", ".join(display_of(p, base, displays) for p in used.values()) or "no files"
+            display = f"mapping tables.{name} (SQL over {names})"
+            out.files.append(
+                SourceFile(
+                    base / f"tables.{name}.sql",
+                    display,
+                    name,
+                    "sql",
+                    stager=_sql_stager(mapping, tm, used, display),
+                )
+            )
+            out.consumed.update(used.values())
+            continue
+        found = _match(tm.file or "", files, base, displays)
+        if not found:
+            out.files.append(
+                SourceFile(
+                    base / (tm.file or ""),
+                    tm.file or "",
+                    name,
+                    "mapping",
+                    stager=_fatal(
+                        f"{tm.file}: named by the mapping (tables.{name}.file) but "
+                        f"not in the source; files found: {listing or 'none'}"
+                    ),
+                )
+            )
+            continue
+        for p in found:
+            display = display_of(p, base, displays)
+            fmt = "xlsx" if p.suffix.lower() in XLSX_SUFFIXES else "csv"
+            out.files.append(
+                SourceFile(p, display, name, fmt, tm.sheet, stager=_column_stager(mapping, tm, p, display))
+            )
+            out.consumed.add(p)
+    if out.files:
+        out.messages.append("mapping: " + ", ".join(f"{f.table} <- {f.display}" for f in out.files))
+    return out
+
+
+def _fatal(message: str):
+    def stager(con: duckdb.DuckDBPyConnection) -> Staged:
+        raise FatalFileError(message)
+
+    return stager
+
+
+def _column_stager(mapping: Mapping, tm: TableMapping, path: Path, display: str):
+    def stager(con: duckdb.DuckDBPyConnection) -> Staged:
+        table = TABLES[tm.table]
+        nulls = tm.null_values if tm.null_values is not None else mapping.null_values
+        raw = stage_raw(
+            con,
+            path,
+            "map_raw",
+            display,
+            tm.sheet,
+            encoding=tm.encoding or mapping.encoding,
+            null_values=nulls or None,
+        )
+        try:
+            exprs: dict[str, str] = {}
+            used: set[str] = set()
+            for col, src in tm.columns.items():
+                sources = src if isinstance(src, list) else [src]
+                missing = [s for s in sources if not raw.has(s)]
+                if missing:
+                    raise FatalFileError(
+                        f"{display}: the mapping's tables.{tm.table}.columns.{col} = {missing[0]!r} names no "
+                        f"column of this file; its columns are {', '.join(h for h in raw.headers if h.strip())}"
+                    )
+                used.update(raw.find(s) or s for s in sources)
+                if len(sources) == 1:
+                    exprs[col] = raw.col(sources[0])
+                else:
+                    exprs[col] = (
+                        "nullif(concat_ws(' ', "
+                        + ", ".join(f"kam_clean({raw.col(s)})" for s in sources)
+                        + "), '')"
+                    )
+            # a header spelled like the canonical column needs no entry
+            for c in table.columns:
+                if c.name not in exprs and raw.has(c.name) and raw.find(c.name) not in used:
+                    exprs[c.name] = raw.col(c.name)
+                    used.add(raw.find(c.name) or c.name)
+            params: dict[str, Any] = {}
+            date_format = tm.date_format or mapping.date_format
+            final = {}
+            for i, c in enumerate(table.columns):
+                if c.name in exprs or c.name in tm.defaults:
+                    final[c.name] = column_sql(
+                        c, exprs.get(c.name, "null::varchar"), tm, params, f"c{i}", date_format
+                    )
+            extra = [h for h in raw.headers if h.strip() and h not in used]
+            decimal = tm.decimal or mapping.decimal
+            return build_stg(
+                con,
+                raw,
+                final,
+                f"from {raw.name} m",
+                params=params,
+                extra_headers=extra,
+                decimal_comma=None if decimal is None else decimal == ",",
+            )
+        except Exception:
+            con.execute(f"drop table if exists {raw.name}")
+            raise
+
+    return stager
+
+
+def _sql_stager(mapping: Mapping, tm: TableMapping, used: dict[str, Path], display: str):
+    """Run the SELECT in a separate in-memory DuckDB that cannot touch files, then stage its rows."""
+
+    def stager(con: duckdb.DuckDBPyConnection) -> Staged:
+        sandbox = duckdb.connect(config={"autoinstall_known_extensions": False})
+        try:
+            nulls = tm.null_values if tm.null_values is not None else (mapping.null_values or ["NULL"])
+            for alias, path in used.items():
+                name = _q(alias)
+                stage_raw(
+                    sandbox,
+                    path,
+                    name,
+                    path.name,
+                    encoding=tm.encoding or mapping.encoding,
+                    null_values=nulls,
+                    named=True,
+                )
+                sandbox.execute(f"alter table {name} drop column _row")
+            sandbox.execute("set python_enable_replacements = false")
+            sandbox.execute("set enable_external_access = false")
+            sandbox.execute("set lock_configuration = true")
+            try:
+                result = sandbox.sql(tm.sql).to_arrow_table()
+            except duckdb.Error as exc:
+                raise FatalFileError(
+                    f"{display}: the mapping's SQL failed ({str(exc).splitlines()[0]})"
+                ) from None
+        finally:
+            sandbox.close()
+        headers = list(result.column_names)
+        select = ", ".join(f"cast({_q(h)} as varchar) as c{i}" for i, h in enumerate(headers))
+        mapped_rows = result  # noqa: F841 - DuckDB finds it by its name in the SQL
+        con.execute(
+            f"create or replace temp table stg as select (row_number() over () + 1)::bigint as _row, "
+            f"{select} from mapped_rows"
+        )
+        decimal = tm.decimal or mapping.decimal
+        return Staged(
+            headers=headers,
+            rows_read=result.num_rows,
+            file_format="sql",
+            decimal_comma=False if decimal is None else decimal == ",",
+        )
+
+    return stager
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
