@@ -34,9 +34,8 @@ from kam_core.sqlbox import open_locked
 
 from .conftest import MINI_ACCOUNTS, ROOT
 
-NORTHWIND = ROOT.parent / "shared" / "data" / "northwind"
+NORTHWIND = ROOT / "tests" / "fixtures" / "northwind"  # the public sample, committed (SOURCE.md)
 NORTHWIND_MAPPING = ROOT / "mappings" / "northwind.toml"
-pytestmark = pytest.mark.skipif(not NORTHWIND.is_dir(), reason="../shared/data/northwind is absent")
 SQL_CHOICE = "(SQL query)"
 
 

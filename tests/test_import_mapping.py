@@ -25,9 +25,8 @@ from kam_core.ingest.schema import create_schema
 
 from .conftest import ROOT, query
 
-NORTHWIND = ROOT.parent / "shared" / "data" / "northwind"
+NORTHWIND = ROOT / "tests" / "fixtures" / "northwind"  # the public sample, committed (SOURCE.md)
 NORTHWIND_MAPPING = ROOT / "mappings" / "northwind.toml"
-needs_northwind = pytest.mark.skipif(not NORTHWIND.is_dir(), reason="../shared/data/northwind is absent")
 
 
 # ---------------------------------------------------------------- the file format
@@ -269,7 +268,6 @@ def northwind_net_total() -> Decimal:
         )
 
 
-@needs_northwind
 def test_northwind_loads_end_to_end(tmp_path: Path) -> None:
     db = tmp_path / "kam.duckdb"
     report = load([NORTHWIND], db, mapping=NORTHWIND_MAPPING)
@@ -304,7 +302,6 @@ def test_northwind_loads_end_to_end(tmp_path: Path) -> None:
     ]
 
 
-@needs_northwind
 def test_propose_preview_and_draft_on_northwind() -> None:
     files = sorted(NORTHWIND.glob("*.csv"))
     proposal = propose_mapping(files)
