@@ -240,6 +240,14 @@ def checked_sql(table: Table, colmap: dict[str, int], pre_reason: bool = False, 
     pairs = [pair for c in table.columns if c.name in colmap for pair in _checks(c, values[c.name], f"p_{c.name}")]
     # a null condition counts as false: OR-ing and CASE WHEN both treat it so
     conditions = [f"({_failed(c, values[c.name], f'p_{c.name}')})" for c in table.columns if c.name in colmap]
+    for c in table.columns:  # required in some rows only (a won deal's amount)
+        if c.required_when and c.required_when[0] in table.column_names:
+            other, wanted = c.required_when
+            cond = (f"p_{other} in ({', '.join(quote_literal(w) for w in wanted)}) "
+                    f"and {values[c.name]} is null")
+            pairs.append((cond, f"{quote_literal(c.name)} || ' is blank (required when {other} is "
+                                f"{' or '.join(wanted)})'"))
+            conditions.append(f"({cond})")
     reasons = [f"case when {cond} then {msg} end" for cond, msg in pairs]
     if pre_reason:
         conditions.insert(0, "_pre_reason is not null")

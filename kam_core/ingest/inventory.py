@@ -18,9 +18,11 @@ select
     rows_read,
     rows_loaded,
     rows_rejected,
-    coalesce(fatal_error, '') as problem,
+    coalesce(fatal_error, failure, '') as problem,
+    coalesce(notes, '') as notes,
     coalesce(ignored_columns, '') as ignored_columns
 from load_files
+order by file_ordinal
 """
 
 REJECT_SAMPLE_SQL = """

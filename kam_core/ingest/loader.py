@@ -25,7 +25,7 @@ import time
 import uuid
 import zipfile
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -36,6 +36,7 @@ from kam_core.errors import FatalFileError, LoadError
 from kam_core.ingest.checks import KIND_WORDS, checked_sql, install_macros
 from kam_core.ingest.importers import detect
 from kam_core.ingest.readers import Staged, fast_csv, serial, stage_csv, stage_parquet, stage_xlsx
+from kam_core.ingest.report import INTENDED_REJECTS, FileResult, LoadReport, fix_for
 from kam_core.ingest.schema import LOAD_ORDER, TABLES, Table, create_schema
 from kam_core.ingest.sources import (
     SourceFile,
@@ -58,60 +59,28 @@ FAST_PATH_STOP = "kam: a row fails a check"
 
 LOAD_MEMORY_LIMIT = "2GB"  # the load stays well inside a small machine, whatever the export size
 
-
-# ---------------------------------------------------------------- report
-
-
-@dataclass
-class FileResult:
-    source_file: str
-    table: str | None
-    file_format: str
-    rows_read: int = 0
-    rows_loaded: int = 0
-    rows_rejected: int = 0
-    warnings: int = 0
-    fatal: str | None = None
-    ignored_columns: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-
-@dataclass
-class LoadReport:
-    db_path: Path
-    files: list[FileResult] = field(default_factory=list)
-    ignored_files: list[str] = field(default_factory=list)
-    table_rows: dict[str, int] = field(default_factory=dict)
-    detected: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def fatal_files(self) -> list[FileResult]:
-        return [f for f in self.files if f.fatal]
-
-    @property
-    def ok(self) -> bool:
-        return not self.fatal_files
-
-    def lines(self) -> list[str]:
-        """The load output a person reads: one line per file, then what was skipped."""
-        out = list(self.detected)
-        for f in self.files:
-            target = f" -> {f.table}" if f.table else ""
-            if f.fatal:
-                out.append(f"FATAL {f.source_file}{target}: {f.fatal}")
-                continue
-            extra = f", {f.warnings} warnings" if f.warnings else ""
-            out.append(
-                f"{f.source_file}{target}: {f.rows_read} read, {f.rows_loaded} loaded, "
-                f"{f.rows_rejected} rejected{extra} ({f.seconds:.2f} s)"
-            )
-            if f.ignored_columns:
-                out.append(f"  columns outside the model, ignored: {', '.join(f.ignored_columns)}")
-        for name in self.ignored_files:
-            out.append(f"ignored: {name}")
-        return out
-
+# The most common reason among a file's rejects, its values masked (report.reason_kind in SQL);
+# a row with several reasons counts once for each.
+FAILURE_SQL = """
+with parts as (
+    select row_number, unnest(string_split(reason, '; ')) as part
+    from rejects
+    where source_file = $f and table_name = $t
+),
+kinds as (
+    select
+        row_number,
+        part,
+        regexp_replace(regexp_replace(part, '''[^'']*''', '''…''', 'g'), '\\d+', 'N', 'g') as kind
+    from parts
+    where len(list_filter($intended, lambda prefix: starts_with(part, prefix))) = 0
+)
+select kind, count(distinct row_number) as count_rows, arg_min(part, row_number) as example
+from kinds
+group by kind
+order by count_rows desc, kind
+limit 1
+"""
 
 
 # ---------------------------------------------------------------- discovering files
@@ -195,9 +164,25 @@ class _Loader:
         except duckdb.Error as exc:
             res.fatal = f"{sf.display}: cannot be read ({str(exc).splitlines()[0]})"
             res.rows_read = res.rows_loaded = res.rows_rejected = 0
+        if res.rows_rejected and not res.fatal:
+            res.failure = self._failure(sf, res)
         res.seconds = time.perf_counter() - started
         self.con.execute("drop table if exists stg; drop table if exists fin; drop table if exists dups")
         return res
+
+    def _failure(self, sf: SourceFile, res: FileResult) -> str | None:
+        """A failed table: more than half of the file's rows rejected for one reason (values aside).
+
+        Returns the message (how many rows, the reason of the first such row, the fix) or None.
+        """
+        row = self.con.execute(FAILURE_SQL, {"f": sf.display, "t": sf.table, "intended": list(INTENDED_REJECTS)}
+                               ).fetchone()
+        if row is None or row[1] * 2 <= res.rows_read:
+            return None
+        _, count, example = row
+        others = " (and others like it)" if count > 1 else ""
+        return (f"{count:,} of {res.rows_read:,} rows rejected for one reason, e.g. {example}{others}. "
+                f"Fix: {fix_for(example, sf.table)}")
 
     def _stage(self, sf: SourceFile) -> Staged:
         if sf.stager is not None:
@@ -528,7 +513,8 @@ class _Loader:
 
 def _merge_table(table: Table) -> Table:
     """The table as a side file sees it: only the key is required and blanks take no default."""
-    cols = tuple(replace(c, required=c.name in table.key, default=None) for c in table.columns)
+    cols = tuple(replace(c, required=c.name in table.key, default=None, required_when=None)
+                 for c in table.columns)
     return replace(table, columns=cols)
 
 
@@ -576,6 +562,8 @@ def load(sources: list[Path | str], db_path: Path | str, settings: Settings | No
                 raise LoadError("\n".join([f"nothing was built: {why}", *report.detected]))
             for t in sorted(loader.created):
                 report.table_rows[t] = con.execute(f"select count(*) from {t}").fetchone()[0]
+            if "opportunities" in loader.created:
+                report.notes += deals_without_amount(con)
             report.seconds = time.perf_counter() - started
             _write_load_info(con, report, sources, settings)
             con.execute("checkpoint")
@@ -590,24 +578,52 @@ def load(sources: list[Path | str], db_path: Path | str, settings: Settings | No
 
 def _write_load_info(con: duckdb.DuckDBPyConnection, report: LoadReport, sources: list[Path],
                      settings: Settings) -> None:
-    for f in report.files:
+    ordinal = 0
+    for ordinal, f in enumerate(report.files, start=1):
         con.execute(
-            "insert into load_files values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            [f.source_file, f.table, f.file_format, f.rows_read, f.rows_loaded, f.rows_rejected,
-             f.fatal, ", ".join(f.ignored_columns) or None, round(f.seconds, 3)],
+            """insert into load_files by name
+               select $ordinal as file_ordinal, $file as source_file, $table as table_name,
+                      $format as file_format, $read as rows_read, $loaded as rows_loaded,
+                      $rejected as rows_rejected, $fatal as fatal_error, $ignored as ignored_columns,
+                      $seconds as seconds, $failure as failure, $notes as notes""",
+            {"ordinal": ordinal, "file": f.source_file, "table": f.table, "format": f.file_format,
+             "read": f.rows_read, "loaded": f.rows_loaded, "rejected": f.rows_rejected, "fatal": f.fatal,
+             "ignored": ", ".join(f.ignored_columns) or None, "seconds": round(f.seconds, 3),
+             "failure": f.failure, "notes": "\n".join(f.notes) or None},
         )
-    for name in report.ignored_files:
-        con.execute("insert into load_files (source_file, fatal_error) values ($1, $2)", [name, "ignored"])
+    for i, name in enumerate(report.ignored_files, start=ordinal + 1):
+        con.execute("insert into load_files (file_ordinal, source_file, fatal_error) values ($1, $2, $3)",
+                    [i, name, "ignored"])
     info = {
         "loaded_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "sources": "; ".join(s.name for s in sources),
         "kam_version": __version__,
         "data_as_of": data_as_of(con).isoformat(),
-        "currency": settings.currency,
+        "currency": report.currency or settings.currency,
         "load_seconds": f"{report.seconds:.2f}",
+        "notes": "\n".join(report.notes),
     }
     for k, v in info.items():
         con.execute("insert or replace into load_info values ($1, $2)", [k, v])
+
+
+DEALS_WITHOUT_AMOUNT_SQL = """
+select
+    count(*) filter (where status = 'open' and amount is null) as open_without_amount,
+    count(*) filter (where status = 'lost' and amount is null) as lost_without_amount
+from opportunities
+"""
+
+
+def deals_without_amount(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The load's note on deals without an amount (kept: spec §1, amount is required for won deals)."""
+    open_n, lost_n = con.execute(DEALS_WITHOUT_AMOUNT_SQL).fetchone()
+    parts = [f"{n:,} {what} deal{'s' if n != 1 else ''}" for n, what in ((open_n, "open"), (lost_n, "lost")) if n]
+    if not parts:
+        return []
+    verb = "has" if open_n + lost_n == 1 else "have"
+    return [f"opportunities: {' and '.join(parts)} {verb} no amount (kept: counted as deals, left out of "
+            "value sums)"]
 
 
 def _remove_db(path: Path) -> None:
