@@ -623,3 +623,57 @@ def test_schema_doc_is_generated_from_the_schema() -> None:
         for c in table.columns:
             assert f"| `{c.name}` |" in doc
     assert "| `amount` | number | when status is won | at least 0 |" in doc
+
+
+def test_stray_nuls_in_quoted_text_load_and_are_reported(src: Path, tmp_path: Path) -> None:
+    # a few NULs in long text fields, as real CRM exports have them: a text file, not a binary one
+    rows = [f'A-{i},Customer {i},"{"a long note " * 20}{i}"' for i in range(3, 103)]
+    rows[10] = 'A-13,Customer 13,"a long\x00 note with two\x00 NULs"'
+    rows[50] = 'A-53,Customer 53,"\x00"'  # only a NUL: blank
+    text = "account_id,name,notes\n" + 'A-1,"Al\x00pha",x\nA-2,Beta,y\n' + "\n".join(rows) + "\n"
+    (src / "accounts.csv").write_bytes(text.encode("utf-8"))
+    write(src, "contacts.csv", "contact_id,account_id,name\nC-1,A-1,X\n")
+    db = tmp_path / "kam.duckdb"
+    report = load([src], db)
+    assert report.ok and report.files[0].rows_loaded == 102
+    assert query(db, "select name from accounts where account_id = 'A-1'") == [("Alpha",)]
+    assert report.files[0].notes == [
+        "4 stray NUL characters removed from the cells (name 1, notes 3): a warning, not a reject",
+    ]
+    assert report.files[0].warnings == 2
+    # rows as a spreadsheet numbers them: A-1 is row 2, A-13 row 14
+    assert query(db, "select source_file, row_number, table_name, column_name, value, message from warnings "
+                     "order by row_number") == [
+        ("accounts.csv", 2, "accounts", "name", "1", "1 NUL character removed from name in row 2; the text is "
+         "kept without them"),
+        ("accounts.csv", 14, "accounts", "notes", "3", "3 NUL characters removed from notes in 2 rows (the "
+         "first is row 14); the text is kept without them"),
+    ]
+    # a file with no NUL has no such warning; the contact references the cleaned id
+    assert query(db, "select account_id from contacts") == [("A-1",)]
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b"PK\x03\x04" + bytes(60), "it is a zip archive (an .xlsx workbook is one): name it .xlsx or .zip"),
+        (b"PAR1" + bytes(60), "it is a Parquet file: name it .parquet"),
+        (b"%PDF-1.4\n" + bytes(60), "it is a PDF document"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(60), "it is a PNG image"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(60), "it is an old Excel .xls workbook: save it as .xlsx or CSV"),
+        (b"account_id,name\n" + bytes(range(0, 32)) * 8, "of its first bytes are control characters"),
+    ],
+)
+def test_binary_files_are_fatal_by_evidence(src: Path, tmp_path: Path, content: bytes, why: str) -> None:
+    write(src, "accounts.csv", MINI_ACCOUNTS)
+    (src / "contacts.csv").write_bytes(content)
+    report = load([src], tmp_path / "kam.duckdb")
+    [fatal] = report.fatal_files
+    assert fatal.fatal.startswith("contacts.csv: this is not a text file (") and why in fatal.fatal
+
+
+def test_utf16_without_bom_is_text(src: Path, tmp_path: Path) -> None:
+    (src / "accounts.csv").write_bytes("account_id,name\nA-1,Ärger AG\n".encode("utf-16-le"))
+    db = tmp_path / "kam.duckdb"
+    assert load([src], db).ok
+    assert query(db, "select name from accounts") == [("Ärger AG",)]

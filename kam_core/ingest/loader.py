@@ -23,9 +23,8 @@ import shutil
 import tempfile
 import time
 import uuid
-import zipfile
 from collections import Counter
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import duckdb
@@ -35,15 +34,24 @@ from kam_core.asof import data_as_of
 from kam_core.errors import FatalFileError, LoadError
 from kam_core.ingest.checks import KIND_WORDS, checked_sql, install_macros
 from kam_core.ingest.importers import detect
-from kam_core.ingest.readers import Staged, fast_csv, serial, stage_csv, stage_parquet, stage_xlsx
+from kam_core.ingest.readers import (
+    NUL_LOG,
+    WORK_DIR,
+    Staged,
+    fast_csv,
+    serial,
+    stage_csv,
+    stage_parquet,
+    stage_xlsx,
+)
 from kam_core.ingest.report import INTENDED_REJECTS, FileResult, LoadReport, fix_for
 from kam_core.ingest.schema import LOAD_ORDER, TABLES, Table, create_schema
 from kam_core.ingest.sources import (
     SourceFile,
+    ZipLimits,
     classify,
     normalise_name,
-    safe_extract,
-    source_hidden,
+    source_entries,
     table_for_name,
 )
 from kam_core.settings import Settings
@@ -86,38 +94,30 @@ limit 1
 # ---------------------------------------------------------------- discovering files
 
 
+@dataclass
+class Discovery:
+    """The files of a load, each with its table, and what the recognition said."""
+
+    files: list[SourceFile]
+    ignored: list[str]
+    messages: list[str]
+    displays: dict[Path, str]  # every file of the sources by the name the user knows it
+    currency: str | None = None  # the currency an importer chose for the amounts
+
+
 def discover(sources: list[Path], workdir: Path, mapping: Path | None = None,
-             detected: list[str] | None = None,
-             settings: Settings | None = None) -> tuple[list[SourceFile], list[str]]:
+             settings: Settings | None = None) -> Discovery:
     """The files of the sources, each with its table; plus what is ignored and why.
 
     Exports of known CRMs (and anything a mapping file describes) are recognised first by
     ``importers.detect``, which sees the files of all sources at once (so side files and a
     mapping may span sources); the remaining files are canonical files named after their
-    table. ``detected`` collects the importers' messages ("Salesforce Data Export detected: ...").
+    table. Zips are unpacked once into ``workdir``, within the settings' limits.
     """
+    entries, bases = source_entries(sources, workdir, ZipLimits.from_settings(settings))
     found: list[SourceFile] = []
     ignored: list[str] = []
-    entries: list[tuple[Path, str]] = []  # (path, display name)
-    bases: list[Path] = []
-    for source in sources:
-        source = Path(source)
-        if source.is_dir():
-            files = sorted(p for p in source.rglob("*") if p.is_file() and not source_hidden(p, source))
-            base = source
-        elif source.suffix.lower() == ".zip":
-            target = workdir / f"zip{len(list(workdir.iterdir()))}"
-            try:
-                with zipfile.ZipFile(source) as zf:
-                    safe_extract(zf, target)
-            except zipfile.BadZipFile:
-                raise LoadError(f"{source.name}: not a readable zip file") from None
-            files = sorted(p for p in target.rglob("*") if p.is_file() and not source_hidden(p, target))
-            base = target
-        else:
-            files, base = [source], source.parent
-        bases.append(base)
-        entries.extend((p, p.relative_to(base).as_posix() if p != source else p.name) for p in files)
+    messages: list[str] = []
     displays = dict(entries)
     base = bases[0] if len(bases) == 1 else Path(os.path.commonpath([str(b.resolve()) for b in bases] or ["."]))
     detection = detect([p for p, _ in entries], base, mapping, settings=settings, displays=displays)
@@ -125,8 +125,7 @@ def discover(sources: list[Path], workdir: Path, mapping: Path | None = None,
     if detection is not None:
         found.extend(detection.files)
         ignored.extend(detection.ignored)
-        if detected is not None:
-            detected.extend(detection.messages)
+        messages.extend(detection.messages)
         consumed = detection.consumed
     for path, display in entries:
         if path in consumed:
@@ -138,8 +137,7 @@ def discover(sources: list[Path], workdir: Path, mapping: Path | None = None,
     order = {t: i for i, t in enumerate(LOAD_ORDER)}
     # stable: files of one table keep their order; side files merge after the export's rows
     found.sort(key=lambda f: (order[f.table], f.merge))
-    return found, ignored
-
+    return Discovery(found, ignored, messages, displays, detection.currency if detection else None)
 
 
 # ---------------------------------------------------------------- the load
@@ -202,6 +200,7 @@ class _Loader:
         if self._clean_file_at_once(sf, table, res):
             return
         staged = self._stage(sf)
+        res.notes += staged.notes
         try:
             self._check_and_insert(sf, table, staged, res)
         finally:
@@ -535,11 +534,13 @@ def load(sources: list[Path | str], db_path: Path | str, settings: Settings | No
     report = LoadReport(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="kam-load-"))
+    work_token = WORK_DIR.set(workdir)
     tmp_db = db_path.with_name(f".{db_path.name}.loading-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     _remove_db(tmp_db)
     try:
-        files, report.ignored_files = discover(
-            sources, workdir, Path(mapping) if mapping else None, report.detected, settings)
+        found = discover(sources, workdir, Path(mapping) if mapping else None, settings)
+        files, report.ignored_files, report.detected = found.files, found.ignored, found.messages
+        report.currency = found.currency or settings.currency
         con = duckdb.connect(str(tmp_db), config={
             "autoinstall_known_extensions": False,
             # bounded memory: large staging tables spill to a temporary folder instead
@@ -556,6 +557,7 @@ def load(sources: list[Path | str], db_path: Path | str, settings: Settings | No
             loader = _Loader(con, settings, files)
             for sf in files:
                 report.files.append(loader.load_file(sf))
+            _report_nuls(con, report, found.displays)
             if "accounts" not in loader.created:
                 fatal = [f.fatal for f in report.files if f.fatal and f.table == "accounts"]
                 why = fatal[0] if fatal else "no accounts file was found (expected accounts.csv, .xlsx or .parquet)"
@@ -572,6 +574,7 @@ def load(sources: list[Path | str], db_path: Path | str, settings: Settings | No
         _swap_in(tmp_db, db_path)
     finally:
         _remove_db(tmp_db)
+        WORK_DIR.reset(work_token)
         shutil.rmtree(workdir, ignore_errors=True)
     return report
 
@@ -605,6 +608,41 @@ def _write_load_info(con: duckdb.DuckDBPyConnection, report: LoadReport, sources
     }
     for k, v in info.items():
         con.execute("insert or replace into load_info values ($1, $2)", [k, v])
+
+
+NUL_WARNINGS_SQL = f"""
+select path, column_name, count_chars, count_rows, first_row from {NUL_LOG} order by path, first_row
+"""
+
+
+def _report_nuls(con: duckdb.DuckDBPyConnection, report: LoadReport, displays: dict[Path, str]) -> None:
+    """Stray NUL characters dropped from the cells: a warning per file and column, a note per file."""
+    if not con.execute("select count(*) from duckdb_tables() where temporary and table_name = $t",
+                       {"t": NUL_LOG}).fetchone()[0]:
+        return
+    by_display = {str(p): d for p, d in displays.items()}
+    per_file: dict[str, list[tuple[str, int, int, int]]] = {}
+    for path, column, chars, rows, first in con.execute(NUL_WARNINGS_SQL).fetchall():
+        per_file.setdefault(by_display.get(path, Path(path).name), []).append((column, chars, rows, first))
+    for display, columns in per_file.items():
+        results = [f for f in report.files if f.source_file == display and not f.fatal]
+        table = results[0].table if results else None
+        for column, chars, rows, first in columns:
+            con.execute(
+                "insert into warnings values ($f, $r, $t, $c, $v, $m)",
+                {"f": display, "r": first, "t": table, "c": column, "v": str(chars),
+                 "m": f"{chars:,} NUL character{'s' if chars != 1 else ''} removed from {column} "
+                      + (f"in row {first}" if rows == 1 else f"in {rows:,} rows (the first is row {first})")
+                      + "; the text is kept without them"})
+        total = sum(c[1] for c in columns)
+        detail = ", ".join(f"{column} {chars:,}" for column, chars, _, _ in columns)
+        note = (f"{total:,} stray NUL character{'s' if total != 1 else ''} removed from the cells ({detail}): "
+                "a warning, not a reject")
+        if results:
+            results[0].notes.append(note)
+            results[0].warnings += len(columns)
+        else:
+            report.notes.append(f"{display}: {note}")
 
 
 DEALS_WITHOUT_AMOUNT_SQL = """

@@ -94,7 +94,7 @@ class FileResult:
 
     def line(self) -> str:
         target = f" -> {self.table}" if self.table else ""
-        extra = f", {self.warnings:,} warnings" if self.warnings else ""
+        extra = f", {self.warnings:,} warning{'s' if self.warnings != 1 else ''}" if self.warnings else ""
         if self.inputs:
             read = " + ".join(f"{name} {n:,}" for name, n in self.inputs)
             return (f"{self.source_file}{target}: read {read} rows; {self.rows_read:,} rows produced, "

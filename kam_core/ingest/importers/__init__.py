@@ -36,6 +36,7 @@ class Detection:
     consumed: set[Path] = field(default_factory=set)  # files handled here (not by name)
     messages: list[str] = field(default_factory=list)  # "Salesforce Data Export detected: ..."
     ignored: list[str] = field(default_factory=list)  # "Case.csv (not used by the KAM model)"
+    currency: str | None = None  # the currency of the amounts, when the export decides it
 
 
 def detect(
@@ -69,6 +70,7 @@ def detect(
         result = dynamics.detect(crm_files, base, displays, settings, overrides)
     if result is not None:
         det.files, det.consumed, det.messages, det.ignored = result[0], set(result[1]), result[2], result[3]
+        det.currency = result[4] if len(result) > 4 else None
     if parsed is not None:
         crm_tables = {f.table for f in det.files}
         mapped = mapped_sources(

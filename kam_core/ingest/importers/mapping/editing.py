@@ -6,7 +6,6 @@ import os
 import re
 import shutil
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,7 +22,7 @@ from kam_core.ingest.importers.mapping.proposals import (
     sample_rows,
 )
 from kam_core.ingest.schema import LOAD_ORDER, TABLES
-from kam_core.ingest.sources import safe_extract, source_hidden, table_for_name
+from kam_core.ingest.sources import ZipLimits, source_hidden, table_for_name, unpack_zip
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -70,12 +69,12 @@ SOURCE_JOIN = " + "  # several headers joined with a space, as the screen shows 
 _MAPPING_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
-def source_files(sources: list[Path], workdir: Path) -> list[Path]:
+def source_files(sources: list[Path], workdir: Path, limits: ZipLimits | None = None) -> list[Path]:
     """The files of the sources as the loader sees them: folders searched, a .zip unpacked.
 
-    Zips are unpacked into ``workdir`` (once: an existing unpacked folder is reused).
+    Zips are unpacked into ``workdir`` within ``limits`` (once: an existing unpacked folder is
+    reused); a zip that cannot be unpacked is left out (loading it says why).
     """
-
     out: list[Path] = []
     for i, source in enumerate(Path(s) for s in sources):
         if source.is_dir():
@@ -84,10 +83,8 @@ def source_files(sources: list[Path], workdir: Path) -> list[Path]:
             target = workdir / f"zip{i}-{source.stem}"
             if not target.is_dir():
                 try:
-                    with zipfile.ZipFile(source) as zf:
-                        safe_extract(zf, target)
-                except (zipfile.BadZipFile, LoadError):
-                    shutil.rmtree(target, ignore_errors=True)
+                    unpack_zip(source, target, limits)
+                except LoadError:
                     continue
             out += sorted(p for p in target.rglob("*") if p.is_file() and not source_hidden(p, target))
         elif source.is_file():
