@@ -201,6 +201,7 @@ class _Loader:
             return
         staged = self._stage(sf)
         res.notes += staged.notes
+        res.inputs = list(staged.inputs)
         try:
             self._check_and_insert(sf, table, staged, res)
         finally:
@@ -335,13 +336,15 @@ class _Loader:
             self.con.execute(f"drop table if exists {staged.raw_table}")
         for rr in staged.raw_rejects:
             self.con.execute("insert into rejects values ($f, $r, $t, $raw, $why)",
-                             {"f": sf.display, "r": rr.row, "t": table.name, "raw": rr.raw, "why": rr.reason})
+                             {"f": rr.file or sf.display, "r": rr.row, "t": table.name, "raw": rr.raw,
+                              "why": rr.reason})
         loaded, rejected = self.con.execute(
             "select count(*) filter (where _reason is null), count(*) filter (where _reason is not null) from fin"
         ).fetchone()
         res.rows_loaded = loaded
         res.rows_rejected = rejected + len(staged.raw_rejects)
-        res.warnings = self.con.execute("select count(*) from warnings where source_file = $f", {"f": sf.display}).fetchone()[0]
+        res.warnings = self.con.execute("select count(*) from warnings where source_file = $f",
+                                        {"f": sf.display}).fetchone()[0] + staged.extra_warnings
         assert res.rows_read == res.rows_loaded + res.rows_rejected, (sf.display, res)
 
     def _checked_rows(self, sf: SourceFile, table: Table, staged: Staged, colmap: dict[str, int]) -> None:

@@ -40,6 +40,7 @@ class RawReject:
     row: int
     raw: str
     reason: str
+    file: str | None = None  # the raw file, when it is not the staged file itself (a mapping's SQL)
 
 
 @dataclass
@@ -75,6 +76,9 @@ class Staged:
     raw_columns: int = 0
     # lines the load prints under the file (e.g. a lookup file that could not be read)
     notes: list[str] = field(default_factory=list)
+    # a table derived from raw files: each file and the rows read from it
+    inputs: list[tuple[str, int]] = field(default_factory=list)
+    extra_warnings: int = 0  # warnings the stager wrote under other files' names (a join's lost rows)
 
 
 # ---------------------------------------------------------------- encoding and dialect

@@ -74,7 +74,7 @@ def detect(
     if parsed is not None:
         crm_tables = {f.table for f in det.files}
         mapped = mapped_sources(
-            parsed, [p for p in files if p not in det.consumed], base, displays, crm_tables
+            parsed, [p for p in files if p not in det.consumed], base, displays, crm_tables, settings
         )
         replaced = {f.table for f in mapped.files}
         det.files = [f for f in det.files if f.table not in replaced] + mapped.files

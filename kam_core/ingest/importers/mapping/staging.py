@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -20,9 +22,13 @@ from kam_core.ingest.importers.common import (
     stage_raw,
 )
 from kam_core.ingest.importers.mapping.model import Mapping, TableMapping, table_order
-from kam_core.ingest.readers import Staged
+from kam_core.ingest.importers.mapping.sqlworker import SqlJob, SqlResult, run_sql
+from kam_core.ingest.readers import NUL_LOG, WORK_DIR, RawReject, Staged
 from kam_core.ingest.schema import TABLES, Column
 from kam_core.ingest.sources import SourceFile
+
+if TYPE_CHECKING:
+    from kam_core.settings import Settings
 
 # ---------------------------------------------------------------- SQL for columns
 
@@ -131,7 +137,12 @@ class MappedSources:
 
 
 def mapped_sources(
-    mapping: Mapping, files: list[Path], base: Path, displays: dict[Path, str] | None, crm_tables: set[str]
+    mapping: Mapping,
+    files: list[Path],
+    base: Path,
+    displays: dict[Path, str] | None,
+    crm_tables: set[str],
+    settings: Settings | None = None,
 ) -> MappedSources:
     """Source files for the mapping's tables; override-only tables are returned for a CRM importer."""
 
@@ -160,15 +171,15 @@ def mapped_sources(
             continue
         if tm.sql is not None:
             used = {a: p for a, p in aliases.items() if re.search(rf"\b{re.escape(a)}\b", tm.sql, re.I)}
-            names = ", ".join(display_of(p, base, displays) for p in used.values()) or "no files"
-            display = f"mapping tables.{name} (SQL over {names})"
+            display = f"mapping tables.{name} (SQL)"
             out.files.append(
                 SourceFile(
                     base / f"tables.{name}.sql",
                     display,
                     name,
                     "sql",
-                    stager=_sql_stager(mapping, tm, used, display),
+                    stager=_sql_stager(mapping, tm, used, display, sorted(aliases),
+                                       {a: display_of(p, base, displays) for a, p in used.items()}, settings),
                 )
             )
             out.consumed.update(used.values())
@@ -271,52 +282,79 @@ def _column_stager(mapping: Mapping, tm: TableMapping, path: Path, display: str)
     return stager
 
 
-def _sql_stager(mapping: Mapping, tm: TableMapping, used: dict[str, Path], display: str):
-    """Run the SELECT in a separate in-memory DuckDB that cannot touch files, then stage its rows."""
+def _sql_stager(mapping: Mapping, tm: TableMapping, used: dict[str, Path], display: str,
+                all_names: list[str], displays: dict[str, str], settings: Settings | None):
+    """Run the SELECT in a worker process (no file access, bounded in time and memory), then
+    stage its rows; the load report gets the rows read per file and the rows a join lost."""
 
     def stager(con: duckdb.DuckDBPyConnection) -> Staged:
-        sandbox = duckdb.connect(config={"autoinstall_known_extensions": False})
+        from kam_core.settings import Settings
+
+        s = settings or Settings()
+        nulls = tm.null_values if tm.null_values is not None else (mapping.null_values or ["NULL"])
+        work = WORK_DIR.get()
+        own = work is None
+        out_dir = Path(tempfile.mkdtemp(prefix="kam-sql-", dir=work))
         try:
-            nulls = tm.null_values if tm.null_values is not None else (mapping.null_values or ["NULL"])
-            for alias, path in used.items():
-                name = _q(alias)
-                stage_raw(
-                    sandbox,
-                    path,
-                    name,
-                    path.name,
-                    encoding=tm.encoding or mapping.encoding,
-                    null_values=nulls,
-                    named=True,
-                )
-                sandbox.execute(f"alter table {name} drop column _row")
-            sandbox.execute("set python_enable_replacements = false")
-            sandbox.execute("set enable_external_access = false")
-            sandbox.execute("set lock_configuration = true")
-            try:
-                result = sandbox.sql(tm.sql).to_arrow_table()
-            except duckdb.Error as exc:
-                raise FatalFileError(
-                    f"{display}: the mapping's SQL failed ({str(exc).splitlines()[0]})"
-                ) from None
+            job = SqlJob(
+                table=tm.table, sql=tm.sql or "", files={a: (str(p), displays[a]) for a, p in used.items()},
+                all_names=all_names, out_dir=str(out_dir), time_limit_s=float(s.mapping_sql_time_limit_s),
+                memory_mb=float(s.mapping_sql_memory_mb), encoding=tm.encoding or mapping.encoding,
+                null_values=nulls, date_order=s.date_order)
+            result = run_sql(job)
+            if not result.ok:
+                raise FatalFileError(f"{display}: {result.error}")
+            return _stage_sql_result(con, tm, mapping, display, result)
         finally:
-            sandbox.close()
-        headers = list(result.column_names)
-        select = ", ".join(f"cast({_q(h)} as varchar) as c{i}" for i, h in enumerate(headers))
-        mapped_rows = result  # noqa: F841 - DuckDB finds it by its name in the SQL
-        con.execute(
-            f"create or replace temp table stg as select (row_number() over () + 1)::bigint as _row, "
-            f"{select} from mapped_rows"
-        )
-        decimal = tm.decimal or mapping.decimal
-        return Staged(
-            headers=headers,
-            rows_read=result.num_rows,
-            file_format="sql",
-            decimal_comma=False if decimal is None else decimal == ",",
-        )
+            if own:
+                shutil.rmtree(out_dir, ignore_errors=True)
 
     return stager
+
+
+LOST_WARNINGS_SQL = """
+insert into warnings
+select $file, _row, $table, null, null, $message
+from read_parquet($path)
+order by _row
+"""
+
+
+def _stage_sql_result(con: duckdb.DuckDBPyConnection, tm: TableMapping, mapping: Mapping, display: str,
+                      result: SqlResult) -> Staged:
+    headers = list(result.columns)
+    select = ", ".join(f"cast({_q(h)} as varchar) as c{i}" for i, h in enumerate(headers))
+    con.execute(
+        f"create or replace temp table stg as select (file_row_number + 2)::bigint as _row, {select} "
+        "from read_parquet($p, file_row_number = true)", {"p": result.parquet})
+    decimal = tm.decimal or mapping.decimal
+    staged = Staged(
+        headers=headers,
+        rows_read=result.rows + len(result.raw_rejects),
+        file_format="sql",
+        decimal_comma=False if decimal is None else decimal == ",",
+        raw_rejects=[RawReject(row, raw, reason, file) for file, row, raw, reason in result.raw_rejects],
+        inputs=list(result.inputs),
+    )
+    staged.notes.append(f"{result.rows:,} rows produced by the SQL in {result.seconds:.2f} s")
+    for loss in result.joins:
+        shown = "; ".join(f"row {row}: {cells[:80]}" for row, cells in loss.examples)
+        staged.notes.append(
+            f"join: {loss.unmatched:,} of {loss.rows:,} rows of {loss.driving} found no partner in "
+            f"{', '.join(loss.partners)} and are not in the result (e.g. {shown}); listed as warnings. "
+            "Use a left join to keep them (docs/importing.md)")
+        con.execute(LOST_WARNINGS_SQL, {
+            "file": loss.driving, "table": tm.table, "path": loss.rows_file,
+            "message": f"no partner in {', '.join(loss.partners)} (the join of mapping tables.{tm.table}): "
+                       "this row is not in the SQL's result"})
+        staged.extra_warnings += loss.unmatched
+    if result.nul_log:
+        con.execute(f"create temp table if not exists {NUL_LOG} (path varchar, column_name varchar, "
+                    "count_chars bigint, count_rows bigint, first_row bigint)")
+        for row in result.nul_log:
+            con.execute(f"delete from {NUL_LOG} where path = $1 and column_name = $2", [row[0], row[1]])
+            con.execute(f"insert into {NUL_LOG} values ($1, $2, $3, $4, $5)", list(row))
+    return staged
 
 
 def _q(name: str) -> str:
