@@ -145,7 +145,11 @@ def _print_rejects(db: Path, limit: int) -> None:
     try:
         total = con.execute("select count(*) from rejects").fetchone()[0]
         rows = con.execute(
-            "select source_file, row_number, reason from rejects order by source_file, row_number limit $n",
+            """select source_file, row_number, reason,
+                      -- the table, where one file feeds several
+                      case when count(distinct table_name) over (partition by source_file) > 1
+                           then table_name end as table_name
+               from rejects order by source_file, row_number, table_name limit $n""",
             {"n": limit},
         ).fetchall()
         wtotal = con.execute("select count(*) from warnings").fetchone()[0]
@@ -157,8 +161,8 @@ def _print_rejects(db: Path, limit: int) -> None:
         con.close()
     if rows:
         print(f"rejected rows ({total}; first {len(rows)}):")
-        for f, r, why in rows:
-            print(f"  {f} row {r}: {why}")
+        for f, r, why, table in rows:
+            print(f"  {f} row {r}: {why}" + (f" (-> {table})" if table else ""))
     if warns:
         print(f"warnings ({wtotal}; first {len(warns)}):")
         for f, r, why in warns:

@@ -378,8 +378,9 @@ group by all
     revenue = next(f for f in report.files if f.table == "revenue")
     assert revenue.inputs == [("lines.csv", 6), ("produkte.csv", 2)]
     assert revenue.line().startswith(
-        "mapping tables.revenue (SQL) -> revenue: read lines.csv 6 + produkte.csv 2 rows; 4 rows produced, "
-        "4 loaded, 0 rejected, 2 warnings")
+        "mapping tables.revenue (SQL) -> revenue: read lines.csv 6 + produkte.csv 2 rows; 4 loaded, 0 rejected, "
+        "2 warnings")
+    assert revenue.notes[0] == "4 rows produced by the SQL in " + revenue.notes[0].split(" in ")[1]
     assert revenue.notes[1] == (
         "join: 2 of 6 rows of lines.csv found no partner in produkte.csv and are not in the result (e.g. row 4: "
         "K2,2024-02,P9,7; row 7: K2,2024-03,P8,2); listed as warnings. Use a left join to keep them "

@@ -253,6 +253,10 @@ def checked_sql(table: Table, colmap: dict[str, int], pre_reason: bool = False, 
         conditions.insert(0, "_pre_reason is not null")
         reasons.insert(0, "_pre_reason")
     any_failed = " or\n            ".join(conditions) or "false"
+    every_reason = f"nullif(concat_ws('; ', {', '.join(reasons)}), '')"
+    if pre_reason:  # a row a mapping's filter leaves out needs no other reason
+        every_reason = (f"case when starts_with(_pre_reason, 'left out by the mapping') then _pre_reason "
+                        f"else {every_reason} end")
     return f"""
         with cleaned as (
             select _row, {cleaned_cols} from {source}
@@ -264,10 +268,34 @@ def checked_sql(table: Table, colmap: dict[str, int], pre_reason: bool = False, 
             _row,
             {finals},
             case when {any_failed}
-            then nullif(concat_ws('; ',
-                {", ".join(reasons)}
-            ), '') end as _reason
+            then {every_reason} end as _reason
         from parsed
     """
 
 
+
+
+def decimal_comma(con: duckdb.DuckDBPyConnection, table: Table, colmap: dict[str, int], source: str,
+                  params: dict | None, delimiter: str) -> bool:
+    """German number format (decimal comma) in the number columns of a staged file?"""
+    numeric = [f"c{colmap[c.name]}" for c in table.columns if c.kind in ("float", "int") and c.name in colmap]
+    return decimal_comma_cells(con, numeric, source, params, delimiter)
+
+
+def decimal_comma_cells(con: duckdb.DuckDBPyConnection, cells: list[str], source: str, params: dict | None,
+                        delimiter: str) -> bool:
+    """German number format in these cells? Only files not delimited by commas can have it: some
+    cell holds a comma, or (with ``;``) every dotted one is a thousands group (``1.234``)."""
+    if delimiter == "," or not cells:
+        return False
+    any_comma = " or ".join(f"bool_or(contains({c}, ','))" for c in cells)
+    any_dot = " or ".join(f"bool_or(contains({c}, '.'))" for c in cells)
+    all_thousands = " and ".join(
+        f"coalesce(bool_and(regexp_full_match(trim({c}), '[+-]?\\d{{1,3}}(\\.\\d{{3}})+')) "
+        f"filter (where contains({c}, '.')), true)" for c in cells
+    )
+    comma, dot, thousands = con.execute(
+        f"select coalesce({any_comma}, false), coalesce({any_dot}, false), {all_thousands} from {source}",
+        params or None,
+    ).fetchone()
+    return bool(comma) or (bool(dot) and bool(thousands) and delimiter == ";")

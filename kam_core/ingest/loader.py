@@ -32,7 +32,7 @@ import duckdb
 from kam_core import __version__
 from kam_core.asof import data_as_of
 from kam_core.errors import FatalFileError, LoadError
-from kam_core.ingest.checks import KIND_WORDS, checked_sql, install_macros
+from kam_core.ingest.checks import KIND_WORDS, checked_sql, decimal_comma, install_macros
 from kam_core.ingest.importers import detect
 from kam_core.ingest.readers import (
     NUL_LOG,
@@ -384,22 +384,7 @@ class _Loader:
         return colmap, ignored
 
     def _decimal_comma(self, table: Table, colmap: dict[str, int], staged: Staged) -> bool:
-        """German number format in this file? Only files not delimited by commas can have it."""
-        numeric = [colmap[c.name] for c in table.columns if c.kind in ("float", "int") and c.name in colmap]
-        delimiter = staged.delimiter
-        if delimiter == "," or not numeric:
-            return False
-        any_comma = " or ".join(f"bool_or(contains(c{i}, ','))" for i in numeric)
-        any_dot = " or ".join(f"bool_or(contains(c{i}, '.'))" for i in numeric)
-        all_thousands = " and ".join(
-            f"coalesce(bool_and(regexp_full_match(trim(c{i}), '[+-]?\\d{{1,3}}(\\.\\d{{3}})+')) "
-            f"filter (where contains(c{i}, '.')), true)" for i in numeric
-        )
-        comma, dot, thousands = self.con.execute(
-            f"select coalesce({any_comma}, false), coalesce({any_dot}, false), {all_thousands} from {staged.source}",
-            staged.source_params or None,
-        ).fetchone()
-        return bool(comma) or (bool(dot) and bool(thousands) and delimiter == ";")
+        return decimal_comma(self.con, table, colmap, staged.source, staged.source_params, staged.delimiter)
 
     def _merge_into(self, table: Table) -> None:
         """Side file: reject keys the export does not have, then update the matching rows."""

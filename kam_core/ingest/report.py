@@ -95,11 +95,10 @@ class FileResult:
     def line(self) -> str:
         target = f" -> {self.table}" if self.table else ""
         extra = f", {self.warnings:,} warning{'s' if self.warnings != 1 else ''}" if self.warnings else ""
-        if self.inputs:
+        if self.inputs:  # derived rows: the files read, then what became of them (notes say how)
             read = " + ".join(f"{name} {n:,}" for name, n in self.inputs)
-            return (f"{self.source_file}{target}: read {read} rows; {self.rows_read:,} rows produced, "
-                    f"{self.rows_loaded:,} loaded, {self.rows_rejected:,} rejected{extra} "
-                    f"({self.seconds:.2f} s)")
+            return (f"{self.source_file}{target}: read {read} rows; {self.rows_loaded:,} loaded, "
+                    f"{self.rows_rejected:,} rejected{extra} ({self.seconds:.2f} s)")
         return (f"{self.source_file}{target}: {self.rows_read:,} read, {self.rows_loaded:,} loaded, "
                 f"{self.rows_rejected:,} rejected{extra} ({self.seconds:.2f} s)")
 

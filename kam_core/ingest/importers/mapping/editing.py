@@ -238,6 +238,13 @@ def edited_table(
         return tm
     tm.file = file
     tm.sheet = base.sheet if file == base.file else None
+    if file == base.file:  # filters, lookups, grouping and formulas belong to the file
+        tm.where = {k: list(v) for k, v in base.where.items()}
+        tm.where_not = {k: list(v) for k, v in base.where_not.items()}
+        tm.lookups = dict(base.lookups)
+        tm.group_by = list(base.group_by)
+        tm.aggregate = dict(base.aggregate)
+        tm.formulas = dict(base.formulas)
     for col in TABLES[base.table].column_names:
         label = (sources or {}).get(col)
         value = source_value(label, headers) if label is not None else base.columns.get(col)

@@ -24,13 +24,24 @@ TABLE_OPTIONS = (
     "sheet",
     "sql",
     "columns",
+    "formulas",
     "values",
     "defaults",
+    "where",
+    "where_not",
+    "lookups",
+    "group_by",
+    "aggregate",
     "encoding",
     "decimal",
     "date_format",
     "null_values",
 )
+LOOKUP_OPTIONS = ("file", "sheet", "on", "match")
+MATCHES = ("normalised", "exact")  # how a lookup compares keys (normalised: no case, no spaces)
+AGGREGATES = ("first", "last", "sum", "min", "max")  # how a grouped table's other columns combine
+# the declarative options a table may use besides file and columns (not with sql)
+DECLARATIVE = ("formulas", "where", "where_not", "lookups", "group_by", "aggregate")
 TOP_OPTIONS = ("encoding", "decimal", "date_format", "null_values", "files", "tables")
 _ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -58,12 +69,39 @@ class TableMapping:
     decimal: str | None = None
     date_format: str | None = None
     null_values: list[str] | None = None
+    # computed columns: canonical column = arithmetic over headers ("unitPrice * quantity")
+    formulas: dict[str, str] = field(default_factory=dict)
+    # row filters: keep rows whose cell is one of the values / leave out rows whose cell is one
+    where: dict[str, list[str]] = field(default_factory=dict)
+    where_not: dict[str, list[str]] = field(default_factory=dict)
+    # other files joined by a key (a left join: a row without partner keeps its place)
+    lookups: dict[str, Lookup] = field(default_factory=dict)
+    # one row per distinct combination of these canonical columns; the others combine by
+    # ``aggregate`` (first non-empty value in file order unless said otherwise)
+    group_by: list[str] = field(default_factory=list)
+    aggregate: dict[str, str] = field(default_factory=dict)
     # how sure ``propose_mapping`` is of each column (0-1); not part of the TOML file
     confidence: dict[str, float] = field(default_factory=dict, compare=False)
 
     @property
     def is_override(self) -> bool:
         return self.file is None and self.sql is None
+
+    @property
+    def is_declarative(self) -> bool:
+        """Uses options beyond a plain column map (filters, lookups, grouping, formulas)."""
+        return any(getattr(self, key) for key in DECLARATIVE)
+
+
+@dataclass
+class Lookup:
+    """``[tables.X.lookups.<name>]``: another file joined by a key; its columns are
+    ``<name>.<header>`` in ``columns``, ``where`` and later lookups' ``on``."""
+
+    file: str
+    on: dict[str, str]  # column of the table's file (or ``<earlier lookup>.<header>``) = lookup's header
+    sheet: str | None = None
+    match: str = "normalised"
 
 
 @dataclass
@@ -143,6 +181,8 @@ class Mapping:
                 out.append(f"null_values = [{', '.join(_toml_str(v) for v in t.null_values)}]")
             if t.sql is not None:
                 out.append(f"sql = {_toml_multiline(t.sql)}")
+            if t.group_by:
+                out.append(f"group_by = [{', '.join(_toml_str(c) for c in t.group_by)}]")
             if t.columns:
                 out.append(f"[tables.{_toml_key(name)}.columns]")
                 for col, src in t.columns.items():
@@ -161,6 +201,25 @@ class Mapping:
             if t.defaults:
                 out.append(f"[tables.{_toml_key(name)}.defaults]")
                 out += [f"{_toml_key(k)} = {_toml_str(v)}" for k, v in t.defaults.items()]
+            if t.formulas:
+                out.append(f"[tables.{_toml_key(name)}.formulas]")
+                out += [f"{_toml_key(k)} = {_toml_str(v)}" for k, v in t.formulas.items()]
+            for key in ("where", "where_not"):
+                filters = getattr(t, key)
+                if filters:
+                    out.append(f"[tables.{_toml_key(name)}.{key}]")
+                    out += [f"{_toml_key(k)} = [{', '.join(_toml_str(v) for v in vs)}]" for k, vs in filters.items()]
+            if t.aggregate:
+                out.append(f"[tables.{_toml_key(name)}.aggregate]")
+                out += [f"{_toml_key(k)} = {_toml_str(v)}" for k, v in t.aggregate.items()]
+            for alias, lk in t.lookups.items():
+                out.append(f"[tables.{_toml_key(name)}.lookups.{_toml_key(alias)}]")
+                out.append(f"file = {_toml_str(lk.file)}")
+                if lk.sheet is not None:
+                    out.append(f"sheet = {_toml_str(lk.sheet)}")
+                pairs = ", ".join(f"{_toml_key(k)} = {_toml_str(v)}" for k, v in lk.on.items())
+                out.append(f"on = {{ {pairs} }}")
+                out.append(f"match = {_toml_str(lk.match)}")
         text = re.sub(r"\n{3,}", "\n\n", "\n".join(out))
         return text.strip() + "\n"
 
@@ -279,9 +338,100 @@ def _table_mapping(name: str, spec: Any, source: str) -> TableMapping:
         if not isinstance(v, (str, int, float)):
             raise MappingError(f"{where}.defaults.{col}: expected a constant, got {v!r}")
         t.defaults[col] = str(v)
+    _declarative(t, spec, table.name, where)
     if t.sql is not None:
         validate_select(t.sql, where)
     return t
+
+
+def _values(v: Any, where: str) -> list[str]:
+    """A filter's value(s): a text, a number or a list of them (compared as text)."""
+    items = v if isinstance(v, list) else [v]
+    out = []
+    for x in items:
+        if isinstance(x, bool) or not isinstance(x, (str, int, float)):
+            raise MappingError(f"{where}: expected a value or a list of values, got {v!r}")
+        out.append(str(x))
+    if not out:
+        raise MappingError(f"{where}: expected at least one value")
+    return out
+
+
+def _declarative(t: TableMapping, spec: dict, table: str, where: str) -> None:
+    """Read and check formulas, where, where_not, lookups, group_by and aggregate."""
+    used = [k for k in DECLARATIVE if spec.get(k)]
+    if t.sql is not None and used:
+        raise MappingError(f"{where}: {used[0]} works with file and columns, not with sql")
+    if t.file is None and used:
+        raise MappingError(f"{where}: {used[0]} needs file = \"...\" (the file the table is read from)")
+    formulas = spec.get("formulas", {})
+    if not isinstance(formulas, dict):
+        raise MappingError(f"{where}.formulas must map columns to arithmetic over headers")
+    for col, text in formulas.items():
+        column = _check_column(table, col, f"{where}.formulas")
+        if column.kind not in ("float", "int"):
+            raise MappingError(f"{where}.formulas.{col}: a formula gives a number; {col} is not a number column")
+        if col in t.columns:
+            raise MappingError(f"{where}.formulas.{col}: {col} is in columns too; give it one source")
+        if not isinstance(text, str):
+            raise MappingError(f"{where}.formulas.{col}: expected arithmetic over headers as a text")
+        from kam_core.ingest.importers.mapping.formula import parse_formula
+
+        parse_formula(text, f"{where}.formulas.{col}")
+        t.formulas[col] = text
+    for key in ("where", "where_not"):
+        filters = spec.get(key, {})
+        if not isinstance(filters, dict):
+            raise MappingError(f"{where}.{key} must map source headers to values")
+        for header, v in filters.items():
+            getattr(t, key)[header] = _values(v, f"{where}.{key}.{header}")
+    lookups = spec.get("lookups", {})
+    if not isinstance(lookups, dict):
+        raise MappingError(f"{where}.lookups must hold one [tables.{table}.lookups.<name>] per file")
+    for alias, lk in lookups.items():
+        at = f"{where}.lookups.{alias}"
+        if not _ALIAS.match(alias):
+            raise MappingError(f"{at}: a lookup's name needs letters, digits and _ only")
+        if not isinstance(lk, dict):
+            raise MappingError(f"{at} must be a table with file and on")
+        unknown = sorted(set(lk) - set(LOOKUP_OPTIONS))
+        if unknown:
+            raise MappingError(f"{at}: unknown key {unknown[0]!r}; expected {', '.join(LOOKUP_OPTIONS)}")
+        file, on, match = lk.get("file"), lk.get("on"), lk.get("match", "normalised")
+        if not isinstance(file, str) or not file.strip():
+            raise MappingError(f"{at}.file: expected the lookup file's name")
+        if isinstance(on, str):
+            on = {on: on}
+        if not isinstance(on, dict) or not on or not all(isinstance(k, str) and isinstance(v, str)
+                                                          for k, v in on.items()):
+            raise MappingError(f'{at}.on: expected {{ "<column of {t.file}>" = "<column of {file}>" }}')
+        if match not in MATCHES:
+            raise MappingError(f"{at}.match = {match!r}: expected one of {', '.join(MATCHES)}")
+        t.lookups[alias] = Lookup(file, dict(on), _opt_str(lk, "sheet", at), match)
+    group_by = spec.get("group_by", [])
+    if isinstance(group_by, str):
+        group_by = [group_by]
+    if not isinstance(group_by, list) or not all(isinstance(c, str) for c in group_by):
+        raise MappingError(f"{where}.group_by: expected a list of columns of {table}")
+    for col in group_by:
+        _check_column(table, col, f"{where}.group_by")
+    t.group_by = list(group_by)
+    aggregate = spec.get("aggregate", {})
+    if not isinstance(aggregate, dict):
+        raise MappingError(f"{where}.aggregate must map columns to one of {', '.join(AGGREGATES)}")
+    if aggregate and not t.group_by:
+        raise MappingError(f"{where}.aggregate needs group_by (the columns that make one row)")
+    for col, how in aggregate.items():
+        column = _check_column(table, col, f"{where}.aggregate")
+        if how not in AGGREGATES:
+            raise MappingError(f"{where}.aggregate.{col} = {how!r}: expected one of {', '.join(AGGREGATES)}")
+        if col in t.group_by:
+            raise MappingError(f"{where}.aggregate.{col}: {col} is in group_by; it is not combined")
+        if how == "sum" and column.kind not in ("float", "int"):
+            raise MappingError(f"{where}.aggregate.{col} = 'sum': {col} is not a number column")
+        if how in ("min", "max") and column.kind not in ("float", "int", "date", "month"):
+            raise MappingError(f"{where}.aggregate.{col} = {how!r}: {col} is not a number or date column")
+        t.aggregate[col] = how
 
 
 def _check_column(table: str, col: str, where: str) -> Column:

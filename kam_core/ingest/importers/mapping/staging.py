@@ -17,10 +17,9 @@ from kam_core.ingest.importers.common import (
     TABULAR_SUFFIXES,
     XLSX_SUFFIXES,
     RawTable,
-    build_stg,
     display_of,
-    stage_raw,
 )
+from kam_core.ingest.importers.mapping.declarative import declarative_stager
 from kam_core.ingest.importers.mapping.model import Mapping, TableMapping, table_order
 from kam_core.ingest.importers.mapping.sqlworker import SqlJob, SqlResult, run_sql
 from kam_core.ingest.readers import NUL_LOG, WORK_DIR, RawReject, Staged
@@ -199,11 +198,21 @@ def mapped_sources(
                 )
             )
             continue
+        lookup_files: dict[str, tuple[Path, str] | str] = {}
+        for alias, lk in tm.lookups.items():
+            hits = _match(lk.file, files, base, displays)
+            if hits:
+                lookup_files[alias] = (hits[0], display_of(hits[0], base, displays))
+                out.consumed.add(hits[0])
+            else:
+                lookup_files[alias] = (f"{lk.file}: named by the mapping (tables.{name}.lookups.{alias}.file) but "
+                                       f"not in the source; files found: {listing or 'none'}")
         for p in found:
             display = display_of(p, base, displays)
             fmt = "xlsx" if p.suffix.lower() in XLSX_SUFFIXES else "csv"
             out.files.append(
-                SourceFile(p, display, name, fmt, tm.sheet, stager=_column_stager(mapping, tm, p, display))
+                SourceFile(p, display, name, fmt, tm.sheet,
+                           stager=declarative_stager(mapping, tm, p, display, lookup_files))
             )
             out.consumed.add(p)
     if out.files:
@@ -214,70 +223,6 @@ def mapped_sources(
 def _fatal(message: str):
     def stager(con: duckdb.DuckDBPyConnection) -> Staged:
         raise FatalFileError(message)
-
-    return stager
-
-
-def _column_stager(mapping: Mapping, tm: TableMapping, path: Path, display: str):
-    def stager(con: duckdb.DuckDBPyConnection) -> Staged:
-        table = TABLES[tm.table]
-        nulls = tm.null_values if tm.null_values is not None else mapping.null_values
-        raw = stage_raw(
-            con,
-            path,
-            "map_raw",
-            display,
-            tm.sheet,
-            encoding=tm.encoding or mapping.encoding,
-            null_values=nulls or None,
-        )
-        try:
-            exprs: dict[str, str] = {}
-            used: set[str] = set()
-            for col, src in tm.columns.items():
-                sources = src if isinstance(src, list) else [src]
-                missing = [s for s in sources if not raw.has(s)]
-                if missing:
-                    raise FatalFileError(
-                        f"{display}: the mapping's tables.{tm.table}.columns.{col} = {missing[0]!r} names no "
-                        f"column of this file; its columns are {', '.join(h for h in raw.headers if h.strip())}"
-                    )
-                used.update(raw.find(s) or s for s in sources)
-                if len(sources) == 1:
-                    exprs[col] = raw.col(sources[0])
-                else:
-                    exprs[col] = (
-                        "nullif(concat_ws(' ', "
-                        + ", ".join(f"kam_clean({raw.col(s)})" for s in sources)
-                        + "), '')"
-                    )
-            # a header spelled like the canonical column needs no entry
-            for c in table.columns:
-                if c.name not in exprs and raw.has(c.name) and raw.find(c.name) not in used:
-                    exprs[c.name] = raw.col(c.name)
-                    used.add(raw.find(c.name) or c.name)
-            params: dict[str, Any] = {}
-            date_format = tm.date_format or mapping.date_format
-            final = {}
-            for i, c in enumerate(table.columns):
-                if c.name in exprs or c.name in tm.defaults:
-                    final[c.name] = column_sql(
-                        c, exprs.get(c.name, "null::varchar"), tm, params, f"c{i}", date_format
-                    )
-            extra = [h for h in raw.headers if h.strip() and h not in used]
-            decimal = tm.decimal or mapping.decimal
-            return build_stg(
-                con,
-                raw,
-                final,
-                f"from {raw.name} m",
-                params=params,
-                extra_headers=extra,
-                decimal_comma=None if decimal is None else decimal == ",",
-            )
-        except Exception:
-            con.execute(f"drop table if exists {raw.name}")
-            raise
 
     return stager
 
