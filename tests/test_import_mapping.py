@@ -425,3 +425,56 @@ def test_a_cross_join_in_a_mapping_is_stopped_by_its_limits(src: Path, tmp_path:
         assert f"(the setting {setting})" in str(info.value)
         assert seconds < 30, seconds
     assert not (tmp_path / "kam.duckdb").exists()
+
+
+# ---------------------------------------------------------------- drafts and proposals (real shapes)
+
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+def test_the_draft_always_has_accounts_and_loads_order_lines_as_it_is(tmp_path: Path, capsys) -> None:
+    from kam_core.cli import main
+
+    assert main(["load", str(FIXTURES / "orderlines"), "--db", str(tmp_path / "x.duckdb")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("# Draft mapping generated") == 1  # printed once
+    draft = err[err.index("# Draft mapping") :]
+    parsed = Mapping.from_toml(draft)
+    # no customer file: accounts are derived from the order lines, one per customer
+    accounts = parsed.tables["accounts"]
+    assert (accounts.file, accounts.group_by, accounts.columns["account_id"], accounts.columns["name"]) == (
+        "orders.csv", ["account_id"], "Customer ID", "Customer Name")
+    # the lines carry days: revenue is summed per account, month and category; US dates get their format
+    revenue = parsed.tables["revenue"]
+    assert revenue.group_by == ["account_id", "period", "product_line"]
+    assert revenue.aggregate == {"revenue": "sum", "gross_margin": "sum"}
+    assert revenue.date_format == "%m/%d/%Y"
+    mfile = tmp_path / "draft.toml"
+    mfile.write_text(draft, encoding="utf-8")
+    db = tmp_path / "kam.duckdb"
+    report = load([FIXTURES / "orderlines"], db, mapping=mfile)
+    assert report.ok and query(db, "select count(*) from accounts") == [(4,)]
+
+
+def test_a_head_count_is_never_proposed_as_an_id() -> None:
+    files = sorted((FIXTURES / "pipeline").glob("*.csv"))
+    proposal = propose_mapping(files)
+    for tm in proposal.tables.values():
+        for col, source in tm.columns.items():
+            assert source != "employees", (tm.table, col)
+    assert proposal.tables["team"].file == "sales_teams.csv"
+    assert proposal.tables["team"].columns["member_id"] == "sales_agent"
+    assert proposal.tables["accounts"].columns == {"account_id": "account", "name": "account", "industry": "sector",
+                                                   "annual_revenue": "revenue"}
+
+
+def test_a_mapping_without_accounts_says_which_table_to_add(tmp_path: Path) -> None:
+    mfile = tmp_path / "m.toml"
+    mfile.write_text('[tables.revenue]\nfile = "orders.csv"\ncolumns = { account_id = "Customer ID", period = '
+                     '"Order Date", product_line = "Category", revenue = "Sales" }\n', encoding="utf-8")
+    with pytest.raises(LoadError) as info:
+        load([FIXTURES / "orderlines"], tmp_path / "kam.duckdb", mapping=mfile)
+    text = str(info.value)
+    assert text.startswith("nothing was built: the mapping m.toml has no [tables.accounts], and every load needs "
+                           "the accounts: add [tables.accounts] with file = ")
+    assert '[tables.accounts]\nfile = "orders.csv"\ngroup_by = ["account_id"]' in text

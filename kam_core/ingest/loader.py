@@ -549,6 +549,8 @@ def load(sources: list[Path | str], db_path: Path | str, settings: Settings | No
             if "accounts" not in loader.created:
                 fatal = [f.fatal for f in report.files if f.fatal and f.table == "accounts"]
                 why = fatal[0] if fatal else "no accounts file was found (expected accounts.csv, .xlsx or .parquet)"
+                if not fatal and mapping is not None:
+                    why = _accounts_to_add(Path(mapping), list(found.displays))
                 raise LoadError("\n".join([f"nothing was built: {why}", *report.detected]))
             for t in sorted(loader.created):
                 report.table_rows[t] = con.execute(f"select count(*) from {t}").fetchone()[0]
@@ -565,6 +567,19 @@ def load(sources: list[Path | str], db_path: Path | str, settings: Settings | No
         WORK_DIR.reset(work_token)
         shutil.rmtree(workdir, ignore_errors=True)
     return report
+
+
+def _accounts_to_add(mapping: Path, files: list[Path]) -> str:
+    """The message for a mapping that builds no accounts: which ``[tables.accounts]`` to add."""
+    from kam_core.ingest.importers.mapping import Mapping, propose_mapping
+
+    proposal = propose_mapping(files).tables.get("accounts")
+    example = ""
+    if proposal is not None:
+        example = " For example:\n\n" + Mapping(tables={"accounts": proposal}).to_toml(comments=False)
+    return (f"the mapping {mapping.name} has no [tables.accounts], and every load needs the accounts: add "
+            "[tables.accounts] with file = \"...\" and [tables.accounts.columns] account_id = \"...\", name = "
+            f"\"...\" (docs/importing.md).{example}")
 
 
 def _write_load_info(con: duckdb.DuckDBPyConnection, report: LoadReport, sources: list[Path],

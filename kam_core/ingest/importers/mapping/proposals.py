@@ -73,6 +73,10 @@ SYNONYMS: dict[str, dict[str, list[str]]] = {
             "user_id",
             "userid",
             "staff_id",
+            "sales_agent",
+            "sales_rep",
+            "agent",
+            "salesperson",
             "member",
             "personalnummer",
             "mitarbeiter_id",
@@ -192,7 +196,8 @@ FILE_HINTS: dict[str, list[str]] = {
         "kunde",
         "firmen",
     ],
-    "team": ["team", "employees", "employee", "users", "user", "staff", "members", "mitarbeiter", "owners"],
+    "team": ["team", "teams", "sales_team", "sales_teams", "employees", "employee", "users", "user", "staff",
+             "members", "mitarbeiter", "owners"],
     "contacts": ["contacts", "contact", "people", "persons", "ansprechpartner", "kontakte"],
     "relationships": ["relationships", "relations", "beziehungen"],
     "activities": ["activities", "activity", "tasks", "events", "meetings", "calls", "besuche"],
@@ -327,6 +332,20 @@ def _similarity(a: str, b: str) -> float:
     return matcher.ratio() if matcher.real_quick_ratio() >= 0.8 and matcher.quick_ratio() >= 0.8 else 0.0
 
 
+# Headers that count something (employees, items): never an id, however alike their names.
+_COUNT = re.compile(r"(^|_)(number|no|num|nr_of|count|anzahl|qty|quantity|headcount|employees|staff|size)(_|$)"
+                    r"|_count$|^employees|mitarbeiterzahl|anzahl")
+
+
+def looks_like_count(header: str) -> bool:
+    """
+    >>> [looks_like_count(h) for h in ("employees", "NumberOfEmployees", "employee_count", "employeeID", "Kd-Nr")]
+    [True, True, True, False, False]
+    """
+    snake = _snake(header)
+    return bool(_COUNT.search(snake)) and not snake.endswith(("_id", "id")) or "number_of" in snake
+
+
 def _column_scores(
     table: str, headers: list[str], rows: list[list[str]]
 ) -> dict[str, tuple[str | list[str], float]]:
@@ -339,6 +358,8 @@ def _column_scores(
         for i, k in enumerate(keys):
             if not k:
                 continue
+            if col.kind == "id" and looks_like_count(headers[i]):
+                continue  # "employees" is a head count, not an employee id
             if k == _compact(col.name):
                 score = 1.0
             elif k in syn:
@@ -367,6 +388,9 @@ def _column_scores(
         )
         if first and last:
             chosen["name"] = ([first, last], 0.9)
+    key = t.key[0] if len(t.key) == 1 else None
+    if table in ("accounts", "team") and "name" not in chosen and key in chosen:
+        chosen["name"] = (chosen[key][0], 0.5)  # named by its id ("account", "sales_agent" hold names)
     return chosen
 
 
@@ -411,6 +435,12 @@ def propose_mapping(files: list[Path]) -> Mapping:
         mapping.tables[table] = tm
         taken.add(path)
         del score
+    if "revenue" in mapping.tables:
+        _monthly_revenue(mapping.tables["revenue"], files)
+    if "accounts" not in mapping.tables:
+        _derived_accounts(mapping, files)
+    for tm in mapping.tables.values():
+        _us_dates(tm, files)
     unassigned = [p.name for p in files if p.suffix.lower() in TABULAR_SUFFIXES and p not in taken]
     if unassigned:
         mapping.notes.append(
@@ -418,6 +448,75 @@ def propose_mapping(files: list[Path]) -> Mapping:
             + ", ".join(unassigned)
         )
     return mapping
+
+
+def _monthly_revenue(tm: TableMapping, files: list[Path]) -> None:
+    """Revenue read from lines with a day in their date (orders, invoices) is summed per
+    account, month and product line (``group_by``)."""
+    path = next((p for p in files if p.name == tm.file), None)
+    period = tm.columns.get("period")
+    if path is None or not isinstance(period, str):
+        return
+    headers, rows = sample_rows(path)
+    i = headers.index(period)
+    values = [r[i].strip() for r in rows if i < len(r) and r[i].strip()]
+    if values and all(_is_date(v) and not _is_month(v) for v in values):
+        tm.group_by = [c for c in ("account_id", "period", "product_line") if c in tm.columns]
+        tm.aggregate = {c: "sum" for c in ("revenue", "gross_margin") if c in tm.columns}
+
+
+def _us_dates(tm: TableMapping, files: list[Path]) -> None:
+    """Dates written month first (1/15/2023) get ``date_format``: the loader reads day first."""
+    path = next((p for p in files if p.name == tm.file), None)
+    dates = [s for c, s in tm.columns.items() if isinstance(s, str) and TABLES[tm.table].column(c).kind
+             in ("date", "month")]
+    if path is None or not dates:
+        return
+    headers, rows = sample_rows(path)
+    values = [r[headers.index(h)].strip() for h in dates for r in rows
+              if headers.index(h) < len(r) and r[headers.index(h)].strip()]
+
+    def parses(v: str, fmt: str) -> bool:
+        try:
+            dt.datetime.strptime(v, fmt)
+            return True
+        except ValueError:
+            return False
+
+    if values and all(parses(v, "%m/%d/%Y") for v in values) and not all(parses(v, "%d/%m/%Y") for v in values):
+        tm.date_format = "%m/%d/%Y"
+
+
+def _is_month(v: str) -> bool:
+    for fmt in ("%Y-%m", "%m.%Y", "%m/%Y", "%Y/%m"):
+        try:
+            dt.datetime.strptime(v, fmt)
+            return True
+        except ValueError:
+            continue
+    return False
+
+
+def _derived_accounts(mapping: Mapping, files: list[Path]) -> None:
+    """Without a customer file, accounts are derived from the file that names customers (order
+    lines, deals): one account per customer id (``group_by``), the first non-empty name."""
+    ordered = [mapping.tables[t].file for t in ("revenue", "opportunities", "activities") if t in mapping.tables]
+    paths = sorted((p for p in files if p.suffix.lower() in TABULAR_SUFFIXES),
+                   key=lambda p: ordered.index(p.name) if p.name in ordered else len(ordered))
+    for path in paths:
+        headers, rows = sample_rows(path)
+        chosen = _column_scores("accounts", headers, rows)
+        if "account_id" not in chosen:
+            continue
+        tm = TableMapping("accounts", file=path.name, group_by=["account_id"])
+        for col in ("account_id", "name", "industry", "region", "country"):
+            if col in chosen:
+                tm.columns[col], tm.confidence[col] = chosen[col]
+        mapping.tables["accounts"] = tm
+        mapping.notes.append(
+            f"No customer file: accounts are derived from {path.name}, one per {tm.columns['account_id']} "
+            "(group_by); their other columns take the first non-empty value.")
+        return
 
 
 def draft_mapping_text(files: list[Path]) -> str:
