@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -54,6 +53,7 @@ from kam_core.ingest.sources import (
     source_entries,
     table_for_name,
 )
+from kam_core.ingest.workspace import load_lock, sweep_stale, work_dir
 from kam_core.settings import Settings
 from kam_core.sqlutil import quote_literal
 
@@ -509,8 +509,9 @@ def load(sources: list[Path | str], db_path: Path | str, settings: Settings | No
          mapping: Path | str | None = None) -> LoadReport:
     """Load the sources into a new database at ``db_path`` (replaced only when complete).
 
-    Raises ``LoadError`` (and writes nothing) when no readable accounts table results.
-    Fatal files are reported in the result; the other files still load.
+    Raises ``LoadError`` (and writes nothing) when no readable accounts table results, or when
+    another load into the same database is running. Fatal files are reported in the result;
+    the other files still load. What a killed load left behind is swept first.
     """
     settings = settings or Settings()
     db_path = Path(db_path)
@@ -518,15 +519,21 @@ def load(sources: list[Path | str], db_path: Path | str, settings: Settings | No
     for s in sources:
         if not s.exists():
             raise LoadError(f"source {s} does not exist")
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    sweep_stale(db_path=db_path)
+    with load_lock(db_path, "loading " + ", ".join(s.name for s in sources)):
+        return _load_locked(sources, db_path, settings, Path(mapping) if mapping else None)
+
+
+def _load_locked(sources: list[Path], db_path: Path, settings: Settings, mapping: Path | None) -> LoadReport:
     started = time.perf_counter()
     report = LoadReport(db_path)
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix="kam-load-"))
+    workdir = work_dir("load")
     work_token = WORK_DIR.set(workdir)
     tmp_db = db_path.with_name(f".{db_path.name}.loading-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     _remove_db(tmp_db)
     try:
-        found = discover(sources, workdir, Path(mapping) if mapping else None, settings)
+        found = discover(sources, workdir, mapping, settings)
         files, report.ignored_files, report.detected = found.files, found.ignored, found.messages
         report.currency = found.currency or settings.currency
         con = duckdb.connect(str(tmp_db), config={
@@ -550,7 +557,7 @@ def load(sources: list[Path | str], db_path: Path | str, settings: Settings | No
                 fatal = [f.fatal for f in report.files if f.fatal and f.table == "accounts"]
                 why = fatal[0] if fatal else "no accounts file was found (expected accounts.csv, .xlsx or .parquet)"
                 if not fatal and mapping is not None:
-                    why = _accounts_to_add(Path(mapping), list(found.displays))
+                    why = _accounts_to_add(mapping, list(found.displays))
                 raise LoadError("\n".join([f"nothing was built: {why}", *report.detected]))
             for t in sorted(loader.created):
                 report.table_rows[t] = con.execute(f"select count(*) from {t}").fetchone()[0]

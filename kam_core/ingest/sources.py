@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,6 +146,9 @@ def unpack_zip(source: Path, target: Path, limits: ZipLimits | None = None) -> P
                             raise _bomb(source, written, packed, limits, m.filename, lied=True)
                         _check_size(source, written, max_total)
                         out.write(chunk)
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            shutil.rmtree(target, ignore_errors=True)
+            raise LoadError(f"{source.name}: the zip is damaged ({exc}); refused") from None
         except BaseException:
             shutil.rmtree(target, ignore_errors=True)
             raise

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +22,7 @@ from kam_core.ingest.importers.mapping.proposals import (
 )
 from kam_core.ingest.schema import LOAD_ORDER, TABLES
 from kam_core.ingest.sources import ZipLimits, source_hidden, table_for_name, unpack_zip
+from kam_core.ingest.workspace import work_dir
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,7 +40,7 @@ def preview_mapping(
     from kam_core.ingest.loader import load
     from kam_core.ingest.schema import loaded_tables
 
-    workdir = Path(tempfile.mkdtemp(prefix="kam-preview-"))
+    workdir = work_dir("preview")
     try:
         mfile = workdir / "mapping.toml"
         mfile.write_text(mapping.to_toml(comments=False), encoding="utf-8")

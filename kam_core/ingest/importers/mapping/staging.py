@@ -25,6 +25,7 @@ from kam_core.ingest.importers.mapping.sqlworker import SqlJob, SqlResult, run_s
 from kam_core.ingest.readers import NUL_LOG, WORK_DIR, RawReject, Staged
 from kam_core.ingest.schema import TABLES, Column
 from kam_core.ingest.sources import SourceFile
+from kam_core.ingest.workspace import work_dir
 
 if TYPE_CHECKING:
     from kam_core.settings import Settings
@@ -239,7 +240,7 @@ def _sql_stager(mapping: Mapping, tm: TableMapping, used: dict[str, Path], displ
         nulls = tm.null_values if tm.null_values is not None else (mapping.null_values or ["NULL"])
         work = WORK_DIR.get()
         own = work is None
-        out_dir = Path(tempfile.mkdtemp(prefix="kam-sql-", dir=work))
+        out_dir = Path(tempfile.mkdtemp(prefix="sql-", dir=work)) if work else work_dir("sql")
         try:
             job = SqlJob(
                 table=tm.table, sql=tm.sql or "", files={a: (str(p), displays[a]) for a, p in used.items()},
