@@ -92,3 +92,17 @@ def test_failed_table_exit_1_reported_first(src: Path, tmp_path: Path, capsys) -
     assert first.endswith("Fix: give the date format (date_format in a mapping file)")
     assert "1 table failed (see FAILED at the top)" in captured.err
     assert query(db, "select count(*) from accounts") == [(2,)]  # the database is written
+
+
+def test_ignored_objects_are_one_line_unless_verbose(tmp_path: Path, capsys) -> None:
+    export = ROOT / "tests" / "fixtures" / "salesforce_nul"
+    assert main(["load", str(export), "--db", str(tmp_path / "k.duckdb")]) == 0
+    out = capsys.readouterr().out
+    ignored = [line for line in out.splitlines() if line.startswith("ignored:")]
+    assert ignored == ["ignored: 6 files (Salesforce object not used by the KAM model): Asset.csv, Campaign.csv, "
+                       "Case.csv, … (--verbose lists them all)"]
+    assert main(["load", str(export), "--db", str(tmp_path / "k.duckdb"), "--verbose"]) == 0
+    out = capsys.readouterr().out
+    assert [line for line in out.splitlines() if line.startswith("ignored:")] == [
+        f"ignored: {name}.csv (Salesforce object not used by the KAM model)"
+        for name in ("Asset", "Campaign", "Case", "Lead", "Period", "Quote")]
