@@ -100,9 +100,11 @@ def test_ignored_objects_are_one_line_unless_verbose(tmp_path: Path, capsys) -> 
     out = capsys.readouterr().out
     ignored = [line for line in out.splitlines() if line.startswith("ignored:")]
     assert ignored == ["ignored: 6 files (Salesforce object not used by the KAM model): Asset.csv, Campaign.csv, "
-                       "Case.csv, … (--verbose lists them all)"]
+                       "Case.csv, … (--verbose lists them all)",
+                       "ignored: README.md (not a CSV, Excel (.xlsx) or Parquet file)"]
     assert main(["load", str(export), "--db", str(tmp_path / "k.duckdb"), "--verbose"]) == 0
     out = capsys.readouterr().out
     assert [line for line in out.splitlines() if line.startswith("ignored:")] == [
         f"ignored: {name}.csv (Salesforce object not used by the KAM model)"
-        for name in ("Asset", "Campaign", "Case", "Lead", "Period", "Quote")]
+        for name in ("Asset", "Campaign", "Case", "Lead", "Period", "Quote")] + [
+        "ignored: README.md (not a CSV, Excel (.xlsx) or Parquet file)"]
