@@ -478,3 +478,17 @@ def test_a_mapping_without_accounts_says_which_table_to_add(tmp_path: Path) -> N
     assert text.startswith("nothing was built: the mapping m.toml has no [tables.accounts], and every load needs "
                            "the accounts: add [tables.accounts] with file = ")
     assert '[tables.accounts]\nfile = "orders.csv"\ngroup_by = ["account_id"]' in text
+
+
+def test_the_time_limit_holds_inside_one_huge_value(src: Path, tmp_path: Path) -> None:
+    """DuckDB checks an interrupt between chunks, not inside one function call: the worker is killed."""
+    (src / "a.csv").write_text("nr,firma\nK1,Alpha\n", encoding="utf-8")
+    mfile = tmp_path / "m.toml"
+    # one regexp_replace over 200 M characters: ~9 s here, 0.4 GB
+    mfile.write_text('[tables.accounts]\nsql = "select length(regexp_replace(repeat(firma, 40000000), \'a\', \'b\', '
+                     '\'g\'))::varchar as account_id, nr as name from a"\n')
+    started = time.perf_counter()
+    with pytest.raises(LoadError, match=r"the SQL was stopped after 1 s \(the setting mapping_sql_time_limit_s\)"):
+        load([src], tmp_path / "kam.duckdb",
+             Settings.from_dict({"mapping_sql_time_limit_s": 1, "mapping_sql_memory_mb": 8000}), mapping=mfile)
+    assert time.perf_counter() - started < 20

@@ -93,7 +93,7 @@ def run_sql(job: SqlJob) -> SqlResult:
     killed: str | None = None
     peak = 0.0
     with subprocess.Popen(
-        [sys.executable, "-m", "kam_core.ingest.importers.mapping.sqlworker"],
+        [sys.executable, "-c", "from kam_core.ingest.importers.mapping.sqlworker import main; main()"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
     ) as proc:
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
@@ -131,7 +131,7 @@ def run_sql(job: SqlJob) -> SqlResult:
         stderr = "".join(err_lines)
     if killed:
         return SqlResult(False, error=_limit_message(job, killed), peak_mb=peak)
-    summary = next((line for line in lines if line.startswith("{")), None)
+    summary = next((line[line.index('{"ok"'):] for line in lines if '{"ok"' in line), None)
     if summary is None:  # the worker died: its address-space limit, most likely
         last = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit code {proc.returncode}"
         if "memory" in stderr.lower() or proc.returncode in (-9, -6, 134, 137):
@@ -290,6 +290,7 @@ def _worker(job: SqlJob) -> SqlResult:
     result = SqlResult(True)
     out_dir = Path(job.out_dir)
     con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    con.execute("set enable_progress_bar = false")  # stdout carries the protocol: no progress bar there
     install_macros(con, Settings({"date_order": job.date_order}))
     displays = _stage(con, job, result)
     used = con.execute("select coalesce(sum(memory_usage_bytes), 0) from duckdb_memory()").fetchone()[0]
