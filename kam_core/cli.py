@@ -92,7 +92,9 @@ def _load(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         report = load(args.sources, args.db, settings, mapping=args.mapping)
     except LoadError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        if args.mapping is None and "# Draft mapping" not in str(exc):  # the draft is printed once
+        # a draft helps when nothing could be built from the files (not for a refused zip or a
+        # running load), and is printed once
+        if args.mapping is None and str(exc).startswith("nothing was built") and "# Draft mapping" not in str(exc):
             _print_draft_mapping(args.sources)
         return 1
     for line in report.lines(verbose=args.verbose):

@@ -184,6 +184,7 @@ def test_a_second_load_into_the_same_database_is_refused_while_the_first_runs(
         assert second.returncode == 1
         assert f"another load into kam.duckdb is running (process {first.pid}, started " in second.stderr
         assert "try again when it has finished" in second.stderr
+        assert "Draft mapping" not in second.stderr and "no format" not in second.stderr
         # and in this process too
         with pytest.raises(LoadError, match="another load into kam.duckdb is running"):
             load([other], db)
