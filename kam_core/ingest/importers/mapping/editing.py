@@ -13,13 +13,7 @@ import duckdb
 from kam_core.errors import LoadError
 from kam_core.ingest.importers.common import TABULAR_SUFFIXES, XLSX_SUFFIXES
 from kam_core.ingest.importers.mapping.model import Mapping, MappingError, TableMapping
-from kam_core.ingest.importers.mapping.proposals import (
-    FILE_HINTS,
-    _column_scores,
-    _compact,
-    _snake,
-    sample_rows,
-)
+from kam_core.ingest.importers.mapping.proposals import _column_scores, named_like, sample_rows
 from kam_core.ingest.schema import LOAD_ORDER, TABLES
 from kam_core.ingest.sources import ZipLimits, source_hidden, table_for_name, unpack_zip
 from kam_core.ingest.workspace import work_dir
@@ -135,8 +129,7 @@ def propose_table(table: str, files: list[Path]) -> TableMapping:
             continue
         chosen = _column_scores(table, headers, rows)
         found = sum(c.name in chosen for c in t.required)
-        stem = _snake(path.stem)
-        hint = 0.5 if stem in FILE_HINTS[table] or _compact(stem) in FILE_HINTS[table] else 0.0
+        hint = 0.5 if named_like(path, table) else 0.0
         score = 10 * found + sum(conf for _, conf in chosen.values()) + hint
         if best is None or score > best[0]:
             tm = TableMapping(table, file=path.name)

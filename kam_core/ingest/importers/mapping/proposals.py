@@ -225,6 +225,12 @@ def _compact(text: str) -> str:
     return text.replace("_", "")
 
 
+def named_like(path: Path, table: str) -> bool:
+    """The file's name is one of the table's usual names (``customers.csv`` for accounts)."""
+    stem = _snake(path.stem)
+    return stem in FILE_HINTS[table] or _compact(stem) in FILE_HINTS[table]
+
+
 def sample_rows(path: Path, n: int = 200, sheet: str | None = None) -> tuple[list[str], list[list[str]]]:
     """The header and up to ``n`` data rows of a CSV or workbook (text cells; for proposals)."""
     if path.suffix.lower() in XLSX_SUFFIXES:
@@ -408,7 +414,6 @@ def propose_mapping(files: list[Path]) -> Mapping:
         headers, rows = sample_rows(path)
         if not headers:
             continue
-        stem = _snake(path.stem)
         for table in LOAD_ORDER:
             chosen = _column_scores(table, headers, rows)
             t = TABLES[table]
@@ -419,7 +424,7 @@ def propose_mapping(files: list[Path]) -> Mapping:
             score = (
                 sum(chosen[c][1] for c in req) / len(req)
                 + 0.2 * sum(c in chosen for c in optional) / max(len(optional), 1)
-                + (0.5 if stem in FILE_HINTS[table] or _compact(stem) in FILE_HINTS[table] else 0.0)
+                + (0.5 if named_like(path, table) else 0.0)
             )
             options.append((score, path, table, chosen))
     mapping = Mapping()
