@@ -26,9 +26,9 @@ order by file_ordinal
 """
 
 REJECT_SAMPLE_SQL = """
-select source_file as file, row_number as "row", reason, raw_row
+select source_file as file, row_number as "row", table_name as "table", reason, raw_row
 from rejects
-order by source_file, row_number
+order by source_file, row_number, table_name
 limit $limit
 """
 
