@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="settings file (kam.toml)")
     p.add_argument("--show-rejects", type=int, default=10, metavar="N",
                    help="print the first N rejected rows (default 10)")
+    p.add_argument("--verbose", action="store_true",
+                   help="list every ignored file (else files ignored for one reason are one line)")
 
     p = sub.add_parser("report", help="one row per account with the metrics of one area")
     p.add_argument("kind", choices=REPORT_KINDS)
@@ -99,10 +101,12 @@ def _load(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         report = load(args.sources, args.db, settings, mapping=args.mapping)
     except LoadError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        if args.mapping is None:
+        # a draft helps when nothing could be built from the files (not for a refused zip or a
+        # running load), and is printed once
+        if args.mapping is None and str(exc).startswith("nothing was built") and "# Draft mapping" not in str(exc):
             _print_draft_mapping(args.sources)
         return 1
-    for line in report.lines():
+    for line in report.lines(verbose=args.verbose):
         print(line)
     _print_rejects(args.db, args.show_rejects)
     _print_missing_analyses(args.db)
@@ -112,8 +116,13 @@ def _load(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
           + ", ".join(f"{t} {n}" for t, n in report.table_rows.items())
           + f"; {total_read} rows read, {total_rejected} rejected")
     if not report.ok:
-        print(f"error: {len(report.fatal_files)} file(s) could not be loaded (see FATAL above)",
-              file=sys.stderr)
+        problems = []
+        if report.failed_tables:
+            n = len(report.failed_tables)
+            problems.append(f"{n} table{'s' if n > 1 else ''} failed (see FAILED at the top)")
+        if report.fatal_files:
+            problems.append(f"{len(report.fatal_files)} file(s) could not be loaded (see FATAL at the top)")
+        print(f"error: {' and '.join(problems)}", file=sys.stderr)
         if args.mapping is None and any("required column" in (f.fatal or "") for f in report.fatal_files):
             print("hint: if these files come from another system, map their columns with --mapping FILE "
                   "(docs/importing.md)", file=sys.stderr)
@@ -147,7 +156,11 @@ def _print_rejects(db: Path, limit: int) -> None:
     try:
         total = con.execute("select count(*) from rejects").fetchone()[0]
         rows = con.execute(
-            "select source_file, row_number, reason from rejects order by source_file, row_number limit $n",
+            """select source_file, row_number, reason,
+                      -- the table, where one file feeds several
+                      case when count(distinct table_name) over (partition by source_file) > 1
+                           then table_name end as table_name
+               from rejects order by source_file, row_number, table_name limit $n""",
             {"n": limit},
         ).fetchall()
         wtotal = con.execute("select count(*) from warnings").fetchone()[0]
@@ -159,8 +172,8 @@ def _print_rejects(db: Path, limit: int) -> None:
         con.close()
     if rows:
         print(f"rejected rows ({total}; first {len(rows)}):")
-        for f, r, why in rows:
-            print(f"  {f} row {r}: {why}")
+        for f, r, why, table in rows:
+            print(f"  {f} row {r}: {why}" + (f" (-> {table})" if table else ""))
     if warns:
         print(f"warnings ({wtotal}; first {len(warns)}):")
         for f, r, why in warns:

@@ -249,6 +249,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("workbench_path", "", "File of the workbench store (the team's edits, kept across loads); "
             "empty = beside the CRM database (kam.duckdb -> kam.workbench.sqlite); a relative path "
             "is relative to the database's folder.", _store_path, "general"),
+    # loading: limits of a load (zips, a mapping's SQL)
+    Setting("zip_max_total_mb", 4000.0, "A zip is refused when its files would take more than this "
+            "many MB unpacked.", _number(0, lo_open=True), "loading"),
+    Setting("zip_max_ratio", 100.0, "A zip is refused when it expands more than this many times (CSV "
+            "exports expand 4-15 times; a zip bomb a thousand times).", _number(1), "loading"),
+    Setting("mapping_sql_time_limit_s", 60.0, "A mapping's SQL is stopped after this many seconds.",
+            _number(0, 3600, lo_open=True), "loading"),
+    Setting("mapping_sql_memory_mb", 1024.0, "A mapping's SQL is stopped when it needs more than this "
+            "many MB of memory.", _number(64, 65536), "loading"),
 )
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
@@ -260,7 +269,7 @@ class Settings:
     ``replace(**changes)`` for a changed copy (the app's weight editor does).
     """
 
-    __slots__ = ("_values",)
+    __slots__ = ("_values", "_given")
 
     def __init__(self, values: dict[str, Any] | None = None) -> None:
         merged = {s.name: _copy(s.default) for s in SETTINGS}
@@ -290,6 +299,8 @@ class Settings:
         if sum(merged["health_weights"].values()) <= 0:
             raise SettingsError("health_weights is not allowed: expected at least one weight above 0")
         object.__setattr__(self, "_values", merged)
+        # the keys given explicitly (kam.toml or a dict), also where they equal the default
+        object.__setattr__(self, "_given", frozenset(values or {}))
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Settings:
@@ -323,7 +334,14 @@ class Settings:
 
     def __reduce__(self) -> tuple:
         # pickling (Streamlit's cache) goes through the constructor, which re-validates
-        return (Settings, (self.changed(),))
+        return (Settings, (self._explicit(),))
+
+    def is_set(self, name: str) -> bool:
+        """True when ``name`` was given (in kam.toml or the dict), even as its default value."""
+        return name in self._given or name in self.changed()
+
+    def _explicit(self) -> dict[str, Any]:
+        return {**{k: self._values[k] for k in self._given}, **self.changed()}
 
     def as_dict(self) -> dict[str, Any]:
         return {k: _copy(v) for k, v in self._values.items()}
@@ -333,7 +351,7 @@ class Settings:
         return {s.name: self._values[s.name] for s in SETTINGS if self._values[s.name] != s.default}
 
     def replace(self, **changes: Any) -> Settings:
-        return Settings({**self.changed(), **changes})
+        return Settings({**self._explicit(), **changes})
 
     @property
     def tier_list(self) -> list[tuple[str, float]]:

@@ -78,3 +78,33 @@ def test_module_entry_point(src: Path, tmp_path: Path) -> None:
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "2 read, 2 loaded, 0 rejected" in done.stdout
+
+
+def test_failed_table_exit_1_reported_first(src: Path, tmp_path: Path, capsys) -> None:
+    write(src, "accounts.csv", MINI_ACCOUNTS)
+    write(src, "revenue.csv", "account_id,period,product_line,revenue\nA-1,13/2024,S,1\nA-2,14/2024,S,2\n")
+    db = tmp_path / "kam.duckdb"
+    assert main(["load", str(src), "--db", str(db)]) == 1
+    captured = capsys.readouterr()
+    first = captured.out.splitlines()[0]
+    assert first.startswith("FAILED revenue (revenue.csv): 2 of 2 rows rejected for one reason, e.g. period "
+                            "'13/2024' is not a month")
+    assert first.endswith("Fix: give the date format (date_format in a mapping file)")
+    assert "1 table failed (see FAILED at the top)" in captured.err
+    assert query(db, "select count(*) from accounts") == [(2,)]  # the database is written
+
+
+def test_ignored_objects_are_one_line_unless_verbose(tmp_path: Path, capsys) -> None:
+    export = ROOT / "tests" / "fixtures" / "salesforce_nul"
+    assert main(["load", str(export), "--db", str(tmp_path / "k.duckdb")]) == 0
+    out = capsys.readouterr().out
+    ignored = [line for line in out.splitlines() if line.startswith("ignored:")]
+    assert ignored == ["ignored: 6 files (Salesforce object not used by the KAM model): Asset.csv, Campaign.csv, "
+                       "Case.csv, … (--verbose lists them all)",
+                       "ignored: README.md (not a CSV, Excel (.xlsx) or Parquet file)"]
+    assert main(["load", str(export), "--db", str(tmp_path / "k.duckdb"), "--verbose"]) == 0
+    out = capsys.readouterr().out
+    assert [line for line in out.splitlines() if line.startswith("ignored:")] == [
+        f"ignored: {name}.csv (Salesforce object not used by the KAM model)"
+        for name in ("Asset", "Campaign", "Case", "Lead", "Period", "Quote")] + [
+        "ignored: README.md (not a CSV, Excel (.xlsx) or Parquet file)"]

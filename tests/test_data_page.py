@@ -4,7 +4,10 @@ helpers behind the screen (kam_core.ingest.importers.mapping)."""
 
 from __future__ import annotations
 
+import gc
+import os
 import shutil
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -12,6 +15,7 @@ import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from kam_core.ingest import workspace
 from kam_core.ingest.importers import missing_analyses
 from kam_core.ingest.importers.mapping import (
     NO_SOURCE,
@@ -30,13 +34,13 @@ from kam_core.ingest.importers.mapping import (
     source_options,
 )
 from kam_core.ingest.loader import load
+from kam_core.settings import Settings
 from kam_core.sqlbox import open_locked
 
 from .conftest import MINI_ACCOUNTS, ROOT
 
-NORTHWIND = ROOT.parent / "shared" / "data" / "northwind"
+NORTHWIND = ROOT / "tests" / "fixtures" / "northwind"  # the public sample, committed (SOURCE.md)
 NORTHWIND_MAPPING = ROOT / "mappings" / "northwind.toml"
-pytestmark = pytest.mark.skipif(not NORTHWIND.is_dir(), reason="../shared/data/northwind is absent")
 SQL_CHOICE = "(SQL query)"
 
 
@@ -426,3 +430,91 @@ def test_propose_table_picks_the_best_file() -> None:
     # customers.csv has customerID too, but orders.csv also has employeeID (more columns found)
     assert tm.columns == {"date": "orderDate", "account_id": "customerID", "member_id": "employeeID"}
     assert propose_table("accounts", []).file is None
+
+
+# ---------------------------------------------------------------- uploads: unpacked once, removed with the session
+
+
+class Upload:
+    """What st.file_uploader hands over."""
+
+    def __init__(self, path: Path) -> None:
+        self.name, self.size, self.file_id = path.name, path.stat().st_size, f"id-{path.name}"
+        self._data = path.read_bytes()
+
+    def getbuffer(self) -> memoryview:
+        return memoryview(self._data)
+
+
+@pytest.fixture
+def session(monkeypatch, tmp_path: Path):
+    import mapping_ui
+
+    state: dict = {}
+    monkeypatch.setattr(mapping_ui.st, "session_state", state)
+    monkeypatch.setattr(mapping_ui.ui, "show_error", lambda exc: state.setdefault("_shown", []).append(str(exc)))
+    temp_root = tmp_path / "systemp"
+    temp_root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp_root))
+    return mapping_ui, state, temp_root
+
+
+def test_a_zip_is_unpacked_once_when_it_is_uploaded(session, tmp_path: Path, monkeypatch) -> None:
+    mapping_ui, state, temp_root = session
+    calls = []
+    real = mapping_ui.unpack_zip
+    monkeypatch.setattr(mapping_ui, "unpack_zip", lambda *a, **k: calls.append(a[0].name) or real(*a, **k))
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for p in NORTHWIND.glob("*.csv"):
+            zf.write(p, f"northwind/{p.name}")
+    mapping_ui.store_uploads([Upload(archive)], Settings())
+    folder = Path(state["_upload_dir"])
+    assert folder.parent == temp_root and folder.name.startswith(f"kam-upload-{os.getpid()}-")
+    assert [p.name for p in mapping_ui.upload_sources(str(folder))] == ["export"]  # the zip itself is gone
+    files = mapping_ui.source_files(mapping_ui.upload_sources(str(folder)), folder / ".kam")
+    assert len(files) == 11 and not (folder / ".kam").exists()  # nothing unpacked again
+    report = load(mapping_ui.upload_sources(str(folder)), tmp_path / "kam.duckdb", mapping=NORTHWIND_MAPPING)
+    assert report.table_rows["accounts"] == 91
+    assert calls == ["export.zip"]  # once, at the upload; the load read the unpacked folder
+    # the same upload again (a rerun): nothing is unpacked again
+    mapping_ui.store_uploads([Upload(archive)], Settings())
+    assert calls == ["export.zip"]
+    mapping_ui.drop_uploads()
+    assert not folder.exists() and "_upload_dir" not in state
+
+
+def test_an_uploaded_zip_bomb_is_refused_and_leaves_nothing(session, tmp_path: Path) -> None:
+    mapping_ui, state, temp_root = session
+    archive = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf, zf.open("accounts.csv", "w") as fh:
+        for _ in range(50):
+            fh.write(b"\0" * (1 << 20))
+    mapping_ui.store_uploads([Upload(archive)], Settings())
+    assert state["_shown"][0].startswith("bomb.zip expands")
+    assert "zip_max_ratio" in state["_shown"][0]
+    assert mapping_ui.upload_sources(state["_upload_dir"]) == []
+
+
+def test_the_upload_folder_goes_when_the_session_goes(session) -> None:
+    mapping_ui, state, temp_root = session
+    owner = mapping_ui.UploadFolder(workspace.work_dir("upload"))
+    (owner.path / "accounts.csv").write_text(MINI_ACCOUNTS, encoding="utf-8")
+    state["_upload_owner"] = owner
+    path = owner.path
+    del owner
+    state.clear()  # the session ended: Streamlit drops its state
+    gc.collect()
+    assert not path.exists()
+    assert list(temp_root.iterdir()) == []
+
+
+def test_the_screen_shows_what_it_keeps_from_a_declarative_mapping(env) -> None:
+    at = open_data_page(env["upload"])
+    at.selectbox(key="map_start").set_value("northwind")
+    run(at)
+    assert at.selectbox(key="map_w_revenue_file").value == "order_details.csv"
+    shown = texts(at)
+    assert ("Kept from the mapping (edit them in the file): one row per account_id, period, product_line (revenue "
+            "sum); lookup ord in orders.csv by orderID = orderID") in shown
+    assert "formula: unitPrice * quantity * (1 - discount)" in shown

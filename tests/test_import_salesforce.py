@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import shutil
 import zipfile
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from kam_core.errors import LoadError
 from kam_core.ingest.importers.salesforce import SF_MACROS, sf18
 from kam_core.ingest.loader import load
 from kam_core.settings import Settings
@@ -706,3 +708,103 @@ def test_zip_utf8_other_currency_and_mapping_overrides(tmp_path: Path) -> None:
     ]
     assert query(db, "select name, piece, attitude from contacts") == [("Zoë Ødegård", "queen", "champion")]
     assert {f.source_file: f.ignored_columns for f in report.files}["Contact.csv"] == []
+
+
+# ---------------------------------------------------------------- a real-shaped export: NULs, currency
+
+SF_NUL = Path(__file__).parent / "fixtures" / "salesforce_nul"
+
+
+def test_stray_nuls_are_dropped_and_reported_corporate_currency_used(tmp_path: Path) -> None:
+    db = tmp_path / "kam.duckdb"
+    report = load([SF_NUL], db)  # currency not set: the export's corporate currency (USD) is used
+    assert report.ok and report.currency == "USD"
+    assert query(db, "select value from load_info where key = 'currency'") == [("USD",)]
+    assert ("amounts in USD, the corporate currency of CurrencyType.csv (the setting currency is not set "
+            "in kam.toml; set it to convert the amounts to another currency)") in report.detected
+    # 1,820,000 MXN / 18.2 = 100,000 USD; 45,000,000 COP / 4500 = 10,000 USD; open and lost deals kept
+    assert query(db, "select name, status, amount from opportunities order by name") == [
+        ("COL-COCACOLA-INST-150", "open", 10000.0),
+        ("ECU-Favorita-Piloto-100", "lost", None),
+        ("ECU-Favorita-Piloto-50", "won", 9225.225),
+        ("MEX-Quala-250 (abr)", "won", 100000.0),
+        ("Oportunidad de prueba", "open", None),
+    ]
+    assert query(db, "select name, annual_revenue from accounts order by name") == [
+        ("Aceite La Favorita", 5000000.0), ("Coca-Cola FEMSA Colombia", None), ("Quala México", 10000000.0)]
+    # every row loaded; the NULs are warnings per file and column, not rejects
+    assert sum(f.rows_rejected for f in report.files) == 0
+    assert query(db, "select source_file, row_number, column_name, value from warnings order by 1, 2, 3") == [
+        ("Account.csv", 2, "Description", "1"),
+        ("Contact.csv", 2, "Description", "1"),
+        ("Event.csv", 2, "Description", "1"),
+        ("Opportunity.csv", 3, "NextStep", "1"),
+        ("Opportunity.csv", 5, "Loss_Reason__c", "2"),
+        ("Task.csv", 2, "Description", "3"),
+    ]
+    [task_warning] = query(db, "select message from warnings where source_file = 'Task.csv'")
+    assert task_warning == ("3 NUL characters removed from Description in 2 rows (the first is row 2); "
+                            "the text is kept without them",)
+    opp = next(f for f in report.files if f.source_file == "Opportunity.csv")
+    assert opp.notes == ["3 stray NUL characters removed from the cells (NextStep 1, Loss_Reason__c 2): a "
+                         "warning, not a reject"]
+    assert query(db, "select count(*) from activities where type = 'Call'") == [(1,)]
+    assert not query(db, "select name from accounts where contains(name, chr(0))")
+    lines = report.lines()
+    assert ("opportunities: 1 open deal and 1 lost deal have no amount (kept: counted as deals, left out of "
+            "value sums)") in lines
+    assert ("ignored: 6 files (Salesforce object not used by the KAM model): Asset.csv, Campaign.csv, Case.csv, "
+            "… (--verbose lists them all)") in lines
+    assert "ignored: Quote.csv (Salesforce object not used by the KAM model)" in report.lines(verbose=True)
+
+
+def test_a_configured_currency_without_rate_stops_with_one_message(tmp_path: Path) -> None:
+    db = tmp_path / "kam.duckdb"
+    with pytest.raises(LoadError) as info:
+        load([SF_NUL], db, Settings.from_dict({"currency": "EUR"}))  # set, even though it is the default
+    assert str(info.value).startswith(
+        "nothing was built: Account.csv: the setting currency = 'EUR' has no conversion rate in "
+        "CurrencyType.csv, and 2 of 3 rows have an AnnualRevenue in another currency. CurrencyType.csv has "
+        "rates for COP, MXN, PEN, USD; corporate currency USD: set currency in kam.toml to one of them")
+    assert not db.exists()
+    # a configured currency with a rate converts to it: 9225.225 USD = 167,899.095 MXN
+    report = load([SF_NUL], db, Settings.from_dict({"currency": "MXN"}))
+    assert report.currency == "MXN"
+    assert query(db, "select amount from opportunities where name = 'ECU-Favorita-Piloto-50'") == [(167899.095,)]
+
+
+def test_a_fatal_file_does_not_make_another_table_fatal(tmp_path: Path) -> None:
+    export = tmp_path / "export"
+    shutil.copytree(SF_NUL, export)
+    (export / "Opportunity.csv").write_bytes(b"%PDF-1.7\n" + bytes(range(256)) * 4)  # not text
+    report = load([export], tmp_path / "kam.duckdb")
+    fatal = {f.source_file: f.fatal for f in report.fatal_files}
+    assert list(fatal) == ["Opportunity.csv"]
+    assert fatal["Opportunity.csv"].startswith(
+        "Opportunity.csv: this is not a text file (it is a PDF document); expected a CSV file")
+    assert {f.source_file for f in report.files if f.table == "activities" and f.rows_loaded} == {
+        "Task.csv", "Event.csv"}
+
+
+def test_an_unreadable_lookup_file_is_a_note_of_the_table_that_uses_it(tmp_path: Path, monkeypatch) -> None:
+    """Task and Event look up their accounts through Opportunity.csv: when it cannot be read, the
+    activities still load (with a note) and only the opportunities are fatal, naming their file."""
+    from kam_core.errors import FatalFileError
+    from kam_core.ingest.importers import salesforce
+
+    real = salesforce.SalesforceExport.raw
+
+    def raw(self, con, obj):
+        if obj == "Opportunity":
+            raise FatalFileError("Opportunity.csv: cannot be read (a disk error)")
+        return real(self, con, obj)
+
+    monkeypatch.setattr(salesforce.SalesforceExport, "raw", raw)
+    report = load([SF_NUL], tmp_path / "kam.duckdb")
+    assert [(f.source_file, f.fatal) for f in report.fatal_files] == [
+        ("Opportunity.csv", "Opportunity.csv: cannot be read (a disk error)")]
+    task = next(f for f in report.files if f.source_file == "Task.csv")
+    assert task.rows_loaded == 3
+    assert "activities are not linked to accounts through their opportunity: Opportunity.csv: cannot be read " \
+        "(a disk error)" in task.notes
+    assert query(tmp_path / "kam.duckdb", "select count(*) from activities") == [(5,)]

@@ -85,6 +85,68 @@ def test_probability_percent_and_range(src: Path, tmp_path: Path) -> None:
     assert "status 'maybe' is not one of: open, won, lost" in got[2][2]
 
 
+def test_amount_is_required_for_won_deals_only(src: Path, tmp_path: Path) -> None:
+    write(src, "accounts.csv", MINI_ACCOUNTS)
+    write(src, "opportunities.csv",
+          "opportunity_id,account_id,status,amount,probability\n"
+          "O-1,A-1,open,,0.5\n"       # open without amount: kept
+          "O-2,A-1,open,,\n"
+          "O-3,A-2,lost,,\n"          # lost without amount: kept
+          "O-4,A-2,won,,\n"           # won without amount: rejected
+          "O-5,A-2,won,250,\n"
+          "O-6,A-1,open,NULL,\n")     # NULL is blank too
+    db = tmp_path / "kam.duckdb"
+    report = load([src], db)
+    assert_counts_add_up(report)
+    assert query(db, "select opportunity_id, status, amount from opportunities order by 1") == [
+        ("O-1", "open", None), ("O-2", "open", None), ("O-3", "lost", None), ("O-5", "won", 250.0),
+        ("O-6", "open", None)]
+    assert reasons(db) == [("opportunities.csv", 5, "amount is blank (required when status is won)")]
+    assert report.notes == [
+        "opportunities: 3 open deals and 1 lost deal have no amount (kept: counted as deals, left out "
+        "of value sums)"]
+    assert report.notes[0] in report.lines()
+    assert query(db, "select value from load_info where key = 'notes'") == [(report.notes[0],)]
+
+
+def test_a_file_without_an_amount_column_keeps_its_open_deals(src: Path, tmp_path: Path) -> None:
+    write(src, "accounts.csv", MINI_ACCOUNTS)
+    write(src, "opportunities.csv", "opportunity_id,account_id,status\nO-1,A-1,open\nO-2,A-1,won\nO-3,A-2,open\n")
+    db = tmp_path / "kam.duckdb"
+    report = load([src], db)
+    assert query(db, "select opportunity_id from opportunities order by 1") == [("O-1",), ("O-3",)]
+    assert reasons(db) == [("opportunities.csv", 3, "amount is blank (required when status is won)")]
+    assert report.ok  # 1 of 3 rows rejected: not a failed table
+    assert report.notes == ["opportunities: 2 open deals have no amount (kept: counted as deals, left out "
+                            "of value sums)"]
+
+
+def test_more_than_half_rejected_for_one_reason_is_a_failed_table(src: Path, tmp_path: Path) -> None:
+    write(src, "accounts.csv", MINI_ACCOUNTS)
+    # the export names accounts by name, not by id: 3 of 4 rows fail the same way
+    write(src, "contacts.csv",
+          "contact_id,account_id,name\nC-1,Alpha,X\nC-2,Beta,Y\nC-3,A-1,Z\nC-4,Gamma,W\n")
+    write(src, "revenue.csv", "account_id,period,product_line,revenue\nA-1,2024-01,S,1\nA-2,2024-13,S,2\n")
+    db = tmp_path / "kam.duckdb"
+    report = load([src], db)
+    assert not report.ok
+    [failed] = report.failed_tables
+    assert failed.table == "contacts"
+    assert failed.failure == (
+        "3 of 4 rows rejected for one reason, e.g. account_id 'Alpha' has no account in accounts (and others "
+        "like it). Fix: the column must hold the ids of accounts.account_id exactly: check that it is the "
+        "account's id (not its name), or map the right column in a mapping file")
+    lines = report.lines()
+    assert lines[0] == f"FAILED contacts (contacts.csv): {failed.failure}"
+    # the good row loaded, the rest are rejects: nothing lost
+    assert query(db, "select contact_id from contacts") == [("C-3",)]
+    assert len(reasons(db, "contacts")) == 3
+    # revenue: 1 of 2 rejected is not more than half
+    assert [f.table for f in report.failed_tables] == ["contacts"]
+    assert query(db, "select source_file, failure is not null from load_files order by file_ordinal") == [
+        ("accounts.csv", False), ("contacts.csv", True), ("revenue.csv", False)]
+
+
 @pytest.mark.parametrize(
     ("column", "value", "reason"),
     [
@@ -545,3 +607,73 @@ def test_line_breaks_inside_values_on_the_fast_path(src: Path, tmp_path: Path) -
     assert query(db, "select name from accounts where account_id = 'A-3'") == [("Name\n3",)]
     # 39 records, 13 of them two lines long: the bad one is spreadsheet row 41
     assert query(db, "select row_number, reason from rejects") == [(41, "annual_revenue 'x' is not a number")]
+
+
+def test_schema_doc_is_generated_from_the_schema() -> None:
+    """docs/schema.md is the model as kam_core/ingest/schema.py declares it; regenerate with
+    ``python -m kam_core.ingest.schema > docs/schema.md``."""
+    from kam_core.ingest.schema import TABLES, schema_markdown
+
+    from .conftest import ROOT
+
+    doc = (ROOT / "docs" / "schema.md").read_text(encoding="utf-8")
+    assert doc == schema_markdown(), "docs/schema.md is stale: python -m kam_core.ingest.schema > docs/schema.md"
+    for table in TABLES.values():
+        assert f"## {table.name}\n" in doc
+        for c in table.columns:
+            assert f"| `{c.name}` |" in doc
+    assert "| `amount` | number | when status is won | at least 0 |" in doc
+
+
+def test_stray_nuls_in_quoted_text_load_and_are_reported(src: Path, tmp_path: Path) -> None:
+    # a few NULs in long text fields, as real CRM exports have them: a text file, not a binary one
+    rows = [f'A-{i},Customer {i},"{"a long note " * 20}{i}"' for i in range(3, 103)]
+    rows[10] = 'A-13,Customer 13,"a long\x00 note with two\x00 NULs"'
+    rows[50] = 'A-53,Customer 53,"\x00"'  # only a NUL: blank
+    text = "account_id,name,notes\n" + 'A-1,"Al\x00pha",x\nA-2,Beta,y\n' + "\n".join(rows) + "\n"
+    (src / "accounts.csv").write_bytes(text.encode("utf-8"))
+    write(src, "contacts.csv", "contact_id,account_id,name\nC-1,A-1,X\n")
+    db = tmp_path / "kam.duckdb"
+    report = load([src], db)
+    assert report.ok and report.files[0].rows_loaded == 102
+    assert query(db, "select name from accounts where account_id = 'A-1'") == [("Alpha",)]
+    assert report.files[0].notes == [
+        "4 stray NUL characters removed from the cells (name 1, notes 3): a warning, not a reject",
+    ]
+    assert report.files[0].warnings == 2
+    # rows as a spreadsheet numbers them: A-1 is row 2, A-13 row 14
+    assert query(db, "select source_file, row_number, table_name, column_name, value, message from warnings "
+                     "order by row_number") == [
+        ("accounts.csv", 2, "accounts", "name", "1", "1 NUL character removed from name in row 2; the text is "
+         "kept without them"),
+        ("accounts.csv", 14, "accounts", "notes", "3", "3 NUL characters removed from notes in 2 rows (the "
+         "first is row 14); the text is kept without them"),
+    ]
+    # a file with no NUL has no such warning; the contact references the cleaned id
+    assert query(db, "select account_id from contacts") == [("A-1",)]
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b"PK\x03\x04" + bytes(60), "it is a zip archive (an .xlsx workbook is one): name it .xlsx or .zip"),
+        (b"PAR1" + bytes(60), "it is a Parquet file: name it .parquet"),
+        (b"%PDF-1.4\n" + bytes(60), "it is a PDF document"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(60), "it is a PNG image"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(60), "it is an old Excel .xls workbook: save it as .xlsx or CSV"),
+        (b"account_id,name\n" + bytes(range(0, 32)) * 8, "of its first bytes are control characters"),
+    ],
+)
+def test_binary_files_are_fatal_by_evidence(src: Path, tmp_path: Path, content: bytes, why: str) -> None:
+    write(src, "accounts.csv", MINI_ACCOUNTS)
+    (src / "contacts.csv").write_bytes(content)
+    report = load([src], tmp_path / "kam.duckdb")
+    [fatal] = report.fatal_files
+    assert fatal.fatal.startswith("contacts.csv: this is not a text file (") and why in fatal.fatal
+
+
+def test_utf16_without_bom_is_text(src: Path, tmp_path: Path) -> None:
+    (src / "accounts.csv").write_bytes("account_id,name\nA-1,Ärger AG\n".encode("utf-16-le"))
+    db = tmp_path / "kam.duckdb"
+    assert load([src], db).ok
+    assert query(db, "select name from accounts") == [("Ärger AG",)]

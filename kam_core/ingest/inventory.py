@@ -18,15 +18,17 @@ select
     rows_read,
     rows_loaded,
     rows_rejected,
-    coalesce(fatal_error, '') as problem,
+    coalesce(fatal_error, failure, '') as problem,
+    coalesce(notes, '') as notes,
     coalesce(ignored_columns, '') as ignored_columns
 from load_files
+order by file_ordinal
 """
 
 REJECT_SAMPLE_SQL = """
-select source_file as file, row_number as "row", reason, raw_row
+select source_file as file, row_number as "row", table_name as "table", reason, raw_row
 from rejects
-order by source_file, row_number
+order by source_file, row_number, table_name
 limit $limit
 """
 

@@ -20,13 +20,10 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import tempfile
 import time
 import uuid
-import zipfile
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import duckdb
@@ -34,22 +31,34 @@ import duckdb
 from kam_core import __version__
 from kam_core.asof import data_as_of
 from kam_core.errors import FatalFileError, LoadError
+from kam_core.ingest.checks import KIND_WORDS, checked_sql, decimal_comma, install_macros
+from kam_core.ingest.importers import detect
 from kam_core.ingest.readers import (
+    NUL_LOG,
+    WORK_DIR,
     Staged,
     fast_csv,
     serial,
     stage_csv,
     stage_parquet,
     stage_xlsx,
-    xlsx_sheet_names,
 )
-from kam_core.ingest.schema import ENUM_ALIASES, LOAD_ORDER, TABLES, Column, Table, create_schema
+from kam_core.ingest.report import INTENDED_REJECTS, FileResult, LoadReport, fix_for
+from kam_core.ingest.schema import LOAD_ORDER, TABLES, Table, create_schema
+from kam_core.ingest.sources import (
+    SourceFile,
+    ZipLimits,
+    classify,
+    normalise_name,
+    source_entries,
+    table_for_name,
+)
+from kam_core.ingest.workspace import load_lock, sweep_stale, work_dir
 from kam_core.settings import Settings
-from kam_core.sqlutil import literal_list, quote_literal
+from kam_core.sqlutil import quote_literal
 
-CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
-XLSX_SUFFIXES = {".xlsx", ".xlsm"}
-PARQUET_SUFFIXES = {".parquet", ".pq"}
+__all__ = ["KIND_WORDS", "FileResult", "LoadReport", "SourceFile", "discover", "load", "normalise_name",
+           "table_for_name"]
 
 # CSV files are first tried in one pass, optimistically (``_clean_file_at_once``); the tests
 # switch it off to compare both paths. The error that stops the attempt at a row failing a check:
@@ -58,152 +67,57 @@ FAST_PATH_STOP = "kam: a row fails a check"
 
 LOAD_MEMORY_LIMIT = "2GB"  # the load stays well inside a small machine, whatever the export size
 
-EXCEL_ERRORS = ("#N/A", "#REF!", "#DIV/0!", "#VALUE!", "#NAME?", "#NUM!", "#NULL!")
-
-# File names that mean a canonical table besides its own name (singular, common synonyms).
-TABLE_ALIASES = {
-    "account": "accounts",
-    "customers": "accounts",
-    "contact": "contacts",
-    "members": "team",
-    "team_members": "team",
-    "users": "team",
-    "relationship": "relationships",
-    "activity": "activities",
-    "opportunity": "opportunities",
-    "deals": "opportunities",
-    "criterion": "criteria",
-    "scores": "criterion_scores",
-    "criterion_score": "criterion_scores",
-    "plan": "plan_actions",
-    "actions": "plan_actions",
-    "plan_action": "plan_actions",
-    "review": "reviews",
-    "competitor": "competitors",
-}
-
-# Kinds whose parsing turns a blank or NULL cell into null by itself (see ``checked_sql``).
-LAZY_CLEAN = ("float", "int", "date", "month", "bool")
-
-KIND_WORDS = {
-    "float": "a number",
-    "int": "a whole number",
-    "date": "a date (YYYY-MM-DD or DD.MM.YYYY)",
-    "month": "a month (YYYY-MM or a date in the month)",
-    "bool": "true or false (also 1/0, yes/no, ja/nein)",
-}
-
-
-def normalise_name(name: str) -> str:
-    """Header or file name as matched: trimmed, case-folded, spaces and hyphens as '_'."""
-    return "_".join(name.strip().casefold().replace("-", " ").split())
-
-
-# ---------------------------------------------------------------- report
-
-
-@dataclass
-class FileResult:
-    source_file: str
-    table: str | None
-    file_format: str
-    rows_read: int = 0
-    rows_loaded: int = 0
-    rows_rejected: int = 0
-    warnings: int = 0
-    fatal: str | None = None
-    ignored_columns: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-
-@dataclass
-class LoadReport:
-    db_path: Path
-    files: list[FileResult] = field(default_factory=list)
-    ignored_files: list[str] = field(default_factory=list)
-    table_rows: dict[str, int] = field(default_factory=dict)
-    detected: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def fatal_files(self) -> list[FileResult]:
-        return [f for f in self.files if f.fatal]
-
-    @property
-    def ok(self) -> bool:
-        return not self.fatal_files
-
-    def lines(self) -> list[str]:
-        """The load output a person reads: one line per file, then what was skipped."""
-        out = list(self.detected)
-        for f in self.files:
-            target = f" -> {f.table}" if f.table else ""
-            if f.fatal:
-                out.append(f"FATAL {f.source_file}{target}: {f.fatal}")
-                continue
-            extra = f", {f.warnings} warnings" if f.warnings else ""
-            out.append(
-                f"{f.source_file}{target}: {f.rows_read} read, {f.rows_loaded} loaded, "
-                f"{f.rows_rejected} rejected{extra} ({f.seconds:.2f} s)"
-            )
-            if f.ignored_columns:
-                out.append(f"  columns outside the model, ignored: {', '.join(f.ignored_columns)}")
-        for name in self.ignored_files:
-            out.append(f"ignored: {name}")
-        return out
-
-
-@dataclass
-class SourceFile:
-    path: Path
-    display: str
-    table: str
-    file_format: str
-    sheet: str | None = None
-    # An importer's own reader (foreign formats): stages ``stg`` with canonical column names.
-    stager: Callable[[duckdb.DuckDBPyConnection], Staged] | None = None
-    # A side file next to a CRM export: its non-blank cells update the rows of the same key
-    # that the export loaded; a key the export does not have is rejected.
-    merge: bool = False
+# The most common reason among a file's rejects, its values masked (report.reason_kind in SQL);
+# a row with several reasons counts once for each.
+FAILURE_SQL = """
+with parts as (
+    select row_number, unnest(string_split(reason, '; ')) as part
+    from rejects
+    where source_file = $f and table_name = $t
+),
+kinds as (
+    select
+        row_number,
+        part,
+        regexp_replace(regexp_replace(part, '''[^'']*''', '''…''', 'g'), '\\d+', 'N', 'g') as kind
+    from parts
+    where len(list_filter($intended, lambda prefix: starts_with(part, prefix))) = 0
+)
+select kind, count(distinct row_number) as count_rows, arg_min(part, row_number) as example
+from kinds
+group by kind
+order by count_rows desc, kind
+limit 1
+"""
 
 
 # ---------------------------------------------------------------- discovering files
 
 
+@dataclass
+class Discovery:
+    """The files of a load, each with its table, and what the recognition said."""
+
+    files: list[SourceFile]
+    ignored: list[str]
+    messages: list[str]
+    displays: dict[Path, str]  # every file of the sources by the name the user knows it
+    currency: str | None = None  # the currency an importer chose for the amounts
+
+
 def discover(sources: list[Path], workdir: Path, mapping: Path | None = None,
-             detected: list[str] | None = None,
-             settings: Settings | None = None) -> tuple[list[SourceFile], list[str]]:
+             settings: Settings | None = None) -> Discovery:
     """The files of the sources, each with its table; plus what is ignored and why.
 
     Exports of known CRMs (and anything a mapping file describes) are recognised first by
     ``importers.detect``, which sees the files of all sources at once (so side files and a
     mapping may span sources); the remaining files are canonical files named after their
-    table. ``detected`` collects the importers' messages ("Salesforce Data Export detected: ...").
+    table. Zips are unpacked once into ``workdir``, within the settings' limits.
     """
-    from kam_core.ingest.importers import detect
-
+    entries, bases = source_entries(sources, workdir, ZipLimits.from_settings(settings))
     found: list[SourceFile] = []
     ignored: list[str] = []
-    entries: list[tuple[Path, str]] = []  # (path, display name)
-    bases: list[Path] = []
-    for source in sources:
-        source = Path(source)
-        if source.is_dir():
-            files = sorted(p for p in source.rglob("*") if p.is_file() and not _hidden(p, source))
-            base = source
-        elif source.suffix.lower() == ".zip":
-            target = workdir / f"zip{len(list(workdir.iterdir()))}"
-            try:
-                with zipfile.ZipFile(source) as zf:
-                    _safe_extract(zf, target)
-            except zipfile.BadZipFile:
-                raise LoadError(f"{source.name}: not a readable zip file") from None
-            files = sorted(p for p in target.rglob("*") if p.is_file() and not _hidden(p, target))
-            base = target
-        else:
-            files, base = [source], source.parent
-        bases.append(base)
-        entries.extend((p, p.relative_to(base).as_posix() if p != source else p.name) for p in files)
+    messages: list[str] = []
     displays = dict(entries)
     base = bases[0] if len(bases) == 1 else Path(os.path.commonpath([str(b.resolve()) for b in bases] or ["."]))
     detection = detect([p for p, _ in entries], base, mapping, settings=settings, displays=displays)
@@ -211,313 +125,19 @@ def discover(sources: list[Path], workdir: Path, mapping: Path | None = None,
     if detection is not None:
         found.extend(detection.files)
         ignored.extend(detection.ignored)
-        if detected is not None:
-            detected.extend(detection.messages)
+        messages.extend(detection.messages)
         consumed = detection.consumed
     for path, display in entries:
         if path in consumed:
             continue
-        found_here, why = _classify(path, display)
+        found_here, why = classify(path, display)
         found.extend(found_here)
         if why:
             ignored.append(f"{display} ({why})")
     order = {t: i for i, t in enumerate(LOAD_ORDER)}
     # stable: files of one table keep their order; side files merge after the export's rows
     found.sort(key=lambda f: (order[f.table], f.merge))
-    return found, ignored
-
-
-def _hidden(path: Path, base: Path) -> bool:
-    return any(part.startswith((".", "__MACOSX")) for part in path.relative_to(base).parts)
-
-
-def _safe_extract(zf: zipfile.ZipFile, target: Path) -> None:
-    target.mkdir(parents=True)
-    for member in zf.infolist():
-        dest = (target / member.filename).resolve()
-        if not str(dest).startswith(str(target.resolve())):
-            raise LoadError(f"zip member {member.filename!r} points outside the archive")
-    zf.extractall(target)
-
-
-def table_for_name(stem: str) -> str | None:
-    name = normalise_name(stem)
-    if name in TABLES:
-        return name
-    return TABLE_ALIASES.get(name)
-
-
-def _classify(path: Path, display: str) -> tuple[list[SourceFile], str | None]:
-    suffix = path.suffix.lower()
-    table = table_for_name(path.stem)
-    if suffix in CSV_SUFFIXES | PARQUET_SUFFIXES:
-        if table is None:
-            return [], f"no table is named {path.stem!r}; expected one of {', '.join(LOAD_ORDER)}"
-        fmt = "csv" if suffix in CSV_SUFFIXES else "parquet"
-        return [SourceFile(path, display, table, fmt)], None
-    if suffix in XLSX_SUFFIXES:
-        if table is not None:
-            return [SourceFile(path, display, table, "xlsx")], None
-        try:
-            sheets = xlsx_sheet_names(path)
-        except FatalFileError as exc:
-            return [], str(exc)
-        out = []
-        skipped = []
-        for sheet in sheets:
-            sheet_table = table_for_name(sheet)
-            if sheet_table:
-                out.append(SourceFile(path, f"{display} [{sheet}]", sheet_table, "xlsx", sheet))
-            else:
-                skipped.append(sheet)
-        why = None
-        if not out:
-            why = f"no sheet is named after a table; expected sheets such as {', '.join(LOAD_ORDER[:4])}"
-        elif skipped:
-            why = f"sheets not named after a table, ignored: {', '.join(skipped)}"
-        return out, why
-    return [], "not a CSV, Excel (.xlsx) or Parquet file"
-
-
-# ---------------------------------------------------------------- SQL building blocks
-
-
-def _date_formats(settings: Settings) -> list[str]:
-    day_first = settings.date_order == "dmy"
-    slash = ["%d/%m/%Y", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S"] if day_first else [
-        "%m/%d/%Y", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S"]
-    return [
-        "%d.%m.%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S", "%d.%m.%y",
-        "%d-%m-%Y", "%d-%m-%Y %H:%M", "%d-%m-%Y %H:%M:%S",  # Excel re-save of ISO stamps
-        "%Y/%m/%d", *slash,
-    ]
-
-
-def install_macros(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
-    """Parsing functions used by the checks (temporary: they do not end up in the database)."""
-    formats = literal_list(_date_formats(settings))
-    con.execute(
-        f"""
-        -- one cheap guard picks the few cells that can be blank or NULL (trim removes spaces)
-        create or replace temp macro kam_clean(v) as
-            case when v = '' or length(v) = 4 or prefix(v, ' ') or suffix(v, ' ')
-                 then case when upper(trim(v)) in ('', 'NULL') then null else v end
-                 else v end;
-        create or replace temp macro kam_clean_id(v) as  -- kam_clean, and trimmed
-            case when v = '' or length(v) = 4 or prefix(v, ' ') or suffix(v, ' ')
-                 then case when upper(trim(v)) in ('', 'NULL') then null else trim(v) end
-                 else v end;
-        -- casts ignore outer white space: only the rare slow branches trim
-        create or replace temp macro kam_num(v, dec_comma) as (
-            case when dec_comma then
-                case when not contains(v, '.') then try_cast(replace(v, ',', '.') as double)
-                else try_cast(replace(
-                    case when regexp_full_match(trim(v), '[+-]?\\d{{1,3}}(\\.\\d{{3}})+(,\\d*)?')
-                         then replace(trim(v), '.', '') else trim(v) end, ',', '.') as double) end
-            else coalesce(
-                try_cast(v as double),
-                try_cast(
-                    case when regexp_full_match(trim(v), '[+-]?\\d{{1,3}}(,\\d{{3}})+(\\.\\d*)?')
-                         then replace(trim(v), ',', '') end as double))
-            end);
-        create or replace temp macro kam_date(v) as coalesce(
-            try_cast(v as date),
-            try_cast(try_cast(v as timestamp) as date),
-            try_cast(try_strptime(trim(v), {formats}) as date));
-        create or replace temp macro kam_month(v) as date_trunc('month', coalesce(
-            case when length(v) <= 8 then try_cast(v || '-01' as date) end,
-            try_cast(try_strptime(trim(v), ['%Y-%m', '%Y/%m', '%m.%Y', '%m/%Y']) as date),
-            kam_date(v)))::date;
-        create or replace temp macro kam_bool(v) as
-            case when lower(trim(v)) in ('true', '1', 'yes', 'y', 'ja', 'j', 'wahr', 't') then true
-                 when lower(trim(v)) in ('false', '0', 'no', 'n', 'nein', 'falsch', 'f') then false
-            end;
-        create or replace temp macro kam_csvq(v, d) as
-            case when contains(v, d) or contains(v, '"') or contains(v, chr(10)) or contains(v, chr(13))
-                 then '"' || replace(v, '"', '""') || '"' else v end;
-        create or replace temp macro kam_show(v) as
-            '''' || case when length(v) > 60 then left(v, 57) || '...' else v end || '''';
-        """
-    )
-
-
-def _enum_expr(col: Column, v: str) -> str:
-    norm = f"regexp_replace(lower(trim({v})), '[\\s\\-]+', '_', 'g')"
-    aliases = ENUM_ALIASES.get(col.name, {})
-    slow = norm
-    if aliases:
-        whens = " ".join(f"when {quote_literal(a)} then {quote_literal(b)}" for a, b in aliases.items())
-        slow = f"(case {norm} {whens} else {norm} end)"
-    # most cells are already canonical (perhaps in another case): skip the regex for them
-    allowed = ", ".join(quote_literal(x) for x in col.enum)
-    return f"(case when lower({v}) in ({allowed}) then lower({v}) else {slow} end)"
-
-
-def _parse_expr(col: Column, v: str) -> str:
-    """SQL turning the cleaned text ``v`` into the column's value (null if it does not parse)."""
-    if col.kind == "text":
-        return v
-    if col.kind == "id":
-        return v  # cleaned and trimmed by kam_clean_id
-    if col.kind == "enum":
-        return _enum_expr(col, v)
-    if col.kind in ("float", "int"):
-        expr = f"kam_num({v}, $dec_comma)"
-        if col.name == "probability":
-            # a probability above 1 and up to 100 is a percentage (70 -> 0.7)
-            expr = f"(case when {expr} > 1 and {expr} <= 100 then {expr} / 100 else {expr} end)"
-        return expr
-    if col.kind == "date":
-        return f"kam_date({v})"
-    if col.kind == "month":
-        return f"kam_month({v})"
-    if col.kind == "bool":
-        return f"kam_bool({v})"
-    raise AssertionError(col.kind)
-
-
-def _checks(col: Column, v: str, p: str) -> list[tuple[str, str]]:
-    """(condition, reason) SQL pairs: the reason text applies when the condition is true."""
-    name = quote_literal(col.name)
-    checks: list[tuple[str, str]] = []
-    if col.required:
-        checks.append((f"{v} is null", f"{name} || ' is blank (required)'"))
-    # Excel error literals all contain '#': that cheap test guards the costly one
-    is_excel = f"(contains({v}, '#') and upper(trim({v})) in {tuple(EXCEL_ERRORS)!r})"
-    checks.append((is_excel, f"{name} || ' holds the Excel error ' || trim({v})"))
-    if col.kind in KIND_WORDS:
-        words = quote_literal(KIND_WORDS[col.kind])
-        checks.append((f"{v} is not null and {p} is null and not {is_excel}",
-                       f"{name} || ' ' || kam_show({v}) || ' is not ' || {words}"))
-    if col.kind in ("float", "int"):
-        checks.append((f"not isfinite({p})", f"{name} || ' must be a finite number'"))
-    if col.kind == "int":
-        checks.append((f"isfinite({p}) and {p} <> floor({p})",
-                       f"{name} || ' ' || kam_show({v}) || ' is not a whole number'"))
-    if col.kind in ("float", "int") and (col.min is not None or col.max is not None):
-        conds = []
-        if col.min is not None:
-            conds.append(f"{p} < {col.min!r}")
-        if col.max is not None:
-            conds.append(f"{p} > {col.max!r}")
-        if col.name == "probability":
-            expected = "0-1, or a percentage up to 100"
-        elif col.min is not None and col.max is not None:
-            expected = f"{_num(col.min)} to {_num(col.max)}"
-        elif col.min is not None:
-            expected = f"at least {_num(col.min)}"
-        else:
-            expected = f"at most {_num(col.max)}"
-        checks.append((" or ".join(conds),
-                       f"{name} || ' ' || kam_show({v}) || ' is out of range (expected {expected})'"))
-    if col.kind in ("date", "month"):
-        checks.append((f"{p} < date '1900-01-01' or {p} > date '2199-12-31'",
-                       f"{name} || ' ' || kam_show({v}) || ' is out of range (expected a year 1900-2199)'"))
-    if col.kind == "enum":
-        allowed = ", ".join(col.enum)
-        what = "names no known metric" if col.name == "source" else "is not one of"
-        values = ", ".join(quote_literal(x) for x in col.enum)
-        checks.append((f"{p} not in ({values}) and not {is_excel}",
-                       f"{name} || ' ' || kam_show({v}) || ' {what}: {allowed}'"))
-    return checks
-
-
-def _failed(col: Column, v: str, p: str) -> str:
-    """One SQL condition, true when any of ``_checks(col)`` fails (cheaper than OR-ing them all).
-
-    An Excel error never parses as a number, date, month, truth value or allowed enumeration
-    value, so for those kinds the parse failing covers it; text and ids test for it.
-    """
-    if col.kind in ("text", "id"):
-        excel = f"(contains({v}, '#') and upper(trim({v})) in {tuple(EXCEL_ERRORS)!r})"
-        return f"{v} is null or {excel}" if col.required else excel
-    if col.kind == "enum":
-        values = ", ".join(quote_literal(x) for x in col.enum)
-        cond = f"{p} in ({values})"
-    else:
-        conds = [f"{p} is not null"]
-        if col.kind in ("float", "int"):
-            conds.append(f"isfinite({p})")
-        if col.kind == "int":
-            conds.append(f"{p} = floor({p})")
-        if col.kind in ("float", "int") and col.min is not None:
-            conds.append(f"{p} >= {col.min!r}")
-        if col.kind in ("float", "int") and col.max is not None:
-            conds.append(f"{p} <= {col.max!r}")
-        if col.kind in ("date", "month"):
-            conds.append(f"{p} between date '1900-01-01' and date '2199-12-31'")
-        cond = " and ".join(conds)
-    ok = f"coalesce({cond}, false)"
-    # (the cheap test first: ``v`` may be a cleaning expression)
-    return f"not {ok}" if col.required else f"not {ok} and {v} is not null"
-
-
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else str(x)
-
-
-def _final_value(col: Column, p: str) -> str:
-    if col.default is None:
-        return f"{p}::{col.sql_type}"
-    default = "true" if col.default is True else quote_literal(str(col.default))
-    return f"coalesce({p}, {default})::{col.sql_type}"
-
-
-def checked_sql(table: Table, colmap: dict[str, int], pre_reason: bool = False, cleaned: bool = False,
-                source: str = "stg") -> str:
-    """The SELECT that parses and checks every column of one staged file (``stg``).
-
-    The reason text is built only for rows that fail a check (a CASE evaluates its branch
-    only for the rows that reach it), which keeps clean files fast.
-    """
-    selected = ["_pre_reason"] if pre_reason else []
-    parsed, values = [], {}  # values: the cleaned cell of each column, as the checks see it
-    for c in table.columns:
-        if c.name not in colmap:
-            selected.append(f"null::varchar as v_{c.name}")
-            values[c.name] = f"v_{c.name}"
-        elif c.kind in LAZY_CLEAN:
-            # parsing needs no cleaning (a blank or NULL cell does not parse): the cleaned text
-            # is computed only where a check fails or a reason is written
-            selected.append(f"c{colmap[c.name]} as r_{c.name}")
-            values[c.name] = f"kam_clean(r_{c.name})"
-        else:
-            raw = f"c{colmap[c.name]}"
-            cell = f"kam_clean_id({raw})" if c.kind == "id" else raw if cleaned else f"kam_clean({raw})"
-            selected.append(f"{cell} as v_{c.name}")
-            values[c.name] = f"v_{c.name}"
-    for c in table.columns:
-        cell = f"r_{c.name}" if c.name in colmap and c.kind in LAZY_CLEAN else f"v_{c.name}"
-        parsed.append(f"{_parse_expr(c, cell)} as p_{c.name}")
-    cleaned_cols = ", ".join(selected)
-    parsed = ", ".join(parsed)
-    finals = ", ".join(f"{_final_value(c, 'p_' + c.name)} as {c.name}" for c in table.columns)
-    # columns absent from the file are null: only their 'required' check could fail, and a
-    # missing required column is fatal before we get here
-    pairs = [pair for c in table.columns if c.name in colmap for pair in _checks(c, values[c.name], f"p_{c.name}")]
-    # a null condition counts as false: OR-ing and CASE WHEN both treat it so
-    conditions = [f"({_failed(c, values[c.name], f'p_{c.name}')})" for c in table.columns if c.name in colmap]
-    reasons = [f"case when {cond} then {msg} end" for cond, msg in pairs]
-    if pre_reason:
-        conditions.insert(0, "_pre_reason is not null")
-        reasons.insert(0, "_pre_reason")
-    any_failed = " or\n            ".join(conditions) or "false"
-    return f"""
-        with cleaned as (
-            select _row, {cleaned_cols} from {source}
-        ),
-        parsed as (
-            select *, {parsed} from cleaned
-        )
-        select
-            _row,
-            {finals},
-            case when {any_failed}
-            then nullif(concat_ws('; ',
-                {", ".join(reasons)}
-            ), '') end as _reason
-        from parsed
-    """
+    return Discovery(found, ignored, messages, displays, detection.currency if detection else None)
 
 
 # ---------------------------------------------------------------- the load
@@ -542,9 +162,25 @@ class _Loader:
         except duckdb.Error as exc:
             res.fatal = f"{sf.display}: cannot be read ({str(exc).splitlines()[0]})"
             res.rows_read = res.rows_loaded = res.rows_rejected = 0
+        if res.rows_rejected and not res.fatal:
+            res.failure = self._failure(sf, res)
         res.seconds = time.perf_counter() - started
         self.con.execute("drop table if exists stg; drop table if exists fin; drop table if exists dups")
         return res
+
+    def _failure(self, sf: SourceFile, res: FileResult) -> str | None:
+        """A failed table: more than half of the file's rows rejected for one reason (values aside).
+
+        Returns the message (how many rows, the reason of the first such row, the fix) or None.
+        """
+        row = self.con.execute(FAILURE_SQL, {"f": sf.display, "t": sf.table, "intended": list(INTENDED_REJECTS)}
+                               ).fetchone()
+        if row is None or row[1] * 2 <= res.rows_read:
+            return None
+        _, count, example = row
+        others = " (and others like it)" if count > 1 else ""
+        return (f"{count:,} of {res.rows_read:,} rows rejected for one reason, e.g. {example}{others}. "
+                f"Fix: {fix_for(example, sf.table)}")
 
     def _stage(self, sf: SourceFile) -> Staged:
         if sf.stager is not None:
@@ -564,6 +200,8 @@ class _Loader:
         if self._clean_file_at_once(sf, table, res):
             return
         staged = self._stage(sf)
+        res.notes += staged.notes
+        res.inputs = list(staged.inputs)
         try:
             self._check_and_insert(sf, table, staged, res)
         finally:
@@ -698,13 +336,15 @@ class _Loader:
             self.con.execute(f"drop table if exists {staged.raw_table}")
         for rr in staged.raw_rejects:
             self.con.execute("insert into rejects values ($f, $r, $t, $raw, $why)",
-                             {"f": sf.display, "r": rr.row, "t": table.name, "raw": rr.raw, "why": rr.reason})
+                             {"f": rr.file or sf.display, "r": rr.row, "t": table.name, "raw": rr.raw,
+                              "why": rr.reason})
         loaded, rejected = self.con.execute(
             "select count(*) filter (where _reason is null), count(*) filter (where _reason is not null) from fin"
         ).fetchone()
         res.rows_loaded = loaded
         res.rows_rejected = rejected + len(staged.raw_rejects)
-        res.warnings = self.con.execute("select count(*) from warnings where source_file = $f", {"f": sf.display}).fetchone()[0]
+        res.warnings = self.con.execute("select count(*) from warnings where source_file = $f",
+                                        {"f": sf.display}).fetchone()[0] + staged.extra_warnings
         assert res.rows_read == res.rows_loaded + res.rows_rejected, (sf.display, res)
 
     def _checked_rows(self, sf: SourceFile, table: Table, staged: Staged, colmap: dict[str, int]) -> None:
@@ -744,22 +384,7 @@ class _Loader:
         return colmap, ignored
 
     def _decimal_comma(self, table: Table, colmap: dict[str, int], staged: Staged) -> bool:
-        """German number format in this file? Only files not delimited by commas can have it."""
-        numeric = [colmap[c.name] for c in table.columns if c.kind in ("float", "int") and c.name in colmap]
-        delimiter = staged.delimiter
-        if delimiter == "," or not numeric:
-            return False
-        any_comma = " or ".join(f"bool_or(contains(c{i}, ','))" for i in numeric)
-        any_dot = " or ".join(f"bool_or(contains(c{i}, '.'))" for i in numeric)
-        all_thousands = " and ".join(
-            f"coalesce(bool_and(regexp_full_match(trim(c{i}), '[+-]?\\d{{1,3}}(\\.\\d{{3}})+')) "
-            f"filter (where contains(c{i}, '.')), true)" for i in numeric
-        )
-        comma, dot, thousands = self.con.execute(
-            f"select coalesce({any_comma}, false), coalesce({any_dot}, false), {all_thousands} from {staged.source}",
-            staged.source_params or None,
-        ).fetchone()
-        return bool(comma) or (bool(dot) and bool(thousands) and delimiter == ";")
+        return decimal_comma(self.con, table, colmap, staged.source, staged.source_params, staged.delimiter)
 
     def _merge_into(self, table: Table) -> None:
         """Side file: reject keys the export does not have, then update the matching rows."""
@@ -875,7 +500,8 @@ class _Loader:
 
 def _merge_table(table: Table) -> Table:
     """The table as a side file sees it: only the key is required and blanks take no default."""
-    cols = tuple(replace(c, required=c.name in table.key, default=None) for c in table.columns)
+    cols = tuple(replace(c, required=c.name in table.key, default=None, required_when=None)
+                 for c in table.columns)
     return replace(table, columns=cols)
 
 
@@ -883,8 +509,9 @@ def load(sources: list[Path | str], db_path: Path | str, settings: Settings | No
          mapping: Path | str | None = None) -> LoadReport:
     """Load the sources into a new database at ``db_path`` (replaced only when complete).
 
-    Raises ``LoadError`` (and writes nothing) when no readable accounts table results.
-    Fatal files are reported in the result; the other files still load.
+    Raises ``LoadError`` (and writes nothing) when no readable accounts table results, or when
+    another load into the same database is running. Fatal files are reported in the result;
+    the other files still load. What a killed load left behind is swept first.
     """
     settings = settings or Settings()
     db_path = Path(db_path)
@@ -892,15 +519,23 @@ def load(sources: list[Path | str], db_path: Path | str, settings: Settings | No
     for s in sources:
         if not s.exists():
             raise LoadError(f"source {s} does not exist")
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    sweep_stale(db_path=db_path)
+    with load_lock(db_path, "loading " + ", ".join(s.name for s in sources)):
+        return _load_locked(sources, db_path, settings, Path(mapping) if mapping else None)
+
+
+def _load_locked(sources: list[Path], db_path: Path, settings: Settings, mapping: Path | None) -> LoadReport:
     started = time.perf_counter()
     report = LoadReport(db_path)
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix="kam-load-"))
+    workdir = work_dir("load")
+    work_token = WORK_DIR.set(workdir)
     tmp_db = db_path.with_name(f".{db_path.name}.loading-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     _remove_db(tmp_db)
     try:
-        files, report.ignored_files = discover(
-            sources, workdir, Path(mapping) if mapping else None, report.detected, settings)
+        found = discover(sources, workdir, mapping, settings)
+        files, report.ignored_files, report.detected = found.files, found.ignored, found.messages
+        report.currency = found.currency or settings.currency
         con = duckdb.connect(str(tmp_db), config={
             "autoinstall_known_extensions": False,
             # bounded memory: large staging tables spill to a temporary folder instead
@@ -917,12 +552,17 @@ def load(sources: list[Path | str], db_path: Path | str, settings: Settings | No
             loader = _Loader(con, settings, files)
             for sf in files:
                 report.files.append(loader.load_file(sf))
+            _report_nuls(con, report, found.displays)
             if "accounts" not in loader.created:
                 fatal = [f.fatal for f in report.files if f.fatal and f.table == "accounts"]
                 why = fatal[0] if fatal else "no accounts file was found (expected accounts.csv, .xlsx or .parquet)"
+                if not fatal and mapping is not None:
+                    why = _accounts_to_add(mapping, list(found.displays))
                 raise LoadError("\n".join([f"nothing was built: {why}", *report.detected]))
             for t in sorted(loader.created):
                 report.table_rows[t] = con.execute(f"select count(*) from {t}").fetchone()[0]
+            if "opportunities" in loader.created:
+                report.notes += deals_without_amount(con)
             report.seconds = time.perf_counter() - started
             _write_load_info(con, report, sources, settings)
             con.execute("checkpoint")
@@ -931,30 +571,107 @@ def load(sources: list[Path | str], db_path: Path | str, settings: Settings | No
         _swap_in(tmp_db, db_path)
     finally:
         _remove_db(tmp_db)
+        WORK_DIR.reset(work_token)
         shutil.rmtree(workdir, ignore_errors=True)
     return report
 
 
+def _accounts_to_add(mapping: Path, files: list[Path]) -> str:
+    """The message for a mapping that builds no accounts: which ``[tables.accounts]`` to add."""
+    from kam_core.ingest.importers.mapping import Mapping, propose_mapping
+
+    proposal = propose_mapping(files).tables.get("accounts")
+    example = ""
+    if proposal is not None:
+        example = " For example:\n\n" + Mapping(tables={"accounts": proposal}).to_toml(comments=False)
+    return (f"the mapping {mapping.name} has no [tables.accounts], and every load needs the accounts: add "
+            "[tables.accounts] with file = \"...\" and [tables.accounts.columns] account_id = \"...\", name = "
+            f"\"...\" (docs/importing.md).{example}")
+
+
 def _write_load_info(con: duckdb.DuckDBPyConnection, report: LoadReport, sources: list[Path],
                      settings: Settings) -> None:
-    for f in report.files:
+    ordinal = 0
+    for ordinal, f in enumerate(report.files, start=1):
         con.execute(
-            "insert into load_files values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            [f.source_file, f.table, f.file_format, f.rows_read, f.rows_loaded, f.rows_rejected,
-             f.fatal, ", ".join(f.ignored_columns) or None, round(f.seconds, 3)],
+            """insert into load_files by name
+               select $ordinal as file_ordinal, $file as source_file, $table as table_name,
+                      $format as file_format, $read as rows_read, $loaded as rows_loaded,
+                      $rejected as rows_rejected, $fatal as fatal_error, $ignored as ignored_columns,
+                      $seconds as seconds, $failure as failure, $notes as notes""",
+            {"ordinal": ordinal, "file": f.source_file, "table": f.table, "format": f.file_format,
+             "read": f.rows_read, "loaded": f.rows_loaded, "rejected": f.rows_rejected, "fatal": f.fatal,
+             "ignored": ", ".join(f.ignored_columns) or None, "seconds": round(f.seconds, 3),
+             "failure": f.failure, "notes": "\n".join(f.notes) or None},
         )
-    for name in report.ignored_files:
-        con.execute("insert into load_files (source_file, fatal_error) values ($1, $2)", [name, "ignored"])
+    for i, name in enumerate(report.ignored_files, start=ordinal + 1):
+        con.execute("insert into load_files (file_ordinal, source_file, fatal_error) values ($1, $2, $3)",
+                    [i, name, "ignored"])
     info = {
         "loaded_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "sources": "; ".join(s.name for s in sources),
         "kam_version": __version__,
         "data_as_of": data_as_of(con).isoformat(),
-        "currency": settings.currency,
+        "currency": report.currency or settings.currency,
         "load_seconds": f"{report.seconds:.2f}",
+        "notes": "\n".join(report.notes),
     }
     for k, v in info.items():
         con.execute("insert or replace into load_info values ($1, $2)", [k, v])
+
+
+NUL_WARNINGS_SQL = f"""
+select path, column_name, count_chars, count_rows, first_row from {NUL_LOG} order by path, first_row
+"""
+
+
+def _report_nuls(con: duckdb.DuckDBPyConnection, report: LoadReport, displays: dict[Path, str]) -> None:
+    """Stray NUL characters dropped from the cells: a warning per file and column, a note per file."""
+    if not con.execute("select count(*) from duckdb_tables() where temporary and table_name = $t",
+                       {"t": NUL_LOG}).fetchone()[0]:
+        return
+    by_display = {str(p): d for p, d in displays.items()}
+    per_file: dict[str, list[tuple[str, int, int, int]]] = {}
+    for path, column, chars, rows, first in con.execute(NUL_WARNINGS_SQL).fetchall():
+        per_file.setdefault(by_display.get(path, Path(path).name), []).append((column, chars, rows, first))
+    for display, columns in per_file.items():
+        results = [f for f in report.files if f.source_file == display and not f.fatal]
+        table = results[0].table if results else None
+        for column, chars, rows, first in columns:
+            con.execute(
+                "insert into warnings values ($f, $r, $t, $c, $v, $m)",
+                {"f": display, "r": first, "t": table, "c": column, "v": str(chars),
+                 "m": f"{chars:,} NUL character{'s' if chars != 1 else ''} removed from {column} "
+                      + (f"in row {first}" if rows == 1 else f"in {rows:,} rows (the first is row {first})")
+                      + "; the text is kept without them"})
+        total = sum(c[1] for c in columns)
+        detail = ", ".join(f"{column} {chars:,}" for column, chars, _, _ in columns)
+        note = (f"{total:,} stray NUL character{'s' if total != 1 else ''} removed from the cells ({detail}): "
+                "a warning, not a reject")
+        if results:
+            results[0].notes.append(note)
+            results[0].warnings += len(columns)
+        else:
+            report.notes.append(f"{display}: {note}")
+
+
+DEALS_WITHOUT_AMOUNT_SQL = """
+select
+    count(*) filter (where status = 'open' and amount is null) as open_without_amount,
+    count(*) filter (where status = 'lost' and amount is null) as lost_without_amount
+from opportunities
+"""
+
+
+def deals_without_amount(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The load's note on deals without an amount (kept: spec §1, amount is required for won deals)."""
+    open_n, lost_n = con.execute(DEALS_WITHOUT_AMOUNT_SQL).fetchone()
+    parts = [f"{n:,} {what} deal{'s' if n != 1 else ''}" for n, what in ((open_n, "open"), (lost_n, "lost")) if n]
+    if not parts:
+        return []
+    verb = "has" if open_n + lost_n == 1 else "have"
+    return [f"opportunities: {' and '.join(parts)} {verb} no amount (kept: counted as deals, left out of "
+            "value sums)"]
 
 
 def _remove_db(path: Path) -> None:

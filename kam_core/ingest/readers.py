@@ -19,6 +19,7 @@ import datetime as dt
 import io
 import os
 import tempfile
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +40,7 @@ class RawReject:
     row: int
     raw: str
     reason: str
+    file: str | None = None  # the raw file, when it is not the staged file itself (a mapping's SQL)
 
 
 @dataclass
@@ -72,6 +74,11 @@ class Staged:
     # rejects show those cells as the raw row (built only for rejected rows). The loader drops it.
     raw_table: str | None = None
     raw_columns: int = 0
+    # lines the load prints under the file (e.g. a lookup file that could not be read)
+    notes: list[str] = field(default_factory=list)
+    # a table derived from raw files: each file and the rows read from it
+    inputs: list[tuple[str, int]] = field(default_factory=list)
+    extra_warnings: int = 0  # warnings the stager wrote under other files' names (a join's lost rows)
 
 
 # ---------------------------------------------------------------- encoding and dialect
@@ -79,13 +86,66 @@ class Staged:
 
 @dataclass
 class _ByteScan:
-    nul: bool = False  # a NUL byte: a binary file
+    nuls: int = 0  # NUL bytes (stray ones in text are dropped from the cells; see ``binary_reason``)
     utf8: bool = True  # every byte decodes as UTF-8
     blank: bool = False  # a blank line (only looked for when asked)
     quotes: int = 0  # quote characters
 
 
-def _scan_bytes(path: Path, blank_lines: bool, stop_unless_utf8: bool = False) -> _ByteScan:
+# File signatures of formats that are not CSV text, with what to tell the user.
+SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"PK\x03\x04", "it is a zip archive (an .xlsx workbook is one): name it .xlsx or .zip"),
+    (b"PAR1", "it is a Parquet file: name it .parquet"),
+    (b"\xd0\xcf\x11\xe0", "it is an old Excel .xls workbook: save it as .xlsx or CSV"),
+    (b"%PDF", "it is a PDF document"),
+    (b"\x89PNG", "it is a PNG image"),
+    (b"\xff\xd8\xff", "it is a JPEG image"),
+    (b"GIF8", "it is a GIF image"),
+    (b"SQLite format 3\x00", "it is an SQLite database"),
+    (b"\x1f\x8b", "it is gzip-compressed: unpack it first"),
+)
+SAMPLE = 64 * 1024  # the bytes looked at for the share of control characters
+CONTROL_SHARE = 0.05  # more control characters than this in the sample (and at least 3): not text
+# control bytes that text does not contain (tab, line feed, form feed and carriage return are text)
+_CONTROL = bytes(b for b in range(32) if b not in (9, 10, 12, 13)) + b"\x7f"
+
+
+def binary_reason(head: bytes) -> str | None:
+    """Why a file that starts with ``head`` is not CSV text, or None for text.
+
+    Decided on evidence, never on one NUL: a file signature, or a high share of control bytes
+    (a real export's long text fields may hold a few stray NULs; a binary file holds many).
+
+    >>> binary_reason(b'"Id","Name"\\n"1","Ac\\x00me"\\n') is None
+    True
+    >>> binary_reason(b"PK\\x03\\x04" + bytes(100))
+    'it is a zip archive (an .xlsx workbook is one): name it .xlsx or .zip'
+    """
+    for signature, why in SIGNATURES:
+        if head.startswith(signature):
+            return why
+    sample = head[:SAMPLE]
+    control = len(sample) - len(sample.translate(None, _CONTROL))
+    if control >= 3 and control > CONTROL_SHARE * len(sample):
+        return f"{control / len(sample):.0%} of its first bytes are control characters"
+    return None
+
+
+def utf16_without_bom(head: bytes) -> str | None:
+    """``utf-16-le``/``utf-16-be`` for UTF-16 text without a byte-order mark (every other byte NUL)."""
+    sample = head[: SAMPLE - SAMPLE % 2]
+    if len(sample) < 4:
+        return None
+    odd, even = sample[1::2], sample[0::2]
+    if odd.count(0) > 0.9 * len(odd) and even.count(0) < 0.1 * len(even):
+        return "utf-16-le"
+    if even.count(0) > 0.9 * len(even) and odd.count(0) < 0.1 * len(odd):
+        return "utf-16-be"
+    return None
+
+
+def _scan_bytes(path: Path, blank_lines: bool, stop_unless_utf8: bool = False, stop_at_nul: bool = False
+                ) -> _ByteScan:
     """One pass over a file's bytes in large chunks (single-byte tests are the fast ones)."""
     scan = _ByteScan()
     decoder = codecs.getincrementaldecoder("utf-8")()
@@ -93,8 +153,9 @@ def _scan_bytes(path: Path, blank_lines: bool, stop_unless_utf8: bool = False) -
     with path.open("rb") as fh:
         while chunk := fh.read(CHUNK):
             if b"\x00" in chunk:
-                scan.nul = True
-                return scan
+                scan.nuls += chunk.count(b"\x00")
+                if stop_at_nul:
+                    return scan
             # ASCII needs no decoding (unless a multi-byte character is split across chunks)
             if scan.utf8 and not (chunk.isascii() and not decoder.getstate()[0]):
                 try:
@@ -118,27 +179,51 @@ def _scan_bytes(path: Path, blank_lines: bool, stop_unless_utf8: bool = False) -
     return scan
 
 
-def sniff_encoding(path: Path) -> tuple[str, bool]:
-    """Return (encoding, careful) after reading the whole file once.
+@dataclass
+class FileFacts:
+    """What one read of a CSV file's bytes tells (``sniff_file``)."""
 
-    UTF-8 (with or without BOM) when every byte decodes; UTF-16 when it has a UTF-16 BOM;
-    otherwise Windows-1252. ``careful``: the file has blank lines (rows of a spreadsheet that
-    DuckDB's reader would skip, shifting row numbers) or an odd number of quote characters (a
-    quote that never closes), so only Python's csv reader numbers and keeps its rows right.
-    A 0-byte file or one with NUL bytes (a binary file) is fatal.
+    encoding: str
+    careful: bool  # only Python's csv reader numbers and keeps its rows right
+    nuls: int = 0  # stray NUL bytes: dropped from the cells and reported
+
+
+def not_text(path: Path, why: str) -> FatalFileError:
+    return FatalFileError(
+        f"{path.name}: this is not a text file ({why}); expected a CSV file in UTF-8 or "
+        "Windows-1252, an .xlsx workbook or a Parquet file"
+    )
+
+
+def sniff_file(path: Path) -> FileFacts:
+    """Encoding, whether the careful reader is needed, and stray NULs, after reading the file once.
+
+    UTF-8 (with or without BOM) when every byte decodes; UTF-16 when it has a UTF-16 BOM (or
+    every other byte is NUL); otherwise Windows-1252. ``careful``: the file has blank lines
+    (rows of a spreadsheet that DuckDB's reader would skip, shifting row numbers) or an odd
+    number of quote characters (a quote that never closes). A 0-byte file, or one that is not
+    text by its signature or its share of control bytes, is fatal.
     """
     if path.stat().st_size == 0:
         raise FatalFileError(f"{path.name}: the file is empty (0 bytes); expected a header row")
     with path.open("rb") as fh:
-        if fh.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
-            return "utf-16", True
+        head = fh.read(SAMPLE)
+    if head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        return FileFacts("utf-16", True)
+    utf16 = utf16_without_bom(head)
+    if utf16:
+        return FileFacts(utf16, True)
+    why = binary_reason(head)
+    if why:
+        raise not_text(path, why)
     scan = _scan_bytes(path, blank_lines=True)
-    if scan.nul:
-        raise FatalFileError(
-            f"{path.name}: this is not a text file (it contains NUL bytes); expected a "
-            "CSV file in UTF-8 or Windows-1252, an .xlsx workbook or a Parquet file"
-        )
-    return ("utf-8" if scan.utf8 else "cp1252"), scan.blank or scan.quotes % 2 == 1
+    return FileFacts("utf-8" if scan.utf8 else "cp1252", scan.blank or scan.quotes % 2 == 1, scan.nuls)
+
+
+def sniff_encoding(path: Path) -> tuple[str, bool]:
+    """(encoding, careful) of ``sniff_file``."""
+    facts = sniff_file(path)
+    return facts.encoding, facts.careful
 
 
 def _cp1252_with_latin1_fallback(err: UnicodeDecodeError) -> tuple[str, int]:
@@ -181,27 +266,33 @@ def _first_record(path: Path, encoding: str) -> tuple[str, list[str]]:
             header = []
     if header and header[0].startswith("\ufeff"):
         header[0] = header[0][1:]
-    return delim, header
+    return delim, [h.replace("\x00", "") for h in header]
 
 
 # ---------------------------------------------------------------- CSV
 
 
-def stage_csv(con: duckdb.DuckDBPyConnection, path: Path, lazy: bool = False, careful: bool = False) -> Staged:
+def stage_csv(con: duckdb.DuckDBPyConnection, path: Path, lazy: bool = False, careful: bool = False,
+              encoding: str | None = None) -> Staged:
     """Stage a CSV file. ``lazy``: for a clean file return a streaming read_csv source instead of
     a materialised ``stg`` (the caller falls back to ``careful=True`` if DuckDB then refuses
-    the file). ``careful``: always use Python's csv module (ragged rows, blank lines)."""
-    encoding, odd = sniff_encoding(path)
-    delim, header = _first_record(path, encoding)
+    the file). ``careful``: always use Python's csv module (ragged rows, blank lines).
+    ``encoding`` overrides the sniffed one (a mapping file's ``encoding``).
+
+    Stray NUL characters are dropped from the cells and logged per column (``NUL_LOG``)."""
+    facts = sniff_file(path)
+    if encoding and encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
+        facts.encoding = encoding
+    delim, header = _first_record(path, facts.encoding)
     if not any(h.strip() for h in header):
         raise FatalFileError(f"{path.name}: the first row is empty; expected a header row with column names")
-    staged = Staged(headers=header, delimiter=delim, encoding=encoding, file_format="csv")
-    if not odd and not careful:
+    staged = Staged(headers=header, delimiter=delim, encoding=facts.encoding, file_format="csv")
+    if not facts.careful and not careful:
         # DuckDB reads UTF-8 only: other encodings are decoded once into a UTF-8 copy.
-        fast_path = path if encoding == "utf-8" else transcode_to_utf8(path, encoding)
+        fast_path = path if facts.encoding == "utf-8" else transcode_to_utf8(path, facts.encoding)
         if fast_path != path:
             staged.cleanup.append(fast_path)
-        if lazy:
+        if lazy and not facts.nuls:
             staged.source = f"({_read_csv_sql(staged, clean=False)})"
             staged.raw_source = f"({_read_csv_sql(staged, raw=True)})"
             staged.source_params = {"path": str(fast_path)}
@@ -210,11 +301,50 @@ def stage_csv(con: duckdb.DuckDBPyConnection, path: Path, lazy: bool = False, ca
             return staged
         try:
             _stage_csv_duckdb(con, fast_path, staged)
+            _drop_nuls(con, path, staged, facts.nuls)
             return staged
         except duckdb.Error:
             pass  # a ragged or otherwise unusual file: the careful reader below keeps every row
+        finally:  # the cells are staged (or read again below): the decoded copy is not needed
+            if fast_path != path:
+                fast_path.unlink(missing_ok=True)
+                staged.cleanup.remove(fast_path)
     _stage_csv_python(con, path, staged)
+    _drop_nuls(con, path, staged, facts.nuls)
     return staged
+
+
+# Stray NULs dropped from the cells: per file and column, the characters, the rows and the first
+# row. The loader turns them into warnings and notes ("37 NUL characters removed from Description").
+NUL_LOG = "kam_nul_log"
+
+
+def _drop_nuls(con: duckdb.DuckDBPyConnection, path: Path, staged: Staged, nuls: int) -> None:
+    """Remove NUL characters from the staged cells of ``path`` and log how many per column."""
+    if not nuls:
+        return
+    n = len(staged.headers)
+    per_column = ", ".join(
+        f"sum(length(c{i}) - length(replace(c{i}, chr(0), ''))), "
+        f"count(*) filter (where contains(c{i}, chr(0))), min(_row) filter (where contains(c{i}, chr(0)))"
+        for i in range(n))
+    counts = con.execute(f"select {per_column} from stg").fetchone()
+    con.execute(f"create temp table if not exists {NUL_LOG} (path varchar, column_name varchar, "
+                "count_chars bigint, count_rows bigint, first_row bigint)")
+    con.execute(f"delete from {NUL_LOG} where path = $p", {"p": str(path)})
+    sets = []
+    for i in range(n):
+        chars, rows, first = counts[3 * i : 3 * i + 3]
+        if chars:
+            con.execute(f"insert into {NUL_LOG} values ($p, $c, $chars, $rows, $first)",
+                        {"p": str(path), "c": staged.headers[i].strip() or f"column {i + 1}", "chars": chars,
+                         "rows": rows, "first": first})
+            cell = f"replace(c{i}, chr(0), '')"
+            sets.append(f"c{i} = case when upper(trim({cell})) in ('', 'NULL') then null else {cell} end")
+    if staged.has_raw:
+        sets.append("_raw = replace(_raw, chr(0), '')")
+    if sets:
+        con.execute(f"update stg set {', '.join(sets)}")
 
 
 def fast_csv(path: Path) -> Staged | None:
@@ -228,8 +358,8 @@ def fast_csv(path: Path) -> Staged | None:
     """
     if path.stat().st_size == 0:
         return None
-    scan = _scan_bytes(path, blank_lines=False, stop_unless_utf8=True)
-    if scan.nul or not scan.utf8 or scan.quotes % 2:
+    scan = _scan_bytes(path, blank_lines=False, stop_unless_utf8=True, stop_at_nul=True)
+    if scan.nuls or not scan.utf8 or scan.quotes % 2:
         return None
     delim, header = _first_record(path, "utf-8")
     if not any(h.strip() for h in header):
@@ -494,9 +624,15 @@ def stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
     return staged
 
 
+# The load's work folder: temporary copies go there and are removed with it (a load that is
+# killed leaves the folder, which the next load sweeps; ``kam_core.ingest.leftovers``).
+WORK_DIR: ContextVar[Path | None] = ContextVar("kam_work_dir", default=None)
+
+
 def transcode_to_utf8(path: Path, encoding: str) -> Path:
-    """A UTF-8 copy of a file (for tools that only read UTF-8); caller deletes it."""
-    fd, tmp = tempfile.mkstemp(suffix=".csv", prefix="kam-")
+    """A UTF-8 copy of a file (for tools that only read UTF-8), in the load's work folder;
+    the caller deletes it."""
+    fd, tmp = tempfile.mkstemp(suffix=".csv", prefix="kam-utf8-", dir=WORK_DIR.get())
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as out, open_text(path, encoding) as src:
         while chunk := src.read(CHUNK):
             out.write(chunk)

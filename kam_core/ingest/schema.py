@@ -11,7 +11,7 @@ order, the Data page — reads from ``TABLES``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import duckdb
 
@@ -93,6 +93,19 @@ class Column:
     ref: str | None = None
     default: object = None
     help: str = ""
+    # Required only in some rows: (column, values) — blank is rejected where that column's
+    # value is one of these (an opportunity's amount is required for won deals only).
+    required_when: tuple[str, tuple[str, ...]] | None = None
+
+    @property
+    def requirement(self) -> str:
+        """How the column is required, in words: "yes", "when status is won" or ""."""
+        if self.required:
+            return "yes"
+        if self.required_when:
+            other, values = self.required_when
+            return f"when {other} is {' or '.join(values)}"
+        return ""
 
     @property
     def sql_type(self) -> str:
@@ -241,7 +254,9 @@ TABLES: dict[str, Table] = {
                 _id("product_line"),
                 Column("stage"),
                 _enum("status", OPPORTUNITY_STATUSES, required=True),
-                Column("amount", "float", required=True, min=0),
+                Column("amount", "float", min=0, required_when=("status", ("won",)),
+                       help="the deal's value; an open or lost deal may lack it (it then counts as a "
+                       "deal but adds nothing to value sums)"),
                 Column("probability", "float", min=0, max=1),
                 Column("created_date", "date"),
                 Column("close_date", "date"),
@@ -324,6 +339,65 @@ TABLES: dict[str, Table] = {
     )
 }
 
+# What each column means (docs/schema.md is generated from this module).
+COLUMN_HELP: dict[str, str] = {
+    "team.member_id": "the team member's id (text)",
+    "team.name": "full name",
+    "team.role": "job title, e.g. Key Account Manager",
+    "team.is_active": "false for people who left; only active members count in coverage",
+    "accounts.account_id": "the customer's id (text)",
+    "accounts.name": "the customer's name",
+    "accounts.parent_account_id": "the parent company (an account); kept with a warning when it is not loaded",
+    "accounts.account_manager_id": "the key account manager (a team member)",
+    "accounts.mentor_id": "the senior mentor of the account (a team member)",
+    "accounts.phase": "the account's phase in the key-account lifecycle",
+    "accounts.annual_revenue": "the customer's own yearly revenue (its size), not ours with it",
+    "accounts.key_account_since": "the day the customer became a key account",
+    "contacts.contact_id": "the contact's id (text)",
+    "contacts.account_id": "the account the contact works for",
+    "contacts.level": "hierarchy level",
+    "contacts.buying_role": "role in the buying centre",
+    "contacts.piece": "chess piece: the contact's power in the decision (blank = pawn)",
+    "contacts.attitude": "attitude towards us (blank = neutral)",
+    "contacts.is_active": "false for contacts who left; only active contacts count",
+    "relationships.member_id": "the team member",
+    "relationships.contact_id": "the contact",
+    "relationships.strength": "0 none, 1 aware, 2 acquainted, 3 trusted, 4 advocate",
+    "relationships.last_contact_date": "the last contact; strength decays with the time since (none = no decay)",
+    "activities.activity_id": "the activity's id, where the export has one (then a key)",
+    "activities.date": "the day of the meeting, call or e-mail",
+    "activities.contact_id": "the contact met, if known",
+    "activities.member_id": "the team member who met, if known",
+    "activities.type": "meeting, call, e-mail, order … (free text)",
+    "revenue.period": "the month: YYYY-MM, or any date in the month",
+    "revenue.product_line": "the product line (trimmed text)",
+    "revenue.revenue": "net revenue of the month and line; negative (credit notes) is allowed",
+    "revenue.gross_margin": "absolute gross profit of the month and line",
+    "opportunities.opportunity_id": "the deal's id",
+    "opportunities.stage": "the CRM's stage name (free text)",
+    "opportunities.status": "open, won or lost",
+    "opportunities.probability": "0-1; a value above 1 up to 100 is a percentage (70 = 0.7)",
+    "opportunities.created_date": "the day the deal was created",
+    "opportunities.close_date": "the (expected) close day",
+    "potential.annual_potential": "the customer's estimated yearly spend in the product line",
+    "criteria.criterion_id": "the criterion's id",
+    "criteria.axis": "the matrix axis the criterion scores",
+    "criteria.weight": "its weight on the axis (at least 0)",
+    "criteria.source": "manual (scores from criterion_scores) or a metric the score is derived from",
+    "criterion_scores.score": "the manual score, 0-10",
+    "plan_actions.objective": "what is to be done",
+    "plan_actions.owner_id": "who does it (a team member)",
+    "plan_actions.due_date": "when it is due; open actions past it are overdue",
+    "reviews.review_date": "the day of the mentor's review",
+    "reviews.rating": "the mentor's verdict",
+    "competitors.est_share": "the competitor's estimated share of the customer's spend, 0-1",
+}
+for _key, _text in COLUMN_HELP.items():
+    _t, _c = _key.split(".")
+    _cols = tuple(replace(c, help=c.help or _text) if c.name == _c else c for c in TABLES[_t].columns)
+    assert any(c.name == _c for c in _cols), _key
+    TABLES[_t] = replace(TABLES[_t], columns=_cols)
+
 # Load order: every table after the tables its references point to.
 LOAD_ORDER: tuple[str, ...] = (
     "team",
@@ -360,6 +434,7 @@ create table if not exists warnings (
     message varchar
 );
 create table if not exists load_files (
+    file_ordinal bigint,  -- the order of the load's output (views have no rowid)
     source_file varchar,
     table_name varchar,
     file_format varchar,
@@ -368,7 +443,9 @@ create table if not exists load_files (
     rows_rejected bigint,
     fatal_error varchar,
     ignored_columns varchar,
-    seconds double
+    seconds double,
+    failure varchar,  -- more than half the rows rejected for one reason, with the fix
+    notes varchar  -- NUL characters removed, rows combined, unmatched join rows … (one per line)
 );
 create table if not exists load_info (
     key varchar primary key,
@@ -413,3 +490,78 @@ def loaded_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
         "select table_name from information_schema.tables where table_schema = 'main'"
     ).fetchall()
     return {r[0] for r in rows} & set(TABLES)
+
+
+KIND_NAMES = {
+    "text": "text",
+    "id": "id (text, trimmed)",
+    "enum": "one of a list",
+    "int": "whole number",
+    "float": "number",
+    "date": "date",
+    "month": "month",
+    "bool": "true/false",
+}
+
+
+def schema_markdown() -> str:
+    """``docs/schema.md``: every table and column with type, requirement and allowed values.
+
+    Regenerate the file with ``python -m kam_core.ingest.schema > docs/schema.md`` (a test
+    keeps it current).
+    """
+    out = [
+        "# The data model",
+        "",
+        "<!-- generated from kam_core/ingest/schema.py by `python -m kam_core.ingest.schema`; do not edit -->",
+        "",
+        "Every table a load can fill, in load order. Only `accounts` is required; a table that was",
+        "not loaded leaves the analyses that need it empty, with a note saying which file would fill",
+        "it. IDs are text; dates are ISO dates (the loader also reads `DD.MM.YYYY` and the formats",
+        "in `docs/importing.md`); money is a number in the currency of the load (the setting",
+        "`currency`). Enumerations are compared without case, stored lower-case.",
+        "",
+        "Required: *yes* — a blank value rejects the row; *when …* — required in those rows only.",
+        "A reference (→) in a required column that names no row of its table rejects the row; in an",
+        "optional column it is kept and reported as a warning. References into a table that was",
+        "not loaded are not checked.",
+    ]
+    for name in LOAD_ORDER:
+        table = TABLES[name]
+        out += ["", f"## {name}", "", f"{table.help[:1].upper()}{table.help[1:]}."]
+        if table.key:
+            out += ["", f"Key: {', '.join(f'`{k}`' for k in table.key)} (a later row with the same key is "
+                    "rejected: duplicate key, first kept)."]
+        else:
+            out += ["", "No key: every row is kept."]
+        out += ["", "| column | type | required | allowed values | meaning |", "|---|---|---|---|---|"]
+        for c in table.columns:
+            allowed = []
+            if c.enum:
+                allowed.append(", ".join(f"`{v}`" for v in c.enum))
+            if c.min is not None and c.max is not None:
+                allowed.append(f"{_fmt(c.min)} to {_fmt(c.max)}")
+            elif c.min is not None:
+                allowed.append(f"at least {_fmt(c.min)}")
+            elif c.max is not None:
+                allowed.append(f"at most {_fmt(c.max)}")
+            if c.ref:
+                allowed.append(f"→ `{c.ref}`")
+            if c.default is not None:
+                allowed.append(f"blank = `{str(c.default).lower()}`")
+            aliases = ENUM_ALIASES.get(c.name) if c.enum else None
+            if aliases:
+                useful = {a: v for a, v in aliases.items() if a != v and v in c.enum}
+                if useful:
+                    allowed.append("also read: " + ", ".join(f"{a} → {v}" for a, v in useful.items()))
+            out.append(f"| `{c.name}` | {KIND_NAMES[c.kind]} | {c.requirement} | {'; '.join(allowed)} | "
+                       f"{c.help} |")
+    return "\n".join(out) + "\n"
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+if __name__ == "__main__":
+    print(schema_markdown(), end="")

@@ -19,9 +19,9 @@ import duckdb
 from kam_core.ingest.importers.common import TABULAR_SUFFIXES, display_of, peek_header, peek_xlsx_headers
 from kam_core.ingest.importers.mapping import Mapping, MappingError, draft_mapping_text, mapped_sources
 from kam_core.ingest.schema import TABLES, loaded_tables
+from kam_core.ingest.sources import SourceFile, normalise_name, table_for_name
 
 if TYPE_CHECKING:
-    from kam_core.ingest.loader import SourceFile
     from kam_core.settings import Settings
 
 __all__ = ["Detection", "MappingError", "detect", "mapping_hint", "missing_analyses"]
@@ -36,6 +36,7 @@ class Detection:
     consumed: set[Path] = field(default_factory=set)  # files handled here (not by name)
     messages: list[str] = field(default_factory=list)  # "Salesforce Data Export detected: ..."
     ignored: list[str] = field(default_factory=list)  # "Case.csv (not used by the KAM model)"
+    currency: str | None = None  # the currency of the amounts, when the export decides it
 
 
 def detect(
@@ -51,7 +52,6 @@ def detect(
     Raises ``MappingError`` for an invalid mapping file.
     """
     from kam_core.ingest.importers import dynamics, hubspot, salesforce
-    from kam_core.ingest.loader import table_for_name
     from kam_core.settings import Settings
 
     settings = settings or Settings()
@@ -70,10 +70,11 @@ def detect(
         result = dynamics.detect(crm_files, base, displays, settings, overrides)
     if result is not None:
         det.files, det.consumed, det.messages, det.ignored = result[0], set(result[1]), result[2], result[3]
+        det.currency = result[4] if len(result) > 4 else None
     if parsed is not None:
         crm_tables = {f.table for f in det.files}
         mapped = mapped_sources(
-            parsed, [p for p in files if p not in det.consumed], base, displays, crm_tables
+            parsed, [p for p in files if p not in det.consumed], base, displays, crm_tables, settings
         )
         replaced = {f.table for f in mapped.files}
         det.files = [f for f in det.files if f.table not in replaced] + mapped.files
@@ -91,7 +92,6 @@ def detect(
 
 def _is_canonical(path: Path, table: str) -> bool:
     """A file named after a table whose header carries that table's key (or required) columns."""
-    from kam_core.ingest.loader import normalise_name
 
     if path.suffix.lower() not in TABULAR_SUFFIXES | {".parquet", ".pq"}:
         return False
@@ -105,7 +105,6 @@ def _is_canonical(path: Path, table: str) -> bool:
 
 def _side_files(det: Detection, side: dict[Path, str], base: Path, displays: dict[Path, str] | None) -> None:
     """Canonical files next to an export: merged by key into tables the export fills, else loaded as usual."""
-    from kam_core.ingest.loader import SourceFile
 
     filled = {f.table for f in det.files}
     for path, table in side.items():
@@ -138,7 +137,6 @@ def mapping_hint(
     Returns None when some file is named after a table (the loader's own messages apply) or
     there is no tabular file at all; else a message with a draft mapping (TOML text).
     """
-    from kam_core.ingest.loader import table_for_name
 
     tabular = [p for p in files if p.suffix.lower() in TABULAR_SUFFIXES]
     if not tabular:

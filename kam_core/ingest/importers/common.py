@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from kam_core.ingest.readers import Staged, stage_csv, stage_xlsx, transcode_to_utf8
+from kam_core.ingest.readers import Staged, binary_reason, stage_csv, stage_xlsx
 from kam_core.sqlutil import quote_ident
 
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
@@ -94,9 +94,9 @@ def peek_csv_header(path: Path) -> list[str]:
             head = fh.read(256 * 1024)
     except OSError:
         return []
-    if b"\x00" in head[:4096]:
+    if binary_reason(head):
         return []
-    text = head.decode("utf-8-sig", errors="replace")
+    text = head.replace(b"\x00", b"").decode("utf-8-sig", errors="replace")
     first = text.splitlines()[0] if text else ""
     if not first:
         return []
@@ -188,15 +188,8 @@ def stage_raw(
     """
     if path.suffix.lower() in XLSX_SUFFIXES:
         staged = stage_xlsx(con, path, sheet)
-    elif encoding:
-        tmp = transcode_to_utf8(path, encoding) if encoding.lower() not in ("utf-8", "utf8") else path
-        try:
-            staged = stage_csv(con, tmp)
-        finally:
-            if tmp != path:
-                tmp.unlink(missing_ok=True)
     else:
-        staged = stage_csv(con, path)
+        staged = stage_csv(con, path, encoding=encoding)
     headers = list(staged.headers)
     idents = unique_idents(headers) if named else [f"c{i}" for i in range(len(headers))]
     columns: dict[str, str] = {}

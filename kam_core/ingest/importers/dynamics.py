@@ -34,9 +34,9 @@ from kam_core.ingest.importers.common import (
 )
 from kam_core.ingest.importers.mapping import TableMapping, apply_overrides
 from kam_core.ingest.readers import Staged
+from kam_core.ingest.sources import SourceFile
 
 if TYPE_CHECKING:
-    from kam_core.ingest.loader import SourceFile
     from kam_core.settings import Settings
 
 DO_NOT_MODIFY = "(do not modify)"
@@ -181,7 +181,6 @@ def detect(
     settings: Settings,
     overrides: dict[str, TableMapping],
 ) -> tuple[list[SourceFile], set[Path], list[str], list[str]] | None:
-    from kam_core.ingest.loader import SourceFile
 
     found: list[tuple[str, Path, str]] = []
     ignored: list[str] = []

@@ -32,9 +32,9 @@ from kam_core.ingest.importers.common import (
 from kam_core.ingest.importers.mapping import TableMapping, apply_overrides
 from kam_core.ingest.readers import Staged
 from kam_core.ingest.schema import BUYING_ROLES
+from kam_core.ingest.sources import SourceFile
 
 if TYPE_CHECKING:
-    from kam_core.ingest.loader import SourceFile
     from kam_core.settings import Settings
 
 # Property labels per concept: English, German, Spanish labels and internal names.
@@ -182,7 +182,6 @@ def detect(
     settings: Settings,
     overrides: dict[str, TableMapping],
 ) -> tuple[list[SourceFile], set[Path], list[str], list[str]] | None:
-    from kam_core.ingest.loader import SourceFile
 
     found: list[tuple[str, Path]] = []
     exp = HubSpotExport(found, base, displays, settings, overrides)

@@ -12,6 +12,7 @@ opportunities (converted with CurrencyType rates). Every other object is listed 
 
 from __future__ import annotations
 
+import csv
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from kam_core.errors import FatalFileError
 from kam_core.ingest.importers.common import (
     RawTable,
     add_warnings,
@@ -32,11 +34,11 @@ from kam_core.ingest.importers.common import (
     value_map,
 )
 from kam_core.ingest.importers.mapping import TableMapping, apply_overrides
-from kam_core.ingest.readers import Staged
+from kam_core.ingest.readers import Staged, open_text, sniff_file
 from kam_core.ingest.schema import BUYING_ROLES
+from kam_core.ingest.sources import SourceFile
 
 if TYPE_CHECKING:
-    from kam_core.ingest.loader import SourceFile
     from kam_core.settings import Settings
 
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
@@ -111,14 +113,6 @@ _OBJECT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _SF_MARKERS = {"IsDeleted", "OwnerId", "CreatedDate", "CreatedById", "SystemModstamp", "LastModifiedDate"}
 
 # ---------------------------------------------------------------- lookups (built once per load)
-
-RATES_SQL = """
-create or replace temp table sf_rates as
-select upper(trim({iso})) as iso, max(kam_num({rate}, false)) as rate
-from {raw} m
-where kam_num({rate}, false) > 0 and kam_clean({iso}) is not null
-group by all
-"""
 
 OCR_ROLES_SQL = """
 create or replace temp table sf_ocr_role as
@@ -210,6 +204,46 @@ def is_object_file(path: Path, header: list[str]) -> bool:
 
 
 @dataclass
+class Rates:
+    """CurrencyType.csv: conversion rates against the corporate currency."""
+
+    rates: dict[str, float] = field(default_factory=dict)  # ISO code -> units per corporate unit
+    corporate: str | None = None
+    problem: str | None = None  # why the file could not be read
+
+
+def read_rates(path: Path) -> Rates:
+    """The rates of an export's ``CurrencyType.csv`` (a small file, read here at detection).
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "CurrencyType.csv"
+    >>> _ = p.write_text('"IsoCode","ConversionRate","IsCorporate"\\n"USD","1","1"\\n"MXN","18.2","0"\\n')
+    >>> read_rates(p)
+    Rates(rates={'USD': 1.0, 'MXN': 18.2}, corporate='USD', problem=None)
+    """
+    out = Rates()
+    try:
+        facts = sniff_file(path)
+        with open_text(path, facts.encoding) as fh:
+            rows = list(csv.DictReader(line.replace("\x00", "") for line in fh))
+    except (FatalFileError, OSError, UnicodeDecodeError, csv.Error) as exc:
+        out.problem = str(exc)
+        return out
+    for row in rows:
+        row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
+        iso = row.get("IsoCode", "").upper()
+        try:
+            rate = float(row.get("ConversionRate", ""))
+        except ValueError:
+            continue
+        if iso and rate > 0:
+            out.rates.setdefault(iso, rate)
+            if row.get("IsCorporate") == "1" and out.corporate is None:
+                out.corporate = iso
+    return out
+
+
+@dataclass
 class SalesforceExport:
     """The recognised objects of one export and what the stagers need to map them."""
 
@@ -219,6 +253,8 @@ class SalesforceExport:
     settings: Settings
     overrides: dict[str, TableMapping] = field(default_factory=dict)
     staged: dict[str, RawTable] = field(default_factory=dict)
+    rates: Rates = field(default_factory=Rates)
+    currency: str = "EUR"  # the currency amounts are converted to
 
     def display(self, obj: str) -> str:
         return display_of(self.objects[obj], self.base, self.displays)
@@ -244,9 +280,12 @@ def detect(
     settings: Settings,
     overrides: dict[str, TableMapping],
     relationships_given: bool,
-) -> tuple[list[SourceFile], set[Path], list[str], list[str]] | None:
-    """Recognise a Salesforce export among ``files``; None when it is not one."""
-    from kam_core.ingest.loader import SourceFile
+) -> tuple[list[SourceFile], set[Path], list[str], list[str], str] | None:
+    """Recognise a Salesforce export among ``files``; None when it is not one.
+
+    Returns the files, the paths consumed, messages, ignored entries and the currency the
+    amounts are converted to.
+    """
 
     objects: dict[str, Path] = {}
     headers: dict[str, list[str]] = {}
@@ -266,6 +305,8 @@ def detect(
     if not main:
         return None
     exp = SalesforceExport(objects, base, displays, settings, overrides)
+    if "CurrencyType" in objects:
+        exp.rates = read_rates(objects["CurrencyType"])
     found: list[SourceFile] = []
 
     def add(obj: str, table: str, stager) -> None:
@@ -320,26 +361,39 @@ def detect(
         f"Salesforce Data Export detected: {len(used)} objects used ({', '.join(used)}), "
         f"{len(ignored_objects)} ignored",
     )
-    currency = settings.currency.upper()
-    for obj in ("Opportunity", "Account"):
-        if obj in objects and "CurrencyIsoCode" not in {h.strip() for h in headers[obj]}:
-            messages.append(
-                f"{exp.display(obj)} has no CurrencyIsoCode column: amounts are taken as {currency}"
-            )
-    if any(
-        "CurrencyIsoCode" in {h.strip() for h in headers[o]}
-        for o in ("Opportunity", "Account")
-        if o in objects
-    ):
-        if "CurrencyType" in objects:
-            messages.append(
-                f"amounts converted to {currency} with the rates of {exp.display('CurrencyType')}"
-            )
-        else:
-            messages.append(f"no CurrencyType.csv: only amounts already in {currency} can be loaded")
+    _choose_currency(exp, headers, messages)
     if "OpportunityContactRole" not in objects and "Contact" in objects:
         messages.append("no OpportunityContactRole.csv: contacts get no buying_role")
-    return found, consumed, messages, ignored
+    return found, consumed, messages, ignored, exp.currency
+
+
+def _choose_currency(exp: SalesforceExport, headers: dict[str, list[str]], messages: list[str]) -> None:
+    """The currency amounts are converted to, and what the load says about it.
+
+    The setting ``currency`` when kam.toml sets it; else the export's corporate currency
+    (``CurrencyType.IsCorporate``) when it has one; else the setting's default.
+    """
+    settings, rates = exp.settings, exp.rates
+    with_iso = [o for o in ("Opportunity", "Account")
+                if o in exp.objects and "CurrencyIsoCode" in {h.strip() for h in headers[o]}]
+    exp.currency = settings.currency.upper()
+    if rates.problem:
+        messages.append(f"{exp.display('CurrencyType')} cannot be read ({rates.problem}): no conversion rates")
+    if not settings.is_set("currency") and rates.corporate and rates.corporate != exp.currency:
+        exp.currency = rates.corporate
+        messages.append(
+            f"amounts in {exp.currency}, the corporate currency of {exp.display('CurrencyType')} (the setting "
+            f"currency is not set in kam.toml; set it to convert the amounts to another currency)")
+    for obj in ("Opportunity", "Account"):
+        if obj in exp.objects and obj not in with_iso:
+            messages.append(
+                f"{exp.display(obj)} has no CurrencyIsoCode column: amounts are taken as {exp.currency}")
+    if with_iso:
+        if rates.rates:
+            messages.append(
+                f"amounts converted to {exp.currency} with the rates of {exp.display('CurrencyType')}")
+        else:
+            messages.append(f"no CurrencyType.csv: only amounts already in {exp.currency} can be loaded")
 
 
 # ---------------------------------------------------------------- shared expressions
@@ -372,22 +426,41 @@ def _finish(
 def _rates(con: duckdb.DuckDBPyConnection, exp: SalesforceExport) -> None:
     if temp_exists(con, "sf_rates"):
         return
-    if "CurrencyType" not in exp.objects:
-        con.execute("create or replace temp table sf_rates (iso varchar, rate double)")
-        return
-    raw = exp.raw(con, "CurrencyType")
-    con.execute(RATES_SQL.format(iso=raw.col("IsoCode"), rate=raw.col("ConversionRate"), raw=raw.name))
-    drop(con, raw.name)
+    con.execute("create or replace temp table sf_rates (iso varchar, rate double)")
+    if exp.rates.rates:
+        con.executemany("insert into sf_rates values ($1, $2)", list(exp.rates.rates.items()))
 
 
-def _money(m, amount: str, params: dict[str, Any], exp: SalesforceExport) -> tuple[str, str, str]:
-    """(converted amount SQL, reject reason SQL, joins) for an amount in the record's currency."""
-    params["currency"] = exp.settings.currency.upper()
+OTHER_CURRENCIES_SQL = """
+select count(*) filter (where {num} is not null and {cur} is not null and {cur} <> $currency), count(*)
+from {raw} m
+"""
+
+
+def _money(m, amount: str, params: dict[str, Any], exp: SalesforceExport, con: duckdb.DuckDBPyConnection
+           ) -> tuple[str, str, str]:
+    """(converted amount SQL, reject reason SQL, joins) for an amount in the record's currency.
+
+    When the target currency has no rate but records in other currencies have amounts, the
+    file is fatal with one message naming the setting and the currencies that have rates.
+    """
+    params["currency"] = exp.currency
     a = m.col(amount)
     if not m.has("CurrencyIsoCode"):
         return a, "null::varchar", ""
     cur = f"upper(trim(kam_clean({m.col('CurrencyIsoCode')})))"
     num = f"kam_num({a}, false)"
+    rates = exp.rates
+    if rates.rates and exp.currency not in rates.rates:
+        other, total = con.execute(OTHER_CURRENCIES_SQL.format(num=num, cur=cur, raw=m.name),
+                                   {"currency": exp.currency}).fetchone()
+        if other:
+            corporate = f"; corporate currency {rates.corporate}" if rates.corporate else ""
+            raise FatalFileError(
+                f"{m.display}: the setting currency = {exp.currency!r} has no conversion rate in "
+                f"{exp.display('CurrencyType')}, and {other:,} of {total:,} rows have an {amount} in another "
+                f"currency. {exp.display('CurrencyType')} has rates for {', '.join(sorted(rates.rates))}"
+                f"{corporate}: set currency in kam.toml to one of them")
     other = f"{num} is not null and {cur} is not null and {cur} <> $currency"
     expr = (
         f"case when {other} and rf.rate is not null and rt.rate is not null "
@@ -437,7 +510,7 @@ def _accounts(con: duckdb.DuckDBPyConnection, exp: SalesforceExport) -> Staged:
     _rates(con, exp)
     m = exp.raw(con, "Account")
     params: dict[str, Any] = {}
-    revenue, revenue_reason, joins = _money(m, "AnnualRevenue", params, exp)
+    revenue, revenue_reason, joins = _money(m, "AnnualRevenue", params, exp, con)
     exprs = {
         "account_id": f"kam_sfid({m.col('Id')})",
         "name": m.col("Name"),
@@ -454,12 +527,16 @@ def _accounts(con: duckdb.DuckDBPyConnection, exp: SalesforceExport) -> Staged:
     return staged
 
 
-def _ocr_roles(con: duckdb.DuckDBPyConnection, exp: SalesforceExport) -> bool:
+def _ocr_roles(con: duckdb.DuckDBPyConnection, exp: SalesforceExport, notes: list[str]) -> bool:
     if temp_exists(con, "sf_ocr_role"):
         return True
     if "OpportunityContactRole" not in exp.objects:
         return False
-    raw = exp.raw(con, "OpportunityContactRole")
+    try:
+        raw = exp.raw(con, "OpportunityContactRole")
+    except FatalFileError as exc:  # a lookup: the contacts still load, without roles
+        notes.append(f"no buying roles: {exc}")
+        return False
     role_map = value_map(ROLE_MAP, exp.overrides, "contacts", "buying_role")
     con.execute(
         OCR_ROLES_SQL.format(
@@ -471,7 +548,8 @@ def _ocr_roles(con: duckdb.DuckDBPyConnection, exp: SalesforceExport) -> bool:
     return True
 
 
-def _account_of(con: duckdb.DuckDBPyConnection, exp: SalesforceExport, obj: str, keep: bool) -> str | None:
+def _account_of(con: duckdb.DuckDBPyConnection, exp: SalesforceExport, obj: str, keep: bool,
+                notes: list[str] | None = None) -> str | None:
     """Lookup table ``sf_<object>_account`` (id -> account_id) from Contact or Opportunity.
 
     Built once per load; ``keep`` leaves the object's raw file staged for its own stager.
@@ -481,7 +559,12 @@ def _account_of(con: duckdb.DuckDBPyConnection, exp: SalesforceExport, obj: str,
         return name
     if obj not in exp.objects:
         return None
-    raw = exp.raw(con, obj)
+    try:
+        raw = exp.raw(con, obj)
+    except FatalFileError as exc:  # a lookup: the activities still load, without this way to an account
+        if notes is not None:
+            notes.append(f"activities are not linked to accounts through their {obj.lower()}: {exc}")
+        return None
     if raw.has("Id") and raw.has("AccountId"):
         con.execute(
             ACCOUNT_OF_SQL.format(name=name, id=raw.col("Id"), account=raw.col("AccountId"), raw=raw.name)
@@ -493,7 +576,8 @@ def _account_of(con: duckdb.DuckDBPyConnection, exp: SalesforceExport, obj: str,
 
 def _contacts(con: duckdb.DuckDBPyConnection, exp: SalesforceExport) -> Staged:
     con.execute(SF_MACROS)
-    has_roles = _ocr_roles(con, exp)
+    notes: list[str] = []
+    has_roles = _ocr_roles(con, exp, notes)
     m = exp.raw(con, "Contact")
     exprs = {
         "contact_id": f"kam_sfid({m.col('Id')})",
@@ -515,6 +599,7 @@ def _contacts(con: duckdb.DuckDBPyConnection, exp: SalesforceExport) -> Staged:
     if has_roles:
         add_warnings(con, m.display, "contacts", "buying_role", UNKNOWN_ROLE_WARNINGS_SQL)
     _account_of(con, exp, "Contact", keep=True)  # for the activities, while Contact.csv is staged
+    staged.notes += notes
     return staged
 
 
@@ -523,7 +608,7 @@ def _opportunities(con: duckdb.DuckDBPyConnection, exp: SalesforceExport) -> Sta
     _rates(con, exp)
     m = exp.raw(con, "Opportunity")
     params: dict[str, Any] = {}
-    amount, amount_reason, joins = _money(m, "Amount", params, exp)
+    amount, amount_reason, joins = _money(m, "Amount", params, exp, con)
     closed, won, stage = (f"trim({m.col('IsClosed')})", f"trim({m.col('IsWon')})", m.col("StageName"))
     probability = m.col("Probability")
     exprs = {
@@ -554,8 +639,9 @@ def _opportunities(con: duckdb.DuckDBPyConnection, exp: SalesforceExport) -> Sta
 
 def _activities(con: duckdb.DuckDBPyConnection, exp: SalesforceExport, obj: str) -> Staged:
     con.execute(SF_MACROS)
-    opportunity_lookup = _account_of(con, exp, "Opportunity", keep=True)  # loaded after the activities
-    contact_lookup = _account_of(con, exp, "Contact", keep=False)
+    notes: list[str] = []
+    opportunity_lookup = _account_of(con, exp, "Opportunity", keep=True, notes=notes)  # loaded after
+    contact_lookup = _account_of(con, exp, "Contact", keep=False, notes=notes)
     m = exp.raw(con, obj)
     what, who = f"kam_sfid({m.col('WhatId')})", f"kam_sfid({m.col('WhoId')})"
     account = [f"kam_sfid({m.col('AccountId')})", f"case when {what} like '001%' then {what} end"]
@@ -584,14 +670,20 @@ def _activities(con: duckdb.DuckDBPyConnection, exp: SalesforceExport, obj: str)
     ]
     params: dict[str, Any] = {}
     staged = _finish(con, exp, "activities", m, exprs, f"from {m.name} m {' '.join(joins)}", reasons, params)
+    staged.notes += notes
     return staged
 
 
 def _relationships(con: duckdb.DuckDBPyConnection, exp: SalesforceExport, objects: list[str]) -> Staged:
     con.execute(SF_MACROS)
     parts = []
+    problems = []
     for obj in objects:
-        raw = exp.raw(con, obj)  # stays staged for the activities
+        try:
+            raw = exp.raw(con, obj)  # stays staged for the activities
+        except FatalFileError as exc:
+            problems.append(str(exc))
+            continue
         date1, date2 = (
             ("ActivityDate", "CompletedDateTime") if obj == "Task" else ("ActivityDate", "ActivityDateTime")
         )
@@ -607,9 +699,12 @@ def _relationships(con: duckdb.DuckDBPyConnection, exp: SalesforceExport, object
                 raw=raw.name,
             )
         )
+    if not parts:
+        raise FatalFileError("relationships cannot be derived: " + "; ".join(problems))
     staged = build_derived_stg(
         con,
         DERIVED_RELATIONSHIPS_SQL.format(activities=" union all ".join(parts)),
         ["member_id", "contact_id", "strength", "last_contact_date"],
     )
+    staged.notes += [f"derived without it: {problem}" for problem in problems]
     return staged
