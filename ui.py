@@ -21,7 +21,7 @@ import pandas as pd
 import streamlit as st
 
 from kam_core.appdata import database_path, ensure_database, settings_path
-from kam_core.dataset import open_dataset
+from kam_core.dataset import Overlay, open_dataset
 from kam_core.errors import KamError
 from kam_core.settings import Settings
 
@@ -61,6 +61,13 @@ def db_key() -> tuple[str, int, int]:
     return (str(db), stat.st_mtime_ns, stat.st_ino)
 
 
+def dataset_overlay() -> Overlay | None:
+    """What ``open_dataset`` lays over the export for the app and the SQL box (the team's edits,
+    from the workbench); None: the export as loaded. Must be picklable (the SQL box runs in a
+    worker process): a module-level function or a ``functools.partial`` of one."""
+    return None
+
+
 def connection() -> duckdb.DuckDBPyConnection:
     """A cursor on the shared dataset connection of the database's current version.
 
@@ -72,7 +79,7 @@ def connection() -> duckdb.DuckDBPyConnection:
     key = db_key()
     with _lock:
         if _conn["key"] != key:
-            _conn["con"] = open_dataset(key[0])
+            _conn["con"] = open_dataset(key[0], dataset_overlay())
             _conn["key"] = key
         return _conn["con"].cursor()
 
