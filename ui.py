@@ -74,14 +74,27 @@ def connection() -> duckdb.DuckDBPyConnection:
     A DuckDB connection is not thread-safe and Streamlit runs sessions in threads, so every
     query runs on its own cursor. When a load has replaced the file, a new dataset connection
     attaches the new file; the old one is dropped but not closed: cursors still reading from it
-    keep it (and the old file) alive and finish on the old data (``kam_core.dataset``).
+    keep it (and the old file) alive and finish on the old data (``kam_core.dataset``); the
+    last cursor gone, DuckDB closes it and the old file's space is freed.
     """
-    key = db_key()
+    return dataset()[1].cursor()
+
+
+def dataset() -> tuple[tuple[str, int, int], duckdb.DuckDBPyConnection]:
+    """The current database version's key and its shared dataset connection, which reads
+    exactly that version: a page run keys its caches with the one and queries the other."""
     with _lock:
-        if _conn["key"] != key:
-            _conn["con"] = open_dataset(key[0], dataset_overlay())
-            _conn["key"] = key
-        return _conn["con"].cursor()
+        for _ in range(10):
+            key = db_key()
+            if _conn["key"] == key:
+                return key, _conn["con"]
+            con = open_dataset(key[0], dataset_overlay())
+            if db_key() == key:
+                _conn["key"], _conn["con"] = key, con
+                return key, con
+            con.close()  # a load swapped the file while it was attached: which one is unknown
+        _conn["key"], _conn["con"] = key, con = db_key(), open_dataset(key[0], dataset_overlay())
+        return key, con
 
 
 @st.cache_resource(show_spinner="Building the database from the demo CRM export …")
@@ -153,14 +166,15 @@ def setup_page(title: str, icon: str = "♚", caption: str | None = None) -> Pag
             if (ROOT / path).is_file():
                 st.page_link(path, label=label, icon=page_icon)
     settings = load_settings()
-    con = connection()
+    key, shared = dataset()
+    con = shared.cursor()
     from kam_core.asof import resolve_as_of
 
     as_of = resolve_as_of(con, settings)
     st.title(title)
     if caption:
         st.caption(caption)
-    return PageContext(con=con, settings=settings, db_key=db_key(), as_of=as_of)
+    return PageContext(con=con, settings=settings, db_key=key, as_of=as_of)
 
 
 def definition_link(anchor: str, text: str = "definition") -> str:
@@ -192,51 +206,51 @@ def loaded(ctx: PageContext) -> set[str]:
 
 
 @st.cache_data(show_spinner="Computing coverage, growth and health …", max_entries=4)
-def _base(db: tuple, base_key: str, as_of: dt.date, _settings: Settings):
+def _base(db: tuple, base_key: str, as_of: dt.date, _settings: Settings, _con: duckdb.DuckDBPyConnection):
     from kam_core.metrics.overview import base_metrics
 
-    return base_metrics(connection(), _settings, as_of)
+    return base_metrics(_con, _settings, as_of)
 
 
 def base_metrics(ctx: PageContext):
     from kam_core.metrics.overview import base_key
 
-    return _base(ctx.db_key, base_key(ctx.settings), ctx.as_of, ctx.settings)
+    return _base(ctx.db_key, base_key(ctx.settings), ctx.as_of, ctx.settings, ctx.con)
 
 
 @st.cache_data(show_spinner="Scoring the portfolio …", max_entries=16)
-def _scores(db: tuple, settings_key: str, as_of: dt.date, _settings: Settings, _base_metrics):
+def _scores(db: tuple, settings_key: str, as_of: dt.date, _settings: Settings, _base_metrics, _con):
     from kam_core.metrics.portfolio import score_portfolio
 
-    return score_portfolio(connection(), _settings, as_of, metrics=_base_metrics.metrics)
+    return score_portfolio(_con, _settings, as_of, metrics=_base_metrics.metrics)
 
 
 def scores(ctx: PageContext, settings: Settings | None = None):
     """Portfolio scores under ``settings`` (default: the page's), from the cached base metrics."""
     settings = settings or ctx.settings
-    return _scores(ctx.db_key, settings.cache_key(), ctx.as_of, settings, base_metrics(ctx))
+    return _scores(ctx.db_key, settings.cache_key(), ctx.as_of, settings, base_metrics(ctx), ctx.con)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _overview(db: tuple, settings_key: str, as_of: dt.date, _settings: Settings, _base_metrics, _scores):
+def _overview(db: tuple, settings_key: str, as_of: dt.date, _settings: Settings, _base_metrics, _scores, _con):
     from kam_core.metrics.overview import account_overview
 
-    return account_overview(connection(), _settings, _base_metrics, _scores)
+    return account_overview(_con, _settings, _base_metrics, _scores)
 
 
 def account_table(ctx: PageContext) -> pd.DataFrame:
     """The account table every page filters: attributes, scores, growth, coverage, health."""
     base = base_metrics(ctx)
-    return _overview(ctx.db_key, ctx.settings_key, ctx.as_of, ctx.settings, base, scores(ctx))
+    return _overview(ctx.db_key, ctx.settings_key, ctx.as_of, ctx.settings, base, scores(ctx), ctx.con)
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
 def _call(module: str, name: str, db: tuple, settings_key: str, as_of: dt.date, args_key: str,
-          _settings: Settings, _kwargs: dict):
+          _settings: Settings, _kwargs: dict, _con: duckdb.DuckDBPyConnection):
     import importlib
 
     func = getattr(importlib.import_module(module), name)
-    return func(connection(), _settings, as_of, **_kwargs)
+    return func(_con, _settings, as_of, **_kwargs)
 
 
 def cached(ctx: PageContext, func, **kwargs):
@@ -244,7 +258,7 @@ def cached(ctx: PageContext, func, **kwargs):
     version, settings, as-of date and arguments (shared by every session)."""
     args_key = repr(sorted(kwargs.items()))
     return _call(func.__module__, func.__name__, ctx.db_key, ctx.settings_key, ctx.as_of, args_key,
-                 ctx.settings, kwargs)
+                 ctx.settings, kwargs, ctx.con)
 
 
 def criteria_table(ctx: PageContext) -> pd.DataFrame | None:
