@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import gc
 import os
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +34,11 @@ from kam_core.metrics.overview import account_overview, base_metrics
 from kam_core.settings import Settings
 from kam_core.sqlbox import Limits, run_query
 
+from .conftest import ROOT
+
 SQL = "select region, count(*) as n from accounts group by region order by region"
+TOTALS = ("select a.region, count(distinct a.account_id) as accounts, sum(r.revenue) as revenue "
+          "from accounts as a left join revenue as r using (account_id) group by a.region order by a.region")
 
 
 @pytest.fixture(scope="module")
@@ -106,8 +112,10 @@ def _page(kind: str, settings: Settings, db: Path) -> tuple[tuple, object]:
         if kind == "overview":
             base = base_metrics(cur, settings, as_of)
             frame = account_overview(cur, settings, base)[["account_id", "tier", "health", "ttm_revenue"]]
-        else:
+        elif kind == "coverage":
             frame = coverage_by_account(cur, settings, as_of)
+        else:
+            frame = cur.execute(TOTALS).df()
         return key, frame
     finally:
         cur.close()
@@ -143,6 +151,7 @@ def test_twenty_sessions_while_the_database_is_reloaded_five_times(tmp_path: Pat
         expected[name]["overview"] = account_overview(cur, settings, base_metrics(cur, settings, as_of))[
             ["account_id", "tier", "health", "ttm_revenue"]]
         expected[name]["coverage"] = coverage_by_account(cur, settings, as_of)
+        expected[name]["totals"] = cur.execute(TOTALS).df()
         cur.close()
         con.close()
     assert len(expected["demo"]["overview"]) == 150 and len(expected["small"]["overview"]) == 60
@@ -154,10 +163,12 @@ def test_twenty_sessions_while_the_database_is_reloaded_five_times(tmp_path: Pat
     errors: list[BaseException] = []
     seen: list[tuple[str, str]] = []  # (kind, version) of every finished page run
     mismatches: list[str] = []
-    kinds = ["overview", "coverage", "coverage", "sql"]
+    # like a team: two on the portfolio (the whole pipeline), six on coverage, eight on
+    # totals, four in the SQL box
+    kinds = ["overview"] * 2 + ["coverage"] * 6 + ["totals"] * 8 + ["sql"] * 4
 
     def session(n: int) -> None:
-        kind = kinds[n % len(kinds)]
+        kind = kinds[n]
         while not stop.is_set():
             try:
                 _, result = _page(kind, settings, db)
@@ -169,16 +180,22 @@ def test_twenty_sessions_while_the_database_is_reloaded_five_times(tmp_path: Pat
                 mismatches.append(f"session {n} ({kind}): neither the old nor the new data")
             else:
                 seen.append((kind, match[0]))
+            stop.wait(0.1)  # a user reads the page before the next click
 
     threads = [threading.Thread(target=session, args=(n,), name=f"session-{n}") for n in range(20)]
     for t in threads:
         t.start()
-    order = ["small", "demo", "small", "demo", "small"]
+    # alternately from the command line (another process) and in this process (the Data page)
+    order = [("small", "cli"), ("demo", "app"), ("small", "cli"), ("demo", "app"), ("small", "cli")]
     try:
-        for name in order:
-            time.sleep(1.0)  # sessions are mid-query when the file is swapped
-            load(versions[name], db)
-        time.sleep(2.0)  # a few runs on the last version
+        for name, where in order:
+            time.sleep(0.5)  # sessions are mid-query when the file is swapped
+            if where == "cli":
+                cli = [sys.executable, "-m", "kam_core", "load", *map(str, versions[name]), "--db", str(db)]
+                subprocess.run(cli, check=True, capture_output=True, cwd=ROOT, timeout=300)
+            else:
+                load(versions[name], db)
+        time.sleep(1.0)  # a few runs on the last version
     finally:
         stop.set()
         for t in threads:
