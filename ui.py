@@ -12,6 +12,8 @@ shared as a link.
 from __future__ import annotations
 
 import datetime as dt
+import html
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,7 +113,7 @@ def load_settings() -> Settings:
         try:
             return base.replace(**overrides)
         except KamError as exc:
-            st.warning(f"Session overrides ignored: {exc}")
+            st.warning(f"Session overrides ignored: {md(exc)}")
     return base
 
 
@@ -136,7 +138,7 @@ def _settings_from_file(path: str, mtime: int) -> Settings:
     try:
         return Settings.from_file(path) if Path(path).is_file() else Settings()
     except KamError as exc:
-        st.error(f"{exc} — the defaults are used until the file is fixed (Settings page).")
+        st.error(f"{md(exc)} — the defaults are used until the file is fixed (Settings page).")
         return Settings()
 
 
@@ -193,7 +195,64 @@ def empty_state(message: str) -> None:
 
 
 def show_error(exc: Exception) -> None:
-    st.error(str(exc), icon=":material/error:")
+    # messages quote values from files and queries: escaped line by line, line breaks kept
+    st.error("  \n".join(md(line) for line in str(exc).splitlines()), icon=":material/error:")
+
+
+# ---------------------------------------------------------------- text from data in markdown
+
+_MD_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
+_AUTOLINK_START = re.compile(r"(?i)https?(?=:)|www(?=\.)|@")
+WORD_JOINER = "\u2060"
+
+
+def md(value: object) -> str:
+    """A value from the data, safe inside a markdown string: it shows as written, and nothing
+    in it becomes a link, an image, HTML, math, a colour or an icon.
+
+    Every ASCII punctuation character is backslash-escaped (CommonMark allows it for all of
+    them), which disarms ``![x](url)``, ``[x](url)``, ``<url>``, ``$math$``, ``:red[...]``,
+    backticks and emphasis. Streamlit's markdown also links bare ``http://``, ``www.`` and
+    e-mail addresses *after* escapes are resolved, so an invisible word joiner (U+2060) goes
+    after ``http``/``https``/``www`` and ``@``. Line breaks become spaces: a value stays on its
+    line. Use it on every value from data (names, titles, file names, reasons) in st.markdown,
+    captions, messages and labels — not on the app's own markdown around it.
+    """
+    text = re.sub(r"[\r\n]+", " ", str(value))
+    text = _AUTOLINK_START.sub(lambda m: m.group(0) + WORD_JOINER, text)
+    return _MD_PUNCTUATION.sub(r"\\\1", text)
+
+
+_CHART_TEXT = ("x", "y", "text", "hovertext", "labels", "name", "customdata")
+
+
+def _chart_safe(value):
+    """Plotly renders tags (``<a href>``, ``<b>``) in a chart's texts and decodes entities:
+    a value from the data is HTML-escaped, so it shows as written and links nothing."""
+    import numpy as np
+
+    if isinstance(value, str):
+        return html.escape(value, quote=False) if ("<" in value or "&" in value) else value
+    if isinstance(value, np.ndarray) and value.dtype.kind in "OU":
+        return np.vectorize(_chart_safe, otypes=[object])(value) if value.size else value
+    if isinstance(value, (list, tuple)):
+        return type(value)(_chart_safe(v) for v in value)
+    return value
+
+
+def _escape_chart(fig) -> None:
+    for trace in fig.data:
+        # plotly express writes a colour group's value into the hover template ("tier=Gold<br>")
+        name = trace["name"] if "name" in trace else None
+        template = trace["hovertemplate"] if "hovertemplate" in trace else None
+        if isinstance(name, str) and isinstance(template, str) and name in template:
+            trace["hovertemplate"] = template.replace(f"={name}<", f"={_chart_safe(name)}<")
+        for attr in _CHART_TEXT:
+            if attr in trace and trace[attr] is not None:
+                trace[attr] = _chart_safe(trace[attr])
+    for update in (fig.for_each_xaxis, fig.for_each_yaxis):
+        update(lambda ax: ax.update(categoryarray=_chart_safe(ax.categoryarray))
+               if ax.categoryarray is not None else None)
 
 
 # ---------------------------------------------------------------- cached metrics
@@ -278,7 +337,7 @@ def selected_account(event) -> str | None:
     for p in points:
         data = p.get("customdata") if isinstance(p, dict) else None
         if data:
-            return str(data[0])
+            return html.unescape(str(data[0]))  # ui.chart escaped it
     return None
 
 
@@ -380,7 +439,8 @@ def tier_colour_map(tier_names: list[str]) -> dict[str, str]:
 
 
 def chart(fig, key: str | None = None, height: int = 380, **kwargs) -> object:
-    """Render a plotly figure in the app's style."""
+    """Render a plotly figure in the app's style (texts from the data escaped)."""
+    _escape_chart(fig)
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), template="plotly_white",
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
                       font=dict(family="Source Sans Pro, sans-serif", size=13))

@@ -453,8 +453,8 @@ c4.metric(
     "the data (capped at today) unless the setting as_of says otherwise.",
 )
 st.caption(
-    f"Loaded {inv.info.get('loaded_at', '–')} from {inv.info.get('sources', '–')} "
-    f"in {inv.info.get('load_seconds', '–')} s · currency {ctx.settings.currency}"
+    f"Loaded {ui.md(inv.info.get('loaded_at', '–'))} from {ui.md(inv.info.get('sources', '–'))} "
+    f"in {ui.md(inv.info.get('load_seconds', '–'))} s · currency {ui.md(ctx.settings.currency)}"
 )
 
 left, right = st.columns([1, 2])
@@ -469,7 +469,7 @@ with right:
     missing = missing_analyses(ctx.con)
     if missing:
         st.caption("What the loaded files leave out, and which file would fill it.")
-        st.markdown("\n".join(f"- {m}" for m in missing))
+        st.markdown("\n".join(f"- {ui.md(m)}" for m in missing))
     else:
         st.success("Every analysis has the data it needs.")
 
@@ -517,7 +517,7 @@ store_uploads(uploads)
 upload_dir = st.session_state.get(UPLOAD_DIR)
 uploaded = upload_sources(upload_dir) if upload_dir else []
 if uploaded:
-    st.caption("Uploaded: " + ", ".join(p.name for p in uploaded))
+    st.caption("Uploaded: " + ", ".join(ui.md(p.name) for p in uploaded))
     unrecognised = scan_needs_mapping(upload_dir, stamp(uploaded))
     if unrecognised:
         st.info(

@@ -80,7 +80,7 @@ if saved:
         path.write_text(to_toml(new), encoding="utf-8")
         st.session_state.pop("_settings_overrides", None)
         st.cache_data.clear()
-        st.success(f"Saved {len(new.changed())} changed setting(s) to {path.name}.")
+        st.success(f"Saved {len(new.changed())} changed setting(s) to {ui.md(path.name)}.")
         st.rerun()
 
 c1, c2 = st.columns([1, 3])

@@ -95,3 +95,150 @@ def test_settings_refuse_non_finite_numbers_from_the_app() -> None:
     with pytest.raises(SettingsError, match="sql_memory_limit_mb = inf is not allowed"):
         Settings().replace(sql_memory_limit_mb=float("inf"))
     assert Settings({"sql_time_limit_s": 2.5}).sql_time_limit_s == 2.5  # finite numbers still pass
+
+
+# ---------------------------------------------------------------- 7. markdown from data
+
+HOSTILE = [
+    "![x](http://evil.example/t.png)",  # an image: every viewer's browser would fetch it
+    "[click](http://evil.example/link)",  # a live link
+    '<img src="http://evil.example/i.png">',  # HTML
+    "$\\href{http://evil.example/k}{x}$",  # math
+    ":red[red] :material/home:",  # Streamlit directives
+    "`tick` **bold**",  # backticks, emphasis
+    "see http://evil.example/auto",  # a bare URL (GitHub-flavoured markdown links it)
+    "www.evil.example",
+    "boss@evil.example",
+    '<a href="http://evil.example/a">a</a>',
+]
+MD_FIELDS = ("body", "label", "help")
+# what plotly shows of a trace (legendgroup, ids and the like are never shown)
+CHART_FIELDS = ("name", "text", "hovertext", "hovertemplate", "texttemplate", "x", "y", "customdata", "labels")
+
+
+def _hostile_export(folder: Path) -> Path:
+    """The demo export with hostile names, titles, departments, product lines and criteria."""
+    from kam_core.appdata import DEMO_DIR
+
+    folder.mkdir()
+    product_lines: dict[str, str] = {}
+    for src in sorted(DEMO_DIR.glob("*.csv")):
+        frame = pd.read_csv(src, dtype=str, keep_default_na=False)
+        table = src.stem
+        if table in ("accounts", "team", "contacts", "criteria"):
+            frame["name"] = [f"{HOSTILE[i % len(HOSTILE)]} {i}" for i in range(len(frame))]
+        if table == "accounts":
+            frame.loc[frame.index[:3], "industry"] = HOSTILE[0]
+            frame.loc[frame.index[3:6], "region"] = HOSTILE[1]
+        if table == "contacts":
+            frame["title"] = [HOSTILE[(i + 1) % len(HOSTILE)] for i in range(len(frame))]
+            frame["department"] = [HOSTILE[(i + 2) % len(HOSTILE)] for i in range(len(frame))]
+        if "product_line" in frame.columns:
+            for value in sorted(set(frame["product_line"]) - {""}):
+                product_lines.setdefault(value, f"{HOSTILE[len(product_lines) % len(HOSTILE)]} #{len(product_lines)}")
+            frame["product_line"] = frame["product_line"].map(lambda v: product_lines.get(v, v))
+        frame.to_csv(folder / src.name, index=False)
+    return folder
+
+
+def _unescaped(text: str) -> str:
+    """The text a reader sees: backslash escapes resolved, word joiners invisible."""
+    return _unescape_only(text).replace("\u2060", "")
+
+
+def _live_from_data(text: str) -> list[str]:
+    """Links and images that markdown (CommonMark + GFM autolinks, as Streamlit renders it)
+    would make of ``text``, pointing to the attacker's host."""
+    import re
+
+    from markdown_it import MarkdownIt
+
+    parser = MarkdownIt("commonmark", {"linkify": True}).enable(["linkify", "table", "strikethrough"])
+    found: list[str] = []
+
+    def walk(tokens) -> None:
+        for tok in tokens:
+            target = tok.attrGet("href") or tok.attrGet("src") or ""
+            if tok.type in ("link_open", "image") and "evil" in str(target):
+                found.append(f"{tok.type} {target}")
+            walk(tok.children or [])
+
+    walk(parser.parse(text))
+    # GFM links bare http://, www. and e-mail addresses after escapes are resolved
+    for match in re.finditer(r"(?i)(https?://|www\.)evil|[\w.+-]@evil", _unescape_only(text)):
+        found.append(f"autolink {match.group(0)}")
+    return found
+
+
+def _unescape_only(text: str) -> str:
+    import re
+
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", text)
+
+
+def _markdown_of(at) -> list[str]:
+    """Every string of the rendered page that Streamlit renders as markdown."""
+    out: list[str] = []
+
+    def fields(proto, with_options: bool) -> None:
+        for desc, value in proto.ListFields():
+            if desc.type == desc.TYPE_MESSAGE:
+                for item in value if desc.is_repeated else [value]:
+                    fields(item, with_options)
+            elif isinstance(value, str) and desc.name in MD_FIELDS:
+                out.append(value)
+            elif with_options and desc.name == "options" and desc.is_repeated:
+                out.extend(str(v) for v in value)
+
+    for node in at._tree:
+        proto = getattr(node, "proto", None)
+        if proto is not None and hasattr(proto, "ListFields"):
+            fields(proto, getattr(node, "type", "") in ("radio", "button_group"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def hostile_db(tmp_path_factory) -> Path:
+    from kam_core.ingest.loader import load
+
+    folder = _hostile_export(tmp_path_factory.mktemp("hostile") / "export")
+    db = folder.parent / "kam.duckdb"
+    load([folder], db)
+    return db
+
+
+PAGES = ["app.py", "pages/1_portfolio.py", "pages/2_account.py", "pages/3_relationships.py",
+         "pages/4_growth.py", "pages/5_explore.py", "pages/6_data.py", "pages/7_settings.py",
+         "pages/8_definitions.py"]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_names_from_data_render_as_text_on_every_page(hostile_db: Path, tmp_path: Path, monkeypatch,
+                                                      page: str) -> None:
+    import json
+
+    from streamlit.testing.v1 import AppTest
+
+    from .conftest import ROOT
+
+    monkeypatch.setenv("KAM_DB", str(hostile_db))
+    monkeypatch.setenv("KAM_CONFIG", str(tmp_path / "kam.toml"))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    if page != "app.py":
+        at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    strings = _markdown_of(at)
+    live = [(s[:80], hit) for s in strings for hit in _live_from_data(s)]
+    assert not live, live[:5]
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    for spec in charts:  # plotly renders <a href> and <b> in texts: data is HTML-escaped
+        for trace in spec["data"]:
+            shown_fields = json.dumps([trace.get(k) for k in CHART_FIELDS])
+            assert '<a href="http://evil' not in shown_fields and "<img" not in shown_fields, trace.get("name")
+    # the hostile names did reach the page's markdown (so the checks above saw them), as text
+    shown = " ".join(_unescaped(s) for s in strings)
+    if page in ("app.py", "pages/2_account.py", "pages/1_portfolio.py"):
+        assert any(h in shown for h in HOSTILE), page
+    if page in ("pages/1_portfolio.py", "pages/2_account.py", "pages/3_relationships.py", "pages/4_growth.py"):
+        assert any("&lt;a href=" in json.dumps(spec["data"]) for spec in charts), page
