@@ -201,26 +201,33 @@ def show_error(exc: Exception) -> None:
 
 # ---------------------------------------------------------------- text from data in markdown
 
-_MD_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
-_AUTOLINK_START = re.compile(r"(?i)https?(?=:)|www(?=\.)|@")
+# characters with a meaning in Streamlit's markdown anywhere in a line; "_" only where it can
+# open or close emphasis (not inside a word such as account_id)
+_MD_SPECIAL = re.compile(r"[\\`*~\[\]<>$:&#|{}]|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
+_LINE_START = re.compile(r"^(\s*)(?:([-+=>])|(\d+)([.)]))")  # a list, quote or heading marker
+# matched by Streamlit after escapes are resolved: bare URLs, e-mail addresses, :material/icons:
+_AUTOLINK_START = re.compile(r"(?i)https?(?=:)|www(?=\.)|@|:(?=material/)")
 WORD_JOINER = "\u2060"
 
 
 def md(value: object) -> str:
     """A value from the data, safe inside a markdown string: it shows as written, and nothing
-    in it becomes a link, an image, HTML, math, a colour or an icon.
+    in it becomes a link, an image, HTML, math, a colour, an icon or formatting.
 
-    Every ASCII punctuation character is backslash-escaped (CommonMark allows it for all of
-    them), which disarms ``![x](url)``, ``[x](url)``, ``<url>``, ``$math$``, ``:red[...]``,
-    backticks and emphasis. Streamlit's markdown also links bare ``http://``, ``www.`` and
-    e-mail addresses *after* escapes are resolved, so an invisible word joiner (U+2060) goes
-    after ``http``/``https``/``www`` and ``@``. Line breaks become spaces: a value stays on its
-    line. Use it on every value from data (names, titles, file names, reasons) in st.markdown,
-    captions, messages and labels — not on the app's own markdown around it.
+    Characters with a markdown meaning are backslash-escaped (CommonMark allows it for every
+    ASCII punctuation character): ``![x](url)``, ``[x](url)``, ``<url>``, ``$math$``,
+    ``:red[...]``, backticks, emphasis, and a list or heading marker at the start. Streamlit's
+    markdown also links bare ``http://``, ``www.`` and e-mail addresses *after* escapes are
+    resolved, so an invisible word joiner (U+2060) goes after ``http``/``https``/``www``,
+    ``@`` and the colon of ``:material/icon:``. Line breaks become spaces: a value stays on its line. Use it on every value from
+    data (names, titles, file names, reasons, messages quoting them) in st.markdown, captions,
+    messages and labels — not on the app's own markdown around it.
     """
     text = re.sub(r"[\r\n]+", " ", str(value))
     text = _AUTOLINK_START.sub(lambda m: m.group(0) + WORD_JOINER, text)
-    return _MD_PUNCTUATION.sub(r"\\\1", text)
+    text = _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), text)
+    return _LINE_START.sub(lambda m: m.group(1) + (f"\\{m.group(2)}" if m.group(2) else f"{m.group(3)}\\{m.group(4)}"),
+                           text)
 
 
 _CHART_TEXT = ("x", "y", "text", "hovertext", "labels", "name", "customdata")

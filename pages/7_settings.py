@@ -20,6 +20,11 @@ criteria = pd.DataFrame()
 if "criteria" in ui.loaded(ctx):
     criteria = ctx.con.execute("select criterion_id, name, axis, source, weight from criteria order by axis, criterion_id").df()
 
+saved_note = st.session_state.pop("_settings_saved", None)
+if saved_note:  # the run that saved ends in a rerun: the confirmation shows on this one
+    st.success(saved_note, icon=":material/check_circle:")
+    st.toast(saved_note, icon=":material/check_circle:")
+
 values: dict = {}
 with st.form("settings"):
     for group, title in GROUP_TITLES.items():
@@ -80,16 +85,35 @@ if saved:
         path.write_text(to_toml(new), encoding="utf-8")
         st.session_state.pop("_settings_overrides", None)
         st.cache_data.clear()
-        st.success(f"Saved {len(new.changed())} changed setting(s) to {ui.md(path.name)}.")
+        st.session_state["_settings_saved"] = (f"Saved: {len(new.changed())} setting(s) differ from the defaults, "
+                                               f"in {ui.md(path.name)}.")
         st.rerun()
 
+
+
+@st.dialog("Reset every setting to its default?", on_dismiss=lambda: st.session_state.pop("_confirm_reset", None))
+def confirm_reset() -> None:
+    st.markdown(f"{len(current.changed())} setting(s) differ from the defaults now; {ui.md(path.name)} is "
+                "deleted and every user sees the defaults.")
+    d1, d2 = st.columns(2)
+    if d1.button("Reset", type="primary", icon=":material/restart_alt:", key="reset_confirm"):
+        if path.is_file():
+            path.unlink()
+        st.session_state.pop("_confirm_reset", None)
+        st.session_state.pop("_settings_overrides", None)
+        st.session_state["_settings_saved"] = "Reset: every setting is at its default."
+        st.cache_data.clear()
+        st.rerun()
+    if d2.button("Cancel", key="reset_cancel"):
+        st.session_state.pop("_confirm_reset", None)
+        st.rerun()
+
+
 c1, c2 = st.columns([1, 3])
-if c1.button("Reset to defaults", icon=":material/restart_alt:"):
-    if path.is_file():
-        path.unlink()
-    st.session_state.pop("_settings_overrides", None)
-    st.cache_data.clear()
-    st.rerun()
+if c1.button("Reset to defaults", icon=":material/restart_alt:", key="reset"):
+    st.session_state["_confirm_reset"] = True
+if st.session_state.get("_confirm_reset"):
+    confirm_reset()
 c2.caption(f"In force: {len(current.changed())} setting(s) differ from the defaults.")
 with st.expander("kam.toml as it would be saved now"):
     st.code(to_toml(current), language="toml")

@@ -242,3 +242,160 @@ def test_names_from_data_render_as_text_on_every_page(hostile_db: Path, tmp_path
         assert any(h in shown for h in HOSTILE), page
     if page in ("pages/1_portfolio.py", "pages/2_account.py", "pages/3_relationships.py", "pages/4_growth.py"):
         assert any("&lt;a href=" in json.dumps(spec["data"]) for spec in charts), page
+
+
+# ---------------------------------------------------------------- 10. backups when data is replaced
+
+
+def _export(folder: Path, names: list[str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = "".join(f"A-{i},{name}\n" for i, name in enumerate(names))
+    (folder / "accounts.csv").write_text("account_id,name\n" + rows, encoding="utf-8")
+    return folder
+
+
+def _names(db: Path) -> list[str]:
+    from .conftest import query
+
+    return [n for (n,) in query(db, "select name from accounts order by account_id")]
+
+
+def test_replacing_data_keeps_the_last_backups_and_restores_them(tmp_path: Path) -> None:
+    from kam_core.appdata import backup_summary, backups, replace_database, restore_backup
+
+    db = tmp_path / "data" / "kam.duckdb"
+    generations = [[f"gen{g}-{i}" for i in range(g + 1)] for g in range(5)]
+    for g, names in enumerate(generations):
+        replace_database([_export(tmp_path / f"src{g}", names)], db, keep=3)
+    assert _names(db) == generations[4]
+    kept = backups(db)
+    assert len(kept) == 3  # the last three replaced databases, newest first
+    assert [_names(b.path) for b in kept] == [generations[3], generations[2], generations[1]]
+    assert all(b.path.name.startswith("kam.duckdb.backup-") for b in kept)
+    assert backup_summary(kept[0])["accounts"] == "4"
+    # restore: the previous data is back, and what it replaced is the newest backup (undo)
+    restored = restore_backup(db, keep=3)
+    assert restored == kept[0].path and not restored.exists()
+    assert _names(db) == generations[3]
+    assert [_names(b.path) for b in backups(db)] == [generations[4], generations[2], generations[1]]
+    restore_backup(db, keep=3)
+    assert _names(db) == generations[4]
+
+
+def test_a_failed_replacement_keeps_the_database_and_the_backups(tmp_path: Path) -> None:
+    from kam_core.appdata import backups, replace_database
+    from kam_core.errors import LoadError
+
+    db = tmp_path / "kam.duckdb"
+    replace_database([_export(tmp_path / "a", ["Alpha"])], db, keep=3)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "contacts.csv").write_text("contact_id,account_id\nC-1,A-0\n", encoding="utf-8")
+    with pytest.raises(LoadError):
+        replace_database([bad], db, keep=3)
+    assert _names(db) == ["Alpha"] and backups(db) == []
+
+
+def test_no_backups_when_none_are_kept_and_nothing_to_restore(tmp_path: Path) -> None:
+    from kam_core.appdata import backups, replace_database, restore_backup
+    from kam_core.errors import KamError
+
+    db = tmp_path / "kam.duckdb"
+    replace_database([_export(tmp_path / "a", ["Alpha"])], db, keep=0)
+    replace_database([_export(tmp_path / "b", ["Beta"])], db, keep=0)
+    assert backups(db) == [] and _names(db) == ["Beta"]
+    with pytest.raises(KamError, match="There is no previous data to restore"):
+        restore_backup(db)
+
+
+def _page(tmp_path: Path, monkeypatch, db: Path, page: str, session: dict | None = None):
+    from streamlit.testing.v1 import AppTest
+
+    from .conftest import ROOT
+
+    monkeypatch.setenv("KAM_DB", str(db))
+    monkeypatch.setenv("KAM_CONFIG", str(tmp_path / "kam.toml"))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    for k, v in (session or {}).items():
+        at.session_state[k] = v
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def _run(at):
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def test_data_page_asks_before_replacing_keeps_a_backup_and_restores_it(tmp_path: Path, monkeypatch) -> None:
+    from kam_core.appdata import backups
+    from kam_core.ingest.loader import load
+
+    db = tmp_path / "kam.duckdb"
+    load([_export(tmp_path / "old", ["Old-0", "Old-1"])], db)
+    upload = _export(tmp_path / "upload", ["New-0", "New-1", "New-2"])
+    at = _page(tmp_path, monkeypatch, db, "pages/6_data.py", {"_upload_dir": str(upload)})
+    at.button(key="rebuild").click()
+    _run(at)
+    # a confirmation naming what is replaced by what; nothing happened yet
+    assert [b.key for b in at.button if b.key in ("replace_confirm", "replace_cancel")] == [
+        "replace_confirm", "replace_cancel"]
+    assert any("accounts.csv" in m.value and "2 accounts" in m.value for m in at.markdown)
+    at.button(key="replace_cancel").click()
+    _run(at)
+    assert _names(db) == ["Old-0", "Old-1"] and backups(db) == []
+    at.button(key="rebuild").click()
+    _run(at)
+    at.button(key="replace_confirm").click()
+    _run(at)
+    assert _names(db) == ["New-0", "New-1", "New-2"]
+    assert [_names(b.path) for b in backups(db)] == [["Old-0", "Old-1"]]
+    # restore the previous data, after a confirmation
+    at.button(key="restore").click()
+    _run(at)
+    assert _names(db) == ["New-0", "New-1", "New-2"]
+    at.button(key="restore_confirm").click()
+    _run(at)
+    assert _names(db) == ["Old-0", "Old-1"]
+    assert next(m.value for m in at.metric if m.label == "Accounts") == "2"
+    assert [_names(b.path) for b in backups(db)] == [["New-0", "New-1", "New-2"]]  # the undo
+
+
+def test_settings_reset_asks_first(tmp_path: Path, monkeypatch) -> None:
+    from kam_core.ingest.loader import load
+
+    db = tmp_path / "kam.duckdb"
+    load([_export(tmp_path / "src", ["Alpha"])], db)
+    (tmp_path / "kam.toml").write_text("half_life_days = 90\n", encoding="utf-8")
+    at = _page(tmp_path, monkeypatch, db, "pages/7_settings.py")
+    at.button(key="reset").click()
+    _run(at)
+    assert (tmp_path / "kam.toml").is_file()  # nothing reset yet
+    at.button(key="reset_cancel").click()
+    _run(at)
+    assert (tmp_path / "kam.toml").read_text() == "half_life_days = 90\n"
+    at.button(key="reset").click()
+    _run(at)
+    at.button(key="reset_confirm").click()
+    _run(at)
+    assert not (tmp_path / "kam.toml").exists()
+    assert any(s.value == "Reset: every setting is at its default." for s in at.success)
+
+
+def test_a_saved_setting_is_confirmed(tmp_path: Path, monkeypatch) -> None:
+    from kam_core.ingest.loader import load
+
+    db = tmp_path / "kam.duckdb"
+    load([_export(tmp_path / "src", ["Alpha"])], db)
+    at = _page(tmp_path, monkeypatch, db, "pages/7_settings.py")
+    at.number_input(key="set_half_life_days").set_value(90)
+    [b for b in at.button if b.label == "Save to kam.toml"][0].click()
+    _run(at)
+    assert "half_life_days = 90" in (tmp_path / "kam.toml").read_text()
+    assert [s.value for s in at.success] == ["Saved: 1 setting(s) differ from the defaults, in kam.toml."]
+    assert [t.value for t in at.toast] == ["Saved: 1 setting(s) differ from the defaults, in kam.toml."]
+    _run(at)
+    assert not at.success  # shown once
