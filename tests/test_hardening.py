@@ -399,3 +399,20 @@ def test_a_saved_setting_is_confirmed(tmp_path: Path, monkeypatch) -> None:
     assert [t.value for t in at.toast] == ["Saved: 1 setting(s) differ from the defaults, in kam.toml."]
     _run(at)
     assert not at.success  # shown once
+
+
+def test_cli_keeps_backups_and_restores(tmp_path: Path, capsys) -> None:
+    from kam_core.appdata import backups
+    from kam_core.cli import main
+
+    db = tmp_path / "kam.duckdb"
+    assert main(["load", str(_export(tmp_path / "a", ["Alpha"])), "--db", str(db)]) == 0
+    assert main(["load", str(_export(tmp_path / "b", ["Beta"])), "--db", str(db), "--keep-backups", "2"]) == 0
+    assert [_names(b.path) for b in backups(db)] == [["Alpha"]]
+    capsys.readouterr()
+    assert main(["restore", "--db", str(db), "--list"]) == 0
+    assert capsys.readouterr().out.startswith(str(db) + ".backup-")
+    assert main(["restore", "--db", str(db)]) == 0
+    assert _names(db) == ["Alpha"] and [_names(b.path) for b in backups(db)] == [["Beta"]]
+    assert main(["restore", "--db", str(tmp_path / "none.duckdb")]) == 1
+    assert "There is no previous data to restore" in capsys.readouterr().err
