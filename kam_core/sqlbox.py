@@ -137,9 +137,14 @@ def run_query(db_path: Path | str, sql: str, limits: Limits | None = None,
     return _pool(limits).run(str(db_path), sql, overlay, limits)
 
 
-def prestart(limits: Limits | None = None) -> None:
-    """Start the idle workers in the background (the Explore page calls it when shown)."""
-    _pool(limits or Limits()).fill()
+def prestart(limits: Limits | None = None, db_path: Path | str | None = None) -> None:
+    """Start the idle workers in the background (the Explore page calls it when shown); with
+    ``db_path`` they open that database before they count as ready, so that the first query
+    does not wait for it."""
+    pool = _pool(limits or Limits())
+    if db_path is not None:
+        pool.warm_path = str(db_path)
+    pool.fill()
 
 
 def shutdown() -> None:
@@ -162,7 +167,7 @@ def first_line(exc: BaseException) -> str:
 class _Worker:
     """One worker process and its two pipes."""
 
-    def __init__(self, memory_mb: int, threads: int) -> None:
+    def __init__(self, memory_mb: int, threads: int, warm_path: str | None = None) -> None:
         req_read, req_write = os.pipe()
         rep_read, rep_write = os.pipe()
         env = dict(os.environ)
@@ -171,7 +176,7 @@ class _Worker:
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "kam_core.sqlworker", str(req_read), str(rep_write),
-                 str(memory_mb), str(threads)],
+                 str(memory_mb), str(threads), *([warm_path] if warm_path else [])],
                 pass_fds=(req_read, rep_write), env=env, stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, cwd=str(PACKAGE_ROOT),
             )
@@ -204,7 +209,9 @@ class _Worker:
         return True
 
     def stop(self, kill: bool = False) -> None:
-        """End the worker (closing its pipe ends it; ``kill`` at once) and reap it."""
+        """End the worker (closing its pipe ends it; ``kill`` at once) and reap it in the
+        background: a process that held a gigabyte takes a moment to go, and the user who
+        waited for its query should not wait for that too."""
         for conn in (self.requests, self.replies):
             try:
                 conn.close()
@@ -212,8 +219,11 @@ class _Worker:
                 pass
         if kill:
             self.proc.kill()
+        threading.Thread(target=self._reap, name="kam-sqlbox-reap", daemon=True).start()
+
+    def _reap(self) -> None:
         try:
-            self.proc.wait(timeout=2.0)
+            self.proc.wait(timeout=5.0)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
@@ -231,6 +241,7 @@ class _Pool:
         self.starting = 0
         self.busy = 0
         self.retired = False
+        self.warm_path: str | None = None  # the database a new worker opens before it is ready
 
     # -- idle workers
 
@@ -245,7 +256,7 @@ class _Pool:
     def _start_idle(self) -> None:
         worker = None
         try:
-            worker = _Worker(self.memory_mb, self.threads)
+            worker = _Worker(self.memory_mb, self.threads, self.warm_path)
             ready = worker.wait_ready(START_TIMEOUT_S)
         except Exception:  # noqa: BLE001 - a failed start is retried by the next query
             ready = False
@@ -308,7 +319,6 @@ class _Pool:
             worker = self._take(deadline)
             if worker is None:
                 raise QueryInterrupted(_time_message(limits))
-            self.fill()  # keep workers started for the next queries
             try:
                 worker.requests.send_bytes(pickle.dumps({
                     "db_path": db_path, "overlay": overlay, "sql": sql, "max_rows": limits.max_rows,
@@ -323,7 +333,7 @@ class _Pool:
                 self.fill()
                 if time.monotonic() >= deadline:
                     raise QueryInterrupted(_time_message(limits))
-                raise QueryOutOfMemory(_memory_message(limits, worker.proc.returncode))
+                raise QueryOutOfMemory(_memory_message(limits, worker.proc.poll()))
             if reply[0] == "error" and reply[1] == "memory":
                 worker.stop()  # it ends itself after a memory error; a fresh one takes its place
                 self.fill()

@@ -127,7 +127,8 @@ def answer(request: dict[str, Any], datasets: _Datasets) -> tuple:
             cur.close()
 
 
-def serve(requests: Connection, replies: Connection, memory_mb: int, threads: int) -> int:
+def serve(requests: Connection, replies: Connection, memory_mb: int, threads: int,
+          warm_path: str | None = None) -> int:
     """Answer requests until the app closes the pipe."""
     config = duckdb_config(memory_mb, threads)
     # a first instance with the same settings, and pandas loaded, before the baseline is taken
@@ -137,8 +138,13 @@ def serve(requests: Connection, replies: Connection, memory_mb: int, threads: in
     baseline = address_space()
     limit = baseline + memory_mb * MB
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    replies.send_bytes(pickle.dumps(("ready", os.getpid(), baseline)))
     datasets = _Datasets(config)
+    if warm_path:  # the app's database, opened before the first query asks for it
+        try:
+            datasets.get(warm_path, None)
+        except (OSError, duckdb.Error):
+            datasets.close()
+    replies.send_bytes(pickle.dumps(("ready", os.getpid(), baseline)))
     while True:
         if not requests.poll(IDLE_CLOSE_S):
             datasets.close()
@@ -160,12 +166,13 @@ def serve(requests: Connection, replies: Connection, memory_mb: int, threads: in
 
 
 def main(argv: list[str]) -> int:
-    fd_in, fd_out, memory_mb, threads = (int(a) for a in argv)
+    fd_in, fd_out, memory_mb, threads = (int(a) for a in argv[:4])
+    warm_path = argv[4] if len(argv) > 4 else None
     os.nice(NICE)
     requests = Connection(fd_in, writable=False)
     replies = Connection(fd_out, readable=False)
     try:
-        return serve(requests, replies, memory_mb, threads)
+        return serve(requests, replies, memory_mb, threads, warm_path)
     except (EOFError, BrokenPipeError):
         return 0
 

@@ -38,7 +38,7 @@ with tab_browse:
 
 with tab_sql:
     limits = Limits.from_settings(ctx.settings)
-    prestart(limits)  # the query's worker process is ready before the first click
+    prestart(limits, database_path())  # the query's worker process is ready before the first click
     st.caption("One read-only SELECT over the loaded tables (no files, no network, no settings); "
                f"stopped after {limits.time_s:g} s or at {limits.memory_mb:,} MB of memory; at most "
                f"{limits.max_rows:,} rows (settings sql_time_limit_s, sql_memory_limit_mb and sql_max_rows).")
