@@ -327,15 +327,16 @@ class _Pool:
             except (OSError, pickle.PicklingError, AttributeError, TypeError) as exc:
                 worker.stop(kill=True)
                 raise QueryInterrupted(f"The SQL box could not start the query: {first_line(exc)}") from None
-            reply = worker.receive(deadline - time.monotonic() + KILL_GRACE_S)
-            if reply is None:  # no answer in time, or the worker died: kill and reap it
+            message = worker.receive(deadline - time.monotonic() + KILL_GRACE_S)
+            if message is None:  # no answer in time, or the worker died: kill and reap it
                 worker.stop(kill=True)
                 self.fill()
                 if time.monotonic() >= deadline:
                     raise QueryInterrupted(_time_message(limits))
                 raise QueryOutOfMemory(_memory_message(limits, worker.proc.poll()))
-            if reply[0] == "error" and reply[1] == "memory":
-                worker.stop()  # it ends itself after a memory error; a fresh one takes its place
+            reply, retiring = message
+            if retiring:  # it ends itself (after a memory error, or grown): a fresh one replaces it
+                worker.stop()
                 self.fill()
             else:
                 self._give_back(worker)

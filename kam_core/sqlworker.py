@@ -38,6 +38,7 @@ from kam_core.sqlutil import fetch_frame
 MB = 1024 * 1024
 NICE = 5  # below the app's own threads
 IDLE_CLOSE_S = 30.0  # close the cached dataset connection after this long without a request
+RETIRE_GROWTH = 0.25  # a worker whose address space grew by this share of its cap starts afresh
 EXIT_GRACE_S = 3.0  # the worker ends itself this long after its time limit if still busy
 DUCKDB_SHARE = 0.75  # DuckDB's memory_limit as a share of the cap (the rest: strings, pandas, pickling)
 
@@ -154,15 +155,20 @@ def serve(requests: Connection, replies: Connection, memory_mb: int, threads: in
         except EOFError:
             return 0
         reply = answer(request, datasets)
+        # memory a big query leaves mapped lowers the headroom of the next one: after a memory
+        # error, or when the process has grown by a quarter of its cap, it ends after replying
+        # (the app starts a fresh one)
+        retiring = (reply[0] == "error" and reply[1] == "memory") or (
+            address_space() - baseline > RETIRE_GROWTH * memory_mb * MB)
         try:
-            data = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
+            data = pickle.dumps((reply, retiring), protocol=pickle.HIGHEST_PROTOCOL)
         except MemoryError:
-            data = pickle.dumps(("error", "memory", ""))
+            data, retiring = pickle.dumps((("error", "memory", ""), True)), True
         if len(data) > MAX_RESULT_BYTES:
-            data = pickle.dumps(("error", "too_large", f"{len(data) / MB:.0f} MB"))
+            data = pickle.dumps((("error", "too_large", f"{len(data) / MB:.0f} MB"), retiring))
         replies.send_bytes(data)
-        if reply[0] == "error" and reply[1] == "memory":
-            return 0  # start afresh: the app replaces a worker that ends
+        if retiring:
+            return 0
 
 
 def main(argv: list[str]) -> int:
