@@ -163,9 +163,9 @@ def test_twenty_sessions_while_the_database_is_reloaded_five_times(tmp_path: Pat
     errors: list[BaseException] = []
     seen: list[tuple[str, str]] = []  # (kind, version) of every finished page run
     mismatches: list[str] = []
-    # like a team: two on the portfolio (the whole pipeline), six on coverage, eight on
+    # like a team: one on the portfolio (the whole pipeline), five on coverage, ten on
     # totals, four in the SQL box
-    kinds = ["overview"] * 2 + ["coverage"] * 6 + ["totals"] * 8 + ["sql"] * 4
+    kinds = ["overview"] + ["coverage"] * 5 + ["totals"] * 10 + ["sql"] * 4
 
     def session(n: int) -> None:
         kind = kinds[n]
@@ -180,7 +180,7 @@ def test_twenty_sessions_while_the_database_is_reloaded_five_times(tmp_path: Pat
                 mismatches.append(f"session {n} ({kind}): neither the old nor the new data")
             else:
                 seen.append((kind, match[0]))
-            stop.wait(0.1)  # a user reads the page before the next click
+            stop.wait(0.3)  # a user reads the page before the next click
 
     threads = [threading.Thread(target=session, args=(n,), name=f"session-{n}") for n in range(20)]
     for t in threads:
