@@ -416,3 +416,24 @@ def test_cli_keeps_backups_and_restores(tmp_path: Path, capsys) -> None:
     assert _names(db) == ["Alpha"] and [_names(b.path) for b in backups(db)] == [["Beta"]]
     assert main(["restore", "--db", str(tmp_path / "none.duckdb")]) == 1
     assert "There is no previous data to restore" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- 1. the SQL box on the Explore page
+
+
+def test_sql_box_page_runs_comments_and_an_error_clears_the_result(tmp_path: Path, monkeypatch) -> None:
+    from kam_core.ingest.loader import load
+
+    db = tmp_path / "kam.duckdb"
+    load([_export(tmp_path / "src", ["Alpha", "Beta"])], db)
+    at = _page(tmp_path, monkeypatch, db, "pages/5_explore.py")
+    at.text_area(key="explore_sql").set_value("select count(*) as n from accounts -- how many")
+    at.button(key="explore_run").click()
+    _run(at)
+    assert not at.error and at.dataframe[-1].value["n"].tolist() == [2]
+    results = len(at.dataframe)
+    at.text_area(key="explore_sql").set_value("select length(repeat('x', 1000000000))")
+    at.button(key="explore_run").click()
+    _run(at)
+    assert any("needed more than 1,024 MB" in e.value for e in at.error)
+    assert len(at.dataframe) == results - 1  # the previous result is gone, not shown under the error
