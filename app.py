@@ -6,6 +6,8 @@ CRM export in ``data/demo/`` by itself. The other pages are in ``pages/``.
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import plotly.express as px
 import streamlit as st
 
@@ -26,7 +28,7 @@ top_tiers = [name for name, _ in ctx.settings.tier_list[:2]]
 
 c1, c2, c3, c4, c5 = st.columns(5)
 c1.metric("Accounts", f"{len(view):,}")
-c2.metric(f"In {' and '.join(top_tiers)}", f"{view['tier'].isin(top_tiers).sum():,}")
+c2.metric(f"In {' and '.join(ui.md(t) for t in top_tiers)}", f"{view['tier'].isin(top_tiers).sum():,}")
 c3.metric("Revenue, last 12 months", ui.money(view["ttm_revenue"].sum(), cur))
 c4.metric("Gross margin", ui.pct(view["ttm_gross_margin"].sum() / view["ttm_revenue"].sum()
                                   if view["ttm_revenue"].sum() else None, 1))
@@ -40,8 +42,8 @@ with left:
         st.success("No account is red under the current filters.")
     for row in red.itertuples():
         reasons = "; ".join(row.reasons[:3]) if isinstance(row.reasons, list | tuple) else ""
-        st.markdown(f":red[●] **[{row.name}](/account?account={row.account_id})** · {row.tier or '–'} · "
-                    f"{ui.money(row.ttm_revenue, cur)} — {reasons}")
+        st.markdown(f":red[●] **[{ui.md(row.name)}](/account?account={quote(str(row.account_id), safe='')})** · "
+                    f"{ui.md(row.tier or '–')} · {ui.money(row.ttm_revenue, cur)} — {ui.md(reasons)}")
 with right:
     st.subheader("Tiers at a glance")
     tiers = [name for name, _ in ctx.settings.tier_list]
@@ -63,6 +65,7 @@ with right:
 inv = database_inventory(ctx.con, sample=0)
 st.caption(
     f"Data as of {ctx.as_of.isoformat()} · {sum(inv.table_rows.values()):,} rows loaded, "
-    f"{inv.rejects:,} rejected · loaded {inv.info.get('loaded_at', '–')} from {inv.info.get('sources', '–')} "
+    f"{inv.rejects:,} rejected · loaded {ui.md(inv.info.get('loaded_at', '–'))} from "
+    f"{ui.md(inv.info.get('sources', '–'))} "
     "· see the Data page"
 )

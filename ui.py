@@ -12,6 +12,8 @@ shared as a link.
 from __future__ import annotations
 
 import datetime as dt
+import html
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +24,7 @@ import streamlit as st
 
 from kam_core import access
 from kam_core.appdata import database_path, ensure_database, settings_path
-from kam_core.dataset import open_dataset
+from kam_core.dataset import Overlay, open_dataset
 from kam_core.errors import KamError
 from kam_core.settings import Settings
 
@@ -62,20 +64,40 @@ def db_key() -> tuple[str, int, int]:
     return (str(db), stat.st_mtime_ns, stat.st_ino)
 
 
+def dataset_overlay() -> Overlay | None:
+    """What ``open_dataset`` lays over the export for the app and the SQL box (the team's edits,
+    from the workbench); None: the export as loaded. Must be picklable (the SQL box runs in a
+    worker process): a module-level function or a ``functools.partial`` of one."""
+    return None
+
+
 def connection() -> duckdb.DuckDBPyConnection:
     """A cursor on the shared dataset connection of the database's current version.
 
     A DuckDB connection is not thread-safe and Streamlit runs sessions in threads, so every
     query runs on its own cursor. When a load has replaced the file, a new dataset connection
     attaches the new file; the old one is dropped but not closed: cursors still reading from it
-    keep it (and the old file) alive and finish on the old data (``kam_core.dataset``).
+    keep it (and the old file) alive and finish on the old data (``kam_core.dataset``); the
+    last cursor gone, DuckDB closes it and the old file's space is freed.
     """
-    key = db_key()
+    return dataset()[1].cursor()
+
+
+def dataset() -> tuple[tuple[str, int, int], duckdb.DuckDBPyConnection]:
+    """The current database version's key and its shared dataset connection, which reads
+    exactly that version: a page run keys its caches with the one and queries the other."""
     with _lock:
-        if _conn["key"] != key:
-            _conn["con"] = open_dataset(key[0])
-            _conn["key"] = key
-        return _conn["con"].cursor()
+        for _ in range(10):
+            key = db_key()
+            if _conn["key"] == key:
+                return key, _conn["con"]
+            con = open_dataset(key[0], dataset_overlay())
+            if db_key() == key:
+                _conn["key"], _conn["con"] = key, con
+                return key, con
+            con.close()  # a load swapped the file while it was attached: which one is unknown
+        _conn["key"], _conn["con"] = key, con = db_key(), open_dataset(key[0], dataset_overlay())
+        return key, con
 
 
 @st.cache_resource(show_spinner="Building the database from the demo CRM export …")
@@ -92,7 +114,7 @@ def load_settings() -> Settings:
         try:
             return base.replace(**overrides)
         except KamError as exc:
-            st.warning(f"Session overrides ignored: {exc}")
+            st.warning(f"Session overrides ignored: {md(exc)}")
     return base
 
 
@@ -117,7 +139,7 @@ def _settings_from_file(path: str, mtime: int) -> Settings:
     try:
         return Settings.from_file(path) if Path(path).is_file() else Settings()
     except KamError as exc:
-        st.error(f"{exc} — the defaults are used until the file is fixed (Settings page).")
+        st.error(f"{md(exc)} — the defaults are used until the file is fixed (Settings page).")
         return Settings()
 
 
@@ -149,7 +171,8 @@ def setup_page(title: str, icon: str = "♚", caption: str | None = None) -> Pag
             if (ROOT / path).is_file():
                 st.page_link(path, label=label, icon=page_icon)
     settings = load_settings()
-    con = connection()
+    key, shared = dataset()
+    con = shared.cursor()
     identity_sidebar(actor, con)
     from kam_core.asof import resolve_as_of
 
@@ -157,7 +180,7 @@ def setup_page(title: str, icon: str = "♚", caption: str | None = None) -> Pag
     st.title(title)
     if caption:
         st.caption(caption)
-    return PageContext(con=con, settings=settings, db_key=db_key(), as_of=as_of, actor=current_actor())
+    return PageContext(con=con, settings=settings, db_key=key, as_of=as_of, actor=current_actor())
 
 
 # ---------------------------------------------------------------- sign-in and identity
@@ -225,7 +248,7 @@ def require_sign_in() -> access.Actor:
     actor = current_actor()
     if not actor.roles:
         st.title("♚ KAM dashboard")
-        st.warning(f"You are signed in as {actor.label}, but you have no role in this dashboard. "
+        st.warning(f"You are signed in as {md(actor.label)}, but you have no role in this dashboard. "
                    "Ask an admin to add your e-mail or one of your groups to the roles in kam.toml.",
                    icon=":material/lock:")
         if st.button("Sign out", icon=":material/logout:", key="sign_out_no_role"):
@@ -239,8 +262,8 @@ def identity_sidebar(actor: access.Actor, con) -> None:
     with st.sidebar:
         if actor.signed_in:
             member = f" · team member {actor.member_id}" if actor.member_id else ""
-            st.caption(f":material/account_circle: **{actor.name}**  \n{actor.identity} · "
-                       f"{actor.role_label}{member}")
+            st.caption(f":material/account_circle: **{md(actor.name)}**  \n{md(actor.identity)} · "
+                       f"{md(actor.role_label)}{md(member)}")
             if st.button("Sign out", icon=":material/logout:", key="sign_out"):
                 st.logout()
             return
@@ -304,7 +327,71 @@ def empty_state(message: str) -> None:
 
 
 def show_error(exc: Exception) -> None:
-    st.error(str(exc), icon=":material/error:")
+    # messages quote values from files and queries: escaped line by line, line breaks kept
+    st.error("  \n".join(md(line) for line in str(exc).splitlines()), icon=":material/error:")
+
+
+# ---------------------------------------------------------------- text from data in markdown
+
+# characters with a meaning in Streamlit's markdown anywhere in a line; "_" only where it can
+# open or close emphasis (not inside a word such as account_id)
+_MD_SPECIAL = re.compile(r"[\\`*~\[\]<>$:&#|{}]|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
+_LINE_START = re.compile(r"^(\s*)(?:([-+=>])|(\d+)([.)]))")  # a list, quote or heading marker
+# matched by Streamlit after escapes are resolved: bare URLs, e-mail addresses, :material/icons:
+_AUTOLINK_START = re.compile(r"(?i)https?(?=:)|www(?=\.)|@|:(?=material/)")
+WORD_JOINER = "\u2060"
+
+
+def md(value: object) -> str:
+    """A value from the data, safe inside a markdown string: it shows as written, and nothing
+    in it becomes a link, an image, HTML, math, a colour, an icon or formatting.
+
+    Characters with a markdown meaning are backslash-escaped (CommonMark allows it for every
+    ASCII punctuation character): ``![x](url)``, ``[x](url)``, ``<url>``, ``$math$``,
+    ``:red[...]``, backticks, emphasis, and a list or heading marker at the start. Streamlit's
+    markdown also links bare ``http://``, ``www.`` and e-mail addresses *after* escapes are
+    resolved, so an invisible word joiner (U+2060) goes after ``http``/``https``/``www``,
+    ``@`` and the colon of ``:material/icon:``. Line breaks become spaces: a value stays on its line. Use it on every value from
+    data (names, titles, file names, reasons, messages quoting them) in st.markdown, captions,
+    messages and labels — not on the app's own markdown around it.
+    """
+    text = re.sub(r"[\r\n]+", " ", str(value))
+    text = _AUTOLINK_START.sub(lambda m: m.group(0) + WORD_JOINER, text)
+    text = _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), text)
+    return _LINE_START.sub(lambda m: m.group(1) + (f"\\{m.group(2)}" if m.group(2) else f"{m.group(3)}\\{m.group(4)}"),
+                           text)
+
+
+_CHART_TEXT = ("x", "y", "text", "hovertext", "labels", "name", "customdata")
+
+
+def _chart_safe(value):
+    """Plotly renders tags (``<a href>``, ``<b>``) in a chart's texts and decodes entities:
+    a value from the data is HTML-escaped, so it shows as written and links nothing."""
+    import numpy as np
+
+    if isinstance(value, str):
+        return html.escape(value, quote=False) if ("<" in value or "&" in value) else value
+    if isinstance(value, np.ndarray) and value.dtype.kind in "OU":
+        return np.vectorize(_chart_safe, otypes=[object])(value) if value.size else value
+    if isinstance(value, (list, tuple)):
+        return type(value)(_chart_safe(v) for v in value)
+    return value
+
+
+def _escape_chart(fig) -> None:
+    for trace in fig.data:
+        # plotly express writes a colour group's value into the hover template ("tier=Gold<br>")
+        name = trace["name"] if "name" in trace else None
+        template = trace["hovertemplate"] if "hovertemplate" in trace else None
+        if isinstance(name, str) and isinstance(template, str) and name in template:
+            trace["hovertemplate"] = template.replace(f"={name}<", f"={_chart_safe(name)}<")
+        for attr in _CHART_TEXT:
+            if attr in trace and trace[attr] is not None:
+                trace[attr] = _chart_safe(trace[attr])
+    for update in (fig.for_each_xaxis, fig.for_each_yaxis):
+        update(lambda ax: ax.update(categoryarray=_chart_safe(ax.categoryarray))
+               if ax.categoryarray is not None else None)
 
 
 # ---------------------------------------------------------------- cached metrics
@@ -317,42 +404,42 @@ def loaded(ctx: PageContext) -> set[str]:
 
 
 @st.cache_data(show_spinner="Computing coverage, growth and health …", max_entries=4)
-def _base(db: tuple, base_key: str, as_of: dt.date, _settings: Settings):
+def _base(db: tuple, base_key: str, as_of: dt.date, _settings: Settings, _con: duckdb.DuckDBPyConnection):
     from kam_core.metrics.overview import base_metrics
 
-    return base_metrics(connection(), _settings, as_of)
+    return base_metrics(_con, _settings, as_of)
 
 
 def base_metrics(ctx: PageContext):
     from kam_core.metrics.overview import base_key
 
-    return _base(ctx.db_key, base_key(ctx.settings), ctx.as_of, ctx.settings)
+    return _base(ctx.db_key, base_key(ctx.settings), ctx.as_of, ctx.settings, ctx.con)
 
 
 @st.cache_data(show_spinner="Scoring the portfolio …", max_entries=16)
-def _scores(db: tuple, settings_key: str, as_of: dt.date, _settings: Settings, _base_metrics):
+def _scores(db: tuple, settings_key: str, as_of: dt.date, _settings: Settings, _base_metrics, _con):
     from kam_core.metrics.portfolio import score_portfolio
 
-    return score_portfolio(connection(), _settings, as_of, metrics=_base_metrics.metrics)
+    return score_portfolio(_con, _settings, as_of, metrics=_base_metrics.metrics)
 
 
 def scores(ctx: PageContext, settings: Settings | None = None):
     """Portfolio scores under ``settings`` (default: the page's), from the cached base metrics."""
     settings = settings or ctx.settings
-    return _scores(ctx.db_key, settings.cache_key(), ctx.as_of, settings, base_metrics(ctx))
+    return _scores(ctx.db_key, settings.cache_key(), ctx.as_of, settings, base_metrics(ctx), ctx.con)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _overview(db: tuple, settings_key: str, as_of: dt.date, _settings: Settings, _base_metrics, _scores):
+def _overview(db: tuple, settings_key: str, as_of: dt.date, _settings: Settings, _base_metrics, _scores, _con):
     from kam_core.metrics.overview import account_overview
 
-    return account_overview(connection(), _settings, _base_metrics, _scores)
+    return account_overview(_con, _settings, _base_metrics, _scores)
 
 
 def account_table(ctx: PageContext) -> pd.DataFrame:
     """The account table every page filters: attributes, scores, growth, coverage, health."""
     base = base_metrics(ctx)
-    table = _overview(ctx.db_key, ctx.settings_key, ctx.as_of, ctx.settings, base, scores(ctx))
+    table = _overview(ctx.db_key, ctx.settings_key, ctx.as_of, ctx.settings, base, scores(ctx), ctx.con)
     actor = current_actor()
     if access.reads_only_own(actor):  # scope_to_own_accounts: the rest is not theirs to see
         table = table[table["account_id"].isin(_own_ids(actor.member_id))]
@@ -361,11 +448,11 @@ def account_table(ctx: PageContext) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=128)
 def _call(module: str, name: str, db: tuple, settings_key: str, as_of: dt.date, args_key: str,
-          _settings: Settings, _kwargs: dict):
+          _settings: Settings, _kwargs: dict, _con: duckdb.DuckDBPyConnection):
     import importlib
 
     func = getattr(importlib.import_module(module), name)
-    return func(connection(), _settings, as_of, **_kwargs)
+    return func(_con, _settings, as_of, **_kwargs)
 
 
 def cached(ctx: PageContext, func, **kwargs):
@@ -373,7 +460,7 @@ def cached(ctx: PageContext, func, **kwargs):
     version, settings, as-of date and arguments (shared by every session)."""
     args_key = repr(sorted(kwargs.items()))
     return _call(func.__module__, func.__name__, ctx.db_key, ctx.settings_key, ctx.as_of, args_key,
-                 ctx.settings, kwargs)
+                 ctx.settings, kwargs, ctx.con)
 
 
 def criteria_table(ctx: PageContext) -> pd.DataFrame | None:
@@ -393,7 +480,7 @@ def selected_account(event) -> str | None:
     for p in points:
         data = p.get("customdata") if isinstance(p, dict) else None
         if data:
-            return str(data[0])
+            return html.unescape(str(data[0]))  # ui.chart escaped it
     return None
 
 
@@ -539,7 +626,8 @@ def tier_colour_map(tier_names: list[str]) -> dict[str, str]:
 
 
 def chart(fig, key: str | None = None, height: int = 380, **kwargs) -> object:
-    """Render a plotly figure in the app's style."""
+    """Render a plotly figure in the app's style (texts from the data escaped)."""
+    _escape_chart(fig)
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), template="plotly_white",
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
                       font=dict(family="Source Sans Pro, sans-serif", size=13))

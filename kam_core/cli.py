@@ -1,4 +1,4 @@
-"""``python -m kam_core``: load, report, demo and overlay, usable without the app (spec §4).
+"""``python -m kam_core``: load, report, restore, demo and overlay, usable without the app (spec §4).
 
 Exit codes: 0 success; 1 a file was fatal or nothing could be built; 2 bad arguments.
 """
@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the first N rejected rows (default 10)")
     p.add_argument("--verbose", action="store_true",
                    help="list every ignored file (else files ignored for one reason are one line)")
+    p.add_argument("--keep-backups", type=int, default=0, metavar="N",
+                   help="keep the database it replaces as a backup, the newest N (default 0: none)")
 
     p = sub.add_parser("report", help="one row per account with the metrics of one area")
     p.add_argument("kind", choices=REPORT_KINDS)
@@ -51,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="settings file (kam.toml)")
     p.add_argument("--format", choices=("csv", "json"), default="csv")
     p.add_argument("--as-of", type=_iso_date, help="compute as of this date (YYYY-MM-DD)")
+
+    p = sub.add_parser("restore", help="put the previous database back (a backup kept by the Data page "
+                       "or load --keep-backups); the database it replaces becomes a backup")
+    p.add_argument("--db", required=True, type=Path, help="the database whose backup to restore")
+    p.add_argument("--list", action="store_true", help="only list the backups, newest first")
 
     p = sub.add_parser("demo", help="write the synthetic demo CRM export")
     p.add_argument("--out", required=True, type=Path, help="folder to write the CSV files into")
@@ -76,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             from kam_core.workbench import cli as workbench_cli
 
             return workbench_cli.run(parser, args)
+        if args.command == "restore":
+            return _restore(parser, args)
         return _demo(parser, args)
     except KamError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -97,8 +106,15 @@ def _load(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.mapping is not None and not args.mapping.is_file():
         parser.error(f"mapping file {args.mapping} does not exist")
     settings = _settings(parser, args.config)
+    if args.keep_backups < 0:
+        parser.error("--keep-backups must be 0 or more")
     try:
-        report = load(args.sources, args.db, settings, mapping=args.mapping)
+        if args.keep_backups:
+            from kam_core.appdata import replace_database
+
+            report = replace_database(args.sources, args.db, settings, mapping=args.mapping, keep=args.keep_backups)
+        else:
+            report = load(args.sources, args.db, settings, mapping=args.mapping)
     except LoadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         # a draft helps when nothing could be built from the files (not for a refused zip or a
@@ -203,6 +219,19 @@ def _report(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from kam_core.metrics.report import run_report
 
     return run_report(args.db, args.kind, args.config, args.format, args.as_of, sys.stdout)
+
+
+def _restore(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from kam_core.appdata import backups, restore_backup
+
+    kept = backups(args.db)
+    if args.list:
+        for b in kept:
+            print(f"{b.path}\treplaced {b.replaced_at:%Y-%m-%d %H:%M:%S} UTC\t{b.size_bytes / 2**20:.1f} MB")
+        return 0
+    restored = restore_backup(args.db, keep=len(kept))
+    print(f"restored {restored.name} as {args.db}; the data it replaced is kept as a backup")
+    return 0
 
 
 def _demo(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -58,13 +59,18 @@ def crm_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def open_dataset(db_path: Path | str, overlay: Overlay | None = None, *,
-                 lock: bool = True) -> duckdb.DuckDBPyConnection:
+                 lock: bool = True, config: dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
     """A connection that reads ``db_path`` through views (see the module's docstring).
 
     ``lock=False`` leaves external access on (for code of ours that writes temporary files);
-    the app always locks.
+    the app always locks. ``config`` adds DuckDB settings (the SQL box's worker sets its
+    ``memory_limit`` and ``threads``); they are locked with the rest.
+
+    ``overlay`` must be picklable when the SQL box is to use it (it runs in a worker process):
+    a module-level function, or ``functools.partial`` of one with plain arguments such as the
+    store's path — not a lambda or a closure.
     """
-    con = duckdb.connect(":memory:", config=dict(BASE_CONFIG))
+    con = duckdb.connect(":memory:", config={**BASE_CONFIG, **(config or {})})
     try:
         con.execute(f"attach {quote_literal(str(db_path))} as {CRM_CATALOG} (read_only)")
         for table in crm_tables(con):

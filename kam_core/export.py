@@ -1,8 +1,12 @@
 """Downloads: CSV and Excel bytes, with cells neutralised against formula injection.
 
-A cell text beginning with ``=``, ``+``, ``-`` or ``@`` (also after a tab or carriage return)
-would be run as a formula by a spreadsheet; it is prefixed with an apostrophe. Numbers are
-left as numbers, so a negative amount stays a number.
+A cell text beginning with ``=``, ``+``, ``-`` or ``@`` (also after a tab, carriage return or
+line feed) would be run as a formula by a spreadsheet; it is prefixed with an apostrophe. Numbers
+are left as numbers, so a negative amount stays a number.
+
+In a CSV file a carriage return or line feed inside a value would start a new spreadsheet row
+whose first cell could be a formula (``ok`` CR ``=HYPERLINK(...)``): every field holding either is
+quoted, so it stays one cell (rows end in CRLF, as RFC 4180 has it).
 
 >>> neutralise(pd.DataFrame({"a": ["=1+2", "ok", "-x", "@SUM(A1)"], "n": [-1, 2, 3, 4]})).to_dict("list")
 {'a': ["'=1+2", 'ok', "'-x", "'@SUM(A1)"], 'n': [-1, 2, 3, 4]}
@@ -14,7 +18,7 @@ import io
 
 import pandas as pd
 
-DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r")
+DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
 def _safe(value: object) -> object:
@@ -33,8 +37,12 @@ def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:
-    """UTF-8 with BOM so that Excel shows umlauts and € correctly."""
-    return neutralise(frame).to_csv(index=False).encode("utf-8-sig")
+    """UTF-8 with BOM so that Excel shows umlauts and € correctly.
+
+    The csv module quotes a field that contains a character of the line terminator, so with
+    CRLF as terminator every field holding a CR or an LF is quoted.
+    """
+    return neutralise(frame).to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
 
 
 def to_excel_bytes(frame: pd.DataFrame, sheet: str = "data") -> bytes:

@@ -21,6 +21,7 @@ kam_core.errors.SettingsError: half_life_days = -1 is not allowed: expected a nu
 from __future__ import annotations
 
 import datetime as dt
+import math
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -160,6 +161,15 @@ def _store_path(v: Any) -> str:
     if not isinstance(v, str):
         raise ValueError("expected a file path, or empty for beside the CRM database")
     return v.strip()
+def _has_non_finite(v: Any) -> bool:
+    """True when ``v`` is, or contains (tables, lists), a float that is nan or infinite."""
+    if isinstance(v, float):
+        return not math.isfinite(v)
+    if isinstance(v, dict):
+        return any(_has_non_finite(x) for x in v.values())
+    if isinstance(v, (list, tuple)):
+        return any(_has_non_finite(x) for x in v)
+    return False
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -170,6 +180,16 @@ SETTINGS: tuple[Setting, ...] = (
             _number(0, 600, lo_open=True), "general"),
     Setting("sql_max_rows", 10000, "The SQL box returns at most this many rows.",
             _number(1, 1_000_000, integer=True), "general"),
+    # hardening: the SQL box's worker processes and the backups kept by a load from the app
+    Setting("sql_memory_limit_mb", 1024, "Memory one SQL box query may take (MB); a query that needs "
+            "more is stopped with a message. The limit is a hard one: the query runs in a worker process "
+            "whose address space is capped.", _number(64, 1_048_576, integer=True), "general"),
+    Setting("sql_threads", 2, "Threads one SQL box query may use.", _number(1, 256, integer=True), "general"),
+    Setting("sql_parallel_queries", 4, "SQL box queries that run at the same time, across all users; "
+            "more wait for a free worker (at most their time limit). Bounds the SQL box's memory to "
+            "this many × sql_memory_limit_mb.", _number(1, 64, integer=True), "general"),
+    Setting("backups_kept", 3, "Previous databases kept when data is replaced from the Data page "
+            "(restorable there); 0 keeps none.", _number(0, 100, integer=True), "loading"),
     Setting("date_order", "dmy", "How to read ambiguous dates such as 03/04/2025 in source files: "
             "dmy (3 April) or mdy (4 March). ISO and DD.MM.YYYY dates are never ambiguous.",
             _choice("dmy", "mdy"), "loading"),
@@ -279,6 +299,8 @@ class Settings:
                     f"unknown setting {key!r}; known settings: {', '.join(SETTINGS_BY_NAME)}"
                 )
             setting = SETTINGS_BY_NAME[key]
+            if _has_non_finite(value):  # TOML reads nan and inf; sql_time_limit_s = nan would lift the limit
+                raise SettingsError(f"{key} = {value!r} is not allowed: expected a finite number, not nan or inf")
             try:
                 cleaned = setting.check(value)
             except ValueError as exc:

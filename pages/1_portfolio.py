@@ -66,13 +66,13 @@ key = view[view["tier"].isin(top)]
 gold = view[view["tier"] == tier_names[0]]
 ttm, prior = view["ttm_revenue"].sum(), view["prior_ttm_revenue"].sum()
 c1, c2, c3, c4, c5 = st.columns(5)
-c1.metric(f"{tier_names[0]} accounts", f"{len(gold):,}", f"{len(key):,} with {tier_names[1]}, of {len(view):,}",
+c1.metric(f"{ui.md(tier_names[0])} accounts", f"{len(gold):,}", f"{len(key):,} with {tier_names[1]}, of {len(view):,}",
           delta_color="off", delta_arrow="off")
 c2.metric("Revenue, last 12 months", ui.money(ttm, cur), ui.pct(ttm / prior - 1, 1, True) if prior > 0 else None)
 margin = view["ttm_gross_margin"].sum()
 c3.metric("Gross margin", ui.money(margin, cur), ui.pct(margin / ttm, 1) + " of revenue" if ttm else None,
           delta_color="off", delta_arrow="off")
-c4.metric(f"Revenue share of {' + '.join(top)}", ui.pct(key["ttm_revenue"].sum() / ttm if ttm else None))
+c4.metric(f"Revenue share of {' + '.join(ui.md(t) for t in top)}", ui.pct(key["ttm_revenue"].sum() / ttm if ttm else None))
 c5.metric("Borderline", f"{int(view['is_borderline'].fillna(False).sum()):,}",
           help="Accounts whose tier changes under more than 20 % of small weight perturbations.")
 
@@ -152,11 +152,11 @@ if criteria is not None and chosen:
     contrib = contributions(ctx.con, ctx.settings, ctx.as_of, metrics=ui.base_metrics(ctx).metrics,
                             account_ids=[chosen])
     row = ranked.set_index("account_id").loc[chosen]
-    st.markdown(f"**{row['name']}** — attractiveness **{row['attractiveness']:.1f}**, strength "
-                f"**{row['strength']:.1f}** → tier **{row['tier']}**, quadrant **{row['quadrant']}**")
+    st.markdown(f"**{ui.md(row['name'])}** — attractiveness **{row['attractiveness']:.1f}**, strength "
+                f"**{row['strength']:.1f}** → tier **{ui.md(row['tier'])}**, quadrant **{ui.md(row['quadrant'])}**")
     ui.chart(charts.contribution_bars(contrib), key="contrib", height=80 + 28 * len(contrib))
     missing = contrib[contrib["is_missing"].fillna(False)]
     if not missing.empty:
-        st.caption("No score given (counts 0): " + ", ".join(missing["name"]))
+        st.caption("No score given (counts 0): " + ", ".join(ui.md(n) for n in missing["name"]))
     ui.explain("Each bar is weight × score / Σ weights × 10; the bars of one axis add up to its score.",
                "contributions")

@@ -38,10 +38,10 @@ row = view.set_index("account_id").loc[account_id]
 
 status = row["status"]
 st.markdown(
-    f"## {row['name']} {ui.STATUS_BADGES.get(status, '')}\n"
-    f"{row['tier'] or 'no tier'} · {row['quadrant'] or '–'} · phase **{row['phase'] or '–'}** · "
-    f"{row['industry'] or '–'}, {row['region'] or '–'} · account manager **{row['account_manager'] or '–'}** · "
-    f"mentor **{row['mentor'] or '–'}**"
+    f"## {ui.md(row['name'])} {ui.STATUS_BADGES.get(status, '')}\n"
+    f"{ui.md(row['tier'] or 'no tier')} · {ui.md(row['quadrant'] or '–')} · phase **{ui.md(row['phase'] or '–')}** · "
+    f"{ui.md(row['industry'] or '–')}, {ui.md(row['region'] or '–')} · account manager "
+    f"**{ui.md(row['account_manager'] or '–')}** · mentor **{ui.md(row['mentor'] or '–')}**"
 )
 
 # ---- health
@@ -64,7 +64,7 @@ with left:
     if len(reasons) == 0:
         st.success("Nothing stands out: every health component is fine.")
     for reason in reasons:
-        st.markdown(f"- {reason}")
+        st.markdown(f"- {ui.md(reason)}")
     ui.explain("Every health component below 40 and every rule that capped the status, in words.", "reasons")
 with right:
     components = {k: (float(health[f"{k}_score"]) if pd.notna(health[f"{k}_score"]) else float("nan"))

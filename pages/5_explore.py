@@ -4,10 +4,11 @@ import streamlit as st
 
 import ui
 from kam_core.access import Action, require
+from kam_core.appdata import database_path
 from kam_core.errors import KamError
 from kam_core.explore import browsable_tables, browse
 from kam_core.export import to_csv_bytes, to_excel_bytes
-from kam_core.sqlbox import run_query
+from kam_core.sqlbox import Limits, prestart, run_query
 
 ctx = ui.setup_page("Explore", "🔎", "Every loaded table, filterable and downloadable, and a read-only SQL box.")
 accounts = ui.account_table(ctx)
@@ -38,18 +39,21 @@ with tab_browse:
 
 with tab_sql:
     may_sql = ui.permitted(Action.RUN_SQL)  # else: which roles the setting sql_roles lists
+    limits = Limits.from_settings(ctx.settings)
+    if may_sql:
+        prestart(limits, database_path())  # the query's worker process is ready before the first click
     st.caption("One read-only SELECT over the loaded tables (no files, no network, no settings); "
-               f"stopped after {ctx.settings.sql_time_limit_s:g} s; at most {ctx.settings.sql_max_rows:,} rows "
-               "(settings sql_time_limit_s and sql_max_rows).")
+               f"stopped after {limits.time_s:g} s or at {limits.memory_mb:,} MB of memory; at most "
+               f"{limits.max_rows:,} rows (settings sql_time_limit_s, sql_memory_limit_mb and sql_max_rows).")
     sql = st.text_area("SQL", key="explore_sql", height=140,
                        value="select industry, count(*) as accounts, sum(annual_revenue) as customer_size\n"
                        "from accounts group by industry order by accounts desc")
     if st.button("Run", type="primary", key="explore_run", icon=":material/play_arrow:", disabled=not may_sql):
         try:
             require(ui.current_actor(), Action.RUN_SQL)
-            result = run_query(ctx.con, sql, max_rows=ctx.settings.sql_max_rows,
-                               timeout_s=ctx.settings.sql_time_limit_s)
+            result = run_query(database_path(), sql, limits, overlay=ui.dataset_overlay())
         except KamError as exc:
+            st.session_state.pop("_sql_result", None)  # an old result under a new error misleads
             ui.show_error(exc)
         else:
             st.session_state["_sql_result"] = result

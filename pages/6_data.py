@@ -9,29 +9,120 @@ import streamlit as st
 
 import ui
 from kam_core.access import Action, require
-from kam_core.appdata import database_path
+from kam_core.appdata import backup_summary, backups, database_path, replace_database, restore_backup
 from kam_core.errors import KamError
 from kam_core.export import to_csv_bytes
 from kam_core.ingest.importers import missing_analyses
 from kam_core.ingest.inventory import database_inventory
-from kam_core.ingest.loader import load
 from mapping_ui import UPLOAD_DIR, mapping_screen, scan_needs_mapping, stamp, store_uploads, upload_sources
 
+REPLACE = "_replace_pending"  # session key: the load waiting for confirmation
+RESTORE = "_restore_pending"  # session key: the backup waiting for confirmation
 
-def rebuild(sources: list[Path], mapping_path: Path | None = None) -> str | None:
-    """Rebuild the database from the sources; reruns the page on success, else returns the error."""
-    with st.spinner("Loading …"):
+
+def rebuild(sources: list[Path], mapping_path: Path | None = None) -> None:
+    """Ask to replace all data with the sources: the dialog below loads on confirmation."""
+    st.session_state[REPLACE] = {"sources": [str(p) for p in sources],
+                                 "mapping": str(mapping_path) if mapping_path else None}
+    st.rerun()
+
+
+def _cancel(key: str) -> None:
+    st.session_state.pop(key, None)
+
+
+def current_data() -> str:
+    """The data in force, in words: accounts, when and from what it was loaded."""
+    info = backup_summary(database_path())
+    return (f"{ui.md(info.get('accounts', '–'))} accounts, loaded {ui.md(info.get('loaded_at', '–'))} "
+            f"from {ui.md(info.get('sources', '–'))}")
+
+
+@st.dialog("Replace all data?", width="medium", on_dismiss=lambda: _cancel(REPLACE))
+def replace_dialog() -> None:
+    pending = st.session_state[REPLACE]
+    sources = [Path(p) for p in pending["sources"]]
+    kept = ctx.settings.backups_kept
+    st.markdown(f"Every page will show the data of {', '.join(ui.md(p.name) for p in sources)} instead of the "
+                f"current data ({current_data()}).")
+    st.caption(
+        f"The current database is kept as a backup and can be restored on this page (the last {kept} are kept; "
+        "setting backups_kept)." if kept else
+        "No backup is kept (setting backups_kept = 0): the current data cannot be restored afterwards."
+    )
+    if pending.get("error"):
+        ui.show_error(KamError(pending["error"]))
+        st.caption("The previous database is unchanged.")
+    c1, c2 = st.columns(2)
+    if c1.button("Replace all data", type="primary", icon=":material/upload:", key="replace_confirm",
+                 disabled=bool(pending.get("error"))):
+        with st.spinner("Loading …"):
+            try:
+                require(ui.current_actor(), Action.LOAD_DATA)
+                report = replace_database(sources, database_path(), ctx.settings, mapping=pending["mapping"],
+                                          keep=kept)
+            except KamError as exc:
+                pending["error"] = str(exc)
+                if pending["mapping"] is None:
+                    st.session_state["_map_forced"] = True  # open the mapping screen to fix it
+                st.rerun()
+        st.session_state.pop(REPLACE, None)
+        st.cache_data.clear()
+        st.session_state["_load_report"] = report.lines()
+        st.rerun()
+    if c2.button("Close" if pending.get("error") else "Cancel", key="replace_cancel"):
+        st.session_state.pop(REPLACE, None)
+        st.rerun()
+
+
+@st.dialog("Restore the previous data?", width="medium", on_dismiss=lambda: _cancel(RESTORE))
+def restore_dialog() -> None:
+    chosen = Path(st.session_state[RESTORE])
+    info = backup_summary(chosen)
+    st.markdown(
+        f"Every page will show the previous data again ({ui.md(info.get('accounts', '–'))} accounts, loaded "
+        f"{ui.md(info.get('loaded_at', '–'))} from {ui.md(info.get('sources', '–'))}) instead of the current "
+        f"data ({current_data()})."
+    )
+    st.caption("The current data is kept as a backup in turn, so this can be undone the same way.")
+    c1, c2 = st.columns(2)
+    if c1.button("Restore", type="primary", icon=":material/history:", key="restore_confirm"):
         try:
             require(ui.current_actor(), Action.LOAD_DATA)
-            report = load(sources, database_path(), ctx.settings, mapping=mapping_path)
-        except KamError as exc:
+            restore_backup(database_path(), chosen, keep=max(ctx.settings.backups_kept, 1))
+        except (KamError, OSError) as exc:
             ui.show_error(exc)
-            st.caption("The previous database is unchanged.")
-            return str(exc)
-    st.cache_data.clear()
-    st.session_state["_load_report"] = report.lines()
-    st.rerun()
-    return None
+        else:
+            st.session_state.pop(RESTORE, None)
+            st.cache_data.clear()
+            st.session_state["_load_report"] = [f"Restored the data loaded {info.get('loaded_at', '–')} "
+                                                f"from {info.get('sources', '–')}."]
+            st.rerun()
+    if c2.button("Cancel", key="restore_cancel"):
+        st.session_state.pop(RESTORE, None)
+        st.rerun()
+
+
+def previous_data() -> None:
+    """The backups kept by earlier replacements, and restoring the newest (or a chosen) one."""
+    kept = backups(database_path())
+    if not kept:
+        return
+    with st.expander(f"Previous data ({len(kept)} kept)", icon=":material/history:"):
+        rows = []
+        for b in kept:
+            info = backup_summary(b)
+            rows.append({"replaced": b.replaced_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+                         "accounts": info.get("accounts", "–"), "loaded": info.get("loaded_at", "–"),
+                         "from": info.get("sources", "–"), "MB": round(b.size_bytes / 2**20, 1)})
+        st.dataframe(rows, hide_index=True, width="stretch")
+        labels = {str(b.path): f"{r['replaced']} · {r['accounts']} accounts from {r['from']}"
+                  for b, r in zip(kept, rows, strict=True)}
+        chosen = st.selectbox("Data to restore", list(labels), format_func=labels.get, key="restore_pick")
+        if st.button("Restore the previous data", icon=":material/history:", key="restore",
+                     disabled=not ui.permitted(Action.LOAD_DATA)):
+            st.session_state[RESTORE] = chosen
+            st.rerun()
 
 
 # ---------------------------------------------------------------- the page
@@ -52,8 +143,8 @@ c4.metric(
     "the data (capped at today) unless the setting as_of says otherwise.",
 )
 st.caption(
-    f"Loaded {inv.info.get('loaded_at', '–')} from {inv.info.get('sources', '–')} "
-    f"in {inv.info.get('load_seconds', '–')} s · currency {ctx.settings.currency}"
+    f"Loaded {ui.md(inv.info.get('loaded_at', '–'))} from {ui.md(inv.info.get('sources', '–'))} "
+    f"in {ui.md(inv.info.get('load_seconds', '–'))} s · currency {ui.md(ctx.settings.currency)}"
 )
 
 left, right = st.columns([1, 2])
@@ -68,7 +159,7 @@ with right:
     missing = missing_analyses(ctx.con)
     if missing:
         st.caption("What the loaded files leave out, and which file would fill it.")
-        st.markdown("\n".join(f"- {m}" for m in missing))
+        st.markdown("\n".join(f"- {ui.md(m)}" for m in missing))
     else:
         st.success("Every analysis has the data it needs.")
 
@@ -104,7 +195,7 @@ st.caption(
     "Upload a .zip of an export folder or several files named after their tables "
     "(accounts.csv, contacts.xlsx …), a CRM export (Salesforce, HubSpot, Dynamics 365), or any "
     "other files and map their columns below. The database is rebuilt with the same loader; the "
-    "current one stays in use until the new one is complete."
+    "current one stays in use until the new one is complete, and is kept as a backup you can restore."
 )
 may_load = ui.permitted(Action.LOAD_DATA)  # else: which role loading needs
 uploads = st.file_uploader(
@@ -113,12 +204,14 @@ uploads = st.file_uploader(
     type=["csv", "txt", "tsv", "xlsx", "xlsm", "parquet", "zip"],
     key="upload",
     disabled=not may_load,
+    help=f"At most {st.get_option('server.maxUploadSize'):,} MB per file (server.maxUploadSize in "
+    ".streamlit/config.toml; larger exports load with python -m kam_core load).",
 )
 store_uploads(uploads, ctx.settings)
 upload_dir = st.session_state.get(UPLOAD_DIR)
 uploaded = upload_sources(upload_dir) if upload_dir else []
 if uploaded:
-    st.caption("Uploaded: " + ", ".join(p.name for p in uploaded))
+    st.caption("Uploaded: " + ", ".join(ui.md(p.name) for p in uploaded))
     unrecognised = scan_needs_mapping(upload_dir, stamp(uploaded))
     if unrecognised:
         st.info(
@@ -127,8 +220,7 @@ if uploaded:
             icon=":material/info:",
         )
     elif st.button("Rebuild the database", type="primary", icon=":material/upload:", key="rebuild"):
-        if rebuild(uploaded) is not None:
-            st.session_state["_map_forced"] = True
+        rebuild(uploaded)
     if (
         unrecognised
         or st.session_state.get("_map_forced")
@@ -138,3 +230,8 @@ if uploaded:
 if st.session_state.get("_load_report"):
     with st.expander("Last load", expanded=True):
         st.code("\n".join(st.session_state["_load_report"]), language=None)
+previous_data()
+if st.session_state.get(REPLACE):
+    replace_dialog()
+elif st.session_state.get(RESTORE):
+    restore_dialog()

@@ -22,6 +22,11 @@ criteria = pd.DataFrame()
 if "criteria" in ui.loaded(ctx):
     criteria = ctx.con.execute("select criterion_id, name, axis, source, weight from criteria order by axis, criterion_id").df()
 
+saved_note = st.session_state.pop("_settings_saved", None)
+if saved_note:  # the run that saved ends in a rerun: the confirmation shows on this one
+    st.success(saved_note, icon=":material/check_circle:")
+    st.toast(saved_note, icon=":material/check_circle:")
+
 values: dict = {}
 with st.form("settings"):
     for group, title in GROUP_TITLES.items():
@@ -81,19 +86,38 @@ if saved:
     else:
         st.session_state.pop("_settings_overrides", None)
         st.cache_data.clear()
-        st.success(f"Saved {len(new.changed())} changed setting(s) to {path.name}.")
+        st.session_state["_settings_saved"] = (f"Saved: {len(new.changed())} setting(s) differ from the defaults, "
+                                               f"in {ui.md(path.name)}.")
         st.rerun()
 
-c1, c2 = st.columns([1, 3])
-if c1.button("Reset to defaults", icon=":material/restart_alt:", disabled=not may_change):
-    try:
-        reset_settings(path, ui.current_actor())  # checks the role; keeps the sign-in roles
-    except KamError as exc:
-        ui.show_error(exc)
-    else:
+
+
+@st.dialog("Reset every setting to its default?", on_dismiss=lambda: st.session_state.pop("_confirm_reset", None))
+def confirm_reset() -> None:
+    st.markdown(f"{len(current.changed())} setting(s) differ from the defaults now; {ui.md(path.name)} is "
+                "reset and every user sees the defaults (the sign-in roles are kept).")
+    d1, d2 = st.columns(2)
+    if d1.button("Reset", type="primary", icon=":material/restart_alt:", key="reset_confirm"):
+        st.session_state.pop("_confirm_reset", None)
+        try:
+            reset_settings(path, ui.current_actor())  # checks the role; keeps the sign-in roles
+        except KamError as exc:
+            ui.show_error(exc)
+            return
         st.session_state.pop("_settings_overrides", None)
+        st.session_state["_settings_saved"] = "Reset: every setting is at its default."
         st.cache_data.clear()
         st.rerun()
+    if d2.button("Cancel", key="reset_cancel"):
+        st.session_state.pop("_confirm_reset", None)
+        st.rerun()
+
+
+c1, c2 = st.columns([1, 3])
+if c1.button("Reset to defaults", icon=":material/restart_alt:", key="reset", disabled=not may_change):
+    st.session_state["_confirm_reset"] = True
+if st.session_state.get("_confirm_reset"):
+    confirm_reset()
 c2.caption(f"In force: {len(current.changed())} setting(s) differ from the defaults.")
 with st.expander("kam.toml as it would be saved now"):
     st.code(to_toml(current), language="toml")

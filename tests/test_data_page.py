@@ -16,6 +16,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from kam_core.ingest import workspace
+import ui
 from kam_core.ingest.importers import missing_analyses
 from kam_core.ingest.importers.mapping import (
     NO_SOURCE,
@@ -229,6 +230,8 @@ def test_load_with_this_mapping_replaces_the_database(env) -> None:
     run(at)
     at.button(key="map_load").click()
     run(at)
+    at.button(key="replace_confirm").click()  # replacing all data asks first
+    run(at)
     assert metric(at, "Accounts") == "91"
     assert query(env["db"], "select count(*) from accounts") == [(91,)]
     assert query(env["db"], "select name from team where member_id = '2'") == [("Andrew Fuller",)]
@@ -242,6 +245,8 @@ def test_a_failing_load_keeps_the_old_database(env) -> None:
     run(at)
     assert "required — no source" in texts(at)
     at.button(key="map_load").click()
+    run(at)
+    at.button(key="replace_confirm").click()  # replacing all data asks first
     run(at)
     assert any("nothing was built" in e.value and "account_id" in e.value for e in at.error)
     assert "The previous database is unchanged." in texts(at)
@@ -307,6 +312,8 @@ def test_canonical_upload_rebuilds_without_a_mapping(env, tmp_path: Path) -> Non
     assert at.selectbox(key="map_w_accounts_col_account_id").value == "account_id"
     at.button(key="rebuild").click()
     run(at)
+    at.button(key="replace_confirm").click()  # replacing all data asks first
+    run(at)
     assert metric(at, "Accounts") == "3"
 
 
@@ -322,7 +329,7 @@ def test_missing_analyses_for_northwind(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("KAM_CONFIG", str(tmp_path / "kam.toml"))
     at = open_data_page(None)
     listed = next(m.value for m in at.markdown if m.value.startswith("- "))
-    assert listed.splitlines() == [f"- {m}" for m in expected]
+    assert listed.splitlines() == [f"- {ui.md(m)}" for m in expected]  # data in markdown is escaped
     # Northwind has no relationships, criteria, pieces or attitudes
     assert any(m.startswith("relationship coverage needs who knows whom") for m in expected)
     assert any(m.startswith("portfolio scores, tiers and the matrix need criteria") for m in expected)

@@ -154,10 +154,13 @@ def test_settings_save_and_reset(env: Path) -> None:
     at.selectbox(key="set_tier_scheme").set_value("league")
     [b for b in at.button if b.label == "Save to kam.toml"][0].click().run()
     assert 'tier_scheme = "league"' in env.read_text()
+    assert any(s.value.startswith("Saved: 1 setting(s) differ from the defaults") for s in at.success)
     at = open_page("portfolio")
     assert "Premier accounts" in metrics(at)
     settings_page = open_page("settings")
     [b for b in settings_page.button if b.label == "Reset to defaults"][0].click().run()
+    assert env.exists()  # it asks first
+    settings_page.button(key="reset_confirm").click().run()
     assert not env.exists()
 
 
