@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import ui
 from kam_core.appdata import DEMO_DIR
 from kam_core.ingest.loader import load
 
@@ -117,7 +118,7 @@ def test_nothing_is_shown_before_sign_in(env, tmp_path: Path, monkeypatch, page:
 def test_signed_in_without_a_role_sees_only_how_to_get_one(env) -> None:
     at = app({"email": "stranger@elsewhere.example", "name": "Stranger"})
     assert texts(at.warning) == [
-        "You are signed in as Stranger (stranger@elsewhere.example), but you have no role in this "
+        f"You are signed in as {ui.md('Stranger (stranger@elsewhere.example)')}, but you have no role in this "
         "dashboard. Ask an admin to add your e-mail or one of your groups to the roles in kam.toml."]
     assert [b.label for b in at.button] == ["Sign out"] and not at.metric and len(at.sidebar.children) == 0
     at.button[0].click().run()
@@ -234,6 +235,7 @@ def test_data_page_load_only_for_admin(env, upload: Path, role: str) -> None:
     assert (refusal in texts(at.info)) == (role != "admin")
     # the check is in the load path, not only in the disabled widget: a click still reaches it
     at.button(key="rebuild").click().run()
+    at.button(key="replace_confirm").click().run()  # replacing all data asks first
     assert not at.exception
     accounts = query(env["db"], "select count(*) from accounts")[0][0]
     if role == "admin":
@@ -241,7 +243,8 @@ def test_data_page_load_only_for_admin(env, upload: Path, role: str) -> None:
         assert any("accounts" in line for line in at.session_state["_load_report"])
     else:
         assert accounts == 150
-        assert texts(at.error) == [refusal]
+        # the message is escaped as data (an invisible word joiner keeps the e-mail from linking)
+        assert [text.replace("\u2060", "") for text in texts(at.error)] == [refusal]
         assert "The previous database is unchanged." in texts(at.caption)
 
 
@@ -267,6 +270,7 @@ def test_settings_save_and_reset_only_for_admin(env, role: str) -> None:
     assert saved["roles"]["ben@example.com"] == {"role": "mentor", "member_id": "T-02"}  # never lost
     at = app(USERS[role], "settings")
     next(b for b in at.button if b.label == "Reset to defaults").click().run()
+    at.button(key="reset_confirm").click().run()  # the reset asks first
     saved = tomllib.loads(config.read_text())
     assert "tier_scheme" not in saved and len(saved["roles"]) == 5
 
@@ -303,7 +307,8 @@ def own_count(member_id: str) -> int:
 
 def test_sidebar_shows_who_and_signs_out(env) -> None:
     at = app(USERS["mentor"])
-    assert ":material/account_circle: **Ben Mentor**  \nben@example.com · mentor · team member T-02" in texts(
+    # the identity is escaped as data: a word joiner after @ keeps the e-mail from becoming a link
+    assert ":material/account_circle: **Ben Mentor**  \nben@\u2060example.com · mentor · team member T-02" in texts(
         at.sidebar.caption)
     assert not at.sidebar.selectbox  # no "who am I" when signed in
     next(b for b in at.sidebar.button if b.label == "Sign out").click().run()
@@ -369,6 +374,7 @@ def test_local_user_has_every_right_and_says_who_they_are(env, upload: Path) -> 
     at = app(None, "data", session={"_upload_dir": str(upload)}, auth=False)
     assert not at.get("file_uploader")[0].proto.disabled and not at.info
     at.button(key="rebuild").click().run()
+    at.button(key="replace_confirm").click().run()  # replacing all data asks first
     assert query(env["db"], "select count(*) from accounts")[0][0] == 2
 
 

@@ -15,8 +15,8 @@ import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from kam_core.ingest import workspace
 import ui
+from kam_core.ingest import workspace
 from kam_core.ingest.importers import missing_analyses
 from kam_core.ingest.importers.mapping import (
     NO_SOURCE,
