@@ -303,7 +303,7 @@ def permitted(action: access.Action, account=None, *, note: bool = True) -> bool
     """Whether the current user may do ``action``; if not (and ``note``), say which role it needs."""
     message = access.refusal(current_actor(), action, account)
     if message is not None and note:
-        st.info(message, icon=":material/lock:")
+        st.info(md(message), icon=":material/lock:")  # it names the user: escaped as data
     return message is None
 
 
