@@ -221,6 +221,11 @@ SETTINGS: tuple[Setting, ...] = (
             _number(0, 100), "health"),
     Setting("key_person_reason", 0.5, "A key-person dependency from this share (0-1) is listed as a "
             "reason (\"coverage depends 80 % on one person\").", _number(0, 1), "health"),
+    # health v2 and the metrics pipeline
+    Setting("overdue_action_penalty", 25.0, "Points the plan component loses per overdue plan action "
+            "(open, due before the as-of date); the component stays at least 0.", _number(0, 100), "health"),
+    Setting("review_due_soon_days", 14, "Days before a review falls due from which the account's notes "
+            "say it is due soon.", _number(0, integer=True), "health"),
 )
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 

@@ -12,8 +12,9 @@ Values from users always travel as DuckDB parameters; these helpers exist for id
 
 from __future__ import annotations
 
+import re
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pandas and pyarrow load only when a frame is fetched (not for a load)
     import duckdb
@@ -32,6 +33,25 @@ def literal_list(values: tuple[str, ...] | list[str]) -> str:
     return "[" + ", ".join(quote_literal(v) for v in values) + "]"
 
 
+_PARAMETER = re.compile(r"\$([a-z_][a-z0-9_]*)")
+
+
+def used_params(sql: str, params: dict[str, Any] | None) -> dict[str, Any]:
+    """The parameters ``sql`` names (DuckDB refuses unused named parameters).
+
+    >>> used_params("select $a + 1", {"a": 1, "b": 2})
+    {'a': 1}
+    """
+    used = set(_PARAMETER.findall(sql))
+    return {k: v for k, v in (params or {}).items() if k in used}
+
+
+def run(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None
+        ) -> duckdb.DuckDBPyConnection:
+    """Execute ``sql`` with the parameters it names out of ``params``."""
+    return con.execute(sql, used_params(sql, params) or None)
+
+
 def fetch_frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pd.DataFrame:
     """A query's result as a DataFrame, through Arrow: several times faster than ``.df()``
     for text columns (pandas keeps text in Arrow arrays). Types as ``.df()`` gives them:
@@ -42,7 +62,7 @@ def fetch_frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = 
     import pyarrow as pa
 
     con.complete()  # a result left unread by an earlier execute() would block con.sql
-    table = con.sql(sql, params=params or None).to_arrow_table()
+    table = con.sql(sql, params=used_params(sql, params) or None).to_arrow_table()
     columns = {}
     for name, column in zip(table.column_names, table.columns, strict=True):
         kind = column.type
