@@ -155,7 +155,13 @@ def test_health_report(db: Path) -> None:
         "health",
         "status",
         "reasons",
+        "notes",
+        "overdue_actions",
+        "latest_rating",
+        "latest_rating_date",
     }
+    # no plan_actions table: overdue actions unknown (null); A's review has no rating
+    assert rows["A"]["overdue_actions"] is None and rows["A"]["latest_rating"] is None
     # A: the king Dr. X is an opponent → red whatever the health
     assert rows["A"]["status"] == "red"
     assert "the king (Dr. X) is an opponent" in rows["A"]["reasons"]

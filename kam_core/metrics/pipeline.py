@@ -342,7 +342,13 @@ def _conform(cur: duckdb.DuckDBPyConnection, step: Step, frame: pd.DataFrame) ->
     columns = []
     for column, dtype in (step.columns or {}).items():
         kind = _SQL_TYPES[dtype]
-        source = f"cast({quote_ident(column)} as {kind})" if column in frame.columns else f"cast(null as {kind})"
+        name = quote_ident(column)
+        if column not in frame.columns:
+            source = f"cast(null as {kind})"
+        elif frame[column].dtype.kind == "f":  # pandas' NaN is a missing value, not a number
+            source = f"cast(case when isnan({name}) then null else {name} end as {kind})"
+        else:
+            source = f"cast({name} as {kind})"
         columns.append(f"{source} as {quote_ident(column)}")
     select = ", ".join(columns) if columns else "*"
     cur.execute(f"create temp table {step.relation} as select {select} from {view}")

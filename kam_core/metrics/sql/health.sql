@@ -41,7 +41,8 @@ inputs as (
         growth.gross_margin_pct,
         growth.has_revenue_rows,
         -- plan and activity; a review after as_of cannot happen (never negative)
-        greatest(plan.days_since_review, 0) as days_since_review,
+        case when plan.days_since_review < 0 then 0 else plan.days_since_review end
+            as days_since_review,
         plan.review_overdue,
         plan.overdue_actions,
         plan.latest_rating,
@@ -86,8 +87,11 @@ components as (
             else 100.0 * ($review_zero_days - days_since_review)
                 / ($review_zero_days - $review_cadence_days)
         end as review_score,
-        greatest(review_score - $overdue_action_penalty * coalesce(overdue_actions, 0), 0.0)
-            as plan_score,
+        -- (greatest() would skip a null review score)
+        case
+            when review_score is not null
+                then greatest(review_score - $overdue_action_penalty * coalesce(overdue_actions, 0), 0)
+        end as plan_score,
         case
             when not $has_activities then null
             when days_since_activity is null then 0.0
@@ -175,10 +179,10 @@ texts as (
                 -- red
                 case
                     when is_health_red
-                        then format('health {} of 100 is below {}', round(health)::bigint,
+                        then format('health {} of 100 is below {}', floor(health)::bigint,
                                     $status_amber_text)
                     when is_health_amber
-                        then format('health {} of 100 is below {}', round(health)::bigint,
+                        then format('health {} of 100 is below {}', floor(health)::bigint,
                                     $status_green_text)
                 end,
                 case
@@ -270,7 +274,10 @@ texts as (
                 case
                     when review_overdue and days_since_review is not null and not is_plan_low
                         then format('review overdue: last one {} days ago', days_since_review)
-                    when not review_overdue and days_since_review > $review_cadence_days - $review_soon_days
+                    when not review_overdue and days_since_review = $review_cadence_days
+                        then 'next review due today'
+                    when not review_overdue
+                        and days_since_review > $review_cadence_days - $review_soon_days
                         then format('next review due in {} days',
                                     $review_cadence_days - days_since_review)
                 end,
