@@ -44,6 +44,7 @@ from kam_core.ingest.readers import (
     xlsx_sheet_names,
 )
 from kam_core.ingest.schema import ENUM_ALIASES, LOAD_ORDER, TABLES, Column, Table, create_schema
+from kam_core.metrics.pipeline import store_static_steps
 from kam_core.settings import Settings
 from kam_core.sqlutil import literal_list, quote_literal
 
@@ -925,6 +926,7 @@ def load(sources: list[Path | str], db_path: Path | str, settings: Settings | No
                 report.table_rows[t] = con.execute(f"select count(*) from {t}").fetchone()[0]
             report.seconds = time.perf_counter() - started
             _write_load_info(con, report, sources, settings)
+            store_static_steps(con, settings)  # metrics whose inputs the app cannot edit
             con.execute("checkpoint")
         finally:
             con.close()

@@ -1,7 +1,7 @@
 -- Query "manual_scores": the manual criteria's scores (0-10) as one column per criterion,
 -- one row per account (null: no score given). Input: accounts, criterion_scores.
--- {columns} is one line per manual criterion j, made by code:
---     max(score) filter (where criterion_id = $criterion_<j>) as "manual_score_<criterion_id>",
+-- The columns placeholder below becomes one line per manual criterion j, made by code:
+--     max(score) filter (where criterion_id = $criterion_j) as "manual_score_<criterion_id>",
 with
 
 scores as (

@@ -66,10 +66,11 @@ final as (
         -- concentration
         case when $has_revenue then c.accounts_with_revenue end as accounts_with_revenue,
         case
-            when c.accounts_with_revenue > 0 then c.top10_revenue / c.positive_ttm_revenue
+            when $has_revenue and c.accounts_with_revenue > 0
+                then c.top10_revenue / c.positive_ttm_revenue
         end as top10_share,
         case
-            when c.accounts_with_revenue > 0
+            when $has_revenue and c.accounts_with_revenue > 0
                 then c.sum_of_squares / (c.positive_ttm_revenue * c.positive_ttm_revenue)
         end as herfindahl,
 
