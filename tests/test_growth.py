@@ -657,3 +657,22 @@ def test_product_mix_without_potential() -> None:
     assert list(result.product_line) == ["x", "y"]
     assert result[["annual_potential", "whitespace", "share_of_wallet"]].isna().all().all()
     assert result.open_accounts.isna().all()
+
+
+def test_portfolio_figures_follow_the_given_accounts() -> None:
+    con = make_db()
+    accounts = growth_by_account(con, SETTINGS, AS_OF)
+    everything = growth.portfolio_figures(con, accounts)
+    assert everything == {k: v for k, v in portfolio_summary(con, SETTINGS, AS_OF).items()
+                          if k not in ("as_of", "currency")}
+    # A and B only: A 350 and B 80; the margin over the rows that give one: A's 90 / 300
+    some = growth.portfolio_figures(con, accounts[accounts["account_id"].isin(["A", "B"])])
+    assert some["accounts_count"] == 2 and some["ttm_revenue"] == pytest.approx(430)
+    assert some["top10_share"] == pytest.approx(1.0)
+    assert some["herfindahl"] == pytest.approx((350**2 + 80**2) / 430**2)
+    assert some["gross_margin_pct"] == pytest.approx(90 / 300)
+    assert some["win_rate"] == pytest.approx(0.5) and some["open_opportunities"] == 4
+    # no account selected: sums 0, ratios null
+    none = growth.portfolio_figures(con, accounts.iloc[0:0])
+    assert none["accounts_count"] == 0 and none["ttm_revenue"] == 0
+    assert none["top10_share"] is None and none["gross_margin_pct"] is None

@@ -745,3 +745,31 @@ def _query(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.date, t
 def _empty(dtypes: dict[str, str]) -> pd.DataFrame:
     """An empty frame with the given columns and dtypes."""
     return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})
+
+
+def member_exposure(dependencies: pd.DataFrame, accounts: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """What the portfolio would lose per team member ("if this person left"), over the
+    accounts in ``accounts`` (account_id, ttm_revenue — a page's filtered account table).
+
+    ``dependencies`` is ``dependency_by_member``'s result. One row per member, the largest
+    exposure first: ``member_id``, ``member_name``, ``accounts`` (accounts the member has a
+    relationship in), ``accounts_dependent`` (accounts whose coverage the member carries at
+    least ``key_person_reason``: the accounts that would name the member as key person),
+    ``coverage_points_lost`` (Σ coverage points lost) and ``revenue_weighted_exposure``
+    (Σ ttm revenue × share of coverage lost).
+    """
+    selected = dependencies[dependencies["account_id"].isin(accounts["account_id"])]
+    revenue = accounts.set_index("account_id")["ttm_revenue"]
+    threshold = float(settings.key_person_reason)
+    frame = selected.assign(
+        revenue_at_risk=selected["account_id"].map(revenue) * selected["share_lost"],
+        is_dependent=selected["share_lost"].round(6) >= threshold,
+    )
+    per_member = (frame.groupby(["member_id", "member_name"], dropna=False, as_index=False)
+                  .agg(accounts=("account_id", "nunique"),
+                       accounts_dependent=("is_dependent", "sum"),
+                       coverage_points_lost=("coverage_lost", "sum"),
+                       revenue_weighted_exposure=("revenue_at_risk", "sum")))
+    per_member["accounts_dependent"] = per_member["accounts_dependent"].astype("int64")
+    return per_member.sort_values(["revenue_weighted_exposure", "member_id"], ascending=[False, True],
+                                  ignore_index=True)

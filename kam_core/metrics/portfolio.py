@@ -723,3 +723,31 @@ def _tiers_frame(tiers: list[tuple[str, float]]) -> pd.DataFrame:
             "threshold": np.array([threshold for _, threshold in tiers], dtype="float64"),
         }
     )
+
+
+# ---------------------------------------------------------------------------------------
+# The weight editor
+# ---------------------------------------------------------------------------------------
+
+
+def weights_in_force(criteria: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """``criteria`` (criterion_id, weight as loaded, …) with ``weight`` replaced by the weight
+    in force: ``settings.criteria_weights`` overrides the table's."""
+    overrides = settings.criteria_weights
+    weights = [overrides.get(cid, weight) for cid, weight in zip(criteria["criterion_id"], criteria["weight"],
+                                                                    strict=True)]
+    return criteria.assign(weight=weights)
+
+
+def weight_overrides(criteria: pd.DataFrame, edited: pd.DataFrame) -> dict[str, float]:
+    """The weights of ``edited`` (criterion_id, weight) that differ from the loaded ``criteria``:
+    what ``settings.criteria_weights`` must hold for the edit (a blank weight keeps the loaded
+    one).
+
+    >>> loaded = pd.DataFrame({"criterion_id": ["a", "b"], "weight": [1.0, 2.0]})
+    >>> weight_overrides(loaded, pd.DataFrame({"criterion_id": ["a", "b"], "weight": [1.0, 3.0]}))
+    {'b': 3.0}
+    """
+    loaded = dict(zip(criteria["criterion_id"], criteria["weight"], strict=True))
+    return {cid: float(weight) for cid, weight in zip(edited["criterion_id"], edited["weight"], strict=True)
+            if pd.notna(weight) and float(weight) != float(loaded[cid])}
