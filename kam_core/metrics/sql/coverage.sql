@@ -36,11 +36,13 @@ active_contacts as not materialized (
     where coalesce(contacts.is_active, true)
 ),
 
--- without a team table every member counts as active
-active_members as (
-    select member_id
+-- a member is active when the team table says so (blank: active); a member the team table
+-- does not know is not; without a team table every member counts as active
+members as (
+    select
+        member_id,
+        coalesce(is_active, true) as is_active,
     from team
-    where coalesce(is_active, true)
 ),
 
 effective_relationships as (
@@ -60,23 +62,26 @@ effective_relationships as (
     from relationships
     inner join active_contacts
         on active_contacts.contact_id = relationships.contact_id
-    where not $has_team
-        or relationships.member_id in (select member_id from active_members)
+    left join members
+        on members.member_id = relationships.member_id
+    where coalesce(members.is_active, not $has_team)
 ),
 
 contact_best as (
     -- (member, contact) is the relationships key, so the second value of the top-2
-    -- list belongs to a different member than the first
+    -- list belongs to a different member than the first. Grouped by account too, and the
+    -- piece as a number: both cheaper than carrying text through the aggregate.
     select
+        account_id,
         contact_id,
-        any_value(account_id) as account_id,
-        any_value(piece) as piece,
-        any_value(piece_value) as piece_value,
+        max(piece_value) as piece_value,
+        max(case piece when 'king' then 2 when 'queen' then 1 when 'rook' then 1 else 0 end)
+            as key_piece,
         max(effective_strength) as best_strength,
         arg_max(member_id, effective_strength) as best_member_id,
         coalesce(max(effective_strength, 2)[2], 0) as second_strength,
     from effective_relationships
-    group by contact_id
+    group by account_id, contact_id
 ),
 
 account_contacts as (
@@ -103,12 +108,12 @@ member_reach as (
         account_id,
         best_member_id as member_id,
         sum(piece_value * best_strength) as covered_value,
+        -- key_piece: 2 king, 1 queen or rook
         count(*) filter (
-            where piece in ('king', 'queen', 'rook')
-                and round(best_strength, 6) >= $covered_threshold
+            where key_piece > 0 and round(best_strength, 6) >= $covered_threshold
         ) as key_players_covered_count,
         count(*) filter (
-            where piece = 'king' and round(best_strength, 6) >= $covered_threshold
+            where key_piece = 2 and round(best_strength, 6) >= $covered_threshold
         ) as kings_covered_count,
         -- removing the member lowers these contacts to their runner-up (ties lose nothing)
         sum(piece_value * (best_strength - second_strength)) as value_lost,
@@ -131,14 +136,11 @@ account_reach as (
 
 account_threads as (
     select
-        active_contacts.account_id,
-        count(distinct relationships.member_id) as threads,
-    from relationships
-    inner join active_contacts
-        on active_contacts.contact_id = relationships.contact_id
-    where relationships.strength >= $thread_strength
-        and (not $has_team or relationships.member_id in (select member_id from active_members))
-    group by active_contacts.account_id
+        account_id,
+        count(distinct member_id) as threads,
+    from effective_relationships
+    where strength >= $thread_strength
+    group by account_id
 ),
 
 account_coverage as (
