@@ -42,6 +42,7 @@ its inputs may carry the team's edits.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -276,24 +277,12 @@ class StepResults:
         step = STEPS[name]
         wanted = list(columns) if columns is not None else list(step.columns or ())
         select = ", ".join(quote_ident(c) for c in wanted) if wanted else "*"
-        frame = fetch_frame(self.cursor, f"select {select} from {step.relation} order by account_id")
-        return typed(frame, {c: step.columns[c] for c in frame.columns if c in (step.columns or {})})
+        return fetch_frame(self.cursor, f"select {select} from {step.relation} order by account_id",
+                           dtypes=step.columns)
 
     def query(self, text: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """Any query over the step tables and inputs (with the step parameters)."""
         return fetch_frame(self.cursor, text, {**self.params(), **(params or {})})
-
-
-def typed(frame: pd.DataFrame, dtypes: Mapping[str, str]) -> pd.DataFrame:
-    """``frame`` with these columns in these dtypes (lists as Python lists)."""
-    plain = {c: t for c, t in dtypes.items() if t != "object" and str(frame[c].dtype) != t}
-    if plain:
-        frame = frame.astype(plain)
-    for column, dtype in dtypes.items():
-        if dtype == "object":
-            # DuckDB hands lists over as numpy arrays; plain lists are what callers expect
-            frame[column] = [v.tolist() if hasattr(v, "tolist") else v for v in frame[column]]
-    return frame
 
 
 def needed_steps(targets: Iterable[str], given: Iterable[str] = ()) -> tuple[str, ...]:
@@ -374,13 +363,15 @@ def _run_step(cur: duckdb.DuckDBPyConnection, step: Step, params: dict[str, Any]
 @contextmanager
 def run_pipeline(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.date,
                  targets: Iterable[str] = ALL_STEPS, *,
-                 given: Mapping[str, pd.DataFrame] | None = None) -> Iterator[StepResults]:
+                 given: Mapping[str, pd.DataFrame] | None = None,
+                 timings: dict[str, float] | None = None) -> Iterator[StepResults]:
     """Run the steps ``targets`` need on a private cursor of ``con``; yield their results.
 
     ``given`` supplies the rows of some steps instead of computing them (a frame per step
     name, its columns conformed to the step's: missing ones are null) — how a test states
     "given this coverage, expect this health". The step tables disappear with the cursor
-    when the ``with`` block ends.
+    when the ``with`` block ends. ``timings``, when given, receives the seconds each step took
+    (the benchmark's per-step costs).
     """
     given = dict(given or {})
     order = needed_steps(targets, given)
@@ -392,10 +383,13 @@ def run_pipeline(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.d
         stored = _stored_for(cur, present, as_of)
         params = step_params(settings, as_of, loaded)
         for name in order:
+            started = time.perf_counter()
             if name in given:
                 _conform(cur, STEPS[name], given[name])
             else:
                 _run_step(cur, STEPS[name], params, loaded, stored)
+            if timings is not None:
+                timings[name] = time.perf_counter() - started
         yield StepResults(cur, settings, as_of, loaded, order)
     finally:
         cur.close()

@@ -161,13 +161,17 @@ def percent_ranks(metrics: pd.DataFrame) -> pd.DataFrame:
     """``metrics`` with ``percent_rank_<metric>`` for every derived metric: DuckDB's
     ``percent_rank()`` — (rank − 1) / (n − 1) among the accounts that have the metric,
     rounded to 6 decimals, ties taking the lowest rank, n = 1 giving 0 — computed column
-    by column (fifteen window sorts in DuckDB took 0.9 s at 100k accounts, this 0.03 s)."""
+    by column in numpy: an account's rank − 1 is the number of values below its own (one
+    sort per metric; fifteen window sorts in DuckDB took 0.9 s at 100k accounts)."""
     ranks: dict[str, np.ndarray] = {}
     for metric, column in zip(DERIVED_METRICS, RANK_COLUMNS, strict=True):
-        values = metrics[metric].astype("float64").round(6)
-        n = int(values.notna().sum())
-        rank = values.rank(method="min")
-        ranks[column] = ((rank - 1) / (n - 1) if n > 1 else rank * 0.0).to_numpy(dtype="float64")
+        values = np.round(metrics[metric].to_numpy(dtype="float64", na_value=np.nan), 6)
+        present = ~np.isnan(values)
+        ordered = np.sort(values[present])
+        below = np.searchsorted(ordered, values[present], side="left").astype("float64")
+        result = np.full(len(values), np.nan)
+        result[present] = below / (len(ordered) - 1) if len(ordered) > 1 else 0.0
+        ranks[column] = result
     kept = metrics.drop(columns=[c for c in RANK_COLUMNS if c in metrics.columns])
     return pd.concat([kept, pd.DataFrame(ranks, index=metrics.index)], axis=1)
 
