@@ -54,7 +54,7 @@ import duckdb
 
 from kam_core.errors import KamError
 from kam_core.ingest.schema import TABLES
-from kam_core.metrics.sources import add_stand_ins, table_flags
+from kam_core.metrics.sources import add_stand_ins, present_tables, table_flags
 from kam_core.settings import Settings
 from kam_core.sqlutil import fetch_frame, quote_ident, quote_literal, run
 
@@ -304,15 +304,6 @@ def needed_steps(targets: Iterable[str], given: Iterable[str] = ()) -> tuple[str
     for target in targets:
         visit(target)
     return tuple(name for name in STEPS if name in needed)
-
-
-def present_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
-    """Names of the tables and views of the connection's databases (not its temporary ones)."""
-    rows = con.execute(
-        "select table_name from information_schema.tables "
-        "where table_schema = 'main' and table_catalog <> 'temp'"
-    ).fetchall()
-    return {name for (name,) in rows}
 
 
 STORED_FOR_SQL = f"select step from {STORED_INDEX} where as_of = $as_of"

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 
 import duckdb
 
-from kam_core.ingest.schema import LOAD_ORDER, TABLES, loaded_tables
+from kam_core.ingest.schema import LOAD_ORDER, TABLES
 from kam_core.sqlutil import quote_ident
 
 # What each canonical table fills, by area of the app: the one list behind every message
@@ -63,9 +63,24 @@ FILLS: dict[str, dict[str, str]] = {
 }
 
 
+PRESENT_TABLES_SQL = """
+select table_name
+from information_schema.tables
+where table_schema = 'main'
+    and table_catalog <> 'temp'
+"""
+
+
+def present_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """Names of the tables and views of the connection's databases, not its temporary ones
+    (the stand-ins and step tables of a run are temporary: they never count as loaded)."""
+    return {name for (name,) in con.execute(PRESENT_TABLES_SQL).fetchall()}
+
+
 def loaded_inputs(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
-    """The canonical tables present on ``con`` (see ``schema.loaded_tables``)."""
-    return frozenset(loaded_tables(con))
+    """The canonical tables that were loaded (a table not in the export is not created at
+    all, so "not loaded" — null, with an explanation — differs from "loaded but empty" — 0)."""
+    return frozenset(present_tables(con) & set(TABLES))
 
 
 def missing_files(loaded: Iterable[str], area: str) -> list[str]:
