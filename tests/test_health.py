@@ -417,6 +417,6 @@ def test_green_exactly_when_there_is_no_reason_on_the_demo() -> None:
     assert len(got) == 150
     has_status = got[got["status"].notna()]
     assert len(has_status) > 0
-    for status, reasons in zip(has_status["status"], has_status["reasons"], strict=True):
+    for status, reasons in zip(has_status["status"], has_status["reasons"], strict=True):  # (rows asserted above)
         assert (status == "green") == (len(reasons) == 0), (status, reasons)
     assert {"amber", "red"} <= set(has_status["status"])

@@ -100,6 +100,7 @@ def test_portfolio_report(con: duckdb.DuckDBPyConnection) -> None:
     assert got["missing_criteria"].tolist() == [0, 0, 1]
     a = got["contributions"].iloc[0]
     assert a == pytest.approx({"size": 0.0, "fit": 40.0, "cov": 100.0})
+    assert len(got) == 3
     for _, r in got.iterrows():
         c = r["contributions"]
         assert c["size"] + c["fit"] == pytest.approx(r["attractiveness"])
