@@ -62,7 +62,8 @@ def fetch_frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = 
 
     ``dtypes`` names the pandas dtype of some columns, made during the conversion (no second
     pass): ``Int64``, ``boolean``, ``bool``, ``int64``, ``float64``, ``str``, ``datetime64[us]``,
-    or ``object`` for a list column as Python lists.
+    ``object`` for a list column as Python lists, or ``list`` for a list column kept in Arrow
+    (an element reads as a Python list; no Python object per row is made).
     """
     import pandas as pd
     import pyarrow as pa
@@ -96,6 +97,8 @@ def _converted(column: Any, target: str) -> Any:
 
     if target == "object":  # lists (and anything else) as Python objects
         return pd.Series(column.to_pylist(), dtype=object)
+    if target == "list":
+        return column.to_pandas(types_mapper=pd.ArrowDtype)
     if target in ("Int64", "boolean"):
         arrow_type = pa.int64() if target == "Int64" else pa.bool_()
         return column.cast(arrow_type).to_pandas(types_mapper={arrow_type: pd.api.types.pandas_dtype(target)}.get)

@@ -111,13 +111,14 @@ ACTIVITY_COLUMNS: dict[str, str] = {"account_id": "str", "last_activity_date": "
 HEALTH_COLUMNS: dict[str, str] = {
     "account_id": "str", "coverage_score": "float64", "growth_score": "float64",
     "margin_score": "float64", "plan_score": "float64", "activity_score": "float64",
-    "health": "float64", "status": "str", "reasons": "object", "notes": "object",
+    "health": "float64", "status": "str", "reasons": "list", "notes": "list",
     "overdue_actions": "Int64", "latest_rating": "str", "latest_rating_date": "datetime64[us]",
 }
 
 _SQL_TYPES = {
     "str": "varchar", "float64": "double", "Int64": "bigint", "int64": "bigint",
     "boolean": "boolean", "bool": "boolean", "datetime64[us]": "date", "object": "varchar[]",
+    "list": "varchar[]",
 }
 
 

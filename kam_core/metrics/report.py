@@ -212,10 +212,20 @@ def write_report(df: pd.DataFrame, fmt: str, stream: IO[str]) -> None:
     """
     if fmt not in FORMATS:
         raise ReportError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    df = _python_lists(df)
     if fmt == "json":
         _write_json(df, stream)
     else:
         _write_csv(df, stream)
+
+
+def _python_lists(df: pd.DataFrame) -> pd.DataFrame:
+    """List columns kept in Arrow (``reasons``, ``notes``) as columns of Python lists."""
+    arrow_lists = [name for name in df.columns if isinstance(df[name].dtype, pd.ArrowDtype)
+                   and str(df[name].dtype).startswith("list<")]
+    if not arrow_lists:
+        return df
+    return df.assign(**{name: pd.Series(df[name].tolist(), index=df.index, dtype=object) for name in arrow_lists})
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
