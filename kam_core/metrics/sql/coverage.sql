@@ -8,32 +8,28 @@
 -- to e2, so loss(m) = Σ vᶜ·(e1 − e2) over them and a tie for the best loses nothing.
 with
 
-piece_values as (
-    select
-        unnest($piece_names::varchar[]) as piece,
-        unnest($piece_values::double[]) as piece_value,
-),
-
-attitude_values as (
-    select
-        unnest($attitude_names::varchar[]) as attitude,
-        unnest($attitude_values::double[]) as attitude_value,
-),
-
+-- each contact's piece value and attitude value from the settings (looked up in the two
+-- parameter lists: cheaper than joining value tables once the relationships are joined)
 active_contacts as not materialized (
     select
-        contacts.contact_id,
-        contacts.account_id,
-        coalesce(contacts.piece, 'pawn') as piece,
-        coalesce(piece_values.piece_value, 0) as piece_value,
-        coalesce(contacts.attitude, 'neutral') as attitude,
-        coalesce(attitude_values.attitude_value, 0) as attitude_value,
+        contact_id,
+        account_id,
+        coalesce(piece, 'pawn') as piece,
+        coalesce(
+            list_extract($piece_values::double[], list_position($piece_names::varchar[], coalesce(piece, 'pawn'))),
+            0
+        ) as piece_value,
+        -- 2 king, 1 queen or rook: the key players
+        case piece when 'king' then 2 when 'queen' then 1 when 'rook' then 1 else 0 end as key_piece,
+        coalesce(attitude, 'neutral') as attitude,
+        coalesce(
+            list_extract(
+                $attitude_values::double[], list_position($attitude_names::varchar[], coalesce(attitude, 'neutral'))
+            ),
+            0
+        ) as attitude_value,
     from contacts
-    left join piece_values
-        on piece_values.piece = coalesce(contacts.piece, 'pawn')
-    left join attitude_values
-        on attitude_values.attitude = coalesce(contacts.attitude, 'neutral')
-    where coalesce(contacts.is_active, true)
+    where coalesce(is_active, true)
 ),
 
 -- a member is active when the team table says so (blank: active); a member the team table
@@ -51,7 +47,7 @@ effective_relationships as (
         relationships.contact_id,
         relationships.member_id,
         relationships.strength,
-        active_contacts.piece,
+        active_contacts.key_piece,
         active_contacts.piece_value,
         -- a last contact after as_of counts as 0 days; no date: no decay
         relationships.strength / 4 * pow(
@@ -75,8 +71,7 @@ contact_best as (
         account_id,
         contact_id,
         max(piece_value) as piece_value,
-        max(case piece when 'king' then 2 when 'queen' then 1 when 'rook' then 1 else 0 end)
-            as key_piece,
+        max(key_piece) as key_piece,
         max(effective_strength) as best_strength,
         arg_max(member_id, effective_strength) as best_member_id,
         coalesce(max(effective_strength, 2)[2], 0) as second_strength,
