@@ -166,11 +166,15 @@ def percent_ranks(metrics: pd.DataFrame) -> pd.DataFrame:
     ranks: dict[str, np.ndarray] = {}
     for metric, column in zip(DERIVED_METRICS, RANK_COLUMNS, strict=True):
         values = np.round(metrics[metric].to_numpy(dtype="float64", na_value=np.nan), 6)
-        present = ~np.isnan(values)
-        ordered = np.sort(values[present])
-        below = np.searchsorted(ordered, values[present], side="left").astype("float64")
+        present = np.flatnonzero(~np.isnan(values))
+        order = present[np.argsort(values[present])]  # (ties share a rank: any order will do)
+        ordered = values[order]
+        # in sorted order, each value's rank − 1 is the position of its first equal value
+        first = np.ones(len(ordered), dtype=bool)
+        first[1:] = ordered[1:] != ordered[:-1]
+        below = np.maximum.accumulate(np.where(first, np.arange(len(ordered)), 0)).astype("float64")
         result = np.full(len(values), np.nan)
-        result[present] = below / (len(ordered) - 1) if len(ordered) > 1 else 0.0
+        result[order] = below / (len(ordered) - 1) if len(ordered) > 1 else 0.0
         ranks[column] = result
     kept = metrics.drop(columns=[c for c in RANK_COLUMNS if c in metrics.columns])
     return pd.concat([kept, pd.DataFrame(ranks, index=metrics.index)], axis=1)
