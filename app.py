@@ -13,6 +13,8 @@ import streamlit as st
 
 import ui
 from kam_core.ingest.inventory import database_inventory
+from kam_core.metrics.growth import portfolio_figures
+from kam_core.metrics.portfolio import key_tiers
 
 ctx = ui.setup_page(
     "Key Account Management",
@@ -24,14 +26,14 @@ filters = ui.shared_filters(accounts)
 view = accounts if ui.filtered_ids(accounts, filters) is None else accounts[
     accounts["account_id"].isin(ui.filtered_ids(accounts, filters))]
 cur = ctx.settings.currency
-top_tiers = [name for name, _ in ctx.settings.tier_list[:2]]
+top_tiers = key_tiers(ctx.settings)
+figures = portfolio_figures(ctx.con, view)
 
 c1, c2, c3, c4, c5 = st.columns(5)
 c1.metric("Accounts", f"{len(view):,}")
 c2.metric(f"In {' and '.join(ui.md(t) for t in top_tiers)}", f"{view['tier'].isin(top_tiers).sum():,}")
-c3.metric("Revenue, last 12 months", ui.money(view["ttm_revenue"].sum(), cur))
-c4.metric("Gross margin", ui.pct(view["ttm_gross_margin"].sum() / view["ttm_revenue"].sum()
-                                  if view["ttm_revenue"].sum() else None, 1))
+c3.metric("Revenue, last 12 months", ui.money(figures["ttm_revenue"], cur))
+c4.metric("Gross margin", ui.pct(figures["gross_margin_pct"], 1))
 c5.metric("Red accounts", f"{(view['status'] == 'red').sum():,}")
 
 left, right = st.columns([3, 2])

@@ -6,7 +6,7 @@ import datetime as dt
 
 import duckdb
 
-from kam_core.ingest.schema import loaded_tables
+from kam_core.metrics.sources import loaded_inputs
 from kam_core.settings import Settings
 
 # Each candidate: (table, SQL expression of a date). Only loaded tables take part.
@@ -25,7 +25,7 @@ def data_as_of(con: duckdb.DuckDBPyConnection, today: dt.date | None = None) -> 
     Periods count as the first day of their month (they are stored that way).
     """
     today = today or dt.date.today()
-    tables = loaded_tables(con)
+    tables = loaded_inputs(con)
     dates = []
     for table, sql in _CANDIDATES:
         if table in tables:

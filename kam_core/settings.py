@@ -278,6 +278,11 @@ SETTINGS: tuple[Setting, ...] = (
             _number(0, 3600, lo_open=True), "loading"),
     Setting("mapping_sql_memory_mb", 1024.0, "A mapping's SQL is stopped when it needs more than this "
             "many MB of memory.", _number(64, 65536), "loading"),
+    # health v2 and the metrics pipeline
+    Setting("overdue_action_penalty", 25.0, "Points the plan component loses per overdue plan action "
+            "(open, due before the as-of date); the component stays at least 0.", _number(0, 100), "health"),
+    Setting("review_due_soon_days", 14, "Days before a review falls due from which the account's notes "
+            "say it is due soon.", _number(0, integer=True), "health"),
 )
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 

@@ -12,8 +12,10 @@ Values from users always travel as DuckDB parameters; these helpers exist for id
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pandas and pyarrow load only when a frame is fetched (not for a load)
     import duckdb
@@ -32,20 +34,50 @@ def literal_list(values: tuple[str, ...] | list[str]) -> str:
     return "[" + ", ".join(quote_literal(v) for v in values) + "]"
 
 
-def fetch_frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pd.DataFrame:
+_PARAMETER = re.compile(r"\$([a-z_][a-z0-9_]*)")
+
+
+def used_params(sql: str, params: dict[str, Any] | None) -> dict[str, Any]:
+    """The parameters ``sql`` names (DuckDB refuses unused named parameters).
+
+    >>> used_params("select $a + 1", {"a": 1, "b": 2})
+    {'a': 1}
+    """
+    used = set(_PARAMETER.findall(sql))
+    return {k: v for k, v in (params or {}).items() if k in used}
+
+
+def run(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None
+        ) -> duckdb.DuckDBPyConnection:
+    """Execute ``sql`` with the parameters it names out of ``params``."""
+    return con.execute(sql, used_params(sql, params) or None)
+
+
+def fetch_frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None,
+                dtypes: Mapping[str, str] | None = None) -> pd.DataFrame:
     """A query's result as a DataFrame, through Arrow: several times faster than ``.df()``
     for text columns (pandas keeps text in Arrow arrays). Types as ``.df()`` gives them:
     dates as datetime64, integers and truth values with nulls as nullable dtypes, decimals
     and huge integers as float64, maps as dicts.
+
+    ``dtypes`` names the pandas dtype of some columns, made during the conversion (no second
+    pass): ``Int64``, ``boolean``, ``bool``, ``int64``, ``float64``, ``str``, ``datetime64[us]``,
+    ``object`` for a list column as Python lists, or ``list`` for a list column kept in Arrow
+    (an element reads as a Python list; no Python object per row is made).
     """
     import pandas as pd
     import pyarrow as pa
 
     con.complete()  # a result left unread by an earlier execute() would block con.sql
-    table = con.sql(sql, params=params or None).to_arrow_table()
+    table = con.sql(sql, params=used_params(sql, params) or None).to_arrow_table()
     columns = {}
+    wanted = dtypes or {}
     for name, column in zip(table.column_names, table.columns, strict=True):
         kind = column.type
+        target = wanted.get(name)
+        if target is not None:
+            columns[name] = _converted(column, target)
+            continue
         if pa.types.is_decimal(kind):
             column = column.cast(pa.float64())
         elif pa.types.is_date(kind):
@@ -56,6 +88,27 @@ def fetch_frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = 
         nullable = _nullable().get(kind) if column.null_count else None
         columns[name] = column.to_pandas(types_mapper={kind: nullable}.get if nullable else None)
     return pd.DataFrame(columns) if columns else pd.DataFrame(index=range(table.num_rows))
+
+
+def _converted(column: Any, target: str) -> Any:
+    """An Arrow column as a pandas Series of the ``target`` dtype."""
+    import pandas as pd
+    import pyarrow as pa
+
+    if target == "object":  # lists (and anything else) as Python objects
+        return pd.Series(column.to_pylist(), dtype=object)
+    if target == "list":
+        return column.to_pandas(types_mapper=pd.ArrowDtype)
+    if target in ("Int64", "boolean"):
+        arrow_type = pa.int64() if target == "Int64" else pa.bool_()
+        return column.cast(arrow_type).to_pandas(types_mapper={arrow_type: pd.api.types.pandas_dtype(target)}.get)
+    if target == "datetime64[us]":
+        return column.cast(pa.timestamp("us")).to_pandas()
+    if target == "float64":
+        return column.cast(pa.float64()).to_pandas()
+    if target in ("bool", "int64"):
+        return column.to_pandas().astype(target)
+    return column.to_pandas().astype(target) if target != "str" else column.to_pandas()
 
 
 @cache

@@ -1,12 +1,19 @@
 """Portfolio (senior management): which accounts are key and why — weighted criteria, tiers,
 the attractiveness × strength matrix, concentration, growth and profit."""
 
-import pandas as pd
 import streamlit as st
 
 import charts
 import ui
-from kam_core.metrics.portfolio import contributions, portfolio_overview, tier_changes
+from kam_core.metrics.growth import portfolio_figures
+from kam_core.metrics.portfolio import (
+    contributions,
+    key_tiers,
+    portfolio_overview,
+    tier_changes,
+    weight_overrides,
+    weights_in_force,
+)
 
 ctx = ui.setup_page("Portfolio", "♛", "Key accounts are chosen by weighted criteria, not by revenue alone.")
 cur = ctx.settings.currency
@@ -20,15 +27,12 @@ saved_settings = ui.saved_settings()
 if criteria is not None:
     with st.expander("Criteria and weights — change a weight to re-score live", expanded=False,
                      icon=":material/tune:"):
-        shown = criteria.assign(weight=[ctx.settings.criteria_weights.get(c, w)
-                                        for c, w in zip(criteria["criterion_id"], criteria["weight"], strict=True)])
+        shown = weights_in_force(criteria, ctx.settings)
         edited = st.data_editor(
             shown[["criterion_id", "name", "axis", "source", "weight"]], hide_index=True, width="stretch",
             disabled=["criterion_id", "name", "axis", "source"], key="weights",
             column_config={"weight": st.column_config.NumberColumn(min_value=0.0, step=0.5, format="%.2f")})
-        base_weights = dict(zip(criteria["criterion_id"], criteria["weight"], strict=True))
-        override = {c: float(w) for c, w in zip(edited["criterion_id"], edited["weight"], strict=True)
-                    if pd.notna(w) and float(w) != float(base_weights[c])}
+        override = weight_overrides(criteria, edited)
         if override != ctx.settings.criteria_weights:
             ui.set_session_override("criteria_weights", override)
             st.rerun()
@@ -61,20 +65,24 @@ if view.empty:
     st.stop()
 
 # ---- headline figures
-top = tier_names[:2]
+top = key_tiers(ctx.settings)
 key = view[view["tier"].isin(top)]
 gold = view[view["tier"] == tier_names[0]]
-ttm, prior = view["ttm_revenue"].sum(), view["prior_ttm_revenue"].sum()
+figures = portfolio_figures(ctx.con, view)
+ttm = figures["ttm_revenue"]
+key_revenue = portfolio_figures(ctx.con, key)["ttm_revenue"]
 c1, c2, c3, c4, c5 = st.columns(5)
 c1.metric(f"{ui.md(tier_names[0])} accounts", f"{len(gold):,}", f"{len(key):,} with {tier_names[1]}, of {len(view):,}",
           delta_color="off", delta_arrow="off")
-c2.metric("Revenue, last 12 months", ui.money(ttm, cur), ui.pct(ttm / prior - 1, 1, True) if prior > 0 else None)
-margin = view["ttm_gross_margin"].sum()
-c3.metric("Gross margin", ui.money(margin, cur), ui.pct(margin / ttm, 1) + " of revenue" if ttm else None,
+c2.metric("Revenue, last 12 months", ui.money(ttm, cur),
+          ui.pct(figures["revenue_growth"], 1, True) if figures["revenue_growth"] is not None else None)
+c3.metric("Gross margin", ui.money(figures["ttm_gross_margin"], cur),
+          ui.pct(figures["gross_margin_pct"], 1) + " of revenue" if figures["gross_margin_pct"] is not None else None,
           delta_color="off", delta_arrow="off")
-c4.metric(f"Revenue share of {' + '.join(ui.md(t) for t in top)}", ui.pct(key["ttm_revenue"].sum() / ttm if ttm else None))
+c4.metric(f"Revenue share of {' + '.join(ui.md(t) for t in top)}", ui.pct(key_revenue / ttm if ttm else None))
+unstable = 1 - ctx.settings.borderline_stability
 c5.metric("Borderline", f"{int(view['is_borderline'].fillna(False).sum()):,}",
-          help="Accounts whose tier changes under more than 20 % of small weight perturbations.")
+          help=f"Accounts whose tier changes under more than {ui.pct(unstable)} of small weight perturbations.")
 
 # ---- the matrix
 st.subheader("Attractiveness × strength")
@@ -93,9 +101,7 @@ else:
         st.session_state["portfolio_explain"] = picked
 
 # ---- tier and quadrant summary, concentration
-overview = portfolio_overview(ctx.con, ctx.settings, ctx.as_of,
-                              scores=view[["account_id", "name", "tier", "tier_rank", "quadrant"]],
-                              growth=view[["account_id", "ttm_revenue", "ttm_gross_margin"]])
+overview = portfolio_overview(ctx.con, ctx.settings, ctx.as_of, scores=view, growth=view)
 left, mid, right = st.columns(3)
 money_cfg = {"ttm_revenue": st.column_config.NumberColumn(f"revenue ({cur})", format="compact"),
              "ttm_gross_margin": st.column_config.NumberColumn(f"gross margin ({cur})", format="compact"),
@@ -138,8 +144,9 @@ st.dataframe(
         "revenue_growth": st.column_config.NumberColumn("growth", format="percent"),
         "gross_margin_pct": st.column_config.NumberColumn("margin", format="percent"),
     })
-ui.explain("Tier stability = share of 200 random ±20 % weight changes under which the account keeps its tier; "
-           "below 80 % it is borderline.", "tier_stability")
+ui.explain(f"Tier stability = share of {ctx.settings.stability_runs} random ±{ui.pct(ctx.settings.stability_spread)} "
+           "weight changes under which the account keeps its tier; below "
+           f"{ui.pct(ctx.settings.borderline_stability)} it is borderline.", "tier_stability")
 
 # ---- score explanation
 st.subheader("Why this score?")

@@ -65,13 +65,15 @@ with left:
         st.success("Nothing stands out: every health component is fine.")
     for reason in reasons:
         st.markdown(f"- {ui.md(reason)}")
-    ui.explain("Every health component below 40 and every rule that capped the status, in words.", "reasons")
+    ui.explain(f"Every condition that makes the account red or amber, in words (a component below "
+               f"{ctx.settings.reason_below:g}, health below {ctx.settings.status_green:g}, …).", "reasons")
 with right:
     components = {k: (float(health[f"{k}_score"]) if pd.notna(health[f"{k}_score"]) else float("nan"))
                   for k in ("coverage", "growth", "margin", "plan", "activity")}
     fig = go.Figure(go.Bar(
         x=[v if v == v else 0 for v in components.values()], y=list(components), orientation="h",
-        marker_color=[ui.STATUS_COLOURS["red"] if v < 40 else ui.STATUS_COLOURS["amber"] if v < 70 else
+        marker_color=[ui.STATUS_COLOURS["red"] if v < ctx.settings.reason_below else
+                      ui.STATUS_COLOURS["amber"] if v < ctx.settings.status_green else
                       ui.STATUS_COLOURS["green"] if v == v else "#DDD" for v in components.values()],
         text=[f"{v:.0f}" if v == v else "no data" for v in components.values()], textposition="auto"))
     fig.update_xaxes(range=[0, 100], title="score (0–100)")
@@ -122,7 +124,8 @@ else:
                                         "coverage_without": st.column_config.NumberColumn("coverage without", format="%.0f"),
                                         "share_lost": st.column_config.ProgressColumn("coverage lost", min_value=0,
                                                                                       max_value=1, format="percent")})
-    ui.explain("Gap list: kings, queens and rooks with effective strength below 0.5.", "gap_list")
+    ui.explain(f"Gap list: contacts of piece value {ctx.settings.high_influence_value:g} or more (kings, queens, "
+               f"rooks by default) with effective strength below {ctx.settings.covered_threshold:g}.", "gap_list")
 
 # ---- growth
 st.subheader("Revenue and margin")

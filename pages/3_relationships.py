@@ -7,6 +7,7 @@ import streamlit as st
 import ui
 from kam_core.metrics.coverage import (
     dependency_by_member,
+    member_exposure,
     missing_inputs_message,
     opponent_list,
     team_account_matrix,
@@ -36,9 +37,11 @@ LINK = st.column_config.LinkColumn("account", display_text=r"account=(.*)$", wid
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Average coverage", f"{view['coverage'].mean():.0f} / 100" if view["coverage"].notna().any() else "–")
 c2.metric("Single-threaded", f"{int(view['single_threaded'].fillna(False).sum()):,}",
-          help="Accounts where at most one team member has a trusted relationship (strength ≥ 3).")
+          help="Accounts where at most one team member has a trusted relationship "
+               f"(strength ≥ {ctx.settings.thread_strength}).")
 c3.metric("King not covered", f"{int((view['king_covered'] == False).sum()):,}",  # noqa: E712
-          help="No active king, or nobody reaches the king with effective strength ≥ 0.5.")
+          help="No active king, or nobody reaches the king with effective strength "
+               f"≥ {ctx.settings.covered_threshold:g}.")
 c4.metric("High-influence opponents", f"{int(view['high_influence_opponents'].fillna(0).sum()):,}")
 
 st.subheader("Coverage versus revenue")
@@ -95,16 +98,10 @@ dep = dep[dep["account_id"].isin(view["account_id"])]
 if dep.empty:
     ui.empty_state("No relationships between active team members and the selected accounts.")
 else:
-    revenue = view.set_index("account_id")["ttm_revenue"]
-    dep = dep.assign(revenue_at_risk=dep["account_id"].map(revenue) * dep["share_lost"])
-    per_member = (dep.groupby(["member_id", "member_name"], dropna=False, as_index=False)
-                  .agg(accounts=("account_id", "nunique"),
-                       accounts_over_half=("share_lost", lambda s: int((s >= 0.5).sum())),
-                       coverage_points_lost=("coverage_lost", "sum"),
-                       revenue_weighted_exposure=("revenue_at_risk", "sum"))
-                  .sort_values("revenue_weighted_exposure", ascending=False))
+    per_member = member_exposure(dep, view, ctx.settings)
     st.dataframe(per_member, hide_index=True, width="stretch", column_config={
-        "member_name": "team member", "accounts_over_half": "accounts losing ≥ 50 % of coverage",
+        "member_name": "team member",
+        "accounts_dependent": f"accounts losing ≥ {ui.pct(ctx.settings.key_person_reason)} of coverage",
         "coverage_points_lost": st.column_config.NumberColumn("coverage points lost (sum)", format="%.0f"),
         "revenue_weighted_exposure": st.column_config.NumberColumn(f"revenue × share lost ({cur})", format="compact")})
     member_names = per_member["member_name"].fillna(per_member["member_id"]).tolist()

@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import ui
-from kam_core.metrics.growth import missing_inputs, monthly_revenue, pipeline, portfolio_summary, product_mix
+from kam_core.metrics.growth import missing_inputs, monthly_revenue, pipeline, portfolio_figures, product_mix
 from kam_core.metrics.lifecycle import phase_distribution
 
 ctx = ui.setup_page("Growth", "📈", "Profit matters more than volume, and the long term more than the short term.")
@@ -21,17 +21,17 @@ if view.empty:
     ui.empty_state("No account matches the filters.")
     st.stop()
 
-ttm, prior = view["ttm_revenue"].sum(), view["prior_ttm_revenue"].sum()
-margin = view["ttm_gross_margin"].sum()
+figures = portfolio_figures(ctx.con, view)
 c1, c2, c3, c4 = st.columns(4)
-c1.metric("Revenue, last 12 months", ui.money(ttm, cur),
-          ui.pct(ttm / prior - 1, 1, signed=True) if prior > 0 else None, help="Against the 12 months before.")
-c2.metric("Gross margin, last 12 months", ui.money(margin, cur), ui.pct(margin / ttm, 1) + " of revenue" if ttm else None,
+c1.metric("Revenue, last 12 months", ui.money(figures["ttm_revenue"], cur),
+          ui.pct(figures["revenue_growth"], 1, signed=True) if figures["revenue_growth"] is not None else None,
+          help="Against the 12 months before.")
+c2.metric("Gross margin, last 12 months", ui.money(figures["ttm_gross_margin"], cur),
+          ui.pct(figures["gross_margin_pct"], 1) + " of revenue" if figures["gross_margin_pct"] is not None else None,
           delta_color="off", delta_arrow="off")
-c3.metric("Open pipeline", ui.money(view["open_pipeline"].sum(), cur),
-          "weighted " + ui.money(view["weighted_pipeline"].sum(), cur), delta_color="off", delta_arrow="off")
-summary = ui.cached(ctx, portfolio_summary)
-c4.metric("Win rate, last 12 months", ui.pct(summary.get("win_rate")), help="Whole portfolio: won / (won + lost).")
+c3.metric("Open pipeline", ui.money(figures["open_pipeline"], cur),
+          "weighted " + ui.money(figures["weighted_pipeline"], cur), delta_color="off", delta_arrow="off")
+c4.metric("Win rate, last 12 months", ui.pct(figures["win_rate"]), help="Won / (won + lost) over the selected accounts.")
 
 st.subheader("Revenue and gross margin by month")
 monthly = ui.cached(ctx, monthly_revenue, account_ids=ids)

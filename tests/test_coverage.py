@@ -377,6 +377,7 @@ def test_dependency_by_member_matches_coverage_by_account(con):
     deps = coverage.dependency_by_member(con, Settings(), AS_OF)
     accounts = coverage.coverage_by_account(con, Settings(), AS_OF).set_index("account_id")
     worst = deps.groupby("account_id")["share_lost"].max()
+    assert worst.index.tolist() == ["A1", "A2", "A3", "A6"]  # accounts an active member reaches
     for account_id, share in worst.items():
         assert share == pytest.approx(accounts.loc[account_id, "key_person_dependency"])
 
@@ -386,7 +387,9 @@ def test_dependency_by_member_recomputes_like_removing_the_member(con):
     deps = coverage.dependency_by_member(con, Settings(), AS_OF)
     con.execute("delete from relationships where member_id = 'M2'")
     after = coverage.coverage_by_account(con, Settings(), AS_OF).set_index("account_id")
-    for row in deps[deps["member_id"] == "M2"].itertuples():
+    m2 = deps[deps["member_id"] == "M2"]
+    assert sorted(m2["account_id"]) == ["A1", "A3"]  # M2 knows C1, C2 (A1) and C9 (A3)
+    for row in m2.itertuples():
         assert row.coverage_without == pytest.approx(after.loc[row.account_id, "coverage"])
 
 

@@ -62,3 +62,24 @@ def test_without_relationships(con: duckdb.DuckDBPyConnection) -> None:
     got = opponent_list(con, Settings(), AS_OF)
     assert got["contact_id"].tolist() == ["K", "Q"]
     assert got["best_strength"].tolist() == [0.0, 0.0]
+
+
+def test_member_exposure(con: duckdb.DuckDBPyConnection) -> None:
+    import pandas as pd
+
+    from kam_core.metrics.coverage import dependency_by_member, member_exposure
+
+    dependencies = dependency_by_member(con, Settings(), AS_OF)
+    accounts = pd.DataFrame({"account_id": ["A", "B"], "ttm_revenue": [1000.0, 100.0]})
+    got = member_exposure(dependencies, accounts, Settings()).set_index("member_id")
+    assert len(got) == 2
+    # A: Σv·e = 10·1 + 9·1 = 19 (P has no relationship). M2 is K's best (1.0 vs M1's 0.5):
+    # leaving costs 10·0.5 = 5 → 5/19; M1 is Q's only one: 9 → 9/19. B: M1 alone: all of it.
+    assert got.loc["M1", "accounts"] == 2 and got.loc["M2", "accounts"] == 1
+    assert got.loc["M1", "revenue_weighted_exposure"] == pytest.approx(1000 * 9 / 19 + 100 * 1.0)
+    assert got.loc["M2", "revenue_weighted_exposure"] == pytest.approx(1000 * 5 / 19)
+    # at least key_person_reason (50 %) of the coverage: M1 in B only (9/19 = 47 % in A)
+    assert got.loc["M1", "accounts_dependent"] == 1 and got.loc["M2", "accounts_dependent"] == 0
+    assert got.index.tolist() == ["M1", "M2"]  # the largest exposure first
+    only_a = member_exposure(dependencies, accounts[accounts["account_id"] == "A"], Settings())
+    assert only_a["accounts"].tolist() == [1, 1]

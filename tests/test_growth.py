@@ -25,6 +25,7 @@ from kam_core.metrics.growth import (
     portfolio_summary,
     product_mix,
 )
+from kam_core.metrics.sources import reading
 from kam_core.settings import Settings
 
 AS_OF = dt.date(2024, 3, 15)
@@ -124,6 +125,10 @@ def frame(records: list[dict], columns=GROWTH_COLUMNS) -> pd.DataFrame:
         account_id="str",
         open_lines="Int64",
         open_lines_list="str",
+        open_deals="Int64",
+        open_deals_without_amount="Int64",
+        won_deals="Int64",
+        lost_deals="Int64",
         has_revenue_rows="bool",
         months_with_revenue="Int64",
     )
@@ -141,8 +146,10 @@ EXPECTED = [
         "revenue_growth": 350 / 300 - 1,
         "ttm_gross_margin": 90.0,  # 30 + 60; the 50 row has no margin
         "prior_ttm_gross_margin": 75.0,  # 50 + 25
+        "ttm_margin_revenue": 300.0,  # 100 + 200: the rows with a margin
         "gross_margin_pct": 90 / 300,  # over the rows with a margin: 100 + 200
         "gross_margin_growth": 90 / 75 - 1,
+        "annual_potential": 650.0,
         "share_of_wallet": 350 / 650,  # potential 400 + 150 + 100 + 0
         # x: 400 - 150 = 250; y: max(150 - 200, 0) = 0; z: 100 - 0 = 100; w: 0
         "whitespace": 350.0,
@@ -150,6 +157,10 @@ EXPECTED = [
         "open_lines_list": "z",
         "open_pipeline": 1700.0,  # o1 1000 + o2 400 + o3 300 (closed after as_of)
         "weighted_pipeline": 740.0,  # 1000 * 0.5 + 0 + 300 * 0.8
+        "open_deals": 3,  # o1, o2, o3
+        "open_deals_without_amount": 0,
+        "won_deals": 1,  # o5
+        "lost_deals": 1,  # o7
         "win_rate": 0.5,  # o5 won / (o5 won + o7 lost); o6 out of window
         "has_revenue_rows": True,
         "months_with_revenue": 2,  # 2023-04 and 2024-03
@@ -161,14 +172,20 @@ EXPECTED = [
         "revenue_growth": NAN,  # prior 0
         "ttm_gross_margin": NAN,  # no ttm row has a margin
         "prior_ttm_gross_margin": NAN,
+        "ttm_margin_revenue": NAN,
         "gross_margin_pct": NAN,
         "gross_margin_growth": NAN,
+        "annual_potential": 0.0,
         "share_of_wallet": NAN,  # potential sums to 0
         "whitespace": 0.0,  # max(0 - 80, 0)
         "open_lines": 0,
         "open_lines_list": "",
         "open_pipeline": 200.0,  # o9
         "weighted_pipeline": 50.0,  # 200 * 0.25
+        "open_deals": 1,  # o9
+        "open_deals_without_amount": 0,
+        "won_deals": 0,
+        "lost_deals": 0,
         "win_rate": NAN,  # o8 closed before the window
         "has_revenue_rows": True,
         "months_with_revenue": 1,
@@ -180,14 +197,20 @@ EXPECTED = [
         "revenue_growth": -20 / 100 - 1,  # -1.2
         "ttm_gross_margin": -4.0,  # 8 - 12
         "prior_ttm_gross_margin": 10.0,
+        "ttm_margin_revenue": -20.0,  # 40 - 60: both rows give a margin
         "gross_margin_pct": -4 / -20,  # 0.2
         "gross_margin_growth": -4 / 10 - 1,  # -1.4
+        "annual_potential": 0.0,  # potential loaded, none for C
         "share_of_wallet": NAN,  # no potential rows
         "whitespace": 0.0,  # potential loaded, none for C
         "open_lines": 0,
         "open_lines_list": "",
         "open_pipeline": 0.0,  # table loaded, nothing open
         "weighted_pipeline": 0.0,
+        "open_deals": 0,
+        "open_deals_without_amount": 0,
+        "won_deals": 0,
+        "lost_deals": 0,
         "win_rate": NAN,
         "has_revenue_rows": True,
         "months_with_revenue": 1,  # 2023-05 (+40); 2023-07 is negative
@@ -199,8 +222,10 @@ EXPECTED = [
         "revenue_growth": NAN,  # prior <= 0
         "ttm_gross_margin": NAN,
         "prior_ttm_gross_margin": NAN,
+        "ttm_margin_revenue": NAN,
         "gross_margin_pct": NAN,
         "gross_margin_growth": NAN,
+        "annual_potential": 70.0,
         "share_of_wallet": 5 / 70,
         # x: 50 - 10 = 40; y: 20 - (-5) = 25
         "whitespace": 65.0,
@@ -208,6 +233,10 @@ EXPECTED = [
         "open_lines_list": "y",
         "open_pipeline": 0.0,
         "weighted_pipeline": 0.0,
+        "open_deals": 0,
+        "open_deals_without_amount": 0,
+        "won_deals": 0,
+        "lost_deals": 0,
         "win_rate": NAN,
         "has_revenue_rows": True,
         "months_with_revenue": 1,
@@ -219,14 +248,20 @@ EXPECTED = [
         "revenue_growth": NAN,
         "ttm_gross_margin": NAN,
         "prior_ttm_gross_margin": NAN,
+        "ttm_margin_revenue": NAN,
         "gross_margin_pct": NAN,
         "gross_margin_growth": NAN,
+        "annual_potential": 600.0,
         "share_of_wallet": 0.0,  # 0 / 600
         "whitespace": 600.0,  # 500 + 100
         "open_lines": 2,
         "open_lines_list": "x, y",
         "open_pipeline": 0.0,
         "weighted_pipeline": 0.0,
+        "open_deals": 0,
+        "open_deals_without_amount": 0,
+        "won_deals": 0,
+        "lost_deals": 0,
         "win_rate": NAN,
         "has_revenue_rows": False,
         "months_with_revenue": 0,
@@ -238,14 +273,20 @@ EXPECTED = [
         "revenue_growth": NAN,
         "ttm_gross_margin": NAN,
         "prior_ttm_gross_margin": NAN,
+        "ttm_margin_revenue": NAN,
         "gross_margin_pct": NAN,
         "gross_margin_growth": NAN,
+        "annual_potential": 0.0,
         "share_of_wallet": NAN,
         "whitespace": 0.0,
         "open_lines": 0,
         "open_lines_list": "",
         "open_pipeline": 0.0,
         "weighted_pipeline": 0.0,
+        "open_deals": 0,
+        "open_deals_without_amount": 0,
+        "won_deals": 0,
+        "lost_deals": 0,
         "win_rate": NAN,
         "has_revenue_rows": False,
         "months_with_revenue": 0,
@@ -326,6 +367,11 @@ def test_only_accounts_loaded_gives_nulls() -> None:
 def test_without_potential_and_opportunities() -> None:
     result = growth_by_account(make_db(["accounts", "revenue"]), SETTINGS, AS_OF)
     null_cols = [
+        "annual_potential",
+        "open_deals",
+        "open_deals_without_amount",
+        "won_deals",
+        "lost_deals",
         "share_of_wallet",
         "whitespace",
         "open_lines",
@@ -360,8 +406,13 @@ def test_loaded_but_empty_tables_give_zero() -> None:
                 "whitespace": 0.0,
                 "open_lines": 0,
                 "open_lines_list": "",
+                "annual_potential": 0.0,
                 "open_pipeline": 0.0,
                 "weighted_pipeline": 0.0,
+                "open_deals": 0,
+                "open_deals_without_amount": 0,
+                "won_deals": 0,
+                "lost_deals": 0,
                 "has_revenue_rows": False,
                 "months_with_revenue": 0,
             }
@@ -393,21 +444,29 @@ def test_missing_inputs() -> None:
     assert any("revenue.csv" in text for text in missing_inputs(make_db(["accounts"])))
 
 
-def test_unloaded_tables_become_empty_relations_of_the_same_columns() -> None:
+def test_unloaded_tables_read_as_empty_tables_of_the_same_columns() -> None:
     con = duckdb.connect()
     create_schema(con, tables=["accounts"])
-    tables = growth.table_sources(con, ("accounts", "revenue"))
-    assert tables["flags"] == {"has_accounts": True, "has_revenue": False}
-    assert tables["sources"]["accounts"] == '"accounts"'
-    empty = con.execute(f"select * from {tables['sources']['revenue']}").df()
-    assert list(empty.columns) == [
-        "account_id",
-        "period",
-        "product_line",
-        "revenue",
-        "gross_margin",
-    ]
+    with reading(con) as cur:
+        empty = cur.execute("select * from revenue").df()
+    assert list(empty.columns) == ["account_id", "period", "product_line", "revenue", "gross_margin"]
     assert empty.empty
+    # the stand-in lived on the private cursor only
+    assert "revenue" not in {r[0] for r in con.execute("select view_name from duckdb_views()").fetchall()}
+
+
+def test_an_open_deal_without_an_amount_counts_as_a_deal_and_adds_nothing() -> None:
+    con = make_db()
+    con.execute("alter table opportunities alter column amount drop not null")
+    con.execute("insert into opportunities (opportunity_id, account_id, status, amount, probability) "
+                "values ('o10', 'B', 'open', null, 0.5), ('o11', 'B', 'won', null, 1.0)")
+    row = growth_by_account(con, SETTINGS, AS_OF).set_index("account_id").loc["B"]
+    # B: o9 (200, p 0.25) and o10 (no amount) are open; o11 has no close date: not in the window
+    assert row.open_deals == 2 and row.open_deals_without_amount == 1
+    assert row.open_pipeline == pytest.approx(200.0) and row.weighted_pipeline == pytest.approx(50.0)
+    summary = portfolio_summary(con, SETTINGS, AS_OF)
+    assert summary["open_opportunities"] == 5 and summary["open_deals_without_amount"] == 1
+    assert summary["open_pipeline"] == pytest.approx(1700 + 200)
 
 
 # ---------------------------------------------------------------------------------------
@@ -437,6 +496,7 @@ def test_portfolio_summary_hand_computed() -> None:
         "share_of_wallet": 415 / 1320,
         "whitespace": 350 + 0 + 65 + 600,
         "open_opportunities": 4,  # o1, o2, o3, o9
+        "open_deals_without_amount": 0,
         "open_pipeline": 1700 + 200,
         "weighted_pipeline": 740 + 50,
         "win_rate": 0.5,
@@ -597,3 +657,22 @@ def test_product_mix_without_potential() -> None:
     assert list(result.product_line) == ["x", "y"]
     assert result[["annual_potential", "whitespace", "share_of_wallet"]].isna().all().all()
     assert result.open_accounts.isna().all()
+
+
+def test_portfolio_figures_follow_the_given_accounts() -> None:
+    con = make_db()
+    accounts = growth_by_account(con, SETTINGS, AS_OF)
+    everything = growth.portfolio_figures(con, accounts)
+    assert everything == {k: v for k, v in portfolio_summary(con, SETTINGS, AS_OF).items()
+                          if k not in ("as_of", "currency")}
+    # A and B only: A 350 and B 80; the margin over the rows that give one: A's 90 / 300
+    some = growth.portfolio_figures(con, accounts[accounts["account_id"].isin(["A", "B"])])
+    assert some["accounts_count"] == 2 and some["ttm_revenue"] == pytest.approx(430)
+    assert some["top10_share"] == pytest.approx(1.0)
+    assert some["herfindahl"] == pytest.approx((350**2 + 80**2) / 430**2)
+    assert some["gross_margin_pct"] == pytest.approx(90 / 300)
+    assert some["win_rate"] == pytest.approx(0.5) and some["open_opportunities"] == 4
+    # no account selected: sums 0, ratios null
+    none = growth.portfolio_figures(con, accounts.iloc[0:0])
+    assert none["accounts_count"] == 0 and none["ttm_revenue"] == 0
+    assert none["top10_share"] is None and none["gross_margin_pct"] is None

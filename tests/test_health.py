@@ -73,8 +73,10 @@ def test_growth_component() -> None:
     # health over the one component with data is that component
     assert got.loc["fell", "health"] == pytest.approx(5.0)
     assert got.loc["fell", "status"] == "red"
-    assert got.loc["fell", "reasons"] == ["revenue fell 18 % on last year"]
-    assert got.loc["flat", "reasons"] == []
+    assert got.loc["fell", "reasons"] == ["health 5 of 100 is below 40", "revenue fell 18 % on last year"]
+    # flat: health 50 is amber, and says so
+    assert got.loc["flat", "status"] == "amber"
+    assert got.loc["flat", "reasons"] == ["health 50 of 100 is below 70"]
     # a different slope: 50 + 100 × -0.18 = 32
     slow = health_by_account(con, Settings({"growth_slope": 100}), AS_OF, **inputs).set_index("account_id")
     assert slow.loc["fell", "growth_score"] == pytest.approx(32.0)
@@ -89,12 +91,13 @@ def test_margin_component() -> None:
     assert got.loc["high", "margin_score"] == 100.0
     assert got.loc["neg", "margin_score"] == 0.0
     assert pd.isna(got.loc["none", "margin_score"])
-    assert got.loc["low", "reasons"] == ["gross margin 9 % against a 30 % target"]
-    assert got.loc["neg", "reasons"] == ["gross margin -10 % against a 30 % target"]
+    assert got.loc["low", "reasons"] == ["health 30 of 100 is below 40", "gross margin 9 % against a 30 % target"]
+    assert got.loc["neg", "reasons"] == ["health 0 of 100 is below 40", "gross margin -10 % against a 30 % target"]
     target = health_by_account(con, Settings({"target_margin": 0.275}), AS_OF, **inputs)
     # 100 × 0.09 / 0.275 = 32.727273
     assert row(target, "low")["margin_score"] == pytest.approx(32.727273)
-    assert row(target, "low")["reasons"] == ["gross margin 9 % against a 27.5 % target"]
+    assert row(target, "low")["reasons"] == ["health 32 of 100 is below 40",
+                                             "gross margin 9 % against a 27.5 % target"]
 
 
 def test_plan_component() -> None:
@@ -111,12 +114,15 @@ def test_plan_component() -> None:
     # 100 up to 90 days, then linear to 0 at 180: 135 → 100·(180-135)/90 = 50,
     # 144 → 100·36/90 = 40 (not below 40: no reason), 180 → 0, never → 0
     assert got.loc[ids, "plan_score"].tolist() == pytest.approx([100, 100, 50, 40, 0, 0, 0])
-    assert got.loc["d180", "reasons"] == ["no review for 180 days"]
-    assert got.loc["d200", "reasons"] == ["no review for 200 days"]
-    assert got.loc["never", "reasons"] == ["the account plan has never been reviewed"]
-    # an overdue review that is not yet below the reason threshold is still mentioned
-    assert got.loc["d135", "reasons"] == ["review overdue: last one 135 days ago"]
-    assert got.loc["d90", "reasons"] == []
+    assert got.loc["d180", "reasons"] == ["health 0 of 100 is below 40", "no review for 180 days"]
+    assert got.loc["d200", "reasons"] == ["health 0 of 100 is below 40", "no review for 200 days"]
+    assert got.loc["never", "reasons"] == ["health 0 of 100 is below 40", "the account plan has never been reviewed"]
+    # an overdue review that is not yet below the reason threshold is a note, not a reason
+    assert got.loc["d135", "reasons"] == ["health 50 of 100 is below 70"]
+    assert got.loc["d135", "notes"] == ["review overdue: last one 135 days ago"]
+    assert got.loc["d90", "status"] == "green" and got.loc["d90", "reasons"] == []
+    assert got.loc["d90", "notes"] == ["next review due today"]
+    assert got.loc["d0", "notes"] == []
 
 
 def test_plan_without_reviews_table_has_no_data() -> None:
@@ -143,8 +149,8 @@ def test_activity_component() -> None:
     assert got.loc["d95", "activity_score"] == pytest.approx(100 * 0.5 ** (95 / 30), abs=1e-6)
     assert got.loc["none", "activity_score"] == 0.0
     assert got.loc["future", "activity_score"] == pytest.approx(100 * 0.5 ** (180 / 30), abs=1e-6)
-    assert got.loc["d95", "reasons"] == ["no activity for 95 days"]
-    assert got.loc["none", "reasons"] == ["no activity recorded"]
+    assert got.loc["d95", "reasons"] == ["health 11 of 100 is below 40", "no activity for 95 days"]
+    assert got.loc["none", "reasons"] == ["health 0 of 100 is below 40", "no activity recorded"]
     # without an activities table the component has no data
     plain = make_con(["A"])
     assert pd.isna(health_by_account(plain, Settings(), AS_OF, **frames(["A"]))["activity_score"].iloc[0])
@@ -176,13 +182,20 @@ def test_weighted_health_and_status_thresholds() -> None:
     weights = {"coverage": 1, "growth": 0, "margin": 0, "plan": 0, "activity": 0}
     only_coverage = health_by_account(con, Settings({"health_weights": weights}), AS_OF, **inputs)
     only_coverage = only_coverage.set_index("account_id")
-    # health = coverage: exactly 70 → green, 40 → amber, 39.99 → red
+    # health = coverage: exactly 40 → amber, 39.99 → red
     assert only_coverage.loc[["g70", "a40", "r39"], "health"].tolist() == pytest.approx([70, 40, 39.99])
-    assert only_coverage.loc[["g70", "a40", "r39"], "status"].tolist() == ["green", "amber", "red"]
-    # a component below 40 is listed even when it weighs 0 (reviews loaded, never reviewed)
+    assert only_coverage.loc[["a40", "r39"], "status"].tolist() == ["amber", "red"]
+    # a component below 40 makes the account amber and is a reason even when it weighs 0
+    # (reviews loaded, never reviewed): health 70 alone is not green
     never = "the account plan has never been reviewed"
-    assert only_coverage.loc["r39", "reasons"] == ["coverage is only 40 of 100", never]
-    assert only_coverage.loc["a40", "reasons"] == [never]
+    assert only_coverage.loc["g70", "status"] == "amber"
+    assert only_coverage.loc["g70", "reasons"] == [never]
+    assert only_coverage.loc["r39", "reasons"] == ["health 39 of 100 is below 40", "coverage is only 40 of 100", never]
+    assert only_coverage.loc["a40", "reasons"] == ["health 40 of 100 is below 70", never]
+    # without the plan's weight and data, exactly 70 is green
+    no_reviews = make_con(ids)
+    green = health_by_account(no_reviews, Settings({"health_weights": weights}), AS_OF, **inputs)
+    assert row(green, "g70")["status"] == "green" and row(green, "g70")["reasons"] == []
 
 
 def test_king_opponent_is_red() -> None:
@@ -224,12 +237,12 @@ def test_king_not_covered_caps_green_to_amber() -> None:
     got = health_by_account(con, Settings(), AS_OF, **inputs).set_index("account_id")
     assert got.loc["uncovered", "health"] == 90.0
     assert got.loc["uncovered", "status"] == "amber"
-    assert got.loc["uncovered", "reasons"] == ["the king is not covered: green lowered to amber"]
+    assert got.loc["uncovered", "reasons"] == ["the king is not covered"]
     assert got.loc["noking", "status"] == "amber"
-    assert got.loc["noking", "reasons"] == ["no king identified: green lowered to amber"]
-    # already amber: no cap applies, the fact is still told
+    assert got.loc["noking", "reasons"] == ["no king identified"]
+    # amber by its health too: both conditions are told
     assert got.loc["amber", "status"] == "amber"
-    assert got.loc["amber", "reasons"] == ["the king is not covered"]
+    assert got.loc["amber", "reasons"] == ["health 50 of 100 is below 70", "the king is not covered"]
 
 
 def test_mentor_facts_in_reasons() -> None:
@@ -251,13 +264,17 @@ def test_mentor_facts_in_reasons() -> None:
         plan={"overdue_actions": [3]},
     )
     got = health_by_account(con, Settings(), AS_OF, **inputs)
+    assert got["status"].iloc[0] == "red"
     assert got["reasons"].iloc[0] == [
+        "health 23 of 100 is below 40",
         "coverage is only 23 of 100",
         "coverage depends 80 % on one person (Anna Berg)",
         "single-threaded: only one team member has a strong relationship",
-        "2 high-influence opponents",
         "3 plan actions overdue",
     ]
+    # not a condition of the status: a note
+    assert got["notes"].iloc[0] == ["2 high-influence opponents"]
+    assert got["overdue_actions"].iloc[0] == 3
 
 
 @pytest.mark.parametrize(("dependency", "threshold", "told"), [
@@ -296,9 +313,110 @@ def test_with_the_real_input_modules() -> None:
         ].tolist()
         == [100.0] * 6
     )
-    assert got["status"].iloc[0] == "green"
-    # one member (no team table: named by id) carries all the coverage
+    # one member (no team table: named by id) carries all the coverage: amber, whatever the health
+    assert got["status"].iloc[0] == "amber"
     assert got["reasons"].iloc[0] == [
         "coverage depends 100 % on one person (M1)",
         "single-threaded: only one team member has a strong relationship",
     ]
+
+
+# ---- health v2: overdue actions, the mentor's rating, status ⇔ reasons ---------------------
+
+
+def test_overdue_actions_lower_the_plan_component() -> None:
+    ids = ["none", "one", "three", "five"]
+    con = make_con(ids, tables=("reviews", "plan_actions"))
+    inputs = frames(ids, plan={"days_since_review": [10, 10, 135, 10], "overdue_actions": [0, 1, 3, 5]})
+    got = health_by_account(con, Settings(), AS_OF, **inputs).set_index("account_id")
+    # 100 - 25·0 = 100; 100 - 25 = 75; 50 - 75 → 0 (floored); 100 - 125 → 0
+    assert got.loc[ids, "plan_score"].tolist() == [100.0, 75.0, 0.0, 0.0]
+    assert got.loc["none", "status"] == "green" and got.loc["none", "reasons"] == []
+    assert got.loc["one", "status"] == "amber" and got.loc["one", "reasons"] == ["1 plan action overdue"]
+    assert got.loc["five", "reasons"] == [
+        "health 0 of 100 is below 40", "plan score 0 of 100 after overdue actions", "5 plan actions overdue"]
+    # the review alone (135 days: 50) is not below 40: the overdue actions brought it down
+    assert got.loc["three", "reasons"] == [
+        "health 0 of 100 is below 40", "plan score 0 of 100 after overdue actions", "3 plan actions overdue"]
+    # the penalty is a setting: 10 a piece → 100 - 10 = 90
+    mild = health_by_account(con, Settings({"overdue_action_penalty": 10}), AS_OF, **inputs)
+    assert row(mild, "one")["plan_score"] == 90.0
+
+
+def test_overdue_actions_from_the_plan_actions_table() -> None:
+    con = make_con(["A", "B"], tables=("reviews", "plan_actions"))
+    con.execute("""
+        insert into reviews (account_id, review_date) values ('A', date '2025-06-01'), ('B', date '2025-06-01');
+        insert into plan_actions (action_id, account_id, objective, due_date, status) values
+            ('1', 'A', 'late', date '2025-06-29', 'open'),
+            ('2', 'A', 'due today', date '2025-06-30', 'open'),   -- not overdue yet
+            ('3', 'A', 'done late', date '2025-01-01', 'done');
+    """)
+    got = health_by_account(con, Settings(), AS_OF).set_index("account_id")
+    assert got.loc["A", "overdue_actions"] == 1 and got.loc["B", "overdue_actions"] == 0
+    assert got.loc["A", "plan_score"] == 75.0 and got.loc["B", "plan_score"] == 100.0
+    # no plan_actions table: overdue_actions is unknown, not 0, and nothing is subtracted
+    plain = make_con(["A"], tables=("reviews",))
+    plain.execute("insert into reviews (account_id, review_date) values ('A', date '2025-06-01')")
+    alone = health_by_account(plain, Settings(), AS_OF)
+    assert pd.isna(alone["overdue_actions"].iloc[0]) and alone["plan_score"].iloc[0] == 100.0
+
+
+def test_the_mentors_latest_rating_colours_the_account() -> None:
+    ids = ["off", "risk", "fine", "unrated", "tie", "future"]
+    con = make_con(ids, tables=("reviews",))
+    con.execute("""
+        insert into reviews (account_id, review_date, rating) values
+            ('off', date '2025-06-01', 'off_track'),
+            ('risk', date '2025-05-01', 'on_track'),
+            ('risk', date '2025-06-01', 'at_risk'),
+            ('fine', date '2025-06-01', 'on_track'),
+            ('unrated', date '2025-05-01', 'at_risk'),
+            ('unrated', date '2025-06-01', null),      -- the latest review with a rating speaks
+            ('tie', date '2025-06-01', 'on_track'),
+            ('tie', date '2025-06-01', 'off_track'),   -- same day: the worst
+            ('future', date '2025-06-01', 'on_track'),
+            ('future', date '2025-07-01', 'off_track'); -- after as_of: not yet
+    """)
+    got = health_by_account(con, Settings(), AS_OF).set_index("account_id")
+    assert got.loc[ids, "latest_rating"].tolist() == ["off_track", "at_risk", "on_track", "at_risk", "off_track",
+                                                      "on_track"]
+    # plan 100 for all (29 days since the review): only the rating speaks
+    assert got.loc[ids, "status"].tolist() == ["red", "amber", "green", "amber", "red", "green"]
+    assert got.loc["off", "reasons"] == ["the mentor rated the account off track on 2025-06-01"]
+    assert got.loc["risk", "reasons"] == ["the mentor rated the account at risk on 2025-06-01"]
+    assert got.loc["unrated", "reasons"] == ["the mentor rated the account at risk on 2025-05-01"]
+    assert got.loc["fine", "reasons"] == []
+
+
+def test_single_threaded_only_where_there_are_contacts() -> None:
+    con = make_con(["empty", "thin"])
+    inputs = frames(["empty", "thin"], coverage={"coverage": [None, 90.0], "contacts_count": [0, 3],
+                                                 "king_covered": [True, True], "threads": [0, 1],
+                                                 "single_threaded": [True, True]})
+    got = health_by_account(con, Settings(), AS_OF, **inputs).set_index("account_id")
+    assert got.loc["empty", "reasons"] == [] and pd.isna(got.loc["empty", "status"])  # no data at all
+    assert got.loc["thin", "reasons"] == ["single-threaded: only one team member has a strong relationship"]
+    assert got.loc["thin", "status"] == "amber"
+
+
+def test_green_exactly_when_there_is_no_reason_on_the_demo() -> None:
+    import tempfile
+    from pathlib import Path
+
+    from kam_core.appdata import DEMO_DIR
+    from kam_core.ingest.loader import load
+    from kam_core.metrics.report import build_report
+
+    with tempfile.TemporaryDirectory() as folder:
+        db = Path(folder) / "demo.duckdb"
+        load([DEMO_DIR], db)
+        con = duckdb.connect(str(db), read_only=True)
+        got = build_report(con, "health", Settings())
+        con.close()
+    assert len(got) == 150
+    has_status = got[got["status"].notna()]
+    assert len(has_status) > 0
+    for status, reasons in zip(has_status["status"], has_status["reasons"], strict=True):  # (rows asserted above)
+        assert (status == "green") == (len(reasons) == 0), (status, reasons)
+    assert {"amber", "red"} <= set(has_status["status"])

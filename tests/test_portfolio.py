@@ -416,9 +416,7 @@ def test_portfolio_overview(example) -> None:
 
 def test_percent_ranks_equal_duckdb_percent_rank() -> None:
     """The pandas ranking used for speed gives exactly DuckDB's percent_rank()."""
-    import numpy as np
-
-    from kam_core.metrics.portfolio import _ranked_metrics, percent_ranks_sql
+    from kam_core.metrics.portfolio import percent_ranks
 
     rng = np.random.default_rng(3)
     n = 500
@@ -429,12 +427,15 @@ def test_percent_ranks_equal_duckdb_percent_rank() -> None:
         frame[metric] = values
     frame.loc[0, "win_rate"] = 0.1 + 0.2  # 0.30000000000000004 ties with 0.3 after rounding
     frame.loc[1, "win_rate"] = 0.3
+    ours = percent_ranks(frame)
+    assert len(ours) == n
     con = duckdb.connect()
-    ours = _ranked_metrics(con, frame)
-    con.register("_kam_portfolio_metrics", frame)
-    theirs = con.execute(percent_ranks_sql()).df().sort_values("account_id").reset_index(drop=True)
-    ours = ours.sort_values("account_id").reset_index(drop=True)
+    con.register("metrics", frame)
     for metric in DERIVED_METRICS:
-        column = f"percent_rank_{metric}"
-        pd.testing.assert_series_equal(ours[column], theirs[column].astype("float64"), check_names=False)
+        theirs = con.execute(
+            f"select case when {metric} is not null then percent_rank() over ("
+            f"partition by {metric} is null order by round({metric}, 6)) end as r "
+            "from metrics order by account_id"
+        ).df()["r"]
+        pd.testing.assert_series_equal(ours[f"percent_rank_{metric}"], theirs.astype("float64"), check_names=False)
     assert ours.loc[0, "percent_rank_win_rate"] == ours.loc[1, "percent_rank_win_rate"]

@@ -100,6 +100,7 @@ def test_portfolio_report(con: duckdb.DuckDBPyConnection) -> None:
     assert got["missing_criteria"].tolist() == [0, 0, 1]
     a = got["contributions"].iloc[0]
     assert a == pytest.approx({"size": 0.0, "fit": 40.0, "cov": 100.0})
+    assert len(got) == 3
     for _, r in got.iterrows():
         c = r["contributions"]
         assert c["size"] + c["fit"] == pytest.approx(r["attractiveness"])
@@ -155,7 +156,13 @@ def test_health_report(db: Path) -> None:
         "health",
         "status",
         "reasons",
+        "notes",
+        "overdue_actions",
+        "latest_rating",
+        "latest_rating_date",
     }
+    # no plan_actions table: overdue actions unknown (null); A's review has no rating
+    assert rows["A"]["overdue_actions"] is None and rows["A"]["latest_rating"] is None
     # A: the king Dr. X is an opponent → red whatever the health
     assert rows["A"]["status"] == "red"
     assert "the king (Dr. X) is an opponent" in rows["A"]["reasons"]

@@ -54,6 +54,7 @@ from kam_core.ingest.sources import (
     table_for_name,
 )
 from kam_core.ingest.workspace import load_lock, sweep_stale, work_dir
+from kam_core.metrics.pipeline import store_static_steps
 from kam_core.settings import Settings
 from kam_core.sqlutil import quote_literal
 
@@ -565,6 +566,7 @@ def _load_locked(sources: list[Path], db_path: Path, settings: Settings, mapping
                 report.notes += deals_without_amount(con)
             report.seconds = time.perf_counter() - started
             _write_load_info(con, report, sources, settings)
+            store_static_steps(con, settings)  # metrics whose inputs the app cannot edit
             con.execute("checkpoint")
         finally:
             con.close()

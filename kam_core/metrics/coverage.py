@@ -37,9 +37,10 @@ import duckdb
 import pandas as pd
 
 from kam_core.errors import KamError
-from kam_core.ingest.schema import loaded_tables
+from kam_core.metrics.pipeline import run_pipeline, step_params
+from kam_core.metrics.sources import loaded_inputs, missing_files, reading
 from kam_core.settings import Settings
-from kam_core.sqlutil import fetch_frame
+from kam_core.sqlutil import fetch_frame, quote_ident
 
 __all__ = [
     "BREAKDOWN_DIMENSIONS",
@@ -58,7 +59,7 @@ __all__ = [
 # Contact columns coverage can be broken down by (spec §3.2).
 BREAKDOWN_DIMENSIONS: tuple[str, ...] = ("level", "department", "location")
 
-# Tables the relationship metrics need, with the export that fills each.
+# Tables the relationship metrics need.
 REQUIRED_TABLES: tuple[str, ...] = ("contacts", "relationships")
 
 
@@ -66,65 +67,12 @@ class CoverageError(KamError, ValueError):
     """A coverage function was called with an argument it cannot use."""
 
 
-# ---------------------------------------------------------------------------------------
-# Sources: each optional table is either read as is or replaced by an empty relation with
-# the same columns, so one query serves every combination of loaded tables. The choice is
-# structural (which constant is used), never a value spliced into SQL.
-# ---------------------------------------------------------------------------------------
-
-_CONTACTS_LOADED = """
-contacts_src as (
-    select
-        contact_id,
-        account_id,
-        name,
-        title,
-        department,
-        level,
-        location,
-        piece,
-        attitude,
-        is_active,
-    from contacts
-)"""
-
-_CONTACTS_NOT_LOADED = """
-contacts_src as (
-    select
-        null::varchar as contact_id,
-        null::varchar as account_id,
-        null::varchar as name,
-        null::varchar as title,
-        null::varchar as department,
-        null::varchar as level,
-        null::varchar as location,
-        null::varchar as piece,
-        null::varchar as attitude,
-        null::boolean as is_active,
-    where false
-)"""
-
-_RELATIONSHIPS_LOADED = """
-relationships_src as (
-    select
-        member_id,
-        contact_id,
-        strength,
-        last_contact_date,
-    from relationships
-)"""
-
-_RELATIONSHIPS_NOT_LOADED = """
-relationships_src as (
-    select
-        null::varchar as member_id,
-        null::varchar as contact_id,
-        null::integer as strength,
-        null::date as last_contact_date,
-    where false
-)"""
-
-_TEAM_LOADED = """
+# Shared steps: value tables from the settings, the team members (without a team table every
+# member named in a relationship counts as active), effective strength of every relationship,
+# the active contacts with their best (e1, m1) and runner-up (e2) relationship.
+# Parameters: $piece_names, $piece_values, $attitude_names, $attitude_values, $as_of,
+# $half_life_days, $account_id (null = all accounts), $has_team.
+_BASE_CTES = """
 members_src as (
     select
         member_id,
@@ -134,26 +82,18 @@ members_src as (
         location,
         coalesce(is_active, true) as is_active,
     from team
-)"""
-
-# Without a team table every member named in a relationship counts as active.
-_TEAM_NOT_LOADED = """
-members_src as (
+    union all
     select distinct
         member_id,
-        null::varchar as member_name,
-        null::varchar as member_role,
-        null::varchar as department,
-        null::varchar as location,
+        null as member_name,
+        null as member_role,
+        null as department,
+        null as location,
         true as is_active,
-    from relationships_src
-)"""
+    from relationships
+    where not $has_team
+),
 
-# Shared steps: value tables from the settings, effective strength of every relationship,
-# the active contacts with their best (e1, m1) and runner-up (e2) relationship.
-# Parameters: $piece_names, $piece_values, $attitude_names, $attitude_values, $as_of,
-# $half_life_days, $account_id (null = all accounts).
-_BASE_CTES = """
 piece_values as (
     select
         unnest($piece_names::varchar[]) as piece,
@@ -181,29 +121,29 @@ relationship_strengths as (
         strength / 4
             * pow(0.5, coalesce(days_since_contact, 0) / $half_life_days::double)
             as effective_strength,
-    from relationships_src
+    from relationships
 ),
 
 active_contacts as (
     select
-        contacts_src.contact_id,
-        contacts_src.account_id,
-        contacts_src.name,
-        contacts_src.title,
-        contacts_src.level,
-        contacts_src.department,
-        contacts_src.location,
-        coalesce(contacts_src.piece, 'pawn') as piece,
+        contacts.contact_id,
+        contacts.account_id,
+        contacts.name,
+        contacts.title,
+        contacts.level,
+        contacts.department,
+        contacts.location,
+        coalesce(contacts.piece, 'pawn') as piece,
         coalesce(piece_values.piece_value, 0) as piece_value,
-        coalesce(contacts_src.attitude, 'neutral') as attitude,
+        coalesce(contacts.attitude, 'neutral') as attitude,
         coalesce(attitude_values.attitude_value, 0) as attitude_value,
-    from contacts_src
+    from contacts
     left join piece_values
-        on piece_values.piece = coalesce(contacts_src.piece, 'pawn')
+        on piece_values.piece = coalesce(contacts.piece, 'pawn')
     left join attitude_values
-        on attitude_values.attitude = coalesce(contacts_src.attitude, 'neutral')
-    where coalesce(contacts_src.is_active, true)
-        and ($account_id::varchar is null or contacts_src.account_id = $account_id::varchar)
+        on attitude_values.attitude = coalesce(contacts.attitude, 'neutral')
+    where coalesce(contacts.is_active, true)
+        and ($account_id::varchar is null or contacts.account_id = $account_id::varchar)
 ),
 
 active_members as (
@@ -262,131 +202,6 @@ member_losses as (
     where best_strength > second_strength
     group by account_id, best_member_id
 )"""
-
-# Per account. Extra parameters: $covered_threshold, $thread_strength,
-# $high_influence_value, $has_contacts, $has_relationships.
-COVERAGE_BY_ACCOUNT_SQL = """
-account_contacts as (
-    select
-        account_id,
-        count(*) as contacts_count,
-        -- value: Σ vᶜ and Σ vᶜ·eᶜ
-        sum(piece_value) as total_value,
-        sum(piece_value * best_strength) as covered_value,
-        -- key players: king, queen, rook
-        count(*) filter (where piece in ('king', 'queen', 'rook')) as key_players_count,
-        count(*) filter (
-            where piece in ('king', 'queen', 'rook')
-                and round(best_strength, 6) >= $covered_threshold
-        ) as key_players_covered_count,
-        count(*) filter (where piece = 'king') as kings_count,
-        count(*) filter (
-            where piece = 'king' and round(best_strength, 6) >= $covered_threshold
-        ) as kings_covered_count,
-        -- attitudes
-        sum(piece_value * attitude_value) as support_balance,
-        count(*) filter (
-            where round(attitude_value, 6) < 0
-                and round(piece_value, 6) >= $high_influence_value
-        ) as high_influence_opponents,
-        -- the worst attitude among the active kings
-        arg_min(attitude, (attitude_value, attitude)) filter (
-            where piece = 'king'
-        ) as king_attitude,
-    from contact_coverage
-    group by account_id
-),
-
-account_threads as (
-    select
-        account_id,
-        count(distinct member_id) as threads,
-    from effective_relationships
-    where strength >= $thread_strength
-    group by account_id
-),
-
-key_persons as (
-    select
-        account_id,
-        max(value_lost) as max_value_lost,
-        first(member_id order by value_lost desc, member_id) as key_person_id,
-    from member_losses
-    group by account_id
-),
-
-account_coverage as (
-    select
-        accounts.account_id,
-        account_contacts.contacts_count,
-        account_contacts.covered_value,
-        account_contacts.key_players_count,
-        account_contacts.key_players_covered_count,
-        account_contacts.kings_count,
-        account_contacts.kings_covered_count,
-        account_contacts.support_balance,
-        account_contacts.high_influence_opponents,
-        account_contacts.king_attitude,
-        account_threads.threads,
-        key_persons.max_value_lost,
-        key_persons.key_person_id,
-        case
-            when $has_relationships
-                then 100 * account_contacts.covered_value
-                    / nullif(account_contacts.total_value, 0)
-        end as coverage,
-    from accounts
-    left join account_contacts
-        on account_contacts.account_id = accounts.account_id
-    left join account_threads
-        on account_threads.account_id = accounts.account_id
-    left join key_persons
-        on key_persons.account_id = accounts.account_id
-    where $account_id::varchar is null or accounts.account_id = $account_id::varchar
-),
-
-final as (
-    select
-        account_id,
-        case when $has_contacts then coalesce(contacts_count, 0) end as contacts_count,
-        coverage,
-        case
-            when $has_relationships
-                then key_players_covered_count / nullif(key_players_count, 0)
-        end as key_players_covered,
-        case
-            when not $has_contacts then null
-            -- no king identified is itself a finding
-            when coalesce(kings_count, 0) = 0 then false
-            when not $has_relationships then null
-            else kings_covered_count > 0
-        end as king_covered,
-        case
-            when $has_contacts and $has_relationships then coalesce(threads, 0)
-        end as threads,
-        case
-            when $has_contacts and $has_relationships then coalesce(threads, 0) <= 1
-        end as single_threaded,
-        case
-            when coverage is null then null
-            when round(coverage, 6) = 0 then 0
-            else coalesce(max_value_lost, 0) / covered_value
-        end as key_person_dependency,
-        case
-            when round(coverage, 6) > 0 and round(max_value_lost / covered_value, 6) > 0
-                then key_person_id
-        end as key_person_id,
-        case when $has_contacts then coalesce(support_balance, 0) end as support_balance,
-        case
-            when $has_contacts then coalesce(high_influence_opponents, 0)
-        end as high_influence_opponents,
-        king_attitude,
-    from account_coverage
-)
-
-select * from final
-order by account_id
-"""
 
 # Per (active member, account) the member has a relationship in.
 # Extra parameter: $member_id (null = every member).
@@ -569,7 +384,7 @@ order by member_id, coverage_alone desc nulls last, account_id
 RELATIONSHIP_MAP_EDGES_SQL = """
 account_people as (
     select contact_id
-    from contacts_src
+    from contacts
     where account_id = $account_id::varchar
 ),
 
@@ -593,20 +408,20 @@ order by member_id, contact_id
 RELATIONSHIP_MAP_NODES_SQL = """
 account_people as (
     select
-        contacts_src.contact_id,
-        contacts_src.name,
-        contacts_src.title,
-        contacts_src.level,
-        contacts_src.department,
-        contacts_src.location,
-        coalesce(contacts_src.piece, 'pawn') as piece,
+        contacts.contact_id,
+        contacts.name,
+        contacts.title,
+        contacts.level,
+        contacts.department,
+        contacts.location,
+        coalesce(contacts.piece, 'pawn') as piece,
         coalesce(piece_values.piece_value, 0) as piece_value,
-        coalesce(contacts_src.attitude, 'neutral') as attitude,
-        coalesce(contacts_src.is_active, true) as is_active,
-    from contacts_src
+        coalesce(contacts.attitude, 'neutral') as attitude,
+        coalesce(contacts.is_active, true) as is_active,
+    from contacts
     left join piece_values
-        on piece_values.piece = coalesce(contacts_src.piece, 'pawn')
-    where contacts_src.account_id = $account_id::varchar
+        on piece_values.piece = coalesce(contacts.piece, 'pawn')
+    where contacts.account_id = $account_id::varchar
 ),
 
 account_members as (
@@ -664,20 +479,6 @@ order by kind_order, node_id
 """
 
 # Column dtypes of every result, so a frame looks the same with or without nulls or rows.
-_COVERAGE_DTYPES: dict[str, str] = {
-    "account_id": "str",
-    "contacts_count": "Int64",
-    "coverage": "float64",
-    "key_players_covered": "float64",
-    "king_covered": "boolean",
-    "threads": "Int64",
-    "single_threaded": "boolean",
-    "key_person_dependency": "float64",
-    "key_person_id": "str",
-    "support_balance": "float64",
-    "high_influence_opponents": "Int64",
-    "king_attitude": "str",
-}
 _DEPENDENCY_DTYPES: dict[str, str] = {
     "member_id": "str",
     "member_name": "str",
@@ -749,8 +550,7 @@ def missing_inputs(con: duckdb.DuckDBPyConnection) -> list[str]:
     >>> missing_inputs(con)
     ['relationships']
     """
-    tables = loaded_tables(con)
-    return [t for t in REQUIRED_TABLES if t not in tables]
+    return missing_files(loaded_inputs(con), "coverage")
 
 
 def missing_inputs_message(con: duckdb.DuckDBPyConnection) -> str | None:
@@ -769,7 +569,8 @@ def missing_inputs_message(con: duckdb.DuckDBPyConnection) -> str | None:
 def coverage_by_account(
     con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.date
 ) -> pd.DataFrame:
-    """One row per account (all accounts, with or without contacts), ordered by account_id.
+    """One row per account (all accounts, with or without contacts), ordered by account_id:
+    the pipeline's step ``coverage`` (``sql/coverage.sql``).
 
     Columns: ``account_id``; ``contacts_count`` (active contacts); ``coverage`` (0–100,
     ``100 × Σ vᶜ·eᶜ / Σ vᶜ``, null without active contacts); ``key_players_covered`` (0–1
@@ -787,16 +588,8 @@ def coverage_by_account(
     (not knowing the decision maker is itself a finding), null when no contacts table was
     loaded, and null when there is a king but no relationships table to tell.
     """
-    tables = loaded_tables(con)
-    params = _base_params(settings, as_of, None) | {
-        "covered_threshold": float(settings.covered_threshold),
-        "thread_strength": int(settings.thread_strength),
-        "high_influence_value": float(settings.high_influence_value),
-        "has_contacts": "contacts" in tables,
-        "has_relationships": {"contacts", "relationships"} <= tables,
-    }
-    sql = _with_sources(tables, COVERAGE_BY_ACCOUNT_SQL)
-    return _frame(con, sql, params, _COVERAGE_DTYPES)
+    with run_pipeline(con, settings, as_of, ("coverage",)) as steps:
+        return steps.frame("coverage")
 
 
 def dependency_by_member(
@@ -815,12 +608,8 @@ def dependency_by_member(
     coverage is 0). ``member_id`` limits the result to one member. Empty without contacts
     or relationships tables.
     """
-    tables = loaded_tables(con)
-    if missing_inputs(con):
-        return _empty(_DEPENDENCY_DTYPES)
-    params = _base_params(settings, as_of, None) | {"member_id": member_id}
-    sql = _with_sources(tables, DEPENDENCY_BY_MEMBER_SQL)
-    return _frame(con, sql, params, _DEPENDENCY_DTYPES)
+    return _query(con, settings, as_of, DEPENDENCY_BY_MEMBER_SQL, _DEPENDENCY_DTYPES,
+                  {"member_id": member_id}, needs=REQUIRED_TABLES)
 
 
 def coverage_breakdown(
@@ -848,14 +637,8 @@ def coverage_breakdown(
             f"{', '.join(BREAKDOWN_DIMENSIONS)}"
         )
     dtypes = {"account_id": "str", by: "str", "contacts_count": "Int64", "coverage": "float64"}
-    tables = loaded_tables(con)
-    if "contacts" not in tables:
-        return _empty(dtypes)
-    params = _base_params(settings, as_of, account_id) | {
-        "has_relationships": "relationships" in tables,
-    }
-    tail = COVERAGE_BREAKDOWN_SQL.format(dimension=_quote_identifier(by))
-    return _frame(con, _with_sources(tables, tail), params, dtypes)
+    tail = COVERAGE_BREAKDOWN_SQL.replace("{dimension}", quote_ident(by))
+    return _query(con, settings, as_of, tail, dtypes, {"account_id": account_id}, needs=("contacts",))
 
 
 def gap_list(
@@ -873,14 +656,8 @@ def gap_list(
     ``best_member_id`` (who holds that best relationship; null if nobody has one; the
     smallest member_id on a tie). Empty without contacts or relationships tables.
     """
-    tables = loaded_tables(con)
-    if missing_inputs(con):
-        return _empty(_GAP_DTYPES)
-    params = _base_params(settings, as_of, account_id) | {
-        "covered_threshold": float(settings.covered_threshold),
-        "high_influence_value": float(settings.high_influence_value),
-    }
-    return _frame(con, _with_sources(tables, GAP_LIST_SQL), params, _GAP_DTYPES)
+    return _query(con, settings, as_of, GAP_LIST_SQL, _GAP_DTYPES, {"account_id": account_id},
+                  needs=REQUIRED_TABLES)
 
 
 def opponent_list(
@@ -892,13 +669,8 @@ def opponent_list(
     """High-influence opponents: active contacts with a negative attitude and
     ``vᶜ ≥ high_influence_value``, most powerful first. Columns as ``gap_list``. Empty
     without a contacts table (relationship columns 0/null without relationships)."""
-    tables = loaded_tables(con)
-    if "contacts" not in tables:
-        return _empty(_GAP_DTYPES)
-    params = _base_params(settings, as_of, account_id) | {
-        "high_influence_value": float(settings.high_influence_value),
-    }
-    return _frame(con, _with_sources(tables, OPPONENT_LIST_SQL), params, _GAP_DTYPES)
+    return _query(con, settings, as_of, OPPONENT_LIST_SQL, _GAP_DTYPES, {"account_id": account_id},
+                  needs=("contacts",))
 
 
 def team_account_matrix(
@@ -910,11 +682,7 @@ def team_account_matrix(
     ``coverage_alone`` — the coverage (0–100) the account would have with only this member's
     relationships. The data of the team × account heatmap. Empty without contacts or
     relationships tables."""
-    tables = loaded_tables(con)
-    if missing_inputs(con):
-        return _empty(_MATRIX_DTYPES)
-    params = _base_params(settings, as_of, None)
-    return _frame(con, _with_sources(tables, TEAM_ACCOUNT_MATRIX_SQL), params, _MATRIX_DTYPES)
+    return _query(con, settings, as_of, TEAM_ACCOUNT_MATRIX_SQL, _MATRIX_DTYPES, {}, needs=REQUIRED_TABLES)
 
 
 def relationship_map(
@@ -934,13 +702,27 @@ def relationship_map(
     Inactive people stay on the map, flagged, so the chart can grey them out; the metrics
     ignore them. An unknown account gives empty frames.
     """
-    tables = loaded_tables(con)
-    if "contacts" not in tables:
-        return _empty(_NODE_DTYPES), _empty(_EDGE_DTYPES)
-    params = _base_params(settings, as_of, account_id)
-    nodes = _frame(con, _with_sources(tables, RELATIONSHIP_MAP_NODES_SQL), params, _NODE_DTYPES)
-    edges = _frame(con, _with_sources(tables, RELATIONSHIP_MAP_EDGES_SQL), params, _EDGE_DTYPES)
+    params = {"account_id": account_id}
+    nodes = _query(con, settings, as_of, RELATIONSHIP_MAP_NODES_SQL, _NODE_DTYPES, params, needs=("contacts",))
+    edges = _query(con, settings, as_of, RELATIONSHIP_MAP_EDGES_SQL, _EDGE_DTYPES, params, needs=("contacts",))
     return nodes, edges
+
+
+# Every query of this module: the shared steps, then one tail (the SQL test runs them all).
+QUERIES: dict[str, str] = {
+    "dependency_by_member": DEPENDENCY_BY_MEMBER_SQL,
+    "coverage_breakdown": COVERAGE_BREAKDOWN_SQL.replace("{dimension}", quote_ident("level")),
+    "gap_list": GAP_LIST_SQL,
+    "opponent_list": OPPONENT_LIST_SQL,
+    "team_account_matrix": TEAM_ACCOUNT_MATRIX_SQL,
+    "relationship_map_nodes": RELATIONSHIP_MAP_NODES_SQL,
+    "relationship_map_edges": RELATIONSHIP_MAP_EDGES_SQL,
+}
+
+
+def query_sql(tail: str) -> str:
+    """The full query: the shared steps of ``_BASE_CTES``, then ``tail``."""
+    return "with\n" + _BASE_CTES.strip("\n") + ",\n\n" + tail.strip("\n")
 
 
 # ---------------------------------------------------------------------------------------
@@ -948,45 +730,46 @@ def relationship_map(
 # ---------------------------------------------------------------------------------------
 
 
-def _with_sources(tables: set[str], tail: str) -> str:
-    """The full query: source CTEs for the loaded tables, the shared steps, then ``tail``."""
-    ctes = [
-        _CONTACTS_LOADED if "contacts" in tables else _CONTACTS_NOT_LOADED,
-        _RELATIONSHIPS_LOADED if "relationships" in tables else _RELATIONSHIPS_NOT_LOADED,
-        _TEAM_LOADED if "team" in tables else _TEAM_NOT_LOADED,
-        _BASE_CTES,
-    ]
-    return "with\n" + ",\n".join(c.strip("\n") for c in ctes) + ",\n\n" + tail.strip("\n")
-
-
-def _base_params(settings: Settings, as_of: dt.date, account_id: str | None) -> dict[str, Any]:
-    """Parameters every query of this module uses (the shared CTEs reference them all)."""
-    pieces = settings.piece_values
-    attitudes = settings.attitude_values
-    return {
-        "piece_names": list(pieces),
-        "piece_values": [float(v) for v in pieces.values()],
-        "attitude_names": list(attitudes),
-        "attitude_values": [float(v) for v in attitudes.values()],
-        "as_of": as_of,
-        "half_life_days": float(settings.half_life_days),
-        "account_id": account_id,
-    }
-
-
-def _quote_identifier(name: str) -> str:
-    """A double-quoted SQL identifier (the one way a name enters SQL text)."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _frame(
-    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any], dtypes: dict[str, str]
-) -> pd.DataFrame:
-    """Run ``sql`` and return its rows with stable dtypes (nullable ints and booleans)."""
-    df = fetch_frame(con, sql, params)
-    return df.astype(dtypes)
+def _query(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.date, tail: str,
+           dtypes: dict[str, str], extra: dict[str, Any], needs: tuple[str, ...]) -> pd.DataFrame:
+    """Run one query of this module on a reading cursor, with stable dtypes; empty (with the
+    columns) when a table it ``needs`` was not loaded."""
+    loaded = loaded_inputs(con)
+    if not set(needs) <= loaded:
+        return _empty(dtypes)
+    params = step_params(settings, as_of, loaded) | {"account_id": None} | extra
+    with reading(con, loaded) as cur:
+        return fetch_frame(cur, query_sql(tail), params).astype(dtypes)
 
 
 def _empty(dtypes: dict[str, str]) -> pd.DataFrame:
     """An empty frame with the given columns and dtypes."""
     return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})
+
+
+def member_exposure(dependencies: pd.DataFrame, accounts: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """What the portfolio would lose per team member ("if this person left"), over the
+    accounts in ``accounts`` (account_id, ttm_revenue — a page's filtered account table).
+
+    ``dependencies`` is ``dependency_by_member``'s result. One row per member, the largest
+    exposure first: ``member_id``, ``member_name``, ``accounts`` (accounts the member has a
+    relationship in), ``accounts_dependent`` (accounts whose coverage the member carries at
+    least ``key_person_reason``: the accounts that would name the member as key person),
+    ``coverage_points_lost`` (Σ coverage points lost) and ``revenue_weighted_exposure``
+    (Σ ttm revenue × share of coverage lost).
+    """
+    selected = dependencies[dependencies["account_id"].isin(accounts["account_id"])]
+    revenue = accounts.set_index("account_id")["ttm_revenue"]
+    threshold = float(settings.key_person_reason)
+    frame = selected.assign(
+        revenue_at_risk=selected["account_id"].map(revenue) * selected["share_lost"],
+        is_dependent=selected["share_lost"].round(6) >= threshold,
+    )
+    per_member = (frame.groupby(["member_id", "member_name"], dropna=False, as_index=False)
+                  .agg(accounts=("account_id", "nunique"),
+                       accounts_dependent=("is_dependent", "sum"),
+                       coverage_points_lost=("coverage_lost", "sum"),
+                       revenue_weighted_exposure=("revenue_at_risk", "sum")))
+    per_member["accounts_dependent"] = per_member["accounts_dependent"].astype("int64")
+    return per_member.sort_values(["revenue_weighted_exposure", "member_id"], ascending=[False, True],
+                                  ignore_index=True)

@@ -5,10 +5,10 @@ are M−11…M, the prior twelve M−23…M−12. Events after ``as_of`` are ign
 revenue periods after M, opportunities created after ``as_of`` (they do not exist yet) and
 closes after ``as_of`` (such an opportunity is still open, with its stored probability).
 
-Tables that were not loaded are replaced in the SQL by an empty relation of the same
-columns, and a ``$has_<table>`` parameter turns the metrics that need them into null
-(spec §3: a metric whose whole table was not loaded is null; a loaded but empty table
-gives 0). Nothing here raises because a table is missing.
+The per-account metrics are the pipeline's step ``growth`` (``sql/growth.sql``); the
+portfolio's are ``sql/portfolio_figures.sql`` over any set of accounts. Tables that were not
+loaded read as empty (``sources``) and the metrics that need them are null (spec §3: a
+metric whose whole table was not loaded is null; a loaded but empty table gives 0).
 
 >>> import duckdb, datetime
 >>> from kam_core.ingest.schema import create_schema
@@ -28,71 +28,43 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from typing import Any
 
 import duckdb
 import pandas as pd
 
-from kam_core.ingest.schema import TABLES, loaded_tables
+from kam_core.metrics import pipeline as steps_module
+from kam_core.metrics.pipeline import month_windows, run_pipeline, sql
+from kam_core.metrics.sources import loaded_inputs, missing_messages, reading, table_flags
 from kam_core.settings import Settings
-from kam_core.sqlutil import fetch_frame
+from kam_core.sqlutil import fetch_frame, run
 
-# ---------------------------------------------------------------------------------------
-# Table sources
-# ---------------------------------------------------------------------------------------
+__all__ = [
+    "GROWTH_COLUMNS",
+    "growth_by_account",
+    "missing_inputs",
+    "monthly_revenue",
+    "pipeline",
+    "portfolio_figures",
+    "portfolio_summary",
+    "product_mix",
+]
 
+# Columns of ``growth_by_account`` and the growth report, in order.
+GROWTH_COLUMNS: tuple[str, ...] = tuple(steps_module.GROWTH_COLUMNS)
 
-def table_sources(con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> dict[str, Any]:
-    """SQL fragments for the named canonical tables, and ``has_<table>`` flags.
-
-    A loaded table is referenced by its (quoted) name; a table that was not loaded becomes
-    an empty relation with the canonical columns and types, so one query serves every
-    combination of loaded tables. Only identifiers from ``schema.TABLES`` are substituted
-    into SQL text; values always travel as DuckDB parameters.
-
-    Returns ``{"sources": {name: sql}, "flags": {"has_<name>": bool}}``.
-    """
-    loaded = loaded_tables(con)
-    sources: dict[str, str] = {}
-    flags: dict[str, bool] = {}
-    for name in names:
-        table = TABLES[name]
-        if name in loaded:
-            sources[name] = f'"{table.name}"'
-        else:
-            columns = ", ".join(f"cast(null as {c.sql_type}) as {c.name}" for c in table.columns)
-            sources[name] = f"(select {columns} where false)"
-        flags[f"has_{name}"] = name in loaded
-    return {"sources": sources, "flags": flags}
+# The per-account columns the portfolio figures read.
+FIGURE_COLUMNS: tuple[str, ...] = (
+    "account_id", "ttm_revenue", "prior_ttm_revenue", "ttm_gross_margin", "prior_ttm_gross_margin",
+    "ttm_margin_revenue", "annual_potential", "whitespace", "open_deals", "open_deals_without_amount",
+    "open_pipeline", "weighted_pipeline", "won_deals", "lost_deals",
+)
+FIGURES_RELATION = "figure_accounts"
 
 
-def month_windows(as_of: dt.date) -> dict[str, dt.date]:
-    """Boundaries of the windows around M, the month of ``as_of`` (all first days of months).
-
-    >>> w = month_windows(dt.date(2024, 3, 15))
-    >>> [str(w[k]) for k in ("window36_start", "prior_start", "ttm_start", "month_start",
-    ...                      "next_month_start")]
-    ['2021-04-01', '2022-04-01', '2023-04-01', '2024-03-01', '2024-04-01']
-    """
-
-    def shift(months: int) -> dt.date:
-        index = as_of.year * 12 + (as_of.month - 1) + months
-        return dt.date(index // 12, index % 12 + 1, 1)
-
-    return {
-        "window36_start": shift(-35),
-        "prior_start": shift(-23),
-        "ttm_start": shift(-11),
-        "month_start": shift(0),
-        "next_month_start": shift(1),
-    }
-
-
-def _params(as_of: dt.date, flags: dict[str, bool], **extra: Any) -> dict[str, Any]:
-    """Every parameter a query of this module may use: as_of, window bounds, table flags."""
-    windows = month_windows(as_of)
-    return {"as_of": as_of, **windows, **flags, **extra}
+def missing_inputs(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Which exports would fill the growth metrics that are empty now (one sentence each)."""
+    return missing_messages(loaded_inputs(con), "growth")
 
 
 def _selection(account_id: str | None, account_ids: list[str] | None) -> dict[str, Any]:
@@ -102,262 +74,8 @@ def _selection(account_id: str | None, account_ids: list[str] | None) -> dict[st
     return {"all_accounts": account_ids is None, "account_ids": [str(a) for a in (account_ids or [])]}
 
 
-_PARAMETER = re.compile(r"\$([a-z_][a-z0-9_]*)")
-
-
-def run(
-    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]
-) -> duckdb.DuckDBPyConnection:
-    """Execute ``sql`` with the parameters it names (DuckDB refuses unused ones)."""
-    return con.execute(sql, _named(sql, params))
-
-
-def run_frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> pd.DataFrame:
-    """``run``, with the result as a DataFrame."""
-    return fetch_frame(con, sql, _named(sql, params))
-
-
-def _named(sql: str, params: dict[str, Any]) -> dict[str, Any]:
-    used = set(_PARAMETER.findall(sql))
-    return {k: v for k, v in params.items() if k in used}
-
-
-_MISSING_TEXT: dict[str, str] = {
-    "accounts": "needs accounts.csv for every growth metric",
-    "revenue": "needs revenue.csv for ttm_revenue, revenue_growth, gross margin, "
-    "share_of_wallet and whitespace",
-    "opportunities": "needs opportunities.csv for open_pipeline, weighted_pipeline, win_rate",
-    "potential": "needs potential.csv for share_of_wallet, whitespace, open_lines",
-}
-
-
-def missing_inputs(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Which exports would fill the growth metrics that are empty now (one sentence each)."""
-    loaded = loaded_tables(con)
-    return [text for table, text in _MISSING_TEXT.items() if table not in loaded]
-
-
-# ---------------------------------------------------------------------------------------
-# growth_by_account
-# ---------------------------------------------------------------------------------------
-
-GROWTH_BY_ACCOUNT_SQL = """
-with
-
-accounts as (
-    select account_id from {accounts}
-),
-
--- revenue rows of the 24 months M-23..M; later periods do not exist yet
-revenue_rows as (
-    select
-        account_id,
-        product_line,
-        period,
-        revenue,
-        gross_margin,
-        period >= $ttm_start as is_ttm,
-    from {revenue}
-    where period >= $prior_start
-      and period < $next_month_start
-),
-
-revenue_by_account as (
-    select
-        account_id,
-        coalesce(sum(revenue) filter (where is_ttm), 0) as ttm_revenue,
-        coalesce(sum(revenue) filter (where not is_ttm), 0) as prior_ttm_revenue,
-        -- null when no row of the window gives a margin
-        sum(gross_margin) filter (where is_ttm) as ttm_gross_margin,
-        sum(gross_margin) filter (where not is_ttm) as prior_ttm_gross_margin,
-        sum(revenue) filter (where is_ttm and gross_margin is not null) as ttm_margin_revenue,
-    from revenue_rows
-    group by account_id
-),
-
--- several rows of one account, month and line are one sale split up: sum first
-revenue_by_month as (
-    select
-        account_id,
-        period,
-        sum(revenue) as revenue,
-    from revenue_rows
-    where is_ttm
-    group by account_id, period
-),
-
-months_by_account as (
-    select
-        account_id,
-        count(*) filter (where round(revenue, 6) > 0) as months_with_revenue,
-    from revenue_by_month
-    group by account_id
-),
-
-ttm_revenue_by_line as (
-    select
-        account_id,
-        product_line,
-        sum(revenue) as ttm_revenue,
-    from revenue_rows
-    where is_ttm
-    group by account_id, product_line
-),
-
-potential_lines as (
-    select
-        potential.account_id,
-        potential.product_line,
-        potential.annual_potential,
-        coalesce(ttm_revenue_by_line.ttm_revenue, 0) as ttm_revenue,
-    from {potential} as potential
-    left join ttm_revenue_by_line
-        on potential.account_id = ttm_revenue_by_line.account_id
-        and potential.product_line = ttm_revenue_by_line.product_line
-),
-
-potential_by_account as (
-    select
-        account_id,
-        sum(annual_potential) as total_potential,
-        sum(
-            case
-                when round(annual_potential - ttm_revenue, 6) > 0
-                    then annual_potential - ttm_revenue
-                else 0
-            end
-        ) as whitespace,
-        count(*) filter (
-            where round(annual_potential, 6) > 0 and round(ttm_revenue, 6) <= 0
-        ) as open_lines,
-        string_agg(product_line, ', ' order by product_line) filter (
-            where round(annual_potential, 6) > 0 and round(ttm_revenue, 6) <= 0
-        ) as open_lines_list,
-    from potential_lines
-    group by account_id
-),
-
--- the pipeline as it stood on as_of
-opportunities_as_of as (
-    select
-        account_id,
-        amount,
-        probability,
-        close_date,
-        case
-            when status in ('won', 'lost') and close_date > $as_of then 'open'
-            else status
-        end as status_as_of,
-    from {opportunities}
-    where created_date is null
-       or created_date <= $as_of
-),
-
-pipeline_by_account as (
-    select
-        account_id,
-        coalesce(sum(amount) filter (where status_as_of = 'open'), 0) as open_pipeline,
-        -- a missing probability adds nothing
-        coalesce(
-            sum(amount * probability) filter (where status_as_of = 'open'), 0
-        ) as weighted_pipeline,
-        count(*) filter (
-            where status_as_of = 'won' and close_date >= $ttm_start
-        ) as won_count,
-        count(*) filter (
-            where status_as_of = 'lost' and close_date >= $ttm_start
-        ) as lost_count,
-    from opportunities_as_of
-    group by account_id
-),
-
-final as (
-    select
-        accounts.account_id,
-
-        -- revenue
-        case when $has_revenue then coalesce(r.ttm_revenue, 0) end as ttm_revenue,
-        case when $has_revenue then coalesce(r.prior_ttm_revenue, 0) end as prior_ttm_revenue,
-        case
-            when round(r.prior_ttm_revenue, 6) > 0
-                then r.ttm_revenue / r.prior_ttm_revenue - 1
-        end as revenue_growth,
-
-        -- gross margin
-        r.ttm_gross_margin,
-        r.prior_ttm_gross_margin,
-        case
-            when round(r.ttm_margin_revenue, 6) <> 0
-                then r.ttm_gross_margin / r.ttm_margin_revenue
-        end as gross_margin_pct,
-        case
-            when round(r.prior_ttm_gross_margin, 6) > 0
-                then r.ttm_gross_margin / r.prior_ttm_gross_margin - 1
-        end as gross_margin_growth,
-
-        -- potential
-        case
-            when $has_revenue and round(p.total_potential, 6) > 0
-                then coalesce(r.ttm_revenue, 0) / p.total_potential
-        end as share_of_wallet,
-        case when $has_revenue and $has_potential then coalesce(p.whitespace, 0) end
-            as whitespace,
-        case when $has_revenue and $has_potential then coalesce(p.open_lines, 0) end
-            as open_lines,
-        case when $has_revenue and $has_potential then coalesce(p.open_lines_list, '') end
-            as open_lines_list,
-
-        -- pipeline
-        case when $has_opportunities then coalesce(o.open_pipeline, 0) end as open_pipeline,
-        case when $has_opportunities then coalesce(o.weighted_pipeline, 0) end
-            as weighted_pipeline,
-        case
-            when o.won_count + o.lost_count > 0
-                then o.won_count / (o.won_count + o.lost_count)
-        end as win_rate,
-
-        -- data presence (health needs it)
-        r.account_id is not null as has_revenue_rows,
-        case when $has_revenue then coalesce(m.months_with_revenue, 0) end
-            as months_with_revenue,
-    from accounts
-    left join revenue_by_account as r on accounts.account_id = r.account_id
-    left join months_by_account as m on accounts.account_id = m.account_id
-    left join potential_by_account as p on accounts.account_id = p.account_id
-    left join pipeline_by_account as o on accounts.account_id = o.account_id
-)
-
-select * from final
-order by account_id
-"""
-
-GROWTH_COLUMNS: tuple[str, ...] = (
-    "account_id",
-    "ttm_revenue",
-    "prior_ttm_revenue",
-    "revenue_growth",
-    "ttm_gross_margin",
-    "prior_ttm_gross_margin",
-    "gross_margin_pct",
-    "gross_margin_growth",
-    "share_of_wallet",
-    "whitespace",
-    "open_lines",
-    "open_lines_list",
-    "open_pipeline",
-    "weighted_pipeline",
-    "win_rate",
-    "has_revenue_rows",
-    "months_with_revenue",
-)
-
-_GROWTH_DTYPES: dict[str, str] = {
-    "account_id": "str",
-    "open_lines": "Int64",
-    "open_lines_list": "str",
-    "has_revenue_rows": "bool",
-    "months_with_revenue": "Int64",
-}
+def _params(as_of: dt.date, loaded: frozenset[str], **extra: Any) -> dict[str, Any]:
+    return {"as_of": as_of, **month_windows(as_of), **table_flags(loaded), **extra}
 
 
 def _typed(frame: pd.DataFrame, columns: tuple[str, ...], dtypes: dict[str, str]) -> pd.DataFrame:
@@ -366,27 +84,88 @@ def _typed(frame: pd.DataFrame, columns: tuple[str, ...], dtypes: dict[str, str]
     return frame.astype({c: dtypes.get(c, "float64") for c in columns})
 
 
+def _read(con: duckdb.DuckDBPyConnection, query: str, params: dict[str, Any]) -> pd.DataFrame:
+    """Run a query of this module on a cursor where every canonical table can be read."""
+    loaded = loaded_inputs(con)
+    with reading(con, loaded) as cur:
+        return fetch_frame(cur, query, _params(params.pop("as_of"), loaded, **params))
+
+
+# ---------------------------------------------------------------------------------------
+# growth_by_account
+# ---------------------------------------------------------------------------------------
+
+
 def growth_by_account(
     con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.date
 ) -> pd.DataFrame:
-    """One row per account with the growth and profitability metrics of spec §3.3.
+    """One row per account with the growth and profitability metrics of spec §3.3 (the
+    pipeline's step ``growth``), ordered by account_id.
 
-    Columns: account_id, ttm_revenue, prior_ttm_revenue, revenue_growth, ttm_gross_margin,
-    prior_ttm_gross_margin, gross_margin_pct, gross_margin_growth, share_of_wallet,
-    whitespace, open_lines (Int64), open_lines_list (lines joined by ", "), open_pipeline,
-    weighted_pipeline, win_rate, has_revenue_rows (bool: a revenue row in the ttm or prior
-    window), months_with_revenue (Int64: ttm months with positive net revenue).
+    Columns (``GROWTH_COLUMNS``): account_id, ttm_revenue, prior_ttm_revenue, revenue_growth,
+    ttm_gross_margin, prior_ttm_gross_margin, ttm_margin_revenue (the ttm revenue of the rows
+    that give a margin: the base of gross_margin_pct), gross_margin_pct, gross_margin_growth,
+    annual_potential, share_of_wallet, whitespace, open_lines (Int64), open_lines_list
+    (lines joined by ", "), open_pipeline, weighted_pipeline, open_deals and
+    open_deals_without_amount (open opportunities, and those without an amount), won_deals
+    and lost_deals (closed in M−11…M), win_rate, has_revenue_rows (bool: a revenue row in
+    the ttm or prior window), months_with_revenue (Int64: ttm months with positive net
+    revenue).
 
-    Revenue metrics are null without a revenue table; share_of_wallet, whitespace and
-    open_lines without a potential table (or a revenue table); pipeline metrics without an
-    opportunities table. ``settings`` is accepted for a uniform signature (no setting
-    changes these numbers).
+    Revenue metrics are null without a revenue table; potential metrics without a potential
+    table (or a revenue table); pipeline metrics without an opportunities table.
     """
-    del settings  # no tunable affects these metrics
-    tables = table_sources(con, ("accounts", "revenue", "potential", "opportunities"))
-    sql = GROWTH_BY_ACCOUNT_SQL.format(**tables["sources"])
-    frame = run_frame(con, sql, _params(as_of, tables["flags"]))
-    return _typed(frame, GROWTH_COLUMNS, _GROWTH_DTYPES)
+    with run_pipeline(con, settings, as_of, ("growth",)) as steps:
+        return steps.frame("growth")
+
+
+# ---------------------------------------------------------------------------------------
+# portfolio figures
+# ---------------------------------------------------------------------------------------
+
+
+def portfolio_figures(con: duckdb.DuckDBPyConnection, accounts: pd.DataFrame) -> dict[str, Any]:
+    """The portfolio-level figures of the accounts in ``accounts`` (``sql/portfolio_figures.sql``).
+
+    ``accounts`` has the columns of ``growth_by_account`` (an account table a page
+    filtered will do). Keys: accounts_count, ttm_revenue, prior_ttm_revenue, revenue_growth,
+    ttm_gross_margin, prior_ttm_gross_margin, gross_margin_pct (Σ margin / Σ revenue of the
+    rows that give a margin), gross_margin_growth, accounts_with_revenue (positive ttm
+    revenue), top10_share, herfindahl (both over the accounts with positive ttm revenue;
+    None if there is none), annual_potential, share_of_wallet, whitespace,
+    open_opportunities, open_deals_without_amount, open_pipeline, weighted_pipeline,
+    win_rate. None for a figure whose table was not loaded.
+    """
+    loaded = loaded_inputs(con)
+    frame = accounts.reindex(columns=list(FIGURE_COLUMNS))
+    cur = con.cursor()
+    try:
+        cur.register(FIGURES_RELATION, frame)
+        result = run(cur, sql("portfolio_figures"), table_flags(loaded))
+        names = [d[0] for d in result.description]
+        row = result.fetchall()[0]
+    finally:
+        cur.close()
+    return {name: _plain(value) for name, value in zip(names, row, strict=True)}
+
+
+def portfolio_summary(
+    con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.date
+) -> dict[str, Any]:
+    """The whole portfolio's growth figures as one JSON-ready dict (None for missing values):
+    ``as_of`` (ISO text), ``currency``, then the keys of ``portfolio_figures``."""
+    with run_pipeline(con, settings, as_of, ("growth",)) as steps:
+        figures = steps.query(f"select * from {steps_module.STEPS['growth'].relation}")
+    summary: dict[str, Any] = {"as_of": as_of.isoformat(), "currency": settings.currency}
+    summary.update(portfolio_figures(con, figures))
+    return summary
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready Python value (ints stay ints, NaN becomes None)."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
 
 
 # ---------------------------------------------------------------------------------------
@@ -410,7 +189,7 @@ revenue_rows as (
         date_trunc('month', period)::date as period,
         revenue,
         gross_margin,
-    from {revenue}
+    from revenue
     where period >= $window36_start
       and period < $next_month_start
       and ($all_accounts or account_id in (select account_id from selected_accounts))
@@ -460,7 +239,7 @@ revenue_rows as (
         product_line,
         revenue,
         gross_margin,
-    from {revenue}
+    from revenue
     where period >= $window36_start
       and period < $next_month_start
       and ($all_accounts or account_id in (select account_id from selected_accounts))
@@ -525,17 +304,10 @@ def monthly_revenue(
     if by is None:
         columns = ("period", "revenue", "gross_margin")
     dtypes = {"period": "datetime64[us]", "product_line": "str"}
-    tables = table_sources(con, ("revenue",))
-    if not tables["flags"]["has_revenue"]:
+    if "revenue" not in loaded_inputs(con):
         return _typed(pd.DataFrame(), columns, dtypes)
     template = MONTHLY_REVENUE_SQL if by is None else MONTHLY_REVENUE_BY_LINE_SQL
-    params = _params(
-        as_of,
-        tables["flags"],
-        all_accounts=account_ids is None,
-        account_ids=[str(a) for a in (account_ids or [])],
-    )
-    frame = run_frame(con, template.format(**tables["sources"]), params)
+    frame = _read(con, template, {"as_of": as_of, **_selection(None, account_ids)})
     return _typed(frame, columns, dtypes)
 
 
@@ -556,7 +328,7 @@ revenue_lines as (
         sum(revenue) filter (
             where period >= $ttm_start and gross_margin is not null
         ) as ttm_margin_revenue,
-    from {revenue}
+    from revenue
     where period >= $prior_start
       and period < $next_month_start
       and ($all_accounts or list_contains($account_ids, account_id))
@@ -568,7 +340,7 @@ potential_lines as (
         account_id,
         product_line,
         sum(annual_potential) as annual_potential,
-    from {potential}
+    from potential
     where $all_accounts or list_contains($account_ids, account_id)
     group by account_id, product_line
 ),
@@ -670,12 +442,9 @@ def product_mix(
     """
     del settings
     dtypes = {"product_line": "str", "open_accounts": "Int64"}
-    tables = table_sources(con, ("revenue", "potential"))
-    flags = tables["flags"]
-    if not (flags["has_revenue"] or flags["has_potential"]):
+    if not {"revenue", "potential"} & loaded_inputs(con):
         return _typed(pd.DataFrame(), PRODUCT_MIX_COLUMNS, dtypes)
-    sql = PRODUCT_MIX_SQL.format(**tables["sources"])
-    frame = run_frame(con, sql, _params(as_of, flags, **_selection(account_id, account_ids)))
+    frame = _read(con, PRODUCT_MIX_SQL, {"as_of": as_of, **_selection(account_id, account_ids)})
     return _typed(frame, PRODUCT_MIX_COLUMNS, dtypes)
 
 
@@ -693,7 +462,7 @@ opportunities_as_of as (
             when status in ('won', 'lost') and close_date > $as_of then 'open'
             else status
         end as status_as_of,
-    from {opportunities}
+    from opportunities
     where (created_date is null or created_date <= $as_of)
       and ($all_accounts or list_contains($account_ids, account_id))
 ),
@@ -714,7 +483,7 @@ final as (
         -- 'won' or 'lost' here: closed after as_of, so still open on as_of
         o.status as recorded_status,
     from opportunities_as_of as o
-    left join {accounts} as accounts on o.account_id = accounts.account_id
+    left join accounts as accounts on o.account_id = accounts.account_id
     where o.status_as_of = 'open'
 )
 
@@ -765,208 +534,7 @@ def pipeline(
         "close_date": "datetime64[us]",
         "recorded_status": "str",
     }
-    tables = table_sources(con, ("accounts", "opportunities"))
-    if not tables["flags"]["has_opportunities"]:
+    if "opportunities" not in loaded_inputs(con):
         return _typed(pd.DataFrame(), PIPELINE_COLUMNS, dtypes)
-    sql = PIPELINE_SQL.format(**tables["sources"])
-    frame = run_frame(con, sql, _params(as_of, tables["flags"], **_selection(account_id, account_ids)))
+    frame = _read(con, PIPELINE_SQL, {"as_of": as_of, **_selection(account_id, account_ids)})
     return _typed(frame, PIPELINE_COLUMNS, dtypes)
-
-
-# ---------------------------------------------------------------------------------------
-# portfolio_summary
-# ---------------------------------------------------------------------------------------
-
-PORTFOLIO_SUMMARY_SQL = """
-with
-
-accounts as (
-    select account_id from {accounts}
-),
-
-revenue_rows as (
-    select
-        account_id,
-        product_line,
-        revenue,
-        gross_margin,
-        period >= $ttm_start as is_ttm,
-    from {revenue}
-    where period >= $prior_start
-      and period < $next_month_start
-),
-
-revenue_totals as (
-    select
-        coalesce(sum(revenue) filter (where is_ttm), 0) as ttm_revenue,
-        coalesce(sum(revenue) filter (where not is_ttm), 0) as prior_ttm_revenue,
-        sum(gross_margin) filter (where is_ttm) as ttm_gross_margin,
-        sum(gross_margin) filter (where not is_ttm) as prior_ttm_gross_margin,
-        sum(revenue) filter (where is_ttm and gross_margin is not null) as ttm_margin_revenue,
-    from revenue_rows
-),
-
-ttm_by_account as (
-    select
-        account_id,
-        sum(revenue) as ttm_revenue,
-    from revenue_rows
-    where is_ttm
-    group by account_id
-),
-
--- concentration over the accounts that bought something
-positive_accounts as (
-    select
-        ttm_revenue,
-        row_number() over (order by ttm_revenue desc) as revenue_rank,
-    from ttm_by_account
-    where round(ttm_revenue, 6) > 0
-),
-
-concentration as (
-    select
-        count(*) as accounts_with_revenue,
-        sum(ttm_revenue) as positive_ttm_revenue,
-        sum(ttm_revenue) filter (where revenue_rank <= 10) as top10_revenue,
-        sum(ttm_revenue * ttm_revenue) as sum_of_squares,
-    from positive_accounts
-),
-
-ttm_by_account_line as (
-    select
-        account_id,
-        product_line,
-        sum(revenue) as ttm_revenue,
-    from revenue_rows
-    where is_ttm
-    group by account_id, product_line
-),
-
-potential_totals as (
-    select
-        coalesce(sum(potential.annual_potential), 0) as total_potential,
-        coalesce(sum(
-            case
-                when round(potential.annual_potential - coalesce(r.ttm_revenue, 0), 6) > 0
-                    then potential.annual_potential - coalesce(r.ttm_revenue, 0)
-                else 0
-            end
-        ), 0) as whitespace,
-    from {potential} as potential
-    left join ttm_by_account_line as r
-        on potential.account_id = r.account_id
-        and potential.product_line = r.product_line
-),
-
-opportunities_as_of as (
-    select
-        amount,
-        probability,
-        close_date,
-        case
-            when status in ('won', 'lost') and close_date > $as_of then 'open'
-            else status
-        end as status_as_of,
-    from {opportunities}
-    where created_date is null
-       or created_date <= $as_of
-),
-
-pipeline_totals as (
-    select
-        coalesce(sum(amount) filter (where status_as_of = 'open'), 0) as open_pipeline,
-        coalesce(
-            sum(amount * probability) filter (where status_as_of = 'open'), 0
-        ) as weighted_pipeline,
-        count(*) filter (where status_as_of = 'open') as open_opportunities,
-        count(*) filter (where status_as_of = 'won' and close_date >= $ttm_start) as won_count,
-        count(*) filter (where status_as_of = 'lost' and close_date >= $ttm_start) as lost_count,
-    from opportunities_as_of
-),
-
-final as (
-    select
-        case when $has_accounts then (select count(*) from accounts) end as accounts_count,
-
-        -- revenue and margin
-        case when $has_revenue then r.ttm_revenue end as ttm_revenue,
-        case when $has_revenue then r.prior_ttm_revenue end as prior_ttm_revenue,
-        case
-            when $has_revenue and round(r.prior_ttm_revenue, 6) > 0
-                then r.ttm_revenue / r.prior_ttm_revenue - 1
-        end as revenue_growth,
-        r.ttm_gross_margin,
-        r.prior_ttm_gross_margin,
-        case
-            when round(r.ttm_margin_revenue, 6) <> 0
-                then r.ttm_gross_margin / r.ttm_margin_revenue
-        end as gross_margin_pct,
-        case
-            when round(r.prior_ttm_gross_margin, 6) > 0
-                then r.ttm_gross_margin / r.prior_ttm_gross_margin - 1
-        end as gross_margin_growth,
-
-        -- concentration
-        case when $has_revenue then c.accounts_with_revenue end as accounts_with_revenue,
-        case
-            when c.accounts_with_revenue > 0 then c.top10_revenue / c.positive_ttm_revenue
-        end as top10_share,
-        case
-            when c.accounts_with_revenue > 0
-                then c.sum_of_squares / (c.positive_ttm_revenue * c.positive_ttm_revenue)
-        end as herfindahl,
-
-        -- potential
-        case when $has_potential then p.total_potential end as annual_potential,
-        case
-            when $has_revenue and round(p.total_potential, 6) > 0
-                then r.ttm_revenue / p.total_potential
-        end as share_of_wallet,
-        case when $has_revenue and $has_potential then p.whitespace end as whitespace,
-
-        -- pipeline
-        case when $has_opportunities then o.open_opportunities end as open_opportunities,
-        case when $has_opportunities then o.open_pipeline end as open_pipeline,
-        case when $has_opportunities then o.weighted_pipeline end as weighted_pipeline,
-        case
-            when o.won_count + o.lost_count > 0
-                then o.won_count / (o.won_count + o.lost_count)
-        end as win_rate,
-    from revenue_totals as r
-    cross join concentration as c
-    cross join potential_totals as p
-    cross join pipeline_totals as o
-)
-
-select * from final
-"""
-
-
-def portfolio_summary(
-    con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.date
-) -> dict[str, Any]:
-    """Portfolio-level growth figures as one JSON-ready dict (None for missing values).
-
-    Keys: as_of (ISO text), currency, accounts_count, ttm_revenue, prior_ttm_revenue,
-    revenue_growth, ttm_gross_margin, prior_ttm_gross_margin, gross_margin_pct,
-    gross_margin_growth, accounts_with_revenue (positive ttm revenue), top10_share,
-    herfindahl (both over accounts with positive ttm revenue; None if there is none),
-    annual_potential, share_of_wallet, whitespace, open_opportunities, open_pipeline,
-    weighted_pipeline, win_rate.
-    """
-    tables = table_sources(con, ("accounts", "revenue", "potential", "opportunities"))
-    sql = PORTFOLIO_SUMMARY_SQL.format(**tables["sources"])
-    cursor = run(con, sql, _params(as_of, tables["flags"]))
-    names = [d[0] for d in cursor.description]
-    row = cursor.fetchone()
-    summary: dict[str, Any] = {"as_of": as_of.isoformat(), "currency": settings.currency}
-    summary.update({name: _plain(value) for name, value in zip(names, row, strict=True)})
-    return summary
-
-
-def _plain(value: Any) -> Any:
-    """A JSON-ready Python value (ints stay ints, NaN becomes None)."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value

@@ -2,13 +2,14 @@
 
 Scoring is split in two so the app's weight editor stays instant:
 
-1. ``account_metrics`` — the expensive part: every derived metric of
-   ``schema.DERIVED_METRICS`` per account (coverage and growth queries) and its DuckDB
-   ``percent_rank()`` (which does not depend on the weights). Cache it.
-2. ``score_portfolio`` / ``contributions`` — the cheap part: criterion scores (ranks and
-   manual scores), weighted sums per axis, tiers, quadrants, and the tier stability under
-   weight perturbations. Pass the cached metrics in: a re-score after a weight change is
-   one DuckDB query plus one numpy product (~0.3–0.5 s at 100k accounts).
+1. ``account_metrics`` — the expensive part, computed by the pipeline (steps
+   ``account_metrics`` and ``manual_scores``): every derived metric of
+   ``schema.DERIVED_METRICS`` per account, the manual criteria's scores, and the percent
+   rank of each metric (which does not depend on the weights). Cache it.
+2. ``score_portfolio`` / ``contributions`` — the cheap part: the criterion-score matrix
+   (accounts × criteria) times the weights in force, tiers, quadrants and the tier
+   stability under weight perturbations (the same matrix times perturbed weights). Pass
+   the cached metrics in: a re-score is numpy arithmetic over that matrix.
 
 Every criterion scores 0–10; an axis is ``10 × Σ wᶜ·sᶜ / Σ wᶜ`` (0–100). A derived criterion
 scores ``10 × percent_rank`` of its metric among the accounts that have it (rounded to 6
@@ -37,7 +38,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -46,15 +47,20 @@ import pandas as pd
 
 from kam_core.asof import resolve_as_of
 from kam_core.errors import KamError
-from kam_core.ingest.schema import AXES, DERIVED_METRICS, loaded_tables
+from kam_core.ingest.schema import DERIVED_METRICS
+from kam_core.metrics.pipeline import MANUAL_PREFIX, run_pipeline
+from kam_core.metrics.sources import loaded_inputs, reading, table_flags
 from kam_core.settings import Settings
-from kam_core.sqlutil import fetch_frame, quote_ident
+from kam_core.sqlutil import fetch_frame
 
 __all__ = [
     "QUADRANTS",
+    "PortfolioError",
     "PortfolioOverview",
     "account_metrics",
     "contributions",
+    "key_tiers",
+    "percent_ranks",
     "portfolio_overview",
     "score_portfolio",
     "tier_changes",
@@ -64,92 +70,34 @@ __all__ = [
 # McDonald's portfolio matrix, in display order (spec §3.1).
 QUADRANTS: tuple[str, ...] = ("strategic", "star", "status", "streamline")
 
-# Names of the relations this module registers on the caller's connection (or cursor).
-# Registered frames and temp tables are private to that connection, so concurrent app
-# sessions on their own cursors do not see each other's.
-METRICS_VIEW = "_kam_portfolio_metrics"
-CRITERIA_VIEW = "_kam_portfolio_criteria"
-TIERS_VIEW = "_kam_portfolio_tiers"
-MANUAL_VIEW = "_kam_portfolio_manual_scores"  # a temp view
-OVERVIEW_SCORES_VIEW = "_kam_portfolio_overview_scores"
-OVERVIEW_GROWTH_VIEW = "_kam_portfolio_overview_growth"
-COVERAGE_INPUT_VIEW = "_kam_portfolio_coverage_input"
-GROWTH_INPUT_VIEW = "_kam_portfolio_growth_input"
-
-
 # Companion columns of account_metrics: the percent rank (0-1) of each derived metric.
 PERCENT_RANK_PREFIX = "percent_rank_"
+RANK_COLUMNS: tuple[str, ...] = tuple(f"{PERCENT_RANK_PREFIX}{m}" for m in DERIVED_METRICS)
+
+# How many tiers from the top count as key accounts (the pages' "key accounts").
+KEY_TIER_COUNT = 2
 
 
 class PortfolioError(KamError, ValueError):
     """A portfolio function was called with an argument it cannot use."""
 
 
+def key_tiers(settings: Settings) -> list[str]:
+    """The tiers whose accounts are the *key accounts*: the top two of the scheme in force
+    (Gold and Silver with the default medals)."""
+    return [name for name, _ in settings.tier_list[:KEY_TIER_COUNT]]
+
+
 # ---------------------------------------------------------------------------------------
 # SQL
 # ---------------------------------------------------------------------------------------
 
-ACCOUNT_METRICS_SQL = """
-with
-
-account_base as (
-    select
-        account_id,
-        cast(annual_revenue as double) as annual_revenue,
-    from accounts
-),
-
-coverage_metrics as (
-    select * from _kam_portfolio_coverage_input
-),
-
-growth_metrics as (
-    select * from _kam_portfolio_growth_input
-),
-
-final as (
-    select
-        account_base.account_id,
-        -- the customer's own size
-        account_base.annual_revenue,
-        -- relationship coverage (§3.2)
-        cast(coverage_metrics.coverage as double) as coverage,
-        cast(coverage_metrics.key_players_covered as double) as key_players_covered,
-        cast(coverage_metrics.threads as double) as threads,
-        cast(coverage_metrics.support_balance as double) as support_balance,
-        -- growth and profitability (§3.3)
-        cast(growth_metrics.ttm_revenue as double) as ttm_revenue,
-        cast(growth_metrics.revenue_growth as double) as revenue_growth,
-        cast(growth_metrics.ttm_gross_margin as double) as ttm_gross_margin,
-        cast(growth_metrics.gross_margin_pct as double) as gross_margin_pct,
-        cast(growth_metrics.gross_margin_growth as double) as gross_margin_growth,
-        cast(growth_metrics.share_of_wallet as double) as share_of_wallet,
-        cast(growth_metrics.whitespace as double) as whitespace,
-        cast(growth_metrics.open_pipeline as double) as open_pipeline,
-        cast(growth_metrics.weighted_pipeline as double) as weighted_pipeline,
-        cast(growth_metrics.win_rate as double) as win_rate,
-    from account_base
-    left join coverage_metrics using (account_id)
-    left join growth_metrics using (account_id)
-)
-
-select * from final
+# The metrics frame: derived metric values and the manual criteria's scores per account.
+METRICS_FRAME_SQL = """
+select *
+from step_account_metrics
+inner join step_manual_scores using (account_id, name)
 order by account_id
-"""
-
-MANUAL_SCORES_LOADED_SQL = """
-create or replace temp view _kam_portfolio_manual_scores as
-select account_id, criterion_id, cast(score as double) as score
-from criterion_scores
-"""
-
-MANUAL_SCORES_EMPTY_SQL = """
-create or replace temp view _kam_portfolio_manual_scores as
-select
-    cast(null as varchar) as account_id,
-    cast(null as varchar) as criterion_id,
-    cast(null as double) as score,
-where false
 """
 
 CRITERIA_SQL = """
@@ -163,375 +111,12 @@ from criteria
 order by criterion_id
 """
 
-# The percent ranks depend on the metrics only, not on the weights: they belong to the
-# expensive, cacheable part. One window per metric over ~100k rows (measured ~5x faster
-# than one window partitioned by metric over a long form).
-_PERCENT_RANKS_HEAD = """
+ACCOUNT_NAMES_SQL = """
 select
-    *,
-{rank_columns}
-from _kam_portfolio_metrics
+    account_id,
+    name,
+from accounts
 order by account_id
-"""
-
-# percent_rank among the accounts that have the metric (rounded to 6 decimals; ties take
-# the lowest rank; n = 1 gives 0); null for an account without it
-_PERCENT_RANK_COLUMN = """\
-    case when {metric} is not null then percent_rank() over (
-        partition by {metric} is null order by round({metric}, 6)
-    ) end as {rank_column},"""
-
-# The criterion scores form one *wide* row per account: ``score_<j>`` (0-10) and
-# ``missing_<j>`` per criterion ordinal j, so the axes are one projection and the
-# stability matrix is a plain column fetch. Only names made by code (criterion
-# ordinals, names of DERIVED_METRICS) enter the SQL text; criterion ids, weights, tier
-# names and thresholds are parameters.
-
-_CRITERION_SCORES_CTES = """
-with
-
-account_base as (
-    select
-        account_id,
-        name,
-    from accounts
-),
-
--- 10 × percent_rank of the metric; null for an account without it (scores 0 below)
-derived_scores as (
-    select
-        account_id,
-{derived_columns}
-    from _kam_portfolio_metrics
-),
-
--- one column per manual criterion (a score given for a derived criterion is not read)
-manual_scores as (
-    select
-        account_id,
-{manual_columns}
-    from _kam_portfolio_manual_scores
-    group by account_id
-),
-
-criterion_scores as (
-    select
-        account_base.account_id,
-        account_base.name,
-{score_columns}
-    from account_base
-    left join derived_scores using (account_id)
-    left join manual_scores using (account_id)
-)"""
-
-_DERIVED_COLUMN = """\
-        10 * {rank_column} as {metric},"""
-
-_MANUAL_COLUMN = """\
-        max(score) filter (where criterion_id = $criterion_{j}) as manual_{j},"""
-
-_DERIVED_SCORE = """\
-        coalesce(derived_scores.{metric}, 0) as score_{j},
-        false as missing_{j},"""
-
-_MANUAL_SCORE = """\
-        coalesce(manual_scores.manual_{j}, 0) as score_{j},
-        manual_scores.manual_{j} is null as missing_{j},"""
-
-_ACCOUNT_SCORES_TAIL = """,
-
-axis_scores as (
-    select
-        *,
-        -- 10 × Σ wᶜ·sᶜ / Σ wᶜ per axis (0-100), rounded before any threshold meets it;
-        -- null without criteria or weight on the axis
-        {attractiveness} as attractiveness,
-        {strength} as strength,
-        -- missing manual scores of criteria that carry weight
-        {missing_criteria} as missing_criteria,
-    from criterion_scores
-),
-
-tiered as (
-    select
-        *,
-        -- the first tier from the top whose threshold attractiveness reaches
-        case
-{tier_ranks}
-        end as tier_rank,
-    from axis_scores
-),
-
-final as (
-    select
-        account_id,
-        name,
-        attractiveness,
-        strength,
-        missing_criteria,
-        case tier_rank
-{tier_names}
-        end as tier,
-        tier_rank,
-        case
-            when attractiveness is null or strength is null then null
-            when attractiveness >= $quadrant_attractiveness
-                and strength >= $quadrant_strength then 'strategic'
-            when attractiveness >= $quadrant_attractiveness then 'star'
-            when strength >= $quadrant_strength then 'status'
-            else 'streamline'
-        end as quadrant,
-{score_list}
-    from tiered
-)
-
--- ordered by account_id in pandas (measured: sorting the wide rows here costs more)
-select * from final
-"""
-
-_CONTRIBUTIONS_TAIL = """,
-
-selected_scores as (
-    select * from criterion_scores
-    where $all_accounts or list_contains($account_ids, account_id)
-),
-
-criteria as (
-    select * from _kam_portfolio_criteria
-),
-
--- the wide rows back to one row per (account, criterion)
-long_scores as (
-{long_scores}
-),
-
-final as (
-    select
-        long_scores.account_id,
-        criteria.criterion_id,
-        criteria.name,
-        criteria.axis,
-        criteria.source,
-        criteria.weight,
-        long_scores.score,
-        -- wᶜ·sᶜ / Σ wᶜ × 10: the points this criterion adds to its axis (0-100)
-        criteria.weight * long_scores.score / nullif(criteria.axis_weight, 0) * 10
-            as contribution,
-        long_scores.is_missing,
-    from long_scores
-    inner join criteria using (criterion_ordinal)
-)
-
-select * from final
-order by account_id, axis, criterion_id
-"""
-
-_LONG_SCORE = """\
-    select
-        account_id,
-        {j} as criterion_ordinal,
-        score_{j} as score,
-        missing_{j} as is_missing,
-    from selected_scores"""
-
-
-def _rank_column(metric: str) -> str:
-    return f"{PERCENT_RANK_PREFIX}{metric}"
-
-
-def percent_ranks_sql() -> str:
-    """The metrics view plus ``percent_rank_<metric>`` (0–1) for every derived metric."""
-    columns = [
-        _PERCENT_RANK_COLUMN.format(metric=quote_ident(m), rank_column=quote_ident(_rank_column(m)))
-        for m in DERIVED_METRICS
-    ]
-    return _PERCENT_RANKS_HEAD.replace("{rank_columns}", "\n".join(columns))
-
-
-def _criterion_scores_ctes(criteria: pd.DataFrame) -> tuple[str, dict[str, Any]]:
-    """The CTEs up to ``criterion_scores`` (one wide row per account) and their parameters.
-
-    ``criteria`` has ``criterion_ordinal`` (j), ``criterion_id`` and ``source``; a source
-    outside ``DERIVED_METRICS`` and ``manual`` is refused (the loader already rejects it).
-    """
-    unknown = sorted(set(criteria["source"]) - {"manual", *DERIVED_METRICS})
-    if unknown:
-        raise PortfolioError(
-            f"criteria name unknown source(s) {', '.join(unknown)}; valid sources: manual, "
-            + ", ".join(DERIVED_METRICS)
-        )
-    used_metrics = [m for m in DERIVED_METRICS if m in set(criteria["source"])]
-    derived = [
-        _DERIVED_COLUMN.format(metric=quote_ident(m), rank_column=quote_ident(_rank_column(m)))
-        for m in used_metrics
-    ]
-    manual: list[str] = []
-    scores: list[str] = []
-    params: dict[str, Any] = {}
-    for j, source, criterion_id in zip(
-        criteria["criterion_ordinal"], criteria["source"], criteria["criterion_id"], strict=True
-    ):
-        j = int(j)
-        if source == "manual":
-            manual.append(_MANUAL_COLUMN.format(j=j))
-            scores.append(_MANUAL_SCORE.format(j=j))
-            params[f"criterion_{j}"] = str(criterion_id)
-        else:
-            scores.append(_DERIVED_SCORE.format(j=j, metric=quote_ident(source)))
-    sql = (
-        _CRITERION_SCORES_CTES.replace("{derived_columns}", "\n".join(derived))
-        .replace("{manual_columns}", "\n".join(manual))
-        .replace("{score_columns}", "\n".join(scores))
-    )
-    return sql, params
-
-
-def scoring_sql(criteria: pd.DataFrame, tiers: list[tuple[str, float]]) -> tuple[str, dict[str, Any]]:
-    """The scoring query and its parameters (all but the quadrant thresholds).
-
-    One row per account: account_id, name, attractiveness, strength, missing_criteria,
-    tier, tier_rank, quadrant, then ``score_<j>`` per criterion ordinal.
-    """
-    sql, params = _criterion_scores_ctes(criteria)
-    axis_sql: dict[str, str] = {}
-    for axis in AXES:
-        rows = criteria[criteria["axis"] == axis]
-        total = float(rows["weight"].sum())
-        if rows.empty or total <= 0:
-            axis_sql[axis] = "cast(null as double)"
-            continue
-        terms = " + ".join(f"$weight_{int(j)} * score_{int(j)}" for j in rows["criterion_ordinal"])
-        axis_sql[axis] = f"round(10 * ({terms}) / $total_weight_{axis}, 6)"
-        params[f"total_weight_{axis}"] = total
-        for j, weight in zip(rows["criterion_ordinal"], rows["weight"], strict=True):
-            params[f"weight_{int(j)}"] = float(weight)
-    weighted_manual = criteria[(criteria["source"] == "manual") & (criteria["weight"] > 0)]
-    missing = " + ".join(f"cast(missing_{int(j)} as integer)" for j in weighted_manual["criterion_ordinal"])
-    tier_ranks = []
-    tier_names = []
-    for rank, (name, threshold) in enumerate(tiers):
-        tier_ranks.append(f"            when attractiveness >= $tier_threshold_{rank} then {rank}")
-        tier_names.append(f"            when {rank} then $tier_name_{rank}")
-        params[f"tier_threshold_{rank}"] = float(threshold)
-        params[f"tier_name_{rank}"] = str(name)
-    score_list = "\n".join(f"        score_{int(j)}," for j in criteria["criterion_ordinal"])
-    tail = (
-        _ACCOUNT_SCORES_TAIL.replace("{attractiveness}", axis_sql["attractiveness"])
-        .replace("{strength}", axis_sql["strength"])
-        .replace("{missing_criteria}", f"cast({missing or 0} as integer)")
-        .replace("{tier_ranks}", "\n".join(tier_ranks))
-        .replace("{tier_names}", "\n".join(tier_names))
-        .replace("{score_list}", score_list)
-    )
-    return sql + tail, params
-
-
-def contributions_sql(criteria: pd.DataFrame) -> tuple[str, dict[str, Any]]:
-    """The long-form contributions query and its parameters (all but the account filter)."""
-    sql, params = _criterion_scores_ctes(criteria)
-    parts = [_LONG_SCORE.format(j=int(j)) for j in criteria["criterion_ordinal"]]
-    tail = _CONTRIBUTIONS_TAIL.replace("{long_scores}", "\n    union all\n".join(parts))
-    return sql + tail, params
-
-
-OVERVIEW_BY_TIER_SQL = """
-with
-
-scores as (
-    select account_id, tier, tier_rank from _kam_portfolio_overview_scores
-),
-
-growth as (
-    select account_id, ttm_revenue, ttm_gross_margin from _kam_portfolio_overview_growth
-),
-
-tiers as (
-    select tier_rank, tier from _kam_portfolio_tiers
-    -- accounts whose attractiveness is null (or below every threshold) have no tier
-    union all
-    select null, null
-),
-
-per_tier as (
-    select
-        scores.tier_rank,
-        count(*) as accounts_count,
-        sum(growth.ttm_revenue) as ttm_revenue,
-        sum(growth.ttm_gross_margin) as ttm_gross_margin,
-    from scores
-    left join growth using (account_id)
-    group by scores.tier_rank
-),
-
-final as (
-    select
-        tiers.tier,
-        tiers.tier_rank,
-        cast(coalesce(per_tier.accounts_count, 0) as bigint) as accounts_count,
-        -- an empty group sums to 0 when revenue was loaded (null when it was not)
-        case
-            when $has_revenue then coalesce(per_tier.ttm_revenue, 0)
-            else per_tier.ttm_revenue
-        end as ttm_revenue,
-        per_tier.ttm_gross_margin,
-    from tiers
-    left join per_tier
-        on per_tier.tier_rank is not distinct from tiers.tier_rank
-    -- the no-tier row only when some account has no tier
-    where tiers.tier_rank is not null or per_tier.accounts_count > 0
-)
-
-select * from final
-order by tier_rank nulls last
-"""
-
-OVERVIEW_BY_QUADRANT_SQL = """
-with
-
-scores as (
-    select account_id, quadrant from _kam_portfolio_overview_scores
-),
-
-growth as (
-    select account_id, ttm_revenue, ttm_gross_margin from _kam_portfolio_overview_growth
-),
-
-quadrants as (
-    select * from (values
-        (0, 'strategic'), (1, 'star'), (2, 'status'), (3, 'streamline'), (4, null)
-    ) as q(quadrant_rank, quadrant)
-),
-
-per_quadrant as (
-    select
-        scores.quadrant,
-        count(*) as accounts_count,
-        sum(growth.ttm_revenue) as ttm_revenue,
-        sum(growth.ttm_gross_margin) as ttm_gross_margin,
-    from scores
-    left join growth using (account_id)
-    group by scores.quadrant
-),
-
-final as (
-    select
-        quadrants.quadrant,
-        quadrants.quadrant_rank,
-        cast(coalesce(per_quadrant.accounts_count, 0) as bigint) as accounts_count,
-        -- an empty group sums to 0 when revenue was loaded (null when it was not)
-        case
-            when $has_revenue then coalesce(per_quadrant.ttm_revenue, 0)
-            else per_quadrant.ttm_revenue
-        end as ttm_revenue,
-        per_quadrant.ttm_gross_margin,
-    from quadrants
-    left join per_quadrant
-        on per_quadrant.quadrant is not distinct from quadrants.quadrant
-    where quadrants.quadrant is not null or per_quadrant.accounts_count > 0
-)
-
-select * exclude (quadrant_rank) from final
-order by quadrant_rank
 """
 
 
@@ -548,34 +133,51 @@ def account_metrics(
     coverage: pd.DataFrame | None = None,
     growth: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Every derived metric a criterion may name, one row per account (ordered by account_id).
+    """Every per-account input of scoring, one row per account (ordered by account_id).
 
-    Columns: ``account_id``; each name of ``schema.DERIVED_METRICS`` (float64, NaN = the
-    account does not have the metric): ``annual_revenue`` from the accounts table, the
-    relationship metrics from ``coverage.coverage_by_account`` and the growth metrics from
-    ``growth.growth_by_account`` (pass their frames in if you already have them); then
-    ``percent_rank_<metric>`` for each (0–1 among the accounts that have the metric,
-    rounded to 6 decimals first, ties lowest; NaN without the metric) — the criterion
-    score of a derived criterion is 10 × that. This is the expensive part of scoring:
-    cache it and pass it to ``score_portfolio``; the frame is also registered on ``con``.
+    Columns: ``account_id``, ``name``; each name of ``schema.DERIVED_METRICS`` (float64, NaN =
+    the account does not have the metric): ``annual_revenue`` from the accounts table, the
+    relationship and growth metrics of the steps coverage and growth (``coverage`` and
+    ``growth`` may give those steps' rows); ``manual_score_<criterion_id>`` per manual
+    criterion; then ``percent_rank_<metric>`` for each derived metric (0–1 among the
+    accounts that have it, rounded to 6 decimals first, ties lowest; NaN without the
+    metric). Cache it and pass it to ``score_portfolio``.
     """
     as_of = resolve_as_of(con, settings, as_of)
-    if coverage is None:
-        from kam_core.metrics.coverage import coverage_by_account
+    inputs = {"coverage": coverage, "growth": growth}
+    given = {name: frame for name, frame in inputs.items() if frame is not None}
+    with run_pipeline(con, settings, as_of, ("account_metrics", "manual_scores"), given=given) as steps:
+        return metrics_frame(steps)
 
-        coverage = coverage_by_account(con, settings, as_of)
-    if growth is None:
-        from kam_core.metrics.growth import growth_by_account
 
-        growth = growth_by_account(con, settings, as_of)
-    con.register(COVERAGE_INPUT_VIEW, coverage)
-    con.register(GROWTH_INPUT_VIEW, growth)
-    try:
-        metrics = fetch_frame(con, ACCOUNT_METRICS_SQL)
-    finally:
-        con.unregister(COVERAGE_INPUT_VIEW)
-        con.unregister(GROWTH_INPUT_VIEW)
-    return _ranked_metrics(con, metrics)
+def metrics_frame(steps: Any) -> pd.DataFrame:
+    """The metrics frame of a pipeline run that ran account_metrics and manual_scores."""
+    frame = steps.query(METRICS_FRAME_SQL)
+    frame = frame.astype({"account_id": "str", "name": "str"})
+    return percent_ranks(frame)
+
+
+def percent_ranks(metrics: pd.DataFrame) -> pd.DataFrame:
+    """``metrics`` with ``percent_rank_<metric>`` for every derived metric: DuckDB's
+    ``percent_rank()`` — (rank − 1) / (n − 1) among the accounts that have the metric,
+    rounded to 6 decimals, ties taking the lowest rank, n = 1 giving 0 — computed column
+    by column in numpy: an account's rank − 1 is the number of values below its own (one
+    sort per metric; fifteen window sorts in DuckDB took 0.9 s at 100k accounts)."""
+    ranks: dict[str, np.ndarray] = {}
+    for metric, column in zip(DERIVED_METRICS, RANK_COLUMNS, strict=True):
+        values = np.round(metrics[metric].to_numpy(dtype="float64", na_value=np.nan), 6)
+        present = np.flatnonzero(~np.isnan(values))
+        order = present[np.argsort(values[present])]  # (ties share a rank: any order will do)
+        ordered = values[order]
+        # in sorted order, each value's rank − 1 is the position of its first equal value
+        first = np.ones(len(ordered), dtype=bool)
+        first[1:] = ordered[1:] != ordered[:-1]
+        below = np.maximum.accumulate(np.where(first, np.arange(len(ordered)), 0)).astype("float64")
+        result = np.full(len(values), np.nan)
+        result[order] = below / (len(ordered) - 1) if len(ordered) > 1 else 0.0
+        ranks[column] = result
+    kept = metrics.drop(columns=[c for c in RANK_COLUMNS if c in metrics.columns])
+    return pd.concat([kept, pd.DataFrame(ranks, index=metrics.index)], axis=1)
 
 
 # ---------------------------------------------------------------------------------------
@@ -583,21 +185,15 @@ def account_metrics(
 # ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Scoring:
-    """The inputs of one scoring run: criteria in force and the tier scheme."""
+def effective_criteria(con: duckdb.DuckDBPyConnection, settings: Settings) -> pd.DataFrame | None:
+    """The criteria table with the weights in force: ``settings.criteria_weights`` override
+    the table's (the weight editor's session changes and ``kam.toml``).
 
-    criteria: pd.DataFrame  # criterion_id, name, axis, weight, source, ordinal, axis_weight
-    tiers: list[tuple[str, float]] = field(default_factory=list)
-
-
-def _effective_criteria(con: duckdb.DuckDBPyConnection, settings: Settings) -> pd.DataFrame | None:
-    """The criteria table with weights overridden by ``settings.criteria_weights``.
-
-    None when no criteria table was loaded. The table is small (a few dozen rows), so the
-    override is applied in pandas.
+    Columns: criterion_id, name, axis, weight, source, axis_weight (the total weight of the
+    criterion's axis). None when no criteria table was loaded. The table is small (a few
+    dozen rows), so the override is applied in pandas.
     """
-    if "criteria" not in loaded_tables(con):
+    if "criteria" not in loaded_inputs(con):
         return None
     criteria = fetch_frame(con, CRITERIA_SQL)
     overrides = settings.criteria_weights
@@ -605,75 +201,75 @@ def _effective_criteria(con: duckdb.DuckDBPyConnection, settings: Settings) -> p
         override = criteria["criterion_id"].map(overrides)
         criteria["weight"] = override.where(override.notna(), criteria["weight"])
     criteria["weight"] = criteria["weight"].astype("float64").fillna(0.0)
-    criteria["criterion_ordinal"] = np.arange(len(criteria), dtype="int32")
     criteria["axis_weight"] = criteria.groupby("axis")["weight"].transform("sum").astype("float64")
+    unknown = sorted(set(criteria["source"]) - {"manual", *DERIVED_METRICS})
+    if unknown:
+        raise PortfolioError(
+            f"criteria name unknown source(s) {', '.join(unknown)}; valid sources: manual, "
+            + ", ".join(DERIVED_METRICS)
+        )
     return criteria
 
 
-_RANK_COLUMNS: tuple[str, ...] = tuple(_rank_column(m) for m in DERIVED_METRICS)
+@dataclass(frozen=True)
+class ScoreMatrix:
+    """Criterion scores of every account: ``scores[i, j]`` (0–10) of account i and criterion j
+    (criteria in ``criteria`` order), ``missing[i, j]`` for a manual score not given."""
+
+    accounts: pd.DataFrame  # account_id, name
+    criteria: pd.DataFrame
+    scores: np.ndarray
+    missing: np.ndarray
 
 
-def _ranked_metrics(con: duckdb.DuckDBPyConnection, metrics: pd.DataFrame) -> pd.DataFrame:
-    """``metrics`` with its percent-rank columns, registered on ``con`` as the metrics view.
+def score_matrix(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.date | str | None,
+                 metrics: pd.DataFrame | None, criteria: pd.DataFrame) -> ScoreMatrix:
+    """The criterion-score matrix from a metrics frame (``account_metrics``).
 
-    A frame from ``account_metrics`` already has them and is registered as it is (the
-    cheap path of a re-score); a frame of metric values only gets them computed here.
-    Raises a clear error when a metric column is missing.
+    A frame of metric values alone (without ranks, manual scores or names) is completed:
+    ranks by ``percent_ranks``, manual scores and names by the pipeline's manual_scores step.
     """
+    if metrics is None:
+        metrics = account_metrics(con, settings, as_of)
     missing = [c for c in ("account_id", *DERIVED_METRICS) if c not in metrics.columns]
     if missing:
         raise PortfolioError(
             f"metrics frame lacks column(s) {', '.join(missing)}; build it with account_metrics()"
         )
-    if all(c in metrics.columns for c in _RANK_COLUMNS):
-        con.register(METRICS_VIEW, metrics[["account_id", *DERIVED_METRICS, *_RANK_COLUMNS]])
-        return metrics
-    ranked = metrics[["account_id", *DERIVED_METRICS]].astype(
-        {"account_id": "str"} | dict.fromkeys(DERIVED_METRICS, "float64")
-    )
-    # The same numbers as DuckDB's percent_rank() of percent_ranks_sql() — (rank − 1) / (n − 1)
-    # among the accounts that have the metric, ties taking the lowest rank, n = 1 giving 0 —
-    # computed column-wise by pandas: fifteen window sorts in DuckDB took 0.9 s at 100k
-    # accounts, this takes 0.03 s, and re-scoring must stay interactive.
-    for metric, column in zip(DERIVED_METRICS, _RANK_COLUMNS, strict=True):
-        values = ranked[metric].round(6)
-        n = int(values.notna().sum())
-        ranks = values.rank(method="min")
-        ranked[column] = (ranks - 1) / (n - 1) if n > 1 else ranks * 0.0
-    ranked = ranked.astype({"account_id": "str"} | dict.fromkeys((*DERIVED_METRICS, *_RANK_COLUMNS), "float64"))
-    con.register(METRICS_VIEW, ranked)
-    return ranked
+    manual_ids = criteria.loc[criteria["source"] == "manual", "criterion_id"].tolist()
+    manual_columns = [MANUAL_PREFIX + cid for cid in manual_ids]
+    if not all(c in metrics.columns for c in RANK_COLUMNS):
+        metrics = percent_ranks(metrics)
+    if "name" not in metrics.columns or not all(c in metrics.columns for c in manual_columns):
+        with run_pipeline(con, settings, resolve_as_of(con, settings, as_of), ("manual_scores",)) as steps:
+            manual = steps.query("select * from step_manual_scores order by account_id")
+        values = metrics.drop(columns=[c for c in ("name", *manual_columns) if c in metrics.columns])
+        metrics = manual.astype({"account_id": "str", "name": "str"}).merge(
+            values.astype({"account_id": "str"}), on="account_id", how="left")
+    n = len(metrics)
+    scores = np.zeros((n, len(criteria)), dtype="float64")
+    absent = np.zeros((n, len(criteria)), dtype=bool)
+    for j, (cid, source) in enumerate(zip(criteria["criterion_id"], criteria["source"], strict=True)):
+        if source == "manual":
+            column = metrics[MANUAL_PREFIX + cid].to_numpy(dtype="float64", na_value=np.nan)
+            absent[:, j] = np.isnan(column)
+        else:  # derived: a manual score given for it is not read
+            column = 10 * metrics[f"{PERCENT_RANK_PREFIX}{source}"].to_numpy(dtype="float64", na_value=np.nan)
+        scores[:, j] = np.nan_to_num(column, nan=0.0)
+    accounts = metrics[["account_id", "name"]].reset_index(drop=True)
+    return ScoreMatrix(accounts, criteria.reset_index(drop=True), scores, absent)
 
 
-def _prepare(
-    con: duckdb.DuckDBPyConnection,
-    settings: Settings,
-    as_of: dt.date,
-    metrics: pd.DataFrame | None,
-) -> _Scoring | None:
-    """Register the scoring inputs on ``con``; None when there are no criteria at all."""
-    criteria = _effective_criteria(con, settings)
-    if criteria is None or criteria.empty:
-        return None
-    if metrics is None:
-        metrics = account_metrics(con, settings, as_of)
-    _ranked_metrics(con, metrics)
-    con.register(CRITERIA_VIEW, criteria)
-    if "criterion_scores" in loaded_tables(con):
-        con.execute(MANUAL_SCORES_LOADED_SQL)
-    else:
-        con.execute(MANUAL_SCORES_EMPTY_SQL)
-    return _Scoring(criteria=criteria, tiers=settings.tier_list)
-
-
-def _tiers_frame(tiers: list[tuple[str, float]]) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "tier_rank": np.arange(len(tiers), dtype="int32"),
-            "tier": pd.Series([name for name, _ in tiers], dtype="str"),
-            "threshold": np.array([threshold for _, threshold in tiers], dtype="float64"),
-        }
-    )
+def _axis(matrix: ScoreMatrix, axis: str) -> tuple[np.ndarray, np.ndarray]:
+    """(mask of the axis' criteria, attractiveness or strength rounded to 6 decimals; NaN
+    without criteria or weight on the axis)."""
+    on_axis = (matrix.criteria["axis"] == axis).to_numpy()
+    weights = matrix.criteria["weight"].to_numpy(dtype="float64")[on_axis]
+    total = float(weights.sum())
+    if not on_axis.any() or total <= 0:
+        return on_axis, np.full(len(matrix.accounts), np.nan)
+    # every value is rounded to 6 decimals before a threshold meets it
+    return on_axis, np.round(10 * (matrix.scores[:, on_axis] @ weights) / total, 6)
 
 
 def score_portfolio(
@@ -694,67 +290,63 @@ def score_portfolio(
     ``score_<criterion_id>`` (0–10) per criterion.
 
     Without a criteria table (or with an empty one) every score column is null.
-    ``metrics`` is the (cached) result of ``account_metrics``; without it the metrics are
-    computed here. With cached metrics this is the cheap part: one DuckDB query and one
-    numpy product for the stability.
+    ``metrics`` is the (cached) result of ``account_metrics``; without it the pipeline
+    computes it. With cached metrics this is numpy arithmetic only.
     """
-    as_of = resolve_as_of(con, settings, as_of)
-    scoring = _prepare(con, settings, as_of, metrics)
-    if scoring is None:
+    criteria = effective_criteria(con, settings)
+    if criteria is None or criteria.empty:
         return _unscored(con)
-    criteria = scoring.criteria
-    sql, params = scoring_sql(criteria, scoring.tiers)
-    params |= {
-        "quadrant_attractiveness": float(settings.quadrant_attractiveness),
-        "quadrant_strength": float(settings.quadrant_strength),
-    }
-    frame = fetch_frame(con, sql, params).sort_values("account_id", ignore_index=True)
-    ordinal_columns = [f"score_{int(j)}" for j in criteria["criterion_ordinal"]]
-    matrix = frame[ordinal_columns].to_numpy(dtype="float64")
-    scores = frame.drop(columns=ordinal_columns).astype(
-        {
-            "account_id": "str",
-            "name": "str",
-            "attractiveness": "float64",
-            "strength": "float64",
-            "missing_criteria": "Int64",
-            "tier": "str",
-            "tier_rank": "Int64",
-            "quadrant": "str",
-        }
-    )
-    is_attractiveness = (criteria["axis"] == "attractiveness").to_numpy()
+    matrix = score_matrix(con, settings, as_of, metrics, criteria)
+    on_attractiveness, attractiveness = _axis(matrix, "attractiveness")
+    _, strength = _axis(matrix, "strength")
+    weights = matrix.criteria["weight"].to_numpy(dtype="float64")
+    counted = (matrix.criteria["source"] == "manual").to_numpy() & (weights > 0)
+    tiers = settings.tier_list
+    thresholds = np.array([threshold for _, threshold in tiers], dtype="float64")
+    # the first tier from the top whose threshold attractiveness reaches
+    reached = attractiveness[:, None] >= thresholds[None, :]
+    tier_rank = np.where(reached.any(axis=1), reached.argmax(axis=1), -1)
+    has_tier = ~np.isnan(attractiveness) & (tier_rank >= 0)
+    names = np.array([name for name, _ in tiers], dtype=object)
+    a_high = attractiveness >= float(settings.quadrant_attractiveness)
+    s_high = strength >= float(settings.quadrant_strength)
+    quadrant = np.select([a_high & s_high, a_high, s_high], ["strategic", "star", "status"], "streamline")
+    has_quadrant = ~np.isnan(attractiveness) & ~np.isnan(strength)
     stability = tier_stability(
-        matrix[:, is_attractiveness],
-        criteria.loc[is_attractiveness, "weight"].to_numpy(dtype="float64"),
-        [threshold for _, threshold in scoring.tiers],
-        scores["tier_rank"].to_numpy(dtype="float64", na_value=np.nan),
-        has_attractiveness=scores["attractiveness"].notna().to_numpy(),
+        matrix.scores[:, on_attractiveness],
+        weights[on_attractiveness],
+        thresholds.tolist(),
+        np.where(has_tier, tier_rank, np.nan).astype("float64"),
+        has_attractiveness=~np.isnan(attractiveness),
         runs=int(settings.stability_runs),
         spread=float(settings.stability_spread),
         seed=int(settings.stability_seed),
     )
-    scores["tier_stability"] = stability
-    scores["is_borderline"] = pd.array(
-        np.where(np.isnan(stability), None, np.round(stability, 6) < settings.borderline_stability),
-        dtype="boolean",
-    )
-    score_columns = {f"score_{cid}": matrix[:, j] for j, cid in enumerate(criteria["criterion_id"])}
-    return pd.concat([scores, pd.DataFrame(score_columns, index=scores.index)], axis=1)
-
-
-UNSCORED_SQL = """
-select
-    account_id,
-    name,
-from accounts
-order by account_id
-"""
+    out = {
+        "account_id": matrix.accounts["account_id"].astype("str"),
+        "name": matrix.accounts["name"].astype("str"),
+        "attractiveness": attractiveness,
+        "strength": strength,
+        "missing_criteria": pd.array((matrix.missing & counted).sum(axis=1), dtype="Int64"),
+        "tier": pd.Series(np.where(has_tier, names[np.maximum(tier_rank, 0)] if len(names) else None, None),
+                          dtype="str"),
+        "tier_rank": pd.array(np.where(has_tier, tier_rank, 0), dtype="Int64"),
+        "quadrant": pd.Series(np.where(has_quadrant, quadrant, None), dtype="str"),
+        "tier_stability": stability,
+        "is_borderline": pd.array(
+            np.where(np.isnan(stability), None, np.round(stability, 6) < settings.borderline_stability),
+            dtype="boolean"),
+    }
+    frame = pd.DataFrame(out)
+    frame.loc[~has_tier, "tier_rank"] = pd.NA
+    scores = pd.DataFrame({f"score_{cid}": matrix.scores[:, j] for j, cid in enumerate(matrix.criteria["criterion_id"])})
+    return pd.concat([frame, scores], axis=1)
 
 
 def _unscored(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Every account with null scores: there are no criteria."""
-    frame = fetch_frame(con, UNSCORED_SQL).astype({"account_id": "str", "name": "str"})
+    with reading(con) as cur:
+        frame = fetch_frame(cur, ACCOUNT_NAMES_SQL).astype({"account_id": "str", "name": "str"})
     n = len(frame)
     frame["attractiveness"] = np.full(n, np.nan)
     frame["strength"] = np.full(n, np.nan)
@@ -851,6 +443,16 @@ def tier_stability(
     return result
 
 
+def contribution_matrix(matrix: ScoreMatrix) -> np.ndarray:
+    """``wᶜ·sᶜ / Σ wᶜ × 10`` per account and criterion (the points each criterion adds to its
+    axis, 0–100); NaN where the axis weighs 0."""
+    weights = matrix.criteria["weight"].to_numpy(dtype="float64")
+    axis_weight = matrix.criteria["axis_weight"].to_numpy(dtype="float64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(axis_weight > 0, weights / axis_weight * 10, np.nan)
+    return matrix.scores * factor[None, :]
+
+
 def contributions(
     con: duckdb.DuckDBPyConnection,
     settings: Settings,
@@ -868,16 +470,40 @@ def contributions(
     ``account_ids`` limits the rows to those accounts (the ranks still run over all).
     Empty without criteria.
     """
-    as_of = resolve_as_of(con, settings, as_of)
-    scoring = _prepare(con, settings, as_of, metrics)
-    if scoring is None:
+    criteria = effective_criteria(con, settings)
+    if criteria is None or criteria.empty:
         return _empty_contributions()
-    sql, params = contributions_sql(scoring.criteria)
-    params |= {
-        "all_accounts": account_ids is None,
-        "account_ids": [str(a) for a in account_ids or []],
-    }
-    return fetch_frame(con, sql, params).astype(_CONTRIBUTION_DTYPES)
+    matrix = score_matrix(con, settings, as_of, metrics, criteria)
+    rows = np.arange(len(matrix.accounts))
+    if account_ids is not None:
+        rows = np.flatnonzero(matrix.accounts["account_id"].isin([str(a) for a in account_ids]).to_numpy())
+    k = len(matrix.criteria)
+    points = contribution_matrix(matrix)
+    order = np.lexsort((matrix.criteria["criterion_id"].to_numpy(), matrix.criteria["axis"].to_numpy()))
+    account_index = np.repeat(rows, k)
+    criterion_index = np.tile(order, len(rows))
+    crit = matrix.criteria.iloc[criterion_index].reset_index(drop=True)
+    long = pd.DataFrame({
+        "account_id": matrix.accounts["account_id"].to_numpy()[account_index],
+        "criterion_id": crit["criterion_id"],
+        "name": crit["name"],
+        "axis": crit["axis"],
+        "source": crit["source"],
+        "weight": crit["weight"],
+        "score": matrix.scores[account_index, criterion_index],
+        "contribution": points[account_index, criterion_index],
+        "is_missing": matrix.missing[account_index, criterion_index],
+    })
+    return long.astype(_CONTRIBUTION_DTYPES)
+
+
+def contributions_by_account(matrix: ScoreMatrix) -> list[dict[str, float | None]]:
+    """Per account (in matrix order) its contributions keyed by criterion_id (the report's
+    ``contributions`` object; None where the axis weighs 0)."""
+    points = contribution_matrix(matrix)
+    ids = matrix.criteria["criterion_id"].tolist()
+    values = np.where(np.isnan(points), None, points).tolist()
+    return [dict(zip(ids, row, strict=True)) for row in values]
 
 
 _CONTRIBUTION_DTYPES: dict[str, str] = {
@@ -946,7 +572,7 @@ class PortfolioOverview:
     of the scheme, plus a row with tier null when some accounts have none).
     ``by_quadrant``: quadrant, accounts_count, ttm_revenue, ttm_gross_margin.
     ``top10_share`` and ``herfindahl`` (0–1, over accounts with positive ttm revenue; None
-    without revenue) and ``totals`` (the whole ``growth.portfolio_summary`` dict).
+    without revenue) and ``totals`` (``growth.portfolio_figures`` of the same accounts).
     """
 
     by_tier: pd.DataFrame
@@ -956,37 +582,137 @@ class PortfolioOverview:
     totals: dict[str, Any]
 
 
+# Totals per tier and per quadrant over registered frames (a page's filtered accounts).
+OVERVIEW_BY_TIER_SQL = """
+with
+
+scores as (
+    select account_id, tier, tier_rank from overview_scores
+),
+
+growth as (
+    select account_id, ttm_revenue, ttm_gross_margin from overview_growth
+),
+
+tiers as (
+    select tier_rank, tier from tier_scheme
+    -- accounts whose attractiveness is null (or below every threshold) have no tier
+    union all
+    select null, null
+),
+
+per_tier as (
+    select
+        scores.tier_rank,
+        count(*) as accounts_count,
+        sum(growth.ttm_revenue) as ttm_revenue,
+        sum(growth.ttm_gross_margin) as ttm_gross_margin,
+    from scores
+    left join growth using (account_id)
+    group by scores.tier_rank
+),
+
+final as (
+    select
+        tiers.tier,
+        tiers.tier_rank,
+        cast(coalesce(per_tier.accounts_count, 0) as bigint) as accounts_count,
+        -- an empty group sums to 0 when revenue was loaded (null when it was not)
+        case
+            when $has_revenue then coalesce(per_tier.ttm_revenue, 0)
+            else per_tier.ttm_revenue
+        end as ttm_revenue,
+        per_tier.ttm_gross_margin,
+    from tiers
+    left join per_tier
+        on per_tier.tier_rank is not distinct from tiers.tier_rank
+    -- the no-tier row only when some account has no tier
+    where tiers.tier_rank is not null or per_tier.accounts_count > 0
+)
+
+select * from final
+order by tier_rank nulls last
+"""
+
+OVERVIEW_BY_QUADRANT_SQL = """
+with
+
+scores as (
+    select account_id, quadrant from overview_scores
+),
+
+growth as (
+    select account_id, ttm_revenue, ttm_gross_margin from overview_growth
+),
+
+quadrants as (
+    select * from (values
+        (0, 'strategic'), (1, 'star'), (2, 'status'), (3, 'streamline'), (4, null)
+    ) as q(quadrant_rank, quadrant)
+),
+
+per_quadrant as (
+    select
+        scores.quadrant,
+        count(*) as accounts_count,
+        sum(growth.ttm_revenue) as ttm_revenue,
+        sum(growth.ttm_gross_margin) as ttm_gross_margin,
+    from scores
+    left join growth using (account_id)
+    group by scores.quadrant
+),
+
+final as (
+    select
+        quadrants.quadrant,
+        quadrants.quadrant_rank,
+        cast(coalesce(per_quadrant.accounts_count, 0) as bigint) as accounts_count,
+        -- an empty group sums to 0 when revenue was loaded (null when it was not)
+        case
+            when $has_revenue then coalesce(per_quadrant.ttm_revenue, 0)
+            else per_quadrant.ttm_revenue
+        end as ttm_revenue,
+        per_quadrant.ttm_gross_margin,
+    from quadrants
+    left join per_quadrant
+        on per_quadrant.quadrant is not distinct from quadrants.quadrant
+    where quadrants.quadrant is not null or per_quadrant.accounts_count > 0
+)
+
+select * exclude (quadrant_rank) from final
+order by quadrant_rank
+"""
+
+
 def portfolio_overview(
     con: duckdb.DuckDBPyConnection,
     settings: Settings,
-    as_of: dt.date | str | None = None,
-    scores: pd.DataFrame | None = None,
-    growth: pd.DataFrame | None = None,
+    as_of: dt.date | str | None,
+    scores: pd.DataFrame,
+    growth: pd.DataFrame,
 ) -> PortfolioOverview:
-    """Accounts, ttm revenue and ttm gross margin per tier and per quadrant, plus concentration.
+    """Accounts, ttm revenue and ttm gross margin per tier and per quadrant, and the
+    portfolio figures (concentration included) — all over the accounts given.
 
-    ``scores`` is a ``score_portfolio`` result and ``growth`` a ``growth_by_account``
-    result (both computed here when not given). Revenue sums are null without a revenue
-    table; the gross margin sum is null when no account has a margin.
+    ``scores`` has account_id, tier, tier_rank, quadrant (a ``score_portfolio`` result or a
+    page's filtered account table); ``growth`` has account_id and the growth columns
+    (``growth_by_account``, or the same filtered table). Revenue sums are null without a
+    revenue table; the gross margin sum is null when no account has a margin.
     """
-    from kam_core.metrics.growth import growth_by_account, portfolio_summary
+    from kam_core.metrics.growth import portfolio_figures
 
-    as_of = resolve_as_of(con, settings, as_of)
-    if scores is None:
-        scores = score_portfolio(con, settings, as_of)
-    if growth is None:
-        growth = growth_by_account(con, settings, as_of)
-    params = {"has_revenue": "revenue" in loaded_tables(con)}
-    con.register(OVERVIEW_SCORES_VIEW, scores[["account_id", "tier", "tier_rank", "quadrant"]])
-    con.register(OVERVIEW_GROWTH_VIEW, growth[["account_id", "ttm_revenue", "ttm_gross_margin"]])
-    con.register(TIERS_VIEW, _tiers_frame(settings.tier_list))
+    del as_of  # the figures are those of the rows given
+    params = table_flags(loaded_inputs(con))
+    cur = con.cursor()
     try:
-        by_tier = fetch_frame(con, OVERVIEW_BY_TIER_SQL, params)
-        by_quadrant = fetch_frame(con, OVERVIEW_BY_QUADRANT_SQL, params)
+        cur.register("overview_scores", scores[["account_id", "tier", "tier_rank", "quadrant"]])
+        cur.register("overview_growth", growth.reindex(columns=["account_id", "ttm_revenue", "ttm_gross_margin"]))
+        cur.register("tier_scheme", _tiers_frame(settings.tier_list))
+        by_tier = fetch_frame(cur, OVERVIEW_BY_TIER_SQL, params)
+        by_quadrant = fetch_frame(cur, OVERVIEW_BY_QUADRANT_SQL, params)
     finally:
-        con.unregister(OVERVIEW_SCORES_VIEW)
-        con.unregister(OVERVIEW_GROWTH_VIEW)
-    totals = portfolio_summary(con, settings, as_of)
+        cur.close()
+    totals = portfolio_figures(con, growth[growth["account_id"].isin(scores["account_id"])])
     money = {"ttm_revenue": "float64", "ttm_gross_margin": "float64", "accounts_count": "int64"}
     return PortfolioOverview(
         by_tier=by_tier.astype({"tier": "str", "tier_rank": "Int64"} | money),
@@ -995,3 +721,41 @@ def portfolio_overview(
         herfindahl=totals.get("herfindahl"),
         totals=totals,
     )
+
+
+def _tiers_frame(tiers: list[tuple[str, float]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "tier_rank": np.arange(len(tiers), dtype="int32"),
+            "tier": pd.Series([name for name, _ in tiers], dtype="str"),
+            "threshold": np.array([threshold for _, threshold in tiers], dtype="float64"),
+        }
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# The weight editor
+# ---------------------------------------------------------------------------------------
+
+
+def weights_in_force(criteria: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """``criteria`` (criterion_id, weight as loaded, …) with ``weight`` replaced by the weight
+    in force: ``settings.criteria_weights`` overrides the table's."""
+    overrides = settings.criteria_weights
+    weights = [overrides.get(cid, weight) for cid, weight in zip(criteria["criterion_id"], criteria["weight"],
+                                                                    strict=True)]
+    return criteria.assign(weight=weights)
+
+
+def weight_overrides(criteria: pd.DataFrame, edited: pd.DataFrame) -> dict[str, float]:
+    """The weights of ``edited`` (criterion_id, weight) that differ from the loaded ``criteria``:
+    what ``settings.criteria_weights`` must hold for the edit (a blank weight keeps the loaded
+    one).
+
+    >>> loaded = pd.DataFrame({"criterion_id": ["a", "b"], "weight": [1.0, 2.0]})
+    >>> weight_overrides(loaded, pd.DataFrame({"criterion_id": ["a", "b"], "weight": [1.0, 3.0]}))
+    {'b': 3.0}
+    """
+    loaded = dict(zip(criteria["criterion_id"], criteria["weight"], strict=True))
+    return {cid: float(weight) for cid, weight in zip(edited["criterion_id"], edited["weight"], strict=True)
+            if pd.notna(weight) and float(weight) != float(loaded[cid])}

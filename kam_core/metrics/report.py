@@ -34,8 +34,16 @@ import pandas as pd
 
 from kam_core.asof import resolve_as_of
 from kam_core.errors import KamError
+from kam_core.metrics.pipeline import ALL_STEPS, run_pipeline
+from kam_core.metrics.portfolio import (
+    contributions_by_account,
+    effective_criteria,
+    metrics_frame,
+    portfolio_overview,
+    score_matrix,
+    score_portfolio,
+)
 from kam_core.settings import Settings
-from kam_core.sqlutil import fetch_frame
 
 __all__ = [
     "REPORT_KINDS",
@@ -63,52 +71,15 @@ PORTFOLIO_REPORT_COLUMNS: tuple[str, ...] = (
     "contributions",
 )
 
-CONTRIBUTIONS_VIEW = "_kam_report_contributions"
-SUMMARY_HEALTH_VIEW = "_kam_report_health"
-SUMMARY_COVERAGE_VIEW = "_kam_report_coverage"
-SUMMARY_SCORES_VIEW = "_kam_report_scores"
 
 
 class ReportError(KamError, ValueError):
     """A report was asked for with an argument it cannot use."""
 
 
-# ---------------------------------------------------------------------------------------
-# SQL
-# ---------------------------------------------------------------------------------------
-
-# One object per account keyed by criterion_id (DuckDB MAP arrives in pandas as a dict).
-CONTRIBUTIONS_BY_ACCOUNT_SQL = """
-select
-    account_id,
-    map_from_entries(
-        list({'key': criterion_id, 'value': contribution} order by criterion_id)
-    ) as contributions,
-from _kam_report_contributions
-group by account_id
-"""
-
+# The summary's coverage and health figures, over the pipeline's step tables.
 SUMMARY_SQL = """
 with
-
-scores as (
-    select * from _kam_report_scores
-),
-
-coverage as (
-    select * from _kam_report_coverage
-),
-
-health as (
-    select * from _kam_report_health
-),
-
-portfolio_figures as (
-    select
-        count(*) filter (where is_borderline) as borderline_accounts,
-        count(*) filter (where missing_criteria > 0) as accounts_missing_criteria,
-    from scores
-),
 
 coverage_figures as (
     select
@@ -116,7 +87,7 @@ coverage_figures as (
         avg(case when king_covered then 1.0 else 0.0 end)
             filter (where king_covered is not null) as king_covered_share,
         count(*) filter (where single_threaded) as single_threaded_accounts,
-    from coverage
+    from step_coverage
 ),
 
 health_figures as (
@@ -126,14 +97,21 @@ health_figures as (
         count(*) filter (where status = 'amber') as amber_accounts,
         count(*) filter (where status = 'red') as red_accounts,
         count(*) filter (where status is null) as no_status_accounts,
-    from health
+    from step_health
 )
 
 select *
-from portfolio_figures
-cross join coverage_figures
+from coverage_figures
 cross join health_figures
 """
+
+# The steps each report kind needs.
+REPORT_STEPS: dict[str, tuple[str, ...]] = {
+    "portfolio": ("account_metrics", "manual_scores"),
+    "coverage": ("coverage",),
+    "growth": ("growth",),
+    "health": ("health",),
+}
 
 
 # ---------------------------------------------------------------------------------------
@@ -154,53 +132,34 @@ def build_report(
       without a criteria table);
     - ``coverage`` (§3.2): the columns of ``coverage.coverage_by_account``;
     - ``growth`` (§3.3): the columns of ``growth.growth_by_account``;
-    - ``health`` (§3.4): coverage_score, growth_score, margin_score, plan_score,
-      activity_score, health, status, reasons (a list of texts).
+    - ``health`` (§3.4): the columns of ``health.health_by_account`` (components, health,
+      status, reasons, notes, overdue_actions, latest_rating, latest_rating_date).
+
+    Each runs the pipeline's steps it needs, once.
     """
     if kind not in REPORT_KINDS:
         raise ReportError(f"unknown report {kind!r}; expected one of {', '.join(REPORT_KINDS)}")
     as_of = resolve_as_of(con, settings, as_of)
-    if kind == "coverage":
-        from kam_core.metrics.coverage import coverage_by_account
-
-        return coverage_by_account(con, settings, as_of).reset_index(drop=True)
-    if kind == "growth":
-        from kam_core.metrics.growth import growth_by_account
-
-        return growth_by_account(con, settings, as_of).reset_index(drop=True)
-    if kind == "health":
-        from kam_core.metrics.health import health_by_account
-
-        return health_by_account(con, settings, as_of).reset_index(drop=True)
-    return _portfolio_report(con, settings, as_of)
+    with run_pipeline(con, settings, as_of, REPORT_STEPS[kind]) as steps:
+        if kind != "portfolio":
+            return steps.frame(kind)
+        metrics = metrics_frame(steps)
+    return _portfolio_report(con, settings, as_of, metrics)
 
 
-def _portfolio_report(
-    con: duckdb.DuckDBPyConnection,
-    settings: Settings,
-    as_of: dt.date,
-) -> pd.DataFrame:
-    from kam_core.ingest.schema import loaded_tables
-    from kam_core.metrics.portfolio import account_metrics, contributions, score_portfolio
-
-    if "criteria" not in loaded_tables(con):
-        report = score_portfolio(con, settings, as_of)
-        report = report[[c for c in PORTFOLIO_REPORT_COLUMNS if c != "contributions"]].copy()
+def _portfolio_report(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.date,
+                      metrics: pd.DataFrame) -> pd.DataFrame:
+    scores = score_portfolio(con, settings, as_of, metrics=metrics)
+    report = scores[[c for c in PORTFOLIO_REPORT_COLUMNS if c != "contributions"]].copy()
+    criteria = effective_criteria(con, settings)
+    if criteria is None:
         report["contributions"] = pd.Series([None] * len(report), index=report.index, dtype=object)
         return report
-    # the metrics are the expensive part: computed once for the scores and the contributions
-    metrics = account_metrics(con, settings, as_of)
-    scores = score_portfolio(con, settings, as_of, metrics=metrics)
-    report = scores[[c for c in PORTFOLIO_REPORT_COLUMNS if c != "contributions"]]
-    long = contributions(con, settings, as_of, metrics=metrics)
-    con.register(CONTRIBUTIONS_VIEW, long[["account_id", "criterion_id", "contribution"]])
-    try:
-        by_account = fetch_frame(con, CONTRIBUTIONS_BY_ACCOUNT_SQL)
-    finally:
-        con.unregister(CONTRIBUTIONS_VIEW)
-    report = report.merge(by_account, on="account_id", how="left")
-    # every account gets an object, even an empty one when the criteria table has no rows
-    report["contributions"] = [c if isinstance(c, dict) else {} for c in report["contributions"]]
+    if criteria.empty:  # every account gets an object, an empty one
+        report["contributions"] = pd.Series([{} for _ in range(len(report))], index=report.index, dtype=object)
+        return report
+    matrix = score_matrix(con, settings, as_of, metrics, criteria)
+    report["contributions"] = pd.Series(contributions_by_account(matrix), index=report.index, dtype=object)
     return report
 
 
@@ -211,49 +170,29 @@ def summary(
 ) -> dict[str, Any]:
     """The portfolio-level figures as one JSON-ready dict (None for missing values).
 
-    Keys: everything of ``growth.portfolio_summary`` (as_of, currency, accounts_count,
+    Keys: ``as_of``, ``currency``, the keys of ``growth.portfolio_figures`` (accounts_count,
     ttm_revenue, …, top10_share, herfindahl, win_rate), then ``tiers`` and ``quadrants``
     (lists of {tier or quadrant, accounts_count, ttm_revenue, ttm_gross_margin}),
     ``borderline_accounts``, ``accounts_missing_criteria``, ``coverage_mean``,
     ``king_covered_share``, ``single_threaded_accounts``, ``health_mean`` and the counts
     ``green_accounts``, ``amber_accounts``, ``red_accounts``, ``no_status_accounts``.
+    One pipeline run.
     """
-    from kam_core.ingest.schema import loaded_tables
-    from kam_core.metrics.coverage import coverage_by_account
-    from kam_core.metrics.growth import growth_by_account
-    from kam_core.metrics.health import health_by_account
-    from kam_core.metrics.portfolio import account_metrics, portfolio_overview, score_portfolio
-
     as_of = resolve_as_of(con, settings, as_of)
-    coverage = coverage_by_account(con, settings, as_of)
-    growth = growth_by_account(con, settings, as_of)
-    metrics = None
-    if "criteria" in loaded_tables(con):
-        metrics = account_metrics(con, settings, as_of, coverage=coverage, growth=growth)
+    with run_pipeline(con, settings, as_of, ALL_STEPS) as steps:
+        growth = steps.frame("growth")
+        metrics = metrics_frame(steps)
+        figures = steps.query(SUMMARY_SQL)
     scores = score_portfolio(con, settings, as_of, metrics=metrics)
     overview = portfolio_overview(con, settings, as_of, scores=scores, growth=growth)
-    health = health_by_account(con, settings, as_of, coverage=coverage, growth=growth)
 
-    con.register(SUMMARY_SCORES_VIEW, scores[["account_id", "is_borderline", "missing_criteria"]])
-    con.register(
-        SUMMARY_COVERAGE_VIEW,
-        coverage[["account_id", "coverage", "king_covered", "single_threaded"]],
-    )
-    con.register(SUMMARY_HEALTH_VIEW, health[["account_id", "health", "status"]])
-    try:
-        cursor = con.execute(SUMMARY_SQL)
-        names = [d[0] for d in cursor.description]
-        # fetchall: DuckDB 2.0 keeps a result open after fetchone and refuses other work
-        row = cursor.fetchall()[0]
-    finally:
-        for view in (SUMMARY_SCORES_VIEW, SUMMARY_COVERAGE_VIEW, SUMMARY_HEALTH_VIEW):
-            con.unregister(view)
-
-    result: dict[str, Any] = dict(overview.totals)
-    result["as_of"] = as_of.isoformat()
+    result: dict[str, Any] = {"as_of": as_of.isoformat(), "currency": settings.currency}
+    result.update(overview.totals)
     result["tiers"] = _records(overview.by_tier.drop(columns="tier_rank"))
     result["quadrants"] = _records(overview.by_quadrant)
-    result.update(dict(zip(names, row, strict=True)))
+    result["borderline_accounts"] = int(scores["is_borderline"].fillna(False).sum())
+    result["accounts_missing_criteria"] = int((scores["missing_criteria"].fillna(0) > 0).sum())
+    result.update(_records(figures)[0])
     return _clean(result)
 
 
@@ -273,10 +212,20 @@ def write_report(df: pd.DataFrame, fmt: str, stream: IO[str]) -> None:
     """
     if fmt not in FORMATS:
         raise ReportError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    df = _python_lists(df)
     if fmt == "json":
         _write_json(df, stream)
     else:
         _write_csv(df, stream)
+
+
+def _python_lists(df: pd.DataFrame) -> pd.DataFrame:
+    """List columns kept in Arrow (``reasons``, ``notes``) as columns of Python lists."""
+    arrow_lists = [name for name in df.columns if isinstance(df[name].dtype, pd.ArrowDtype)
+                   and str(df[name].dtype).startswith("list<")]
+    if not arrow_lists:
+        return df
+    return df.assign(**{name: pd.Series(df[name].tolist(), index=df.index, dtype=object) for name in arrow_lists})
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:

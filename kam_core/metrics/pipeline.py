@@ -1,0 +1,414 @@
+"""The metrics pipeline: every per-account metric computed once, in DuckDB, as named steps.
+
+Each step is one SQL file in ``sql/`` (in the spirit of dbt models) whose result becomes a
+temporary table ``step_<name>`` on a private cursor of the caller's connection; later steps
+read earlier ones by that name and the inputs by their bare table names (``accounts``,
+``contacts`` …), so the app's dataset connection — whose views may lay the team's edits over
+the export — is read as it is. Tables that were not loaded are empty stand-ins
+(``sources``). Nothing goes through pandas inside the pipeline: frames are fetched at the
+end (``StepResults.frame``), for the pages, the reports and the CLI.
+
+The steps and what they read::
+
+    names           accounts, team                                  static
+    revenue         revenue                                         static, as_of
+    revenue_lines   revenue                                         static, as_of
+    opportunities   opportunities                                   static, as_of
+    activity        activities                                      static, as_of
+    coverage        accounts, contacts, relationships, team
+    plan            accounts, plan_actions, reviews
+    growth          accounts, potential, revenue, revenue_lines, opportunities
+    health          accounts, contacts, team, coverage, growth, plan, activity
+    account_metrics accounts, coverage, growth
+    manual_scores   accounts, criteria, criterion_scores
+
+*Static* steps read only tables the team cannot edit in the app; the loader stores their
+results in the database for the as-of date in force at load time (``store_static_steps``),
+and a run for that date reads them instead of recomputing. Every other step runs each time:
+its inputs may carry the team's edits.
+
+>>> import datetime as dt, duckdb
+>>> from kam_core.ingest.schema import create_schema
+>>> from kam_core.settings import Settings
+>>> con = duckdb.connect()
+>>> create_schema(con, tables=["accounts", "revenue"])
+>>> _ = con.execute("insert into accounts (account_id, name) values ('A', 'Acme')")
+>>> _ = con.execute("insert into revenue values ('A', date '2024-03-01', 'x', 120, 30)")
+>>> with run_pipeline(con, Settings(), dt.date(2024, 3, 15), ("growth",)) as steps:
+...     float(steps.frame("growth")["ttm_revenue"].iloc[0])
+120.0
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from kam_core.errors import KamError
+from kam_core.ingest.schema import TABLES
+from kam_core.metrics.sources import add_stand_ins, present_tables, table_flags
+from kam_core.settings import Settings
+from kam_core.sqlutil import fetch_frame, quote_ident, quote_literal, run
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SQL_DIR = Path(__file__).resolve().parent / "sql"
+
+# Stored results of the static steps (written by the loader) and their as-of dates.
+STORED_PREFIX = "kam_step_"
+STORED_INDEX = "kam_steps"
+
+
+@cache
+def sql(name: str) -> str:
+    """The text of ``sql/<name>.sql``."""
+    return (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
+
+
+class PipelineError(KamError, ValueError):
+    """A pipeline was asked for a step it does not have, or given rows it cannot use."""
+
+
+# Column dtypes of each step's frame (pandas names); given rows are conformed to them.
+NAMES_COLUMNS: dict[str, str] = {
+    "account_id": "str", "name": "str", "industry": "str", "region": "str", "country": "str",
+    "phase": "str", "annual_revenue": "float64", "key_account_since": "datetime64[us]",
+    "account_manager_id": "str", "mentor_id": "str", "account_manager": "str", "mentor": "str",
+}
+COVERAGE_COLUMNS: dict[str, str] = {
+    "account_id": "str", "contacts_count": "Int64", "coverage": "float64",
+    "key_players_covered": "float64", "king_covered": "boolean", "threads": "Int64",
+    "single_threaded": "boolean", "key_person_dependency": "float64", "key_person_id": "str",
+    "support_balance": "float64", "high_influence_opponents": "Int64", "king_attitude": "str",
+}
+GROWTH_COLUMNS: dict[str, str] = {
+    "account_id": "str", "ttm_revenue": "float64", "prior_ttm_revenue": "float64",
+    "revenue_growth": "float64", "ttm_gross_margin": "float64",
+    "prior_ttm_gross_margin": "float64", "ttm_margin_revenue": "float64",
+    "gross_margin_pct": "float64", "gross_margin_growth": "float64", "annual_potential": "float64",
+    "share_of_wallet": "float64", "whitespace": "float64", "open_lines": "Int64",
+    "open_lines_list": "str", "open_pipeline": "float64", "weighted_pipeline": "float64",
+    "open_deals": "Int64", "open_deals_without_amount": "Int64", "won_deals": "Int64",
+    "lost_deals": "Int64", "win_rate": "float64", "has_revenue_rows": "bool",
+    "months_with_revenue": "Int64",
+}
+PLAN_COLUMNS: dict[str, str] = {
+    "account_id": "str", "phase": "str", "mentor_id": "str", "open_actions": "Int64",
+    "overdue_actions": "Int64", "done_actions": "Int64", "last_review_date": "datetime64[us]",
+    "days_since_review": "Int64", "last_rating": "str", "review_overdue": "boolean",
+    "reviews_count": "Int64", "latest_rating": "str", "latest_rating_date": "datetime64[us]",
+}
+ACTIVITY_COLUMNS: dict[str, str] = {"account_id": "str", "last_activity_date": "datetime64[us]"}
+HEALTH_COLUMNS: dict[str, str] = {
+    "account_id": "str", "coverage_score": "float64", "growth_score": "float64",
+    "margin_score": "float64", "plan_score": "float64", "activity_score": "float64",
+    "health": "float64", "status": "str", "reasons": "list", "notes": "list",
+    "overdue_actions": "Int64", "latest_rating": "str", "latest_rating_date": "datetime64[us]",
+}
+
+_SQL_TYPES = {
+    "str": "varchar", "float64": "double", "Int64": "bigint", "int64": "bigint",
+    "boolean": "boolean", "bool": "boolean", "datetime64[us]": "date", "object": "varchar[]",
+    "list": "varchar[]",
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One named step: ``sql/<name>.sql`` run into ``step_<name>``."""
+
+    name: str
+    inputs: tuple[str, ...]  # canonical tables it reads
+    after: tuple[str, ...] = ()  # steps it reads
+    static: bool = False  # reads only tables the app cannot edit: stored at load time
+    columns: Mapping[str, str] | None = None  # frame dtypes (None: as DuckDB gives them)
+
+    @property
+    def relation(self) -> str:
+        return f"step_{self.name}"
+
+
+STEPS: dict[str, Step] = {
+    step.name: step
+    for step in (
+        Step("names", ("accounts", "team"), static=True, columns=NAMES_COLUMNS),
+        Step("revenue", ("revenue",), static=True),
+        Step("revenue_lines", ("revenue",), static=True),
+        Step("opportunities", ("opportunities",), static=True),
+        Step("activity", ("activities",), static=True, columns=ACTIVITY_COLUMNS),
+        Step("coverage", ("accounts", "contacts", "relationships", "team"), columns=COVERAGE_COLUMNS),
+        Step("plan", ("accounts", "plan_actions", "reviews"), columns=PLAN_COLUMNS),
+        Step("growth", ("accounts", "potential"), ("revenue", "revenue_lines", "opportunities"),
+             columns=GROWTH_COLUMNS),
+        Step("health", ("accounts", "contacts", "team"), ("coverage", "growth", "plan", "activity"),
+             columns=HEALTH_COLUMNS),
+        Step("account_metrics", ("accounts",), ("coverage", "growth")),
+        Step("manual_scores", ("accounts", "criteria", "criterion_scores")),
+    )
+}
+STATIC_STEPS: tuple[str, ...] = tuple(name for name, step in STEPS.items() if step.static)
+
+# What ``base_metrics`` computes: every step.
+ALL_STEPS: tuple[str, ...] = tuple(STEPS)
+
+
+# ---------------------------------------------------------------------------------------
+# Parameters: every value a step may use, from the settings and the as-of date
+# ---------------------------------------------------------------------------------------
+
+
+def month_windows(as_of: dt.date) -> dict[str, dt.date]:
+    """First days of the months around M, the month of ``as_of`` (spec §3.3).
+
+    >>> w = month_windows(dt.date(2024, 3, 15))
+    >>> [str(w[k]) for k in ("window36_start", "prior_start", "ttm_start", "month_start",
+    ...                      "next_month_start")]
+    ['2021-04-01', '2022-04-01', '2023-04-01', '2024-03-01', '2024-04-01']
+    """
+
+    def shift(months: int) -> dt.date:
+        index = as_of.year * 12 + (as_of.month - 1) + months
+        return dt.date(index // 12, index % 12 + 1, 1)
+
+    return {
+        "window36_start": shift(-35),
+        "prior_start": shift(-23),
+        "ttm_start": shift(-11),
+        "month_start": shift(0),
+        "next_month_start": shift(1),
+    }
+
+
+def number_text(value: float) -> str:
+    """A number as a person writes it in a sentence: 30, 27.5, 0.5 (no trailing zeros)."""
+    return f"{value:.6g}"
+
+
+def step_params(settings: Settings, as_of: dt.date, loaded: Iterable[str]) -> dict[str, Any]:
+    """Every parameter a step may name (each query gets the ones it uses)."""
+    pieces, attitudes, weights = settings.piece_values, settings.attitude_values, settings.health_weights
+    return {
+        "as_of": as_of,
+        **month_windows(as_of),
+        **table_flags(loaded),
+        # coverage (§3.2)
+        "piece_names": list(pieces),
+        "piece_values": [float(v) for v in pieces.values()],
+        "attitude_names": list(attitudes),
+        "attitude_values": [float(v) for v in attitudes.values()],
+        "half_life_days": float(settings.half_life_days),
+        "covered_threshold": float(settings.covered_threshold),
+        "thread_strength": int(settings.thread_strength),
+        "high_influence_value": float(settings.high_influence_value),
+        # plan and health (§3.4)
+        "review_cadence_days": int(settings.review_cadence_days),
+        "review_zero_days": int(settings.review_zero_days),
+        "review_soon_days": int(settings.review_due_soon_days),
+        "overdue_action_penalty": float(settings.overdue_action_penalty),
+        "growth_slope": float(settings.growth_slope),
+        "target_margin": float(settings.target_margin),
+        "target_margin_text": number_text(100 * float(settings.target_margin)),
+        "activity_half_life_days": float(settings.activity_half_life_days),
+        "status_green": float(settings.status_green),
+        "status_amber": float(settings.status_amber),
+        "status_green_text": number_text(float(settings.status_green)),
+        "status_amber_text": number_text(float(settings.status_amber)),
+        "reason_below": float(settings.reason_below),
+        "key_person_share": float(settings.key_person_reason),
+        **{f"weight_{name}": float(weights.get(name, 0.0)) for name in ("coverage", "growth", "margin",
+                                                                        "plan", "activity")},
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# Manual scores: the one step whose columns depend on the data (one per manual criterion)
+# ---------------------------------------------------------------------------------------
+
+MANUAL_PREFIX = "manual_score_"
+MANUAL_CRITERIA_SQL = """
+select criterion_id
+from criteria
+where coalesce(nullif(lower(trim(source)), ''), 'manual') = 'manual'
+order by criterion_id
+"""
+MANUAL_COLUMN = "        max(score) filter (where criterion_id = $criterion_{j}) as {column},"
+
+
+def manual_scores_sql(criterion_ids: list[str]) -> tuple[str, dict[str, Any]]:
+    """``sql/manual_scores.sql`` for these manual criteria, and its parameters."""
+    lines = [MANUAL_COLUMN.format(j=j, column=quote_ident(MANUAL_PREFIX + cid))
+             for j, cid in enumerate(criterion_ids)]
+    params: dict[str, Any] = {f"criterion_{j}": cid for j, cid in enumerate(criterion_ids)}
+    params["manual_criteria"] = list(criterion_ids)
+    return sql("manual_scores").replace("{columns}", "\n".join(lines)), params
+
+
+# ---------------------------------------------------------------------------------------
+# Running
+# ---------------------------------------------------------------------------------------
+
+
+class StepResults:
+    """The step tables of one run, on the run's private cursor (valid inside ``run_pipeline``)."""
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.date,
+                 loaded: frozenset[str], done: tuple[str, ...]) -> None:
+        self.cursor = cursor
+        self.settings = settings
+        self.as_of = as_of
+        self.loaded = loaded
+        self.done = done
+
+    def params(self) -> dict[str, Any]:
+        return step_params(self.settings, self.as_of, self.loaded)
+
+    def frame(self, name: str, columns: Iterable[str] | None = None) -> pd.DataFrame:
+        """A step's rows, ordered by account_id, in the step's column dtypes."""
+        if name not in self.done:
+            raise PipelineError(f"step {name!r} was not run; ran: {', '.join(self.done)}")
+        step = STEPS[name]
+        wanted = list(columns) if columns is not None else list(step.columns or ())
+        select = ", ".join(quote_ident(c) for c in wanted) if wanted else "*"
+        return fetch_frame(self.cursor, f"select {select} from {step.relation} order by account_id",
+                           dtypes=step.columns)
+
+    def query(self, text: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """Any query over the step tables and inputs (with the step parameters)."""
+        return fetch_frame(self.cursor, text, {**self.params(), **(params or {})})
+
+
+def needed_steps(targets: Iterable[str], given: Iterable[str] = ()) -> tuple[str, ...]:
+    """The steps ``targets`` need, in run order; a given step's own inputs are not needed."""
+    given = set(given)
+    unknown = sorted(set(targets) - set(STEPS))
+    if unknown:
+        raise PipelineError(f"unknown step(s) {', '.join(unknown)}; steps: {', '.join(STEPS)}")
+    needed: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in needed:
+            return
+        needed.add(name)
+        if name not in given:
+            for before in STEPS[name].after:
+                visit(before)
+
+    for target in targets:
+        visit(target)
+    return tuple(name for name in STEPS if name in needed)
+
+
+STORED_FOR_SQL = f"select step from {STORED_INDEX} where as_of = $as_of"
+
+
+def _stored_for(cur: duckdb.DuckDBPyConnection, present: set[str], as_of: dt.date) -> set[str]:
+    if STORED_INDEX not in present:
+        return set()
+    stored = {name for (name,) in cur.execute(STORED_FOR_SQL, {"as_of": as_of}).fetchall()}
+    return {name for name in stored if STORED_PREFIX + name in present}
+
+
+def _conform(cur: duckdb.DuckDBPyConnection, step: Step, frame: pd.DataFrame) -> None:
+    view = f"given_{step.name}"
+    cur.register(view, frame)
+    columns = []
+    for column, dtype in (step.columns or {}).items():
+        kind = _SQL_TYPES[dtype]
+        name = quote_ident(column)
+        if column not in frame.columns:
+            source = f"cast(null as {kind})"
+        elif frame[column].dtype.kind == "f":  # pandas' NaN is a missing value, not a number
+            source = f"cast(case when isnan({name}) then null else {name} end as {kind})"
+        else:
+            source = f"cast({name} as {kind})"
+        columns.append(f"{source} as {quote_ident(column)}")
+    select = ", ".join(columns) if columns else "*"
+    cur.execute(f"create temp table {step.relation} as select {select} from {view}")
+    cur.unregister(view)
+
+
+def _run_step(cur: duckdb.DuckDBPyConnection, step: Step, params: dict[str, Any], loaded: frozenset[str],
+              stored: set[str]) -> None:
+    if step.name in stored:
+        cur.execute(f"create temp view {step.relation} as select * from {STORED_PREFIX}{step.name}")
+        return
+    if step.name == "manual_scores":
+        ids = ([cid for (cid,) in cur.execute(MANUAL_CRITERIA_SQL).fetchall()]
+               if "criteria" in loaded else [])
+        text, extra = manual_scores_sql(ids)
+        if not ids:  # no manual criterion: the accounts alone
+            text, extra = "select account_id, name from accounts", {}
+        run(cur, f"create temp table {step.relation} as {text}", {**params, **extra})
+        return
+    run(cur, f"create temp table {step.relation} as {sql(step.name)}", params)
+
+
+@contextmanager
+def run_pipeline(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.date,
+                 targets: Iterable[str] = ALL_STEPS, *,
+                 given: Mapping[str, pd.DataFrame] | None = None,
+                 timings: dict[str, float] | None = None) -> Iterator[StepResults]:
+    """Run the steps ``targets`` need on a private cursor of ``con``; yield their results.
+
+    ``given`` supplies the rows of some steps instead of computing them (a frame per step
+    name, its columns conformed to the step's: missing ones are null) — how a test states
+    "given this coverage, expect this health". The step tables disappear with the cursor
+    when the ``with`` block ends. ``timings``, when given, receives the seconds each step took
+    (the benchmark's per-step costs).
+    """
+    given = dict(given or {})
+    order = needed_steps(targets, given)
+    present = present_tables(con)
+    loaded = frozenset(present & set(TABLES))
+    cur = con.cursor()
+    try:
+        add_stand_ins(cur, loaded)
+        stored = _stored_for(cur, present, as_of)
+        params = step_params(settings, as_of, loaded)
+        for name in order:
+            started = time.perf_counter()
+            if name in given:
+                _conform(cur, STEPS[name], given[name])
+            else:
+                _run_step(cur, STEPS[name], params, loaded, stored)
+            if timings is not None:
+                timings[name] = time.perf_counter() - started
+        yield StepResults(cur, settings, as_of, loaded, order)
+    finally:
+        cur.close()
+
+
+def store_static_steps(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[str]:
+    """Compute the static steps for the as-of date in force and store them in the database.
+
+    Called by the loader once the tables are loaded (its connection is writable). A run for
+    that as-of date then reads the stored results (``kam_step_<name>``); a run for another
+    date computes them. Returns the names stored.
+    """
+    from kam_core.asof import resolve_as_of
+
+    as_of = resolve_as_of(con, settings)
+    present = present_tables(con)
+    loaded = frozenset(present & set(TABLES))
+    cur = con.cursor()
+    try:
+        add_stand_ins(cur, loaded)
+        params = step_params(settings, as_of, loaded)
+        for name in STATIC_STEPS:
+            table = quote_ident(STORED_PREFIX + name)
+            run(cur, f"create or replace table {table} as {sql(name)}", params)
+        cur.execute(f"create or replace table {STORED_INDEX} (step varchar, as_of date)")
+        values = ", ".join(f"({quote_literal(name)}, $as_of)" for name in STATIC_STEPS)
+        cur.execute(f"insert into {STORED_INDEX} values {values}", {"as_of": as_of})
+    finally:
+        cur.close()
+    return list(STATIC_STEPS)

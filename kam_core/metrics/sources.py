@@ -1,0 +1,138 @@
+"""Tables that were not loaded: the one way the metrics handle them (spec §3: a metric whose
+whole table was not loaded is null; a loaded but empty table gives 0).
+
+Every query names its input tables by their bare names. Before it runs, ``reading(con)``
+opens a private cursor on which each canonical table that was not loaded is a temporary,
+empty view with the canonical columns and types of ``schema.TABLES`` — so one query serves
+every combination of loaded tables — and ``table_flags`` gives the ``$has_<table>``
+parameters that turn the metrics needing a missing table into null. ``FILLS`` is the one
+list of what each table fills, behind every "needs X.csv" message.
+
+>>> import duckdb
+>>> from kam_core.ingest.schema import create_schema
+>>> con = duckdb.connect()
+>>> create_schema(con, tables=["accounts"])
+>>> with reading(con) as cur:
+...     cur.execute("select count(*) from revenue").fetchall()
+[(0,)]
+>>> missing_messages(loaded_inputs(con), "growth")[0]
+'needs revenue.csv for ttm_revenue, revenue_growth, gross margin, share_of_wallet and whitespace'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+import duckdb
+
+from kam_core.ingest.schema import LOAD_ORDER, TABLES
+from kam_core.sqlutil import quote_ident
+
+# What each canonical table fills, by area of the app: the one list behind every message
+# that names a file to load.
+FILLS: dict[str, dict[str, str]] = {
+    "growth": {
+        "accounts": "every growth metric",
+        "revenue": "ttm_revenue, revenue_growth, gross margin, share_of_wallet and whitespace",
+        "opportunities": "open_pipeline, weighted_pipeline, win_rate",
+        "potential": "share_of_wallet, whitespace, open_lines",
+    },
+    "plan": {
+        "accounts": "every plan figure",
+        "plan_actions": "open, overdue and done actions",
+        "reviews": "last review, days since review and overdue reviews",
+        "team": "mentor names",
+    },
+    "coverage": {
+        "contacts": "relationship coverage",
+        "relationships": "relationship coverage",
+    },
+    "health": {
+        "contacts": "the coverage component and the king's attitude",
+        "relationships": "the coverage component",
+        "revenue": "the growth and margin components",
+        "reviews": "the plan component and the mentor's latest rating",
+        "plan_actions": "overdue plan actions",
+        "activities": "the activity component",
+    },
+    "scores": {
+        "criteria": "attractiveness, strength, tiers and quadrants",
+        "criterion_scores": "the manual criteria's scores",
+    },
+}
+
+
+PRESENT_TABLES_SQL = """
+select table_name
+from information_schema.tables
+where table_schema = 'main'
+    and table_catalog <> 'temp'
+"""
+
+
+def present_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """Names of the tables and views of the connection's databases, not its temporary ones
+    (the stand-ins and step tables of a run are temporary: they never count as loaded)."""
+    return {name for (name,) in con.execute(PRESENT_TABLES_SQL).fetchall()}
+
+
+def loaded_inputs(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
+    """The canonical tables that were loaded (a table not in the export is not created at
+    all, so "not loaded" — null, with an explanation — differs from "loaded but empty" — 0)."""
+    return frozenset(present_tables(con) & set(TABLES))
+
+
+def missing_files(loaded: Iterable[str], area: str) -> list[str]:
+    """The tables of ``area`` (a key of ``FILLS``) that were not loaded, in ``FILLS`` order."""
+    present = set(loaded)
+    return [table for table in FILLS[area] if table not in present]
+
+
+def missing_messages(loaded: Iterable[str], area: str) -> list[str]:
+    """One sentence per missing table of ``area``: ``needs revenue.csv for ...``."""
+    return [f"needs {table}.csv for {FILLS[area][table]}" for table in missing_files(loaded, area)]
+
+
+def table_flags(loaded: Iterable[str]) -> dict[str, bool]:
+    """``has_<table>`` for every canonical table: the parameters queries test."""
+    present = set(loaded)
+    return {f"has_{name}": name in present for name in LOAD_ORDER}
+
+
+STAND_IN_SQL = "create temp view {name} as select {columns} where false"
+
+
+def stand_in_sql(table: str) -> str:
+    """The empty stand-in of a canonical table: its columns and types, no rows."""
+    columns = ", ".join(
+        f"cast(null as {column.sql_type}) as {quote_ident(column.name)}" for column in TABLES[table].columns
+    )
+    return STAND_IN_SQL.format(name=quote_ident(table), columns=columns)
+
+
+def add_stand_ins(cur: duckdb.DuckDBPyConnection, loaded: Iterable[str]) -> None:
+    """Create the empty stand-in of every canonical table not in ``loaded`` on ``cur``.
+
+    Temporary objects belong to the cursor that made them: other cursors of the connection
+    (other sessions of the app) never see them.
+    """
+    present = set(loaded)
+    for table in LOAD_ORDER:
+        if table not in present:
+            cur.execute(stand_in_sql(table))
+
+
+@contextmanager
+def reading(con: duckdb.DuckDBPyConnection, loaded: Iterable[str] | None = None
+            ) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A private cursor of ``con`` on which every canonical table can be read, loaded or not.
+
+    Closing it drops its temporary objects (stand-ins and step tables).
+    """
+    cur = con.cursor()
+    try:
+        add_stand_ins(cur, loaded_inputs(con) if loaded is None else loaded)
+        yield cur
+    finally:
+        cur.close()

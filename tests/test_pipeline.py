@@ -1,0 +1,185 @@
+"""The metrics pipeline: every query against the demo database, steps stored at load time, the
+team's edits read through the connection's views, private step tables, and the layering rule."""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from pandas.testing import assert_frame_equal
+
+from kam_core.appdata import DEMO_DIR
+from kam_core.asof import resolve_as_of
+from kam_core.dataset import open_dataset
+from kam_core.ingest.loader import load
+from kam_core.ingest.schema import LOAD_ORDER, PHASES
+from kam_core.metrics import coverage, pipeline
+from kam_core.metrics.overview import base_metrics
+from kam_core.metrics.pipeline import ALL_STEPS, STATIC_STEPS, STEPS, manual_scores_sql, run_pipeline, sql
+from kam_core.metrics.sources import stand_in_sql
+from kam_core.settings import Settings
+from kam_core.sqlutil import used_params
+
+from .conftest import ROOT
+
+METRIC_MODULES = ["account", "coverage", "growth", "health", "lifecycle", "overview", "pipeline", "portfolio",
+                  "report", "sources"]
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory) -> Path:
+    db = tmp_path_factory.mktemp("pipeline") / "kam.duckdb"
+    load([DEMO_DIR], db)
+    return db
+
+
+@pytest.fixture
+def con(demo_db: Path):
+    con = duckdb.connect(str(demo_db), read_only=True)
+    yield con
+    con.close()
+
+
+def named_queries() -> dict[str, str]:
+    """Every query constant of the metrics package (``*_SQL``), templates filled as the code does."""
+    queries: dict[str, str] = {}
+    for name in METRIC_MODULES:
+        module = importlib.import_module(f"kam_core.metrics.{name}")
+        for attribute, value in vars(module).items():
+            if attribute.endswith("_SQL") and isinstance(value, str):
+                queries[f"{name}.{attribute}"] = value
+    # templates, filled as their functions fill them
+    for tail in ("DEPENDENCY_BY_MEMBER_SQL", "GAP_LIST_SQL", "OPPONENT_LIST_SQL", "TEAM_ACCOUNT_MATRIX_SQL",
+                 "RELATIONSHIP_MAP_EDGES_SQL", "RELATIONSHIP_MAP_NODES_SQL"):
+        queries[f"coverage.{tail}"] = coverage.query_sql(queries[f"coverage.{tail}"])
+    queries["coverage.COVERAGE_BREAKDOWN_SQL"] = coverage.query_sql(coverage.QUERIES["coverage_breakdown"])
+    queries["sources.STAND_IN_SQL"] = stand_in_sql("competitors").replace('"competitors"', "competitors_stand_in")
+    queries["pipeline.STORED_FOR_SQL"] = pipeline.STORED_FOR_SQL
+    return queries
+
+
+def test_every_query_runs_against_the_demo_database(con) -> None:
+    settings = Settings()
+    as_of = resolve_as_of(con, settings)
+    queries = named_queries()
+    assert len(queries) >= 25
+    files = sorted(p.stem for p in pipeline.SQL_DIR.glob("*.sql"))
+    assert set(files) == set(STEPS) | {"portfolio_figures", "manual_scores"}
+    with run_pipeline(con, settings, as_of, ALL_STEPS) as steps:
+        cur = steps.cursor
+        # every step file ran: one row per account where the grain is the account
+        for name in ("names", "coverage", "growth", "plan", "health", "account_metrics", "manual_scores"):
+            assert cur.execute(f"select count(*) from step_{name}").fetchone()[0] == 150, name
+        growth = steps.frame("growth")
+        cur.register("figure_accounts", growth)
+        cur.register("overview_scores", pd.DataFrame({"account_id": growth["account_id"], "tier": "Gold",
+                                                      "tier_rank": 0, "quadrant": "star"}))
+        cur.register("overview_growth", growth)
+        cur.register("tier_scheme", pd.DataFrame({"tier_rank": [0], "tier": ["Gold"], "threshold": [70.0]}))
+        params = steps.params() | {
+            "account_id": "A-0001", "member_id": None, "all_accounts": True, "account_ids": [],
+            "phases": list(PHASES),
+        }
+        text, extra = manual_scores_sql(["strategic_fit"])
+        queries["pipeline.manual_scores_sql"] = text
+        queries["growth.portfolio_figures"] = sql("portfolio_figures")
+        for name, query in queries.items():
+            result = cur.execute(query, used_params(query, params | extra))
+            assert result.description, name
+
+
+@pytest.mark.parametrize("as_of", [None, dt.date(2024, 6, 30)])
+def test_stored_steps_equal_computed_ones(demo_db: Path, tmp_path: Path, as_of: dt.date | None) -> None:
+    """The loader stores the static steps for the data's as-of date; a run reads them for that
+    date and computes them for any other, with the same results as a database without them."""
+    con = duckdb.connect(str(demo_db), read_only=True)
+    settings = Settings() if as_of is None else Settings({"as_of": as_of.isoformat()})
+    day = resolve_as_of(con, settings)
+    stored = dict(con.execute("select step, as_of from kam_steps").fetchall())
+    assert set(stored) == set(STATIC_STEPS)
+    assert (set(stored.values()) == {day}) == (as_of is None)
+    with_stored = base_metrics(con, settings, day)
+    # the same database without the stored steps
+    plain_path = tmp_path / "plain.duckdb"
+    with duckdb.connect(str(plain_path)) as plain:
+        plain.execute(f"attach '{demo_db}' as demo (read_only)")
+        for table in LOAD_ORDER:
+            plain.execute(f"create table {table} as select * from demo.{table}")
+    plain = duckdb.connect(str(plain_path), read_only=True)
+    without = base_metrics(plain, settings, day)
+    for part in ("accounts", "coverage", "growth", "plan", "metrics", "health"):
+        assert len(getattr(with_stored, part)) == 150
+        assert_frame_equal(getattr(with_stored, part), getattr(without, part))
+
+
+def test_inputs_are_read_through_the_connections_views(demo_db: Path) -> None:
+    """The workbench lays the team's edits over the export with views named like the tables:
+    the pipeline reads whatever the connection calls ``contacts``."""
+    settings = Settings()
+
+    def opponent_king(con: duckdb.DuckDBPyConnection) -> None:
+        con.execute("create or replace view contacts as select * replace ("
+                    "case when piece = 'king' then 'opponent' else attitude end as attitude) "
+                    "from crm.main.contacts")
+
+    plain = open_dataset(demo_db)
+    edited = open_dataset(demo_db, overlay=opponent_king)
+    as_of = resolve_as_of(plain, settings)
+    before = base_metrics(plain.cursor(), settings, as_of).health.set_index("account_id")
+    after = base_metrics(edited.cursor(), settings, as_of).health.set_index("account_id")
+    kings = set(edited.execute("select distinct account_id from contacts where piece = 'king' and "
+                               "coalesce(is_active, true)").fetchall())
+    assert kings
+    changed = after[after["status"] != before["status"]]
+    assert len(changed) > 0 and set(changed["status"]) == {"red"}
+    assert all(any("opponent" in r for r in reasons) for reasons in after.loc[[a for (a,) in kings], "reasons"])
+
+
+def test_step_tables_are_private_to_the_run(con) -> None:
+    settings = Settings()
+    as_of = resolve_as_of(con, settings)
+    other = con.cursor()
+    with run_pipeline(con, settings, as_of, ("coverage",)) as steps:
+        assert steps.cursor.execute("select count(*) from step_coverage").fetchone()[0] == 150
+        with pytest.raises(duckdb.CatalogException):
+            other.execute("select * from step_coverage")
+        with pytest.raises(pipeline.PipelineError, match="was not run"):
+            steps.frame("health")
+    names = {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
+    assert not any(n.startswith("step_") for n in names)
+
+
+def test_needed_steps() -> None:
+    assert pipeline.needed_steps(["growth"]) == ("revenue", "revenue_lines", "opportunities", "growth")
+    # a given step's own inputs are not computed
+    assert pipeline.needed_steps(["health"], given=["coverage", "growth", "plan"]) == (
+        "activity", "coverage", "plan", "growth", "health")
+    with pytest.raises(pipeline.PipelineError, match="unknown step"):
+        pipeline.needed_steps(["nonsense"])
+
+
+def test_kam_core_never_imports_streamlit() -> None:
+    core = ROOT / "kam_core"
+    files = sorted(core.rglob("*.py"))
+    assert len(files) > 20
+    for path in files:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not any(n == "streamlit" or n.startswith("streamlit.") for n in names), path
+    # and importing every module pulls in no streamlit either
+    modules = [".".join(p.relative_to(ROOT).with_suffix("").parts) for p in files]
+    modules = [m.removesuffix(".__init__") for m in modules if not m.endswith("__main__")]
+    code = ("import importlib, sys\n"
+            f"for m in {modules!r}: importlib.import_module(m)\n"
+            "print('streamlit' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert done.stdout.strip() == "False"
