@@ -5,29 +5,47 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from ui import ATTITUDE_COLOURS, QUADRANT_COLOURS, tier_colour_map
+from ui import ATTITUDE_COLOURS, CATEGORY_COLOURS, QUADRANT_COLOURS, SERIES_COLOURS, tier_colour_map
 
 PIECE_SYMBOLS = {"king": "star", "queen": "diamond", "rook": "square", "bishop": "triangle-up",
                  "knight": "pentagon", "pawn": "circle"}
 LEVELS = ["executive", "senior", "manager", "operational"]
 
 
-def portfolio_matrix(view: pd.DataFrame, tier_names: list[str], x_cut: float, y_cut: float, currency: str) -> go.Figure:
-    """Attractiveness (up) × strength (right) bubbles, bubble = ttm revenue, colour = tier."""
+LARGEST_NAMED = 10  # the matrix names this many of the largest accounts (and the whole top tier)
+
+
+def matrix_labels(view: pd.DataFrame, top_tier: str, largest: int = LARGEST_NAMED) -> set[str]:
+    """The account_ids the matrix names: every account of the top tier and the ``largest`` by
+    revenue (by attractiveness when no account has revenue)."""
+    by = "ttm_revenue" if view["ttm_revenue"].notna().any() else "attractiveness"
+    biggest = view.sort_values(by, ascending=False, na_position="last").head(largest)["account_id"]
+    return set(biggest) | set(view.loc[view["tier"] == top_tier, "account_id"])
+
+
+def portfolio_matrix(view: pd.DataFrame, tier_names: list[str], x_cut: float, y_cut: float, currency: str,
+                     labelled: set[str] | None = None) -> go.Figure:
+    """Attractiveness (up) × strength (right) bubbles, bubble = ttm revenue, colour = tier; the
+    accounts in ``labelled`` carry their name."""
     fig = go.Figure()
     colours = tier_colour_map(tier_names)
-    size_ref = max(view["ttm_revenue"].clip(lower=0).max(), 1.0)
+    labelled = labelled or set()
+    revenue = view["ttm_revenue"].clip(lower=0).fillna(0)
+    size_ref = max(revenue.max(), 1.0)
     for tier in [*tier_names, None]:
         part = view[view["tier"] == tier] if tier is not None else view[view["tier"].isna()]
         if part.empty:
             continue
-        size = 8 + 42 * (part["ttm_revenue"].clip(lower=0) / size_ref) ** 0.5
+        size = 8 + 42 * (revenue[part.index] / size_ref) ** 0.5
+        label = part["name"].where(part["account_id"].isin(labelled), "")
         fig.add_scatter(
-            x=part["strength"], y=part["attractiveness"], mode="markers", name=tier or "no tier",
+            x=part["strength"], y=part["attractiveness"], mode="markers+text", name=tier or "no tier",
             marker=dict(size=size, color=colours.get(tier, "#BDBDBD"), line=dict(width=1, color="#333"), opacity=0.8),
-            text=part["name"], customdata=part[["account_id", "ttm_revenue", "quadrant", "tier_stability"]],
-            hovertemplate="<b>%{text}</b><br>attractiveness %{y:.0f} · strength %{x:.0f}<br>"
-                          f"revenue %{{customdata[1]:,.0f}} {currency}<br>%{{customdata[2]}} · stability "
+            text=label.tolist(), textposition="top center", textfont=dict(size=11, color="#263238"),
+            hovertext=part["name"].tolist(),
+            customdata=part[["account_id", "ttm_revenue", "quadrant", "tier_stability"]],
+            hovertemplate="<b>%{hovertext}</b><br>attractiveness %{y:.0f} · strength %{x:.0f}<br>"
+                          f"revenue %{{customdata[1]:,.0f}} {currency}<br>%{{customdata[2]}} · tier stability "
                           "%{customdata[3]:.0%}<extra></extra>",
         )
     fig.add_vline(x=x_cut, line_dash="dash", line_color="#888")
@@ -134,4 +152,35 @@ def concentration_curve(revenue: pd.Series) -> go.Figure:
         fig.add_scatter(x=[0, 100], y=[0, 100], mode="lines", name="even spread", line=dict(color="#BBB", dash="dot"))
     fig.update_xaxes(title="share of accounts, largest first (%)")
     fig.update_yaxes(title="share of revenue, last 12 months (%)")
+    return fig
+
+
+def health_components(components: dict[str, float | None], reason_below: float, status_green: float,
+                      status_colours: dict[str, str]) -> go.Figure:
+    """The five health components as bars: red below ``reason_below`` (a reason), amber below
+    ``status_green``, green above; a component without data is a grey "no data" bar."""
+    values = {k: (float(v) if v is not None and not pd.isna(v) else None) for k, v in components.items()}
+    colours = [status_colours["no data"] if v is None else status_colours["red"] if round(v, 6) < reason_below
+               else status_colours["amber"] if round(v, 6) < status_green else status_colours["green"]
+               for v in values.values()]
+    fig = go.Figure(go.Bar(
+        x=[v if v is not None else 100 for v in values.values()], y=list(values), orientation="h",
+        marker_color=colours, marker_opacity=[0.35 if v is None else 1 for v in values.values()],
+        text=[f"{v:.0f}" if v is not None else "no data" for v in values.values()], textposition="inside",
+        insidetextanchor="end", hovertemplate="%{y}: %{text}<extra></extra>"))
+    fig.update_xaxes(range=[0, 100], title="score (0–100)")
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def revenue_by_line(lines: pd.DataFrame, currency: str) -> go.Figure:
+    """Monthly revenue stacked by product line, and the month's gross margin as a line."""
+    fig = go.Figure()
+    for i, (line, part) in enumerate(lines.groupby("product_line", sort=True)):
+        fig.add_bar(x=part["period"], y=part["revenue"], name=line, marker_color=CATEGORY_COLOURS[i % len(CATEGORY_COLOURS)])
+    margin = lines.groupby("period", as_index=False)["gross_margin"].sum(min_count=1)
+    fig.add_scatter(x=margin["period"], y=margin["gross_margin"], name="gross margin", mode="lines",
+                    line=dict(color=SERIES_COLOURS["gross margin"], width=3, dash="dot"))
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(title=f"{currency} per month")
     return fig

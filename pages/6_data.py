@@ -144,7 +144,7 @@ c4.metric(
 )
 st.caption(
     f"Loaded {ui.md(inv.info.get('loaded_at', '–'))} from {ui.md(inv.info.get('sources', '–'))} "
-    f"in {ui.md(inv.info.get('load_seconds', '–'))} s · currency {ui.md(ctx.settings.currency)}"
+    f"in {ui.md(inv.info.get('load_seconds', '–'))} s · amounts in {ui.md(ctx.currency)}"
 )
 
 left, right = st.columns([1, 2])
