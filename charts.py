@@ -23,6 +23,50 @@ def matrix_labels(view: pd.DataFrame, top_tier: str, largest: int = LARGEST_NAME
     return set(biggest) | set(view.loc[view["tier"] == top_tier, "account_id"])
 
 
+# where a label can sit around its bubble: (plotly textposition, x side, y side)
+_PLACES = (("top center", 0, 1), ("bottom center", 0, -1), ("middle right", 1, 0), ("middle left", -1, 0),
+           ("top right", 1, 1), ("top left", -1, 1), ("bottom right", 1, -1), ("bottom left", -1, -1))
+
+
+def label_positions(named: pd.DataFrame, width_px: float = 740, height_px: float = 470,
+                    span: tuple[float, float] = (-3, 103)) -> dict[str, str]:
+    """A text position per named bubble so that names do not overlap: greedily, the most
+    important first (the order given), each takes the first place around its bubble whose
+    text box (estimated in pixels of the usual chart size) touches no name placed before
+    and no other named bubble. Columns: account_id, name, strength (x), attractiveness (y),
+    size_px (marker diameter in px)."""
+    scale_x = width_px / (span[1] - span[0])
+    scale_y = height_px / (span[1] - span[0])
+    points = [(r.account_id, (r.strength - span[0]) * scale_x, (r.attractiveness - span[0]) * scale_y,
+               r.size_px / 2, 6.2 * len(str(r.name)) + 4, 14.0) for r in named.itertuples()]
+    placed: list[tuple[float, float, float, float]] = []
+    bubbles = [(x - r, y - r, x + r, y + r) for _, x, y, r, _, _ in points]
+
+    def box(x: float, y: float, r: float, w: float, h: float, sx: int, sy: int) -> tuple[float, float, float, float]:
+        cx = x + sx * (r + 2 + w / 2) if sx else x
+        cy = y + sy * (r + 2 + h / 2) if sy else y
+        return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+
+    def overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+        return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+    out: dict[str, str] = {}
+    for i, (account, x, y, r, w, h) in enumerate(points):
+        best, best_cost = _PLACES[0], float("inf")
+        for place in _PLACES:
+            candidate = box(x, y, r, w, h, place[1], place[2])
+            cost = sum(overlap(candidate, other) for other in placed)
+            cost += sum(overlap(candidate, b) for j, b in enumerate(bubbles) if j != i)
+            cost += 1e6 * (candidate[0] < 0 or candidate[2] > width_px or candidate[3] > height_px)
+            if cost < best_cost:
+                best, best_cost = place, cost
+            if cost == 0:
+                break
+        out[account] = best[0]
+        placed.append(box(x, y, r, w, h, best[1], best[2]))
+    return out
+
+
 def portfolio_matrix(view: pd.DataFrame, tier_names: list[str], x_cut: float, y_cut: float, currency: str,
                      labelled: set[str] | None = None) -> go.Figure:
     """Attractiveness (up) × strength (right) bubbles, bubble = ttm revenue, colour = tier; the
@@ -32,6 +76,9 @@ def portfolio_matrix(view: pd.DataFrame, tier_names: list[str], x_cut: float, y_
     labelled = labelled or set()
     revenue = view["ttm_revenue"].clip(lower=0).fillna(0)
     size_ref = max(revenue.max(), 1.0)
+    sizes = 8 + 42 * (revenue / size_ref) ** 0.5
+    named = view[view["account_id"].isin(labelled)].assign(size_px=sizes, revenue_sort=revenue)
+    positions = label_positions(named.sort_values("revenue_sort", ascending=False))
     for tier in [*tier_names, None]:
         part = view[view["tier"] == tier] if tier is not None else view[view["tier"].isna()]
         if part.empty:
@@ -41,7 +88,8 @@ def portfolio_matrix(view: pd.DataFrame, tier_names: list[str], x_cut: float, y_
         fig.add_scatter(
             x=part["strength"], y=part["attractiveness"], mode="markers+text", name=tier or "no tier",
             marker=dict(size=size, color=colours.get(tier, "#BDBDBD"), line=dict(width=1, color="#333"), opacity=0.8),
-            text=label.tolist(), textposition="top center", textfont=dict(size=11, color="#263238"),
+            text=label.tolist(), textposition=[positions.get(a, "top center") for a in part["account_id"]],
+            textfont=dict(size=11, color="#263238"),
             hovertext=part["name"].tolist(),
             customdata=part[["account_id", "ttm_revenue", "quadrant", "tier_stability"]],
             hovertemplate="<b>%{hovertext}</b><br>attractiveness %{y:.0f} · strength %{x:.0f}<br>"
@@ -122,7 +170,7 @@ def relationship_network(nodes: pd.DataFrame, edges: pd.DataFrame, member_names:
     for c, lv in enumerate(columns):
         fig.add_annotation(x=1.0 + c * 0.55, y=1.04, text=f"<b>{lv or 'level unknown'}</b>", showarrow=False)
     fig.add_annotation(x=0, y=1.04, text="<b>our team</b>", showarrow=False)
-    fig.update_xaxes(visible=False, range=[-0.45, 1.0 + max(len(columns) - 1, 0) * 0.55 + 0.45])
+    fig.update_xaxes(visible=False, range=[-0.6, 1.0 + max(len(columns) - 1, 0) * 0.55 + 0.45])
     fig.update_yaxes(visible=False, range=[-0.03, 1.08])
     return fig
 
@@ -130,7 +178,7 @@ def relationship_network(nodes: pd.DataFrame, edges: pd.DataFrame, member_names:
 def contribution_bars(contrib: pd.DataFrame) -> go.Figure:
     """Per criterion: its contribution to attractiveness or strength (points of 100)."""
     fig = go.Figure()
-    for axis, colour in (("attractiveness", "#1F4E79"), ("strength", "#2E8B57")):
+    for axis, colour in (("attractiveness", "#1F4E79"), ("strength", "#6A4C93")):
         part = contrib[contrib["axis"] == axis].sort_values("contribution")
         fig.add_bar(y=part["name"] + " (" + axis[:5] + ".)", x=part["contribution"], orientation="h", name=axis,
                     marker_color=colour, customdata=part[["score", "weight", "source"]],

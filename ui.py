@@ -218,16 +218,17 @@ def data_currency(db: tuple, con: duckdb.DuckDBPyConnection, fallback: str) -> s
 PRESENT = "present"  # query parameter of the presentation mode (?present=1)
 
 _STYLE = """<style>
-/* a headline figure is never cut off: it wraps rather than ending in an ellipsis */
-[data-testid="stMetricValue"] > div { white-space: normal; overflow: visible; text-overflow: clip; }
-[data-testid="stMetricValue"] { font-size: clamp(1.45rem, 2.3vw, 2.1rem); line-height: 1.2; }
-[data-testid="stMetricDelta"] > div { white-space: normal; }
-[data-testid="stMetricLabel"] p { white-space: normal; }
+/* a headline figure, its label and its note are never cut off: they wrap rather than end in
+   an ellipsis, and the figure's type shrinks with the window */
+[data-testid="stMetric"] [data-testid="stMarkdownContainer"] { overflow: visible; text-overflow: clip;
+  white-space: normal; }
+[data-testid="stMetric"] [data-testid="stMarkdownContainer"] p { white-space: normal; }
+[data-testid="stMetricValue"] { font-size: clamp(1.35rem, 2.05vw, 2.1rem); line-height: 1.2; }
 </style>"""
 _PRESENT_STYLE = """<style>
 /* presentation mode: larger type for a projector, less chrome */
 html { font-size: 19px; }
-[data-testid="stMetricValue"] { font-size: clamp(1.7rem, 2.8vw, 2.6rem); }
+[data-testid="stMetricValue"] { font-size: clamp(1.5rem, 2.2vw, 2.4rem); }
 [data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }
 [data-testid="stCaptionContainer"] { font-size: 0.95rem; }
 </style>"""
@@ -842,7 +843,7 @@ def table_frame(frame: pd.DataFrame, columns: dict[str, Col]) -> pd.DataFrame:
 
 def table(frame: pd.DataFrame, columns: dict[str, Col], currency: str, *, key: str | None = None,
           height: int | str = "auto", open_account: bool = False):
-    """One table in the house style. ``open_account``: clicking a row (or a cell) opens that
+    """One table in the house style. ``open_account``: clicking a cell of a row opens that
     account on the Account page, in this tab and with the filters kept."""
     shown = table_frame(frame, columns)
     config = {name: _config(col, currency) for name, col in columns.items()}
@@ -852,7 +853,7 @@ def table(frame: pd.DataFrame, columns: dict[str, Col], currency: str, *, key: s
         return st.dataframe(shown, hide_index=True, width="stretch", height=height, column_config=config,
                             key=key, **options)
     event = st.dataframe(shown, hide_index=True, width="stretch", height=height, column_config=config, key=key,
-                         on_select="rerun", selection_mode=["single-row", "single-cell"], **options)
+                         on_select="rerun", selection_mode="single-cell", **options)
     picked = _picked_row(event)
     if picked is not None and picked < len(frame):
         go_to_account(str(frame["account_id"].iloc[picked]))

@@ -113,18 +113,18 @@ else:
 
 # ---- tier and quadrant summary, concentration
 overview = portfolio_overview(ctx.con, ctx.settings, ctx.as_of, scores=view, growth=view)
-summary_cols = {"accounts_count": ui.Col("accounts", "count", width=80),
-                "ttm_revenue": ui.Col("revenue", "money", width=130),
-                "ttm_gross_margin": ui.Col("gross profit", "money", width=130)}
+summary_cols = {"accounts_count": ui.Col("accounts", "count", width=75),
+                "ttm_revenue": ui.Col("revenue", "money", width=115),
+                "ttm_gross_margin": ui.Col("gross profit", "money", width=115)}
 left, right = st.columns(2)
 with left:
     st.markdown("**Tiers**")
-    ui.table(overview.by_tier.fillna({"tier": "no tier"}), {"tier": ui.Col("tier", width=90), **summary_cols}, cur,
+    ui.table(overview.by_tier.fillna({"tier": "no tier"}), {"tier": ui.Col("tier", width=80), **summary_cols}, cur,
              key="by_tier")
 with right:
     st.markdown("**Quadrants**")
     ui.table(overview.by_quadrant.fillna({"quadrant": "no quadrant"}),
-             {"quadrant": ui.Col("quadrant", width=100), **summary_cols}, cur, key="by_quadrant")
+             {"quadrant": ui.Col("quadrant", width=80), **summary_cols}, cur, key="by_quadrant")
 ui.explain("Totals per tier and quadrant over the filtered accounts; gross profit is the absolute gross margin.",
            "portfolio_overview")
 
@@ -148,16 +148,16 @@ st.subheader("Accounts ranked by attractiveness")
 ranked = view.sort_values(["attractiveness", "ttm_revenue"], ascending=False, na_position="last")
 ranked = ranked.assign(borderline=ranked["is_borderline"].map({True: "⚠ borderline", False: ""}))
 ui.table(ranked, {
-    "name": ui.Col("account", width=210, pinned=True),
-    "tier": ui.Col("tier", width=70),
+    "name": ui.Col("account", width=195, pinned=True),
+    "tier": ui.Col("tier", width=65),
     "attractiveness": ui.Col("attractiveness", "bar", width=105),
-    "strength": ui.Col("strength", "bar", width=90),
-    "quadrant": ui.Col("quadrant", width=85),
-    "ttm_revenue": ui.Col("revenue", "money", width=120),
-    "gross_margin_pct": ui.Col("margin", "pct", width=70),
-    "tier_stability": ui.Col("tier stability", "pct", width=95,
-                             help="Share of random weight changes under which the account keeps its tier."),
-    "status": ui.Col("health", "code", width=70),
+    "strength": ui.Col("strength", "bar", width=85),
+    "ttm_revenue": ui.Col("revenue", "money", width=110),
+    "gross_margin_pct": ui.Col("margin", "pct", width=65),
+    "tier_stability": ui.Col("stability", "pct", width=80,
+                             help="Tier stability: the share of random weight changes under which the account "
+                             "keeps its tier."),
+    "status": ui.Col("health", "code", width=65),
 }, cur, key="ranked", height=420, open_account=True)
 ui.explain(f"Click an account to open it. Tier stability = share of {ctx.settings.stability_runs} random "
            f"±{ui.pct(ctx.settings.stability_spread, 0)} weight changes under which the account keeps its tier; "

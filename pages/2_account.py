@@ -173,9 +173,9 @@ with tab_people:
                 ui.empty_state("No active team member has a relationship here.")
             else:
                 dep = dep.assign(member=dep["member_name"].fillna(dep["member_id"]))
-                ui.table(dep, {"member": ui.Col("team member", width="medium"),
-                               "coverage_without": ui.Col("coverage without", "score", width=120),
-                               "share_lost": ui.Col("coverage lost", "pct", width=110)}, cur, key="acc_dep")
+                ui.table(dep, {"member": ui.Col("team member", width=160),
+                               "coverage_without": ui.Col("coverage without", "score", width=115),
+                               "share_lost": ui.Col("coverage lost", "pct", width=100)}, cur, key="acc_dep")
         st.markdown("**Gaps: influential people nobody reaches**")
         gaps = gap_list(ctx.con, ctx.settings, ctx.as_of, account_id)
         if gaps.empty:
@@ -213,9 +213,9 @@ with tab_growth:
         else:
             ui.figure(st, "Share of wallet", ui.pct(row["share_of_wallet"]),
                       note=f"whitespace {ui.money(row['whitespace'], cur)}")
-            ui.table(mix, {"product_line": ui.Col("line", width=90), "ttm_revenue": ui.Col("revenue", "money", width=105),
-                           "annual_potential": ui.Col("potential", "money", width=105),
-                           "share_of_wallet": ui.Col("share", "pct", width=65)}, cur, key="acc_mix")
+            ui.table(mix, {"product_line": ui.Col("line", width=70), "ttm_revenue": ui.Col("revenue", "money", width=90),
+                           "annual_potential": ui.Col("potential", "money", width=95),
+                           "share_of_wallet": ui.Col("share", "pct", width=60)}, cur, key="acc_mix")
     ui.explain("Share of wallet = revenue / potential; whitespace = potential not yet won, per product line.",
                "share_of_wallet")
     left, right = st.columns([3, 2])
@@ -227,10 +227,10 @@ with tab_growth:
         elif pipe.empty:
             st.caption("No open opportunities.")
         else:
-            ui.table(pipe, {"name": ui.Col("opportunity", "wrap", width="medium"),
-                            "stage": ui.Col("stage", width=100), "amount": ui.Col("amount", "money", width=105),
-                            "probability": ui.Col("chance", "pct", width=65),
-                            "close_date": ui.Col("close", "date", width=95)}, cur, key="acc_pipe")
+            ui.table(pipe, {"name": ui.Col("opportunity", "wrap", width=160),
+                            "stage": ui.Col("stage", width=90), "amount": ui.Col("amount", "money", width=90),
+                            "probability": ui.Col("chance", "pct", width=60),
+                            "close_date": ui.Col("close", "date", width=80)}, cur, key="acc_pipe")
     with right:
         st.subheader("Competitors")
         comp = competitors(ctx.con, account_id)
@@ -239,8 +239,8 @@ with tab_growth:
         elif comp.empty:
             st.caption("No competitor recorded for this account.")
         else:
-            ui.table(comp, {"competitor": ui.Col("competitor", width="medium"), "product_line": ui.Col("line", width=90),
-                            "est_share": ui.Col("share", "pct", width=65)}, cur, key="acc_comp")
+            ui.table(comp, {"competitor": ui.Col("competitor", width=160), "product_line": ui.Col("line", width=90),
+                            "est_share": ui.Col("share", "pct", width=60)}, cur, key="acc_comp")
     # the team's potential and competitors are edited here (workbench_ui)
 
 # ---- plan and reviews
@@ -255,8 +255,8 @@ with tab_plan:
         overdue = int(actions["is_overdue"].sum())
         st.caption(f"{ui.count((actions['status'] == 'open').sum())} open, {ui.count(overdue)} overdue")
         ui.table(actions.assign(overdue=actions["is_overdue"].map({True: "⚠ overdue", False: ""})), {
-            "objective": ui.Col("objective", "wrap", width="large"), "owner": ui.Col("owner", width="medium"),
-            "due_date": ui.Col("due", "date", width=95), "status": ui.Col("status", width=65),
+            "objective": ui.Col("objective", "wrap", width=360), "owner": ui.Col("owner", width=150),
+            "due_date": ui.Col("due", "date", width=90), "status": ui.Col("status", width=65),
             "overdue": ui.Col("", width=90)}, cur, key="acc_actions")
     # the team's plan actions are edited here (workbench_ui)
     st.subheader("Reviews")
@@ -266,8 +266,8 @@ with tab_plan:
     elif reviews.empty:
         st.caption("Never reviewed by a mentor.")
     else:
-        ui.table(reviews, {"review_date": ui.Col("date", "date", width=95), "mentor": ui.Col("mentor", width=130),
-                           "rating": ui.Col("rating", "code", width=80), "notes": ui.Col("notes", "wrap", width="large")},
+        ui.table(reviews, {"review_date": ui.Col("date", "date", width=90), "mentor": ui.Col("mentor", width=130),
+                           "rating": ui.Col("rating", "code", width=80), "notes": ui.Col("notes", "wrap", width=450)},
                  cur, key="acc_reviews")
     ui.explain(f"The plan is reviewed every {ctx.settings.review_cadence_days} days; the plan score falls to 0 at "
                f"{ctx.settings.review_zero_days} days.", "plan_score")

@@ -78,8 +78,8 @@ else:
     ui.explain("Big accounts low on the chart are the risk: much revenue, few strong relationships "
                "(diamonds are single-threaded; colour = health).", "coverage")
 
-table_cols = {"name": ui.Col("account", width=200), "ttm_revenue": ui.Col("revenue", "money", width=115),
-              "coverage": ui.Col("coverage", "bar", width=90), "threads": ui.Col("threads", "count", width=65)}
+table_cols = {"name": ui.Col("account", width=165), "ttm_revenue": ui.Col("revenue", "money", width=100),
+              "coverage": ui.Col("coverage", "bar", width=70), "threads": ui.Col("threads", "count", width=55)}
 rank_by = "ttm_revenue" if not no_revenue else "coverage"
 left, right = st.columns(2)
 with left:
@@ -109,9 +109,9 @@ if opponents.empty:
 else:
     names = view.set_index("account_id")["name"]
     shown = opponents.assign(account_name=opponents["account_id"].map(names), best=opponents["best_strength"] * 100)
-    ui.table(shown, {"account_name": ui.Col("account", width=200), "name": ui.Col("contact", width=160),
-                     "title": ui.Col("title", width=190), "piece": ui.Col("piece", "code", width=65),
-                     "attitude": ui.Col("attitude", "code", width=80),
+    ui.table(shown, {"account_name": ui.Col("account", width=195), "name": ui.Col("contact", width=155),
+                     "title": ui.Col("title", width=160), "piece": ui.Col("piece", "code", width=65),
+                     "attitude": ui.Col("attitude", "code", width=75),
                      "best": ui.Col("our best tie (0–100)", "score", width=130)}, cur, key="opponents",
              open_account=True)
 ui.explain("Kings, queens and rooks whose attitude is skeptic or opponent. Click a row to open the account.",

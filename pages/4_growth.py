@@ -125,11 +125,9 @@ with right:
         ui.chart(fig, key="whitespace")
         ui.explain("Whitespace = potential not yet won (Σ max(potential − revenue, 0) per account and line).",
                    "whitespace")
-        ui.table(mix, {"product_line": ui.Col("line", width=90), "ttm_revenue": ui.Col("revenue", "money", width=110),
-                       "share_of_wallet": ui.Col("share of wallet", "pct", width=110),
-                       "whitespace": ui.Col("whitespace", "money", width=120),
-                       "open_accounts": ui.Col("not buying it", "count", width=100,
-                                               help="Accounts with potential in the line and no revenue.")},
+        ui.table(mix, {"product_line": ui.Col("line", width=85), "ttm_revenue": ui.Col("revenue", "money", width=105),
+                       "share_of_wallet": ui.Col("share", "pct", width=70, help="Share of wallet: revenue / potential."),
+                       "whitespace": ui.Col("whitespace", "money", width=110)},
                  cur, key="mix_table")
 
 left, right = st.columns(2)
