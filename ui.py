@@ -190,7 +190,7 @@ def setup_page(title: str, icon: str = "♚", caption: str | None = None) -> Pag
     from kam_core.asof import resolve_as_of
 
     as_of = resolve_as_of(con, settings)
-    presentation_toggle()
+    _to_query_params(PRESENT, ["1"] if presenting() else [])
     st.title(title)
     if caption:
         st.caption(caption)
@@ -250,16 +250,18 @@ def presenting() -> bool:
 
 
 def presentation_toggle() -> None:
+    """The presentation mode's switch, at the end of the sidebar (``shared_filters`` renders
+    it; a page without filters calls it)."""
     with st.sidebar:
         st.session_state["w_present"] = presenting()
         st.toggle("Presentation mode", key="w_present", on_change=_copy_present,
                   help="Larger type and the sidebar collapsed, for a meeting on a projector. "
                   "A link with ?present=1 opens in it.")
-    _to_query_params(PRESENT, ["1"] if presenting() else [])
 
 
 def _copy_present() -> None:
     st.session_state["_present"] = bool(st.session_state["w_present"])
+    _to_query_params(PRESENT, ["1"] if st.session_state["_present"] else [])
 
 
 # ---------------------------------------------------------------- sign-in and identity
@@ -622,6 +624,7 @@ def shared_filters(accounts: pd.DataFrame) -> dict[str, list[str]]:
             st.session_state["_f_mine"] = False
             st.query_params.pop(MINE, None)
             st.rerun()
+    presentation_toggle()
     for label, values in ignored:
         st.warning(f"The link's {label.lower()} {', '.join(f'“{md(v)}”' for v in values)} matches no account, "
                    "so that filter is not applied. Choose from the filters in the sidebar.",
