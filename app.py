@@ -52,7 +52,8 @@ with left:
     for row in red.itertuples():
         ui.account_link(f"**{ui.md(row.name)}** · {ui.md(row.tier or 'no tier')} · "
                         f"{ui.money(row.ttm_revenue, cur)}", row.account_id)
-        reasons = [r for r in row.reasons] if row.reasons is not None else []
+        reasons = ui.reason_list(row.reasons)
+        reasons.sort(key=lambda r: not ui.makes_red(r, ctx.settings.status_amber))  # what makes it red first, then the rest
         st.caption("; ".join(ui.md(r) for r in reasons[:3]) + (" …" if len(reasons) > 3 else ""))
     if len(red):
         ui.explain("The red accounts of the filters, the most revenue at stake first; a name opens the account.",

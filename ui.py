@@ -228,7 +228,7 @@ _STYLE = """<style>
 _PRESENT_STYLE = """<style>
 /* presentation mode: larger type for a projector, less chrome */
 html { font-size: 19px; }
-[data-testid="stMetricValue"] { font-size: clamp(1.5rem, 2.2vw, 2.4rem); }
+[data-testid="stMetricValue"] { font-size: clamp(1.6rem, 2.6vw, 2.6rem); }
 [data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }
 [data-testid="stCaptionContainer"] { font-size: 0.95rem; }
 </style>"""
@@ -751,6 +751,13 @@ def reason_list(value: object) -> list[str]:
         return []
 
 
+def makes_red(reason: str, status_amber: float) -> bool:
+    """Whether a reason is one of the red conditions (an opponent king, an off-track rating,
+    health below ``status_amber``): a list of an account's reasons shows those first."""
+    return ("is an opponent" in reason or "rated the account off track" in reason
+            or bool(re.search(rf"of 100 is below {status_amber:g}$", reason)))
+
+
 def tier_colour_map(tier_names: list[str]) -> dict[str, str]:
     return {name: TIER_COLOURS[min(i, len(TIER_COLOURS) - 1)] for i, name in enumerate(tier_names)}
 
@@ -939,7 +946,7 @@ def chart(fig, key: str | None = None, height: int = 380, **kwargs) -> object:
     _escape_chart(fig)
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), template="plotly_white",
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
-                      font=dict(family="Source Sans Pro, sans-serif", size=13))
+                      font=dict(family="Source Sans Pro, sans-serif", size=16 if presenting() else 13))
     return st.plotly_chart(fig, width="stretch", key=key, **kwargs)
 
 

@@ -71,7 +71,7 @@ health = ui.base_metrics(ctx).health.set_index("account_id").loc[account_id]
 status = row["status"]
 st.markdown(
     f"## {ui.md(row['name'])} {ui.STATUS_BADGES.get(status, '')}\n"
-    f"{ui.md(row['tier'] or 'no tier')} · {ui.md(row['quadrant'] or 'no quadrant')} · phase "
+    f"{ui.md(row['tier'] or 'no tier')} · quadrant **{ui.md(row['quadrant'] or '–')}** · phase "
     f"**{ui.md(ui.words(row['phase']))}** · {ui.md(row['industry'] or '–')}, {ui.md(row['region'] or '–')} · "
     f"account manager **{ui.md(row['account_manager'] or '–')}** · mentor **{ui.md(row['mentor'] or '–')}**"
 )

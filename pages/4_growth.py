@@ -90,8 +90,9 @@ with right:
         fig.add_hline(y=ctx.settings.target_margin * 100, line_dash="dot", line_color="#888",
                       annotation_text="target margin")
         fig.add_vline(x=0, line_color="#888")
-        lo, hi = scatter["growth_pct"].quantile([0.02, 0.98])
-        lo, hi = min(lo, -20.0), max(hi, 20.0)
+        # the usual range: a few new or collapsing accounts would squeeze everyone else to a line
+        lo, hi = scatter["growth_pct"].quantile([0.05, 0.95])
+        lo, hi = min(max(lo, -60.0), -20.0), max(min(hi, 80.0), 20.0)
         pad = (hi - lo) * 0.1
         fig.update_xaxes(range=[lo - pad, hi + pad])
         outside = int(((scatter["growth_pct"] < lo - pad) | (scatter["growth_pct"] > hi + pad)).sum())

@@ -5,6 +5,7 @@ and loading new exports by upload — with a mapping screen for files in no reco
 
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 import ui
@@ -151,8 +152,9 @@ st.caption(
 left, right = st.columns([1, 2])
 with left:
     st.subheader("Tables")
-    rows = [{"table": t, "rows": n} for t, n in inv.table_rows.items()]
-    st.dataframe(rows, hide_index=True, width="stretch")
+    rows = pd.DataFrame([{"table": t, "rows": n} for t, n in inv.table_rows.items()], columns=["table", "rows"])
+    ui.table(rows, {"table": ui.Col("table", width=150), "rows": ui.Col("rows", "count", width=100)}, ctx.currency,
+             key="data_tables")
     if inv.missing_tables:
         st.caption("Not loaded: " + ", ".join(inv.missing_tables) + ".")
 with right:
@@ -165,7 +167,11 @@ with right:
         st.success("Every analysis has the data it needs.")
 
 st.subheader("Files")
-st.dataframe(inv.files, hide_index=True, width="stretch")
+ui.table(inv.files, {"file": ui.Col("file", width=150, pinned=True), "table": ui.Col("table", width=115),
+                     "rows_read": ui.Col("read", "count", width=75), "rows_loaded": ui.Col("loaded", "count", width=75),
+                     "rows_rejected": ui.Col("rejected", "count", width=75),
+                     "problem": ui.Col("problem", "wrap", width=150), "notes": ui.Col("notes", "wrap", width=150)},
+         ctx.currency, key="data_files")
 
 st.subheader(f"Rejected rows ({inv.rejects:,})")
 if inv.rejects:
