@@ -356,3 +356,29 @@ def test_money_is_labelled_with_the_currency_the_data_is_in(demo_db: Path, tmp_p
     portfolio = open_page("portfolio")
     by_tier = next(d for d in portfolio.dataframe if "accounts_count" in d.value.columns)
     assert "revenue (USD)" in json.dumps(json.loads(by_tier.proto.columns))
+
+
+def test_a_download_marks_the_columns_whose_export_was_not_loaded(tmp_path: Path) -> None:
+    import io
+
+    from kam_core.dataset import open_dataset
+    from kam_core.explore import account_metrics_frame, missing_inputs_by_column
+    from kam_core.export import to_csv_bytes
+    from kam_core.metrics.overview import account_overview, base_metrics
+    from kam_core.metrics.sources import loaded_inputs
+
+    db = _export_without(tmp_path, "revenue")
+    con = open_dataset(db)
+    try:
+        settings = Settings()
+        base = base_metrics(con, settings, pd.Timestamp("2026-10-31").date())
+        frame = account_metrics_frame(account_overview(con, settings, base))
+        missing = missing_inputs_by_column(list(frame.columns), loaded_inputs(con))
+    finally:
+        con.close()
+    assert missing["ttm_revenue"] == "needs revenue.csv" and "coverage" not in missing
+    written = pd.read_csv(io.BytesIO(to_csv_bytes(frame, missing)), encoding="utf-8-sig", dtype=str,
+                          keep_default_na=False)
+    assert set(written["ttm_revenue"]) == {"– (needs revenue.csv)"}  # never a blank that sums as 0
+    assert set(written["gross_margin_pct"]) == {"– (needs revenue.csv)"}
+    assert (written["coverage"] != "").all() and not written["coverage"].str.startswith("–").any()
