@@ -159,11 +159,12 @@ with tab_people:
             by = st.radio("Coverage by", ["level", "department", "location"], horizontal=True, key="acc_by",
                           label_visibility="collapsed")
             breakdown = coverage_breakdown(ctx.con, ctx.settings, ctx.as_of, by, account_id)
-            fig = px.bar(breakdown.fillna({by: "unknown"}), x=by, y="coverage", text="contacts_count",
+            breakdown = breakdown.assign(contacts=[f"{n} contact{'s' if n != 1 else ''}"
+                                                   for n in breakdown["contacts_count"]])
+            fig = px.bar(breakdown.fillna({by: "unknown"}), x=by, y="coverage", text="contacts",
                          labels={"coverage": "coverage (0–100)", by: "", "contacts_count": "contacts"},
                          color_discrete_sequence=[ui.SERIES_COLOURS["revenue"]], range_y=[0, 100],
                          category_orders={"level": [*charts.LEVELS, "unknown"]})
-            fig.update_traces(texttemplate="%{text} contacts")
             ui.chart(fig, key="breakdown", height=300)
         with right:
             st.markdown("**If one person left**")

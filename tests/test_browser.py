@@ -177,7 +177,7 @@ def test_every_tab_of_the_account_page_is_readable(browser, server) -> None:
         context.close()
 
 
-@pytest.mark.parametrize("path", ["", "portfolio", "account", "growth"])
+@pytest.mark.parametrize("path", ["", "account"])
 def test_presentation_mode(browser, server, path: str) -> None:
     context = browser.new_context(viewport=SCREEN)
     page = context.new_page()
