@@ -120,10 +120,9 @@ def _full_screenshot(page, path) -> None:
     """The whole page (Streamlit scrolls inside its own container, so the window grows to fit)."""
     height = page.evaluate("() => document.querySelector('[data-testid=stMain]').scrollHeight")
     page.set_viewport_size({"width": SCREEN["width"], "height": min(max(height, SCREEN["height"]), 8000)})
-    time.sleep(1.5)
+    time.sleep(1.0)  # the charts redraw for the new size
     page.screenshot(path=str(path))
     page.set_viewport_size(SCREEN)
-    time.sleep(0.5)
 
 
 def _readable(page, name: str) -> None:
@@ -169,7 +168,7 @@ def test_every_tab_of_the_account_page_is_readable(browser, server) -> None:
         assert tabs.count() == 4
         for i in range(tabs.count()):
             tabs.nth(i).click()
-            time.sleep(2)
+            time.sleep(1.5)  # the tab's charts and tables draw
             _readable(page, f"account-tab{i}")
             _full_screenshot(page, ARTIFACTS / f"account-tab{i + 1}.png")
         assert page.locator("[data-testid=stException]").count() == 0
