@@ -6,12 +6,11 @@ CRM export in ``data/demo/`` by itself. The other pages are in ``pages/``.
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 import plotly.express as px
 import streamlit as st
 
 import ui
+from kam_core.filters import most_urgent_first
 from kam_core.ingest.inventory import database_inventory
 from kam_core.metrics.growth import portfolio_figures
 from kam_core.metrics.portfolio import key_tiers
@@ -23,50 +22,73 @@ ctx = ui.setup_page(
 )
 accounts = ui.account_table(ctx)
 filters = ui.shared_filters(accounts)
-view = accounts if ui.filtered_ids(accounts, filters) is None else accounts[
-    accounts["account_id"].isin(ui.filtered_ids(accounts, filters))]
-cur = ctx.settings.currency
+view, ids = ui.filtered_view(accounts, filters)
+cur = ctx.currency
 top_tiers = key_tiers(ctx.settings)
 figures = portfolio_figures(ctx.con, view)
+rated = view["status"].isin(["green", "amber", "red"])
 
 c1, c2, c3, c4, c5 = st.columns(5)
-c1.metric("Accounts", f"{len(view):,}")
-c2.metric(f"In {' and '.join(ui.md(t) for t in top_tiers)}", f"{view['tier'].isin(top_tiers).sum():,}")
-c3.metric("Revenue, last 12 months", ui.money(figures["ttm_revenue"], cur))
-c4.metric("Gross margin", ui.pct(figures["gross_margin_pct"], 1))
-c5.metric("Red accounts", f"{(view['status'] == 'red').sum():,}")
+ui.figure(c1, "Accounts", ui.count(len(view)))
+ui.figure(c2, f"In {' and '.join(ui.md(t) for t in top_tiers)}", ui.count(view["tier"].isin(top_tiers).sum()),
+          missing=ui.needs(ctx, "criteria"))
+ui.figure(c3, "Revenue, last 12 months", ui.money(figures["ttm_revenue"], cur), missing=ui.needs(ctx, "revenue"))
+ui.figure(c4, "Gross margin", ui.pct(figures["gross_margin_pct"]),
+          missing=ui.needs(ctx, "revenue", column="gross_margin"),
+          note="of the revenue with a margin" if figures["gross_margin_pct"] is not None else None)
+ui.figure(c5, "Red accounts", ui.count((view["status"] == "red").sum()) if rated.any() else "–",
+          note=f"{ui.count((view['status'] == 'amber').sum())} amber, {ui.count((view['status'] == 'green').sum())} "
+          "green" if rated.any() else "no account has health data")
 
 left, right = st.columns([3, 2])
 with left:
     st.subheader("Needs attention")
-    red = view[view["status"] == "red"].sort_values("ttm_revenue", ascending=False).head(10)
-    if red.empty:
+    red = most_urgent_first(view[view["status"] == "red"]).head(10)
+    if not rated.any():
+        ui.empty_state("No account has health data yet: health needs contacts.csv and relationships.csv, "
+                       "revenue.csv, reviews.csv or activities.csv.")
+    elif red.empty:
         st.success("No account is red under the current filters.")
     for row in red.itertuples():
-        reasons = "; ".join(row.reasons[:3]) if isinstance(row.reasons, list | tuple) else ""
-        st.markdown(f":red[●] **[{ui.md(row.name)}](/account?account={quote(str(row.account_id), safe='')})** · "
-                    f"{ui.md(row.tier or '–')} · {ui.money(row.ttm_revenue, cur)} — {ui.md(reasons)}")
+        ui.account_link(f"**{ui.md(row.name)}** · {ui.md(row.tier or 'no tier')} · "
+                        f"{ui.money(row.ttm_revenue, cur)}", row.account_id)
+        reasons = ui.reason_list(row.reasons)
+        reasons.sort(key=lambda r: not ui.makes_red(r, ctx.settings.status_amber))  # what makes it red first, then the rest
+        st.caption("; ".join(ui.md(r) for r in reasons[:3]) + (" …" if len(reasons) > 3 else ""))
+    if len(red):
+        ui.explain("The red accounts of the filters, the most revenue at stake first; a name opens the account.",
+                   "status")
 with right:
     st.subheader("Tiers at a glance")
     tiers = [name for name, _ in ctx.settings.tier_list]
-    per_tier = (view.assign(tier=view["tier"].fillna("no tier")).groupby("tier", as_index=False)
-                .agg(accounts=("account_id", "count"), revenue=("ttm_revenue", "sum")))
-    fig = px.bar(per_tier, x="tier", y="revenue", text="accounts", color="tier",
-                 category_orders={"tier": [*tiers, "no tier"]}, color_discrete_map=ui.tier_colour_map(tiers),
-                 labels={"revenue": f"revenue, last 12 months ({cur})", "tier": ""})
-    fig.update_traces(texttemplate="%{text} accounts", showlegend=False)
-    ui.chart(fig, key="home_tiers", height=260)
-    ui.explain("Revenue and number of accounts per tier.", "tier")
+    if ui.needs(ctx, "criteria"):
+        ui.empty_state("Tiers need criteria.csv (criterion_id, name, axis, weight, source).")
+    else:
+        per_tier = (view.assign(tier=view["tier"].fillna("no tier")).groupby("tier", as_index=False)
+                    .agg(accounts=("account_id", "count"), revenue=("ttm_revenue", "sum")))
+        by_revenue = ui.needs(ctx, "revenue") is None
+        fig = px.bar(per_tier, x="tier", y="revenue" if by_revenue else "accounts", text="accounts", color="tier",
+                     category_orders={"tier": [*tiers, "no tier"]}, color_discrete_map=ui.tier_colour_map(tiers),
+                     labels={"revenue": f"revenue, last 12 months ({cur})", "tier": "", "accounts": "accounts"})
+        fig.update_traces(texttemplate="%{text:,} accounts", showlegend=False)
+        ui.chart(fig, key="home_tiers", height=260)
+        ui.explain("Revenue and number of accounts per tier." if by_revenue else
+                   "Accounts per tier (revenue needs revenue.csv).", "tier")
     st.subheader("Pages")
-    st.page_link("pages/1_portfolio.py", label="Portfolio — which accounts are key and why", icon=":material/grid_view:")
-    st.page_link("pages/2_account.py", label="Account — one account's health for the mentor", icon=":material/person_search:")
-    st.page_link("pages/3_relationships.py", label="Relationships — coverage across the portfolio", icon=":material/hub:")
-    st.page_link("pages/4_growth.py", label="Growth — revenue, margin, pipeline", icon=":material/trending_up:")
-    st.page_link("pages/5_explore.py", label="Explore — tables, SQL, downloads", icon=":material/query_stats:")
+    st.page_link("pages/1_portfolio.py", label="Portfolio — which accounts are key and why",
+                 icon=":material/grid_view:", query_params=ui.filter_params())
+    st.page_link("pages/2_account.py", label="Account — one account's health for the mentor",
+                 icon=":material/person_search:", query_params=ui.filter_params())
+    st.page_link("pages/3_relationships.py", label="Relationships — coverage across the portfolio",
+                 icon=":material/hub:", query_params=ui.filter_params())
+    st.page_link("pages/4_growth.py", label="Growth — revenue, margin, pipeline", icon=":material/trending_up:",
+                 query_params=ui.filter_params())
+    st.page_link("pages/5_explore.py", label="Explore — tables, SQL, downloads", icon=":material/query_stats:",
+                 query_params=ui.filter_params())
 
 inv = database_inventory(ctx.con, sample=0)
 st.caption(
-    f"Data as of {ctx.as_of.isoformat()} · {sum(inv.table_rows.values()):,} rows loaded, "
+    f"Data as of {ctx.as_of.isoformat()} · amounts in {ui.md(cur)} · {sum(inv.table_rows.values()):,} rows loaded, "
     f"{inv.rejects:,} rejected · loaded {ui.md(inv.info.get('loaded_at', '–'))} from "
     f"{ui.md(inv.info.get('sources', '–'))} "
     "· see the Data page"

@@ -5,29 +5,95 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from ui import ATTITUDE_COLOURS, QUADRANT_COLOURS, tier_colour_map
+from ui import ATTITUDE_COLOURS, CATEGORY_COLOURS, QUADRANT_COLOURS, SERIES_COLOURS, tier_colour_map
 
 PIECE_SYMBOLS = {"king": "star", "queen": "diamond", "rook": "square", "bishop": "triangle-up",
                  "knight": "pentagon", "pawn": "circle"}
 LEVELS = ["executive", "senior", "manager", "operational"]
 
 
-def portfolio_matrix(view: pd.DataFrame, tier_names: list[str], x_cut: float, y_cut: float, currency: str) -> go.Figure:
-    """Attractiveness (up) × strength (right) bubbles, bubble = ttm revenue, colour = tier."""
+LARGEST_NAMED = 10  # the matrix names this many of the largest accounts (and the whole top tier)
+
+
+def matrix_labels(view: pd.DataFrame, top_tier: str, largest: int = LARGEST_NAMED) -> set[str]:
+    """The account_ids the matrix names: every account of the top tier and the ``largest`` by
+    revenue (by attractiveness when no account has revenue)."""
+    by = "ttm_revenue" if view["ttm_revenue"].notna().any() else "attractiveness"
+    biggest = view.sort_values(by, ascending=False, na_position="last").head(largest)["account_id"]
+    return set(biggest) | set(view.loc[view["tier"] == top_tier, "account_id"])
+
+
+# where a label can sit around its bubble: (plotly textposition, x side, y side)
+_PLACES = (("top center", 0, 1), ("bottom center", 0, -1), ("middle right", 1, 0), ("middle left", -1, 0),
+           ("top right", 1, 1), ("top left", -1, 1), ("bottom right", 1, -1), ("bottom left", -1, -1))
+
+
+def label_positions(named: pd.DataFrame, width_px: float = 740, height_px: float = 470,
+                    span: tuple[float, float] = (-3, 103)) -> dict[str, str]:
+    """A text position per named bubble so that names do not overlap: greedily, the most
+    important first (the order given), each takes the first place around its bubble whose
+    text box (estimated in pixels of the usual chart size) touches no name placed before
+    and no other named bubble. Columns: account_id, name, strength (x), attractiveness (y),
+    size_px (marker diameter in px)."""
+    scale_x = width_px / (span[1] - span[0])
+    scale_y = height_px / (span[1] - span[0])
+    points = [(r.account_id, (r.strength - span[0]) * scale_x, (r.attractiveness - span[0]) * scale_y,
+               r.size_px / 2, 6.2 * len(str(r.name)) + 4, 14.0) for r in named.itertuples()]
+    placed: list[tuple[float, float, float, float]] = []
+    bubbles = [(x - r, y - r, x + r, y + r) for _, x, y, r, _, _ in points]
+
+    def box(x: float, y: float, r: float, w: float, h: float, sx: int, sy: int) -> tuple[float, float, float, float]:
+        cx = x + sx * (r + 2 + w / 2) if sx else x
+        cy = y + sy * (r + 2 + h / 2) if sy else y
+        return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+
+    def overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+        return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+    out: dict[str, str] = {}
+    for i, (account, x, y, r, w, h) in enumerate(points):
+        best, best_cost = _PLACES[0], float("inf")
+        for place in _PLACES:
+            candidate = box(x, y, r, w, h, place[1], place[2])
+            cost = sum(overlap(candidate, other) for other in placed)
+            cost += sum(overlap(candidate, b) for j, b in enumerate(bubbles) if j != i)
+            cost += 1e6 * (candidate[0] < 0 or candidate[2] > width_px or candidate[3] > height_px)
+            if cost < best_cost:
+                best, best_cost = place, cost
+            if cost == 0:
+                break
+        out[account] = best[0]
+        placed.append(box(x, y, r, w, h, best[1], best[2]))
+    return out
+
+
+def portfolio_matrix(view: pd.DataFrame, tier_names: list[str], x_cut: float, y_cut: float, currency: str,
+                     labelled: set[str] | None = None) -> go.Figure:
+    """Attractiveness (up) × strength (right) bubbles, bubble = ttm revenue, colour = tier; the
+    accounts in ``labelled`` carry their name."""
     fig = go.Figure()
     colours = tier_colour_map(tier_names)
-    size_ref = max(view["ttm_revenue"].clip(lower=0).max(), 1.0)
+    labelled = labelled or set()
+    revenue = view["ttm_revenue"].clip(lower=0).fillna(0)
+    size_ref = max(revenue.max(), 1.0)
+    sizes = 8 + 42 * (revenue / size_ref) ** 0.5
+    named = view[view["account_id"].isin(labelled)].assign(size_px=sizes, revenue_sort=revenue)
+    positions = label_positions(named.sort_values("revenue_sort", ascending=False))
     for tier in [*tier_names, None]:
         part = view[view["tier"] == tier] if tier is not None else view[view["tier"].isna()]
         if part.empty:
             continue
-        size = 8 + 42 * (part["ttm_revenue"].clip(lower=0) / size_ref) ** 0.5
+        size = 8 + 42 * (revenue[part.index] / size_ref) ** 0.5
+        label = part["name"].where(part["account_id"].isin(labelled), "")
         fig.add_scatter(
-            x=part["strength"], y=part["attractiveness"], mode="markers", name=tier or "no tier",
+            x=part["strength"], y=part["attractiveness"], mode="markers+text", name=tier or "no tier",
             marker=dict(size=size, color=colours.get(tier, "#BDBDBD"), line=dict(width=1, color="#333"), opacity=0.8),
-            text=part["name"], customdata=part[["account_id", "ttm_revenue", "quadrant", "tier_stability"]],
-            hovertemplate="<b>%{text}</b><br>attractiveness %{y:.0f} · strength %{x:.0f}<br>"
-                          f"revenue %{{customdata[1]:,.0f}} {currency}<br>%{{customdata[2]}} · stability "
+            text=label.tolist(), textposition=[positions.get(a, "top center") for a in part["account_id"]],
+            textfont=dict(size=11, color="#263238"),
+            hovertext=part["name"].tolist(),
+            customdata=part[["account_id", "ttm_revenue", "quadrant", "tier_stability"]],
+            hovertemplate="<b>%{hovertext}</b><br>attractiveness %{y:.0f} · strength %{x:.0f}<br>"
+                          f"revenue %{{customdata[1]:,.0f}} {currency}<br>%{{customdata[2]}} · tier stability "
                           "%{customdata[3]:.0%}<extra></extra>",
         )
     fig.add_vline(x=x_cut, line_dash="dash", line_color="#888")
@@ -104,7 +170,7 @@ def relationship_network(nodes: pd.DataFrame, edges: pd.DataFrame, member_names:
     for c, lv in enumerate(columns):
         fig.add_annotation(x=1.0 + c * 0.55, y=1.04, text=f"<b>{lv or 'level unknown'}</b>", showarrow=False)
     fig.add_annotation(x=0, y=1.04, text="<b>our team</b>", showarrow=False)
-    fig.update_xaxes(visible=False, range=[-0.45, 1.0 + max(len(columns) - 1, 0) * 0.55 + 0.45])
+    fig.update_xaxes(visible=False, range=[-0.6, 1.0 + max(len(columns) - 1, 0) * 0.55 + 0.45])
     fig.update_yaxes(visible=False, range=[-0.03, 1.08])
     return fig
 
@@ -112,7 +178,7 @@ def relationship_network(nodes: pd.DataFrame, edges: pd.DataFrame, member_names:
 def contribution_bars(contrib: pd.DataFrame) -> go.Figure:
     """Per criterion: its contribution to attractiveness or strength (points of 100)."""
     fig = go.Figure()
-    for axis, colour in (("attractiveness", "#1F4E79"), ("strength", "#2E8B57")):
+    for axis, colour in (("attractiveness", "#1F4E79"), ("strength", "#6A4C93")):
         part = contrib[contrib["axis"] == axis].sort_values("contribution")
         fig.add_bar(y=part["name"] + " (" + axis[:5] + ".)", x=part["contribution"], orientation="h", name=axis,
                     marker_color=colour, customdata=part[["score", "weight", "source"]],
@@ -134,4 +200,35 @@ def concentration_curve(revenue: pd.Series) -> go.Figure:
         fig.add_scatter(x=[0, 100], y=[0, 100], mode="lines", name="even spread", line=dict(color="#BBB", dash="dot"))
     fig.update_xaxes(title="share of accounts, largest first (%)")
     fig.update_yaxes(title="share of revenue, last 12 months (%)")
+    return fig
+
+
+def health_components(components: dict[str, float | None], reason_below: float, status_green: float,
+                      status_colours: dict[str, str]) -> go.Figure:
+    """The five health components as bars: red below ``reason_below`` (a reason), amber below
+    ``status_green``, green above; a component without data is a grey "no data" bar."""
+    values = {k: (float(v) if v is not None and not pd.isna(v) else None) for k, v in components.items()}
+    colours = [status_colours["no data"] if v is None else status_colours["red"] if round(v, 6) < reason_below
+               else status_colours["amber"] if round(v, 6) < status_green else status_colours["green"]
+               for v in values.values()]
+    fig = go.Figure(go.Bar(
+        x=[v if v is not None else 100 for v in values.values()], y=list(values), orientation="h",
+        marker_color=colours, marker_opacity=[0.35 if v is None else 1 for v in values.values()],
+        text=[f"{v:.0f}" if v is not None else "no data" for v in values.values()], textposition="inside",
+        insidetextanchor="end", hovertemplate="%{y}: %{text}<extra></extra>"))
+    fig.update_xaxes(range=[0, 100], title="score (0–100)")
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def revenue_by_line(lines: pd.DataFrame, currency: str) -> go.Figure:
+    """Monthly revenue stacked by product line, and the month's gross margin as a line."""
+    fig = go.Figure()
+    for i, (line, part) in enumerate(lines.groupby("product_line", sort=True)):
+        fig.add_bar(x=part["period"], y=part["revenue"], name=line, marker_color=CATEGORY_COLOURS[i % len(CATEGORY_COLOURS)])
+    margin = lines.groupby("period", as_index=False)["gross_margin"].sum(min_count=1)
+    fig.add_scatter(x=margin["period"], y=margin["gross_margin"], name="gross margin", mode="lines",
+                    line=dict(color=SERIES_COLOURS["gross margin"], width=3, dash="dot"))
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(title=f"{currency} per month")
     return fig

@@ -42,12 +42,21 @@ PAGES: list[tuple[str, str, str]] = [
 
 # One visual language: fixed colours per tier rank, quadrant, status and attitude.
 TIER_COLOURS = ["#C9A227", "#8E9AAF", "#B87333", "#BDBDBD", "#9E9E9E", "#757575"]
-QUADRANT_COLOURS = {"strategic": "#1F4E79", "star": "#2E8B57", "status": "#E69F00", "streamline": "#9E9E9E"}
+# red, amber and green mean health (bad, watch, good) and nothing else: no quadrant, product
+# line or series takes them
+QUADRANT_COLOURS = {"strategic": "#1F4E79", "star": "#6A4C93", "status": "#00838F", "streamline": "#78909C"}
+SERIES_COLOURS = {"revenue": "#1F4E79", "gross margin": "#263238", "weighted": "#1F4E79", "amount": "#9FB3C8",
+                  "whitespace": "#C9D6E3"}
+# product lines and other categories without a meaning of their own
+CATEGORY_COLOURS = ["#1F4E79", "#5B9BD5", "#6A4C93", "#B497D6", "#00838F", "#80CBC4", "#546E7A", "#A1887F",
+                    "#90A4AE", "#3949AB"]
 STATUS_COLOURS = {"green": "#2E7D32", "amber": "#F9A825", "red": "#C62828", "no data": "#BDBDBD"}
 ATTITUDE_COLOURS = {"champion": "#1B5E20", "supporter": "#66BB6A", "neutral": "#9E9E9E",
                     "skeptic": "#FFA726", "opponent": "#C62828"}
 STATUS_BADGES = {"green": ":green-badge[green]", "amber": ":orange-badge[amber]", "red": ":red-badge[red]",
                  "no data": ":gray-badge[no data]"}
+RATING_BADGES = {"on_track": ":green-badge[on track]", "at_risk": ":orange-badge[at risk]",
+                 "off_track": ":red-badge[off track]"}
 
 ROOT = Path(__file__).resolve().parent
 _lock = threading.Lock()
@@ -154,6 +163,7 @@ class PageContext:
     as_of: dt.date
     filters: dict[str, list[str]] = field(default_factory=dict)
     actor: access.Actor | None = None
+    currency: str = "EUR"  # the currency the loaded amounts are in (``data_currency``)
 
     @property
     def settings_key(self) -> str:
@@ -162,7 +172,10 @@ class PageContext:
 
 def setup_page(title: str, icon: str = "♚", caption: str | None = None) -> PageContext:
     """Every page starts here: page config, sign-in, database, navigation, settings, as-of date."""
-    st.set_page_config(page_title=f"{title} · KAM dashboard", page_icon=icon, layout="wide")
+    present = presenting()
+    st.set_page_config(page_title=f"{title} · KAM dashboard", page_icon=icon, layout="wide",
+                       initial_sidebar_state="collapsed" if present else "auto")
+    st.html(page_style(present))
     actor = require_sign_in()  # with [auth] in secrets.toml nothing below runs before sign-in
     _ensure_database(str(database_path()))
     with st.sidebar:
@@ -177,10 +190,78 @@ def setup_page(title: str, icon: str = "♚", caption: str | None = None) -> Pag
     from kam_core.asof import resolve_as_of
 
     as_of = resolve_as_of(con, settings)
+    _to_query_params(PRESENT, ["1"] if presenting() else [])
     st.title(title)
     if caption:
         st.caption(caption)
-    return PageContext(con=con, settings=settings, db_key=key, as_of=as_of, actor=current_actor())
+    return PageContext(con=con, settings=settings, db_key=key, as_of=as_of, actor=current_actor(),
+                       currency=data_currency(key, con, settings.currency))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _data_currency(db: tuple, fallback: str, _con: duckdb.DuckDBPyConnection) -> str:
+    found = []
+    if "load_info" in {name for (name,) in _con.execute("show tables").fetchall()}:
+        found = _con.execute("select value from load_info where key = 'currency'").fetchall()
+    return found[0][0] if found and found[0][0] else fallback
+
+
+def data_currency(db: tuple, con: duckdb.DuckDBPyConnection, fallback: str) -> str:
+    """The currency the loaded amounts are in: what the load recorded (``load_info``; after a
+    Salesforce load without ``currency`` set, the export's corporate currency), else the
+    setting ``currency``. Every page labels money with it (``ctx.currency``)."""
+    return _data_currency(db, fallback, con)
+
+
+# ---------------------------------------------------------------- presentation mode
+
+PRESENT = "present"  # query parameter of the presentation mode (?present=1)
+
+_STYLE = """<style>
+/* a headline figure, its label and its note are never cut off: they wrap rather than end in
+   an ellipsis, and the figure's type shrinks with the window */
+[data-testid="stMetric"] [data-testid="stMarkdownContainer"] { overflow: visible; text-overflow: clip;
+  white-space: normal; }
+[data-testid="stMetric"] [data-testid="stMarkdownContainer"] p { white-space: normal; }
+[data-testid="stMetricValue"] { font-size: clamp(1.35rem, 2.05vw, 2.1rem); line-height: 1.2; }
+</style>"""
+_PRESENT_STYLE = """<style>
+/* presentation mode: larger type for a projector, less chrome */
+html { font-size: 19px; }
+[data-testid="stMetricValue"] { font-size: clamp(1.6rem, 2.6vw, 2.6rem); }
+[data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }
+[data-testid="stCaptionContainer"] { font-size: 0.95rem; }
+</style>"""
+
+
+def page_style(present: bool) -> str:
+    """The app's own CSS (no data in it): figures that wrap instead of truncating, and the
+    larger type of the presentation mode."""
+    return _STYLE + (_PRESENT_STYLE if present else "")
+
+
+def presenting() -> bool:
+    """Whether the presentation mode is on: for a meeting on a projector, the sidebar starts
+    collapsed and the type is larger. In the URL as ``?present=1`` (so a link opens in it);
+    survives page switches."""
+    if "_present" not in st.session_state:
+        st.session_state["_present"] = st.query_params.get(PRESENT) in ("1", "true")
+    return bool(st.session_state["_present"])
+
+
+def presentation_toggle() -> None:
+    """The presentation mode's switch, at the end of the sidebar (``shared_filters`` renders
+    it; a page without filters calls it)."""
+    with st.sidebar:
+        st.session_state["w_present"] = presenting()
+        st.toggle("Presentation mode", key="w_present", on_change=_copy_present,
+                  help="Larger type and the sidebar collapsed, for a meeting on a projector. "
+                  "A link with ?present=1 opens in it.")
+
+
+def _copy_present() -> None:
+    st.session_state["_present"] = bool(st.session_state["w_present"])
+    _to_query_params(PRESENT, ["1"] if st.session_state["_present"] else [])
 
 
 # ---------------------------------------------------------------- sign-in and identity
@@ -512,6 +593,7 @@ def shared_filters(accounts: pd.DataFrame) -> dict[str, list[str]]:
     and is mirrored into the URL query parameters (``?tier=Gold&region=DACH``).
     """
     selections: dict[str, list[str]] = {}
+    ignored: list[tuple[str, list[str]]] = []
     with st.sidebar:
         st.markdown("#### Filters")
         mine = my_accounts_filter()
@@ -524,10 +606,13 @@ def shared_filters(accounts: pd.DataFrame) -> dict[str, list[str]]:
             store, widget = f"_f_{name}", f"w_{name}"
             if store not in st.session_state:
                 st.session_state[store] = st.query_params.get_all(name)
+            unknown = [v for v in st.session_state[store] if v not in options]
+            if unknown:  # a link's value that matches nothing: said, not silently dropped
+                ignored.append((label, unknown))
             st.session_state[store] = [v for v in st.session_state[store] if v in options]
             st.session_state[widget] = list(st.session_state[store])
             st.multiselect(label, options, key=widget, on_change=_copy_widget, args=(widget, store),
-                           placeholder="all")
+                           placeholder="all", format_func=words)
             selections[column] = list(st.session_state[store])
             _to_query_params(name, selections[column])
         chosen = any(v for k, v in selections.items() if k != "account_id") or st.session_state.get("_f_mine")
@@ -539,6 +624,11 @@ def shared_filters(accounts: pd.DataFrame) -> dict[str, list[str]]:
             st.session_state["_f_mine"] = False
             st.query_params.pop(MINE, None)
             st.rerun()
+    presentation_toggle()
+    for label, values in ignored:
+        st.warning(f"The link's {label.lower()} {', '.join(f'“{md(v)}”' for v in values)} matches no account, "
+                   "so that filter is not applied. Choose from the filters in the sidebar.",
+                   icon=":material/link_off:")
     return selections
 
 
@@ -593,33 +683,259 @@ def _to_query_params(name: str, values: list[str]) -> None:
 
 
 # ---------------------------------------------------------------- formatting
+# One format per kind of number, on every page: money compact in headline figures ("117.2 m
+# EUR") and with thousands separators in tables (the currency in the column header); shares as
+# percent with one decimal ("12.3 %"); counts with thousands separators; scores 0-100 whole.
+
+MINUS = "-"  # the same minus sign in figures and tables (a table cell cannot show another)
 
 
 def money(value: float | None, currency: str) -> str:
+    """A headline amount: ``117.2 m EUR``, ``850 k EUR``, ``1.3 bn EUR``; ``–`` when empty."""
     if value is None or pd.isna(value):
         return "–"
-    sign = "−" if value < 0 else ""
+    sign = MINUS if value < 0 else ""
     v = abs(value)
     if v >= 1e9:
-        return f"{sign}{v / 1e9:.2f} bn {currency}"
-    if v >= 1e8:
-        return f"{sign}{v / 1e6:.0f} m {currency}"
+        return f"{sign}{v / 1e9:,.1f} bn {currency}"
     if v >= 1e6:
         return f"{sign}{v / 1e6:.1f} m {currency}"
-    if v >= 1e3:
+    if v >= 1e4:
         return f"{sign}{v / 1e3:.0f} k {currency}"
-    return f"{sign}{v:.0f} {currency}"
+    return f"{sign}{v:,.0f} {currency}"
 
 
-def pct(value: float | None, digits: int = 0, signed: bool = False) -> str:
+def pct(value: float | None, digits: int = 1, signed: bool = False) -> str:
+    """A ratio as percent: ``12.3 %`` (``+4.0 %`` signed); ``–`` when empty."""
     if value is None or pd.isna(value):
         return "–"
     text = f"{value * 100:+.{digits}f} %" if signed else f"{value * 100:.{digits}f} %"
-    return text.replace("-", "−")
+    return text.replace("-", MINUS)
+
+
+def count(value: float | None) -> str:
+    """A count with thousands separators; ``–`` when empty (not 0)."""
+    if value is None or pd.isna(value):
+        return "–"
+    return f"{int(value):,}"
+
+
+def score(value: float | None) -> str:
+    """A score 0-100: ``62 / 100``; ``–`` when empty."""
+    if value is None or pd.isna(value):
+        return "–"
+    return f"{value:.0f} / 100"
+
+
+# codes of the data shown as words (the data and the URL keep the codes)
+WORDS = {"pre_sales": "pre-sales", "at_risk": "at risk", "on_track": "on track", "off_track": "off track",
+         "economic_buyer": "economic buyer", "decision_maker": "decision maker",
+         "technical_buyer": "technical buyer", "no data": "no data"}
+
+
+def words(value: object) -> str:
+    """A code of the data in words: ``at_risk`` → ``at risk``, ``pre_sales`` → ``pre-sales``."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "–"
+    text = str(value)
+    return WORDS.get(text, text.replace("_", " ") if text.islower() else text)
+
+
+def reason_list(value: object) -> list[str]:
+    """Reasons or notes of an account as a list (an Arrow list cell, or nothing)."""
+    if value is None or isinstance(value, float):
+        return []
+    try:
+        return [str(v) for v in value]
+    except TypeError:
+        return []
+
+
+def makes_red(reason: str, status_amber: float) -> bool:
+    """Whether a reason is one of the red conditions (an opponent king, an off-track rating,
+    health below ``status_amber``): a list of an account's reasons shows those first."""
+    return ("is an opponent" in reason or "rated the account off track" in reason
+            or bool(re.search(rf"of 100 is below {status_amber:g}$", reason)))
 
 
 def tier_colour_map(tier_names: list[str]) -> dict[str, str]:
     return {name: TIER_COLOURS[min(i, len(TIER_COLOURS) - 1)] for i, name in enumerate(tier_names)}
+
+
+# ---------------------------------------------------------------- honest empties
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _column_filled(db: tuple, table: str, column: str, _con: duckdb.DuckDBPyConnection) -> bool:
+    from kam_core.sqlutil import quote_ident
+
+    sql = f"select count({quote_ident(column)}) > 0 from {quote_ident(table)}"
+    return bool(_con.execute(sql).fetchone()[0])
+
+
+def needs(ctx: PageContext, *tables: str, column: str | None = None) -> str | None:
+    """What would fill a figure that cannot be computed: ``needs revenue.csv`` when a table was
+    not loaded, ``needs gross_margin in revenue.csv`` when its column is empty everywhere;
+    None when the data is there (then an empty figure is a real "none")."""
+    present = loaded(ctx)
+    missing = [t for t in tables if t not in present]
+    if missing:
+        return "needs " + " and ".join(f"{t}.csv" for t in missing)
+    if column is not None and not _column_filled(ctx.db_key, tables[0], column, ctx.con):
+        return f"needs {column} in {tables[0]}.csv"
+    return None
+
+
+def figure(where, label: str, value: str, *, missing: str | None = None, note: str | None = None,
+           delta: str | None = None, delta_color: str = "normal", help: str | None = None) -> None:
+    """A headline figure. ``missing`` ("needs revenue.csv") shows ``–`` and the file under it
+    instead of a number that would read as 0; ``note`` is a neutral line under the figure."""
+    if missing is not None:
+        where.metric(label, "–", missing, delta_color="off", delta_arrow="off", help=help)
+    elif note is not None:
+        where.metric(label, value, note, delta_color="off", delta_arrow="off", help=help)
+    else:
+        where.metric(label, value, delta, delta_color=delta_color, help=help)
+
+
+# ---------------------------------------------------------------- tables
+
+
+@dataclass(frozen=True)
+class Col:
+    """How a table shows a column: its header, its kind of number (one format per kind) and
+    its width (``"small"``, ``"medium"``, ``"large"`` or pixels; the key columns of every table
+    fit a 1280 px screen without scrolling sideways)."""
+
+    label: str
+    kind: str = "text"  # text, code (shown in words), wrap, money, pct, count, score, bar, ratio, date
+    width: str | int | None = None
+    help: str | None = None
+    pinned: bool = False
+
+
+def _config(col: Col, currency: str):
+    cc = st.column_config
+    label = f"{col.label} ({currency})" if col.kind == "money" else col.label
+    common = {"width": col.width, "help": col.help, "pinned": col.pinned or None}
+    if col.kind == "money":
+        return cc.NumberColumn(label, format="%,.0f", **common)
+    if col.kind == "pct":
+        return cc.NumberColumn(label, format="%.1f %%", **common)
+    if col.kind == "count":
+        return cc.NumberColumn(label, format="%,d", **common)
+    if col.kind == "score":
+        return cc.NumberColumn(label, format="%.0f", **common)
+    if col.kind == "ratio":
+        return cc.NumberColumn(label, format="%.2f", **common)
+    if col.kind == "bar":
+        return cc.ProgressColumn(label, min_value=0, max_value=100, format="%.0f", **common)
+    if col.kind == "date":
+        return cc.DateColumn(label, **common)
+    return cc.TextColumn(label, **common)
+
+
+def table_frame(frame: pd.DataFrame, columns: dict[str, Col]) -> pd.DataFrame:
+    """The shown frame: the chosen columns in order, shares in percent points, codes in words,
+    long notes kept whole (the ``wrap`` columns get the row height to show them)."""
+    out = pd.DataFrame(index=frame.index)
+    for name, col in columns.items():
+        values = frame[name] if name in frame.columns else pd.Series(pd.NA, index=frame.index)
+        if col.kind == "pct":
+            values = pd.to_numeric(values, errors="coerce").astype("float64") * 100
+        elif col.kind == "code":
+            values = values.map(words, na_action="ignore")
+        elif col.kind == "count":
+            values = pd.to_numeric(values, errors="coerce").astype("Int64")
+        out[name] = values
+    return out.reset_index(drop=True)
+
+
+def table(frame: pd.DataFrame, columns: dict[str, Col], currency: str, *, key: str | None = None,
+          height: int | str = "auto", open_account: bool = False):
+    """One table in the house style. ``open_account``: clicking a cell of a row opens that
+    account on the Account page, in this tab and with the filters kept."""
+    shown = table_frame(frame, columns)
+    config = {name: _config(col, currency) for name, col in columns.items()}
+    wraps = any(col.kind == "wrap" for col in columns.values())
+    options = {"row_height": 60} if wraps else {}
+    if not open_account:
+        return st.dataframe(shown, hide_index=True, width="stretch", height=height, column_config=config,
+                            key=key, **options)
+    event = st.dataframe(shown, hide_index=True, width="stretch", height=height, column_config=config, key=key,
+                         on_select="rerun", selection_mode="single-cell", **options)
+    picked = _picked_row(event)
+    if picked is not None and picked < len(frame):
+        go_to_account(str(frame["account_id"].iloc[picked]))
+    return event
+
+
+def result_config(frame: pd.DataFrame) -> dict:
+    """Column config for a table of any shape (Explore, the SQL box): counts and amounts with
+    thousands separators, and its naming column pinned so it stays in view when the table is
+    wider than the screen."""
+    config: dict = {}
+    for name in frame.columns:
+        dtype = frame[name].dtype
+        if pd.api.types.is_bool_dtype(dtype):
+            continue
+        if pd.api.types.is_integer_dtype(dtype):
+            config[name] = st.column_config.NumberColumn(format="%,d")
+        elif pd.api.types.is_float_dtype(dtype):
+            config[name] = st.column_config.NumberColumn(format="%,.2f")
+    key = next((c for c in ("name", "account_id", "table", "source_file") if c in frame.columns), None)
+    if key is not None and len(frame.columns) > 4:
+        config[key] = st.column_config.Column(pinned=True)
+    return config
+
+
+def _picked_row(event) -> int | None:
+    try:
+        selection = event.selection
+    except AttributeError:
+        return None
+    rows = list(selection.get("rows", []) if isinstance(selection, dict) else getattr(selection, "rows", []))
+    cells = list(selection.get("cells", []) if isinstance(selection, dict) else getattr(selection, "cells", []))
+    if rows:
+        return int(rows[0])
+    if cells:
+        return int(cells[0][0])
+    return None
+
+
+# ---------------------------------------------------------------- links between pages
+
+ACCOUNT_PAGE = "pages/2_account.py"
+
+
+def filter_params() -> dict[str, list[str] | str]:
+    """The current filters (and presentation mode) as query parameters, for a link that keeps them."""
+    params: dict[str, list[str] | str] = {}
+    for name, _, _ in FILTERS:
+        values = st.session_state.get(f"_f_{name}") or []
+        if values:
+            params[name] = list(values)
+    if st.session_state.get("_f_mine"):
+        params[MINE] = "1"
+    if presenting():
+        params[PRESENT] = "1"
+    return params
+
+
+def account_params(account_id: str) -> dict[str, list[str] | str]:
+    return {**filter_params(), "account": str(account_id)}
+
+
+def go_to_account(account_id: str) -> None:
+    """Open the Account page on ``account_id`` in this tab, keeping the filters."""
+    st.session_state["_account"] = str(account_id)
+    st.switch_page(ACCOUNT_PAGE, query_params=account_params(account_id))
+
+
+def account_link(label: str, account_id: str) -> None:
+    """A link to an account that opens in this tab and keeps the filters (``label`` is markdown:
+    escape data in it with ``md``)."""
+    st.page_link(ACCOUNT_PAGE, label=label, query_params=account_params(account_id))
 
 
 # ---------------------------------------------------------------- charts
@@ -630,7 +946,7 @@ def chart(fig, key: str | None = None, height: int = 380, **kwargs) -> object:
     _escape_chart(fig)
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), template="plotly_white",
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
-                      font=dict(family="Source Sans Pro, sans-serif", size=13))
+                      font=dict(family="Source Sans Pro, sans-serif", size=16 if presenting() else 13))
     return st.plotly_chart(fig, width="stretch", key=key, **kwargs)
 
 

@@ -41,6 +41,17 @@ The stories (fixed IDs, always the first accounts, present for every ``accounts`
   knows only a few pawns. Revenue is declining and the last review is off track.
 - ``A-0008`` Kronberg Chemie France SAS -- a subsidiary of ``A-0001`` (``parent_account_id``).
 
+Beyond the stories every account has a health *profile* (drawn from a stream of its own, so
+the rest of the export keeps its draws): about half are healthy (a second thread to the top of
+the board, fresh ties, actions done on time, reviewed within the cadence, an on-track rating,
+revenue not falling) and come out green under health v2; about four in ten have one or two
+things to fix (single-threaded, carried by one person, king not covered or not identified,
+stale ties, revenue falling, an action overdue, rated at risk) and come out amber; about one
+in eleven is red for a reason a mentor acts on (a hostile king, an off-track rating with
+revenue collapsing, or a neglected account whose health is below 40). The profile is made in
+the data — relationships, revenue, plan actions, reviews — never written as a label: the
+metrics find it. With the defaults (150 accounts, seed 7): 77 green, 59 amber, 14 red.
+
 The other accounts are random but plausible: unique company names from word lists, ten
 industries, seven regions with their countries, cities and local names, groups with
 subsidiaries, all five phases, ~15 contacts per account on the chess board (one king, a
@@ -452,6 +463,39 @@ STORIES: tuple[_Story, ...] = (
 )  # fmt: skip
 _HOSTILE, _FAST, _SINGLE, _OVERDUE, _LOYAL, _WHITESPACE, _LEAVER_STORY, _SUBSIDIARY = range(8)
 
+# What a mentor finds on an account (health v2, kam-spec §3.4). About half the programme is
+# healthy (green: no reason at all), a third has one or two things to fix (amber) and about a
+# tenth is red for a reason a mentor acts on. Each issue is made in the data, not labelled:
+# the metrics find it.
+_AMBER_ISSUES = (  # name, weight
+    ("single_threaded", 0.16),  # every strong tie held by the account manager
+    ("key_person", 0.14),  # the top of the board known through one person only
+    ("king_uncovered", 0.16),  # nobody reaches the economic decision maker
+    ("no_king", 0.05),  # nobody knows who decides
+    ("stale", 0.10),  # ties gone stale: low coverage
+    ("declining", 0.14),  # revenue falling
+    ("overdue", 0.14),  # plan actions past their due date
+    ("at_risk", 0.11),  # the mentor rated it at risk
+)
+_RED_ISSUES = (  # name, weight: each a reason to act now
+    ("hostile", 0.35),  # the king is an opponent
+    ("off_track", 0.40),  # the mentor rated it off track (revenue collapsing)
+    ("neglected", 0.25),  # nobody has looked after it: health below 40
+)
+_ISSUES = tuple(name for name, _ in _AMBER_ISSUES + _RED_ISSUES) + ("review_late",)
+_P_RED, _P_AMBER = 0.085, 0.40
+# the stories' own issues (the rest of each story is in its parameters)
+_STORY_ISSUES: tuple[tuple[str, ...], ...] = (
+    ("hostile", "king_uncovered", "at_risk"),  # A-0001
+    ("single_threaded", "key_person"),  # A-0002
+    ("single_threaded", "key_person"),  # A-0003
+    ("review_late", "overdue", "at_risk"),  # A-0004
+    (),  # A-0005: its low margin is the story
+    (),  # A-0006: healthy, with whitespace to win
+    ("off_track", "declining", "overdue", "key_person"),  # A-0007
+    (),  # A-0008: healthy
+)
+
 
 # ---------------------------------------------------------------------------------------------
 # Small vectorised helpers
@@ -534,6 +578,16 @@ class _Accounts:
     since_days: np.ndarray  # key_account_since, days before END (nan = unknown)
     hq: np.ndarray  # headquarters city
     frame: pd.DataFrame
+    issues: dict[str, np.ndarray]  # per issue of _ISSUES: the accounts that have it
+    prof: np.random.Generator  # the profiles' own stream (the main one keeps its draws)
+
+    def has(self, *names: str) -> np.ndarray:
+        """Per account: has any of the issues ``names``."""
+        return np.logical_or.reduce([self.issues[name] for name in names])
+
+    @property
+    def healthy(self) -> np.ndarray:
+        return ~np.logical_or.reduce(list(self.issues.values()))
 
 
 def _company_names(rng: np.random.Generator, n: int, industry: np.ndarray, country: np.ndarray) -> np.ndarray:
@@ -548,7 +602,36 @@ def _company_names(rng: np.random.Generator, n: int, industry: np.ndarray, count
     return _cat(cores, " ", descriptors, " ", legal)
 
 
-def _accounts(rng: np.random.Generator, n: int) -> _Accounts:
+def _profiles(prof: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    """Per issue of ``_ISSUES``, the accounts that have it: stories as written, the others
+    drawn (red, amber with one or two issues, or healthy)."""
+    issues = {name: np.zeros(n, dtype=bool) for name in _ISSUES}
+    u = prof.random(n)
+    red = u < _P_RED
+    amber = (u >= _P_RED) & (u < _P_RED + _P_AMBER)
+    names = [name for name, _ in _RED_ISSUES]
+    weights = np.array([w for _, w in _RED_ISSUES])
+    red_issue = prof.choice(len(names), size=n, p=weights / weights.sum())
+    for k, name in enumerate(names):
+        issues[name] |= red & (red_issue == k)
+    names = [name for name, _ in _AMBER_ISSUES]
+    weights = np.array([w for _, w in _AMBER_ISSUES])
+    first = prof.choice(len(names), size=n, p=weights / weights.sum())
+    second = prof.choice(len(names), size=n, p=weights / weights.sum())
+    two = prof.random(n) < 0.3
+    for k, name in enumerate(names):
+        issues[name] |= amber & ((first == k) | (two & (second == k)))
+    # an off-track account is one whose revenue collapses; a neglected one has it all
+    issues["declining"] |= issues["off_track"]
+    for name in ("stale", "declining", "overdue", "review_late"):
+        issues[name] |= issues["neglected"]
+    for k in range(min(n, len(STORIES))):
+        for name in _ISSUES:
+            issues[name][k] = name in _STORY_ISSUES[k]
+    return issues
+
+
+def _accounts(rng: np.random.Generator, n: int, prof: np.random.Generator) -> _Accounts:
     n_story = min(n, len(STORIES))
     stories = STORIES[:n_story]
     country_p = np.array([_REGION_WEIGHTS[c.region] * c.weight for c in _COUNTRIES])
@@ -604,6 +687,15 @@ def _accounts(rng: np.random.Generator, n: int) -> _Accounts:
         size[k], wallet[k], growth[k], names[k] = s.size, s.wallet, s.growth, s.name
         since_days[k] = (END - dt.date.fromisoformat(s.since)).days
         engagement[k], was_leavers[k] = 1.0, k == _LEAVER_STORY
+    issues = _profiles(prof, n)
+    generic = np.arange(n) >= n_story
+    healthy = ~np.logical_or.reduce(list(issues.values()))
+    # revenue follows the profile: healthy accounts grow, troubled ones may shrink
+    growth = np.where(generic & healthy, prof.uniform(0.02, 0.16, n), growth)
+    steady = generic & ~healthy & ~issues["declining"]
+    growth = np.where(steady, prof.uniform(0.0, 0.12, n), growth)
+    growth = np.where(generic & issues["declining"], prof.uniform(-0.3, -0.14, n), growth)
+    growth = np.where(generic & issues["off_track"], prof.uniform(-0.4, -0.2, n), growth)
     if n_story > _SUBSIDIARY:
         parent[_SUBSIDIARY] = _HOSTILE
     if n_story > _HOSTILE:
@@ -630,7 +722,7 @@ def _accounts(rng: np.random.Generator, n: int) -> _Accounts:
     })  # fmt: skip
     hq = _pick_city(country, city_index)
     return _Accounts(n, ids, country, industry, phase, account_manager, mentor, was_leavers,
-                     engagement, wallet, growth, since_days, hq, frame)  # fmt: skip
+                     engagement, wallet, growth, since_days, hq, frame, issues, prof)  # fmt: skip
 
 
 def _pick_city(country: np.ndarray, city_index: np.ndarray) -> np.ndarray:
@@ -670,8 +762,8 @@ def _contacts(rng: np.random.Generator, acc: _Accounts) -> _Contacts:
     piece[pos == 5] = _KNIGHT
     piece[pos == 6] = np.where(u[pos == 6] < 0.5, _BISHOP, np.where(u[pos == 6] < 0.75, _KNIGHT, _PAWN))
     # ~4 % of the accounts have no king identified (a finding in itself).
-    no_king = rng.random(n) < 0.04
-    no_king[: len(STORIES)] = False
+    rng.random(n)  # (a draw kept so that the stream stays as it was)
+    no_king = acc.issues["no_king"]
     piece_text = np.array(_PIECES, dtype=object)[piece]
     piece_text[(pos == 0) & no_king[account]] = ""
     piece_text[(piece == _PAWN) & (rng.random(m) < 0.10)] = ""  # blank loads as pawn
@@ -711,6 +803,12 @@ def _contacts(rng: np.random.Generator, acc: _Accounts) -> _Contacts:
     attitude = _draw(rng, _ATTITUDE_P, piece)
     buying_role = _draw(rng, _BUYING_ROLE_P, piece)
     active = (rng.random(m) >= 0.04) | (pos == 0) | ((account < len(STORIES)) & (pos < 8))
+    # a king is an opponent exactly where the profile says so (a red account); elsewhere a
+    # king drawn as opponent is a skeptic
+    king = pos == 0
+    opponent, skeptic = _ATTITUDES.index("opponent"), _ATTITUDES.index("skeptic")
+    attitude[king & (attitude == opponent)] = skeptic
+    attitude[king & acc.issues["hostile"][account]] = opponent
     if n > _HOSTILE:  # contact 0 is the king of A-0001
         attitude[0], dept[0], level[0] = _ATTITUDES.index("opponent"), 0, 0
         name[0], title[0] = "Dr. Heinrich Vogt", "Chief Executive Officer"
@@ -756,7 +854,11 @@ def _relationships(rng: np.random.Generator, acc: _Accounts, con: _Contacts) -> 
         members = member[idx] if np.ndim(member) else np.full(len(idx), member, dtype=object)
         parts.append(pd.DataFrame({"a": account[idx], "c": idx, "m": members, "s": strength, "days": days}))
 
-    neglect = np.where(rng.random(acc.n) < 0.2, 2.5, 1.0)[account]
+    neglect = np.where(rng.random(acc.n) < 0.2, 2.5, 1.0)
+    # how long ties go without contact follows the profile: a looked-after account keeps the
+    # people who matter fresh (the pawns go stale anyway)
+    neglect = np.where(acc.has("stale", "neglected"), 3.5, np.where(acc.healthy, 0.45, 0.7))[account]
+    neglect = np.where(piece >= _KNIGHT, np.maximum(neglect, 1.0), neglect)
     # the account manager: most ties, strongest at the top of the board
     p_am = np.array([0.95, 0.85, 0.72, 0.55, 0.55, 0.30])[piece] * eng
     add(
@@ -796,10 +898,52 @@ def _relationships(rng: np.random.Generator, acc: _Accounts, con: _Contacts) -> 
         0.6,
         _LEAVE_OFFSET,
     )
-    rel = pd.concat(parts, ignore_index=True)
+    rel = _profile_relationships(acc, con, pd.concat(parts, ignore_index=True))
     rel = _story_relationships(acc, con, rel)
     rel = rel.drop_duplicates(["m", "c"], keep="first").reset_index(drop=True)
     rel["days"] = np.round(rel["days"].to_numpy()).astype(np.int64)
+    return rel
+
+
+def _profile_relationships(acc: _Accounts, con: _Contacts, rel: pd.DataFrame) -> pd.DataFrame:
+    """The relationships as each account's profile has them.
+
+    A well-run account has a second thread: besides the account manager, the mentor knows
+    the king and the queen and a specialist the rooks, trusted and recently met. A
+    single-threaded one has no other strong tie; where one person carries the account, the
+    others know only the people at the bottom; an uncovered king is known by nobody well.
+    """
+    prof, account, piece = acc.prof, con.account, con.piece
+    threaded = ~acc.has("single_threaded", "key_person", "stale", "neglected")
+    top = (piece <= _ROOK) | ((piece == _BISHOP) & (prof.random(len(piece)) < 0.5))
+    pick = np.flatnonzero(threaded[account] & top)
+    technical = np.isin(con.dept[pick], [2, 5, 6, 7])
+    second = np.where(piece[pick] == _KING, acc.mentor[account[pick]], np.where(technical, "T-11", "T-12"))
+    strength = np.where(prof.random(len(pick)) < 0.55, 4, 3)
+    days = prof.exponential(35.0, len(pick))
+    # the second thread comes first: it wins over a drawn tie of the same pair
+    rel = pd.concat([pd.DataFrame({"a": account[pick], "c": pick, "m": second, "s": strength, "days": days}),
+                     rel], ignore_index=True)
+    am = rel["m"].to_numpy() == acc.account_manager[rel["a"].to_numpy()]
+    a, c = rel["a"].to_numpy(), rel["c"].to_numpy()
+    s = rel["s"].to_numpy().copy()
+    # one thread: nobody but the account manager trusted
+    s = np.where(acc.has("single_threaded")[a] & ~am, np.minimum(s, 2), s)
+    # one person carries it: the others know only bishops, knights and pawns
+    carried = acc.has("key_person", "stale")[a] & ~am
+    s = np.where(carried & (piece[c] <= _ROOK), np.minimum(s, 1), s)
+    # ... but a specialist is trusted by one pawn (a second thread, though not where it counts)
+    helper = carried & (piece[c] == _PAWN) & (rel["m"].isin(["T-11", "T-12"]).to_numpy())
+    s = np.where(helper & ~acc.has("stale")[a], np.maximum(s, 3), s)
+    # the king: nobody reaches him
+    s = np.where(acc.has("king_uncovered")[a] & (piece[c] == _KING), np.minimum(s, 1), s)
+    rel["s"] = s
+    # the account manager knows the top of the board well wherever the account is looked
+    # after, and alone where one person carries it
+    fresh = (acc.has("key_person") | threaded)[a] & am & (piece[c] <= _ROOK)
+    fresh &= ~(acc.has("king_uncovered")[a] & (piece[c] == _KING))
+    rel["s"] = np.where(fresh, np.maximum(s, 3), rel["s"].to_numpy())
+    rel["days"] = np.where(fresh, np.minimum(rel["days"].to_numpy(), 40.0), rel["days"].to_numpy())
     return rel
 
 
@@ -942,6 +1086,9 @@ def _revenue(rng: np.random.Generator, acc: _Accounts) -> _Revenue:
     start = np.where(rng.random((n, lines)) < 0.10, rng.integers(6, 31, (n, lines)), 0)
     start = np.where(pre_sales, rng.integers(12, 35, (n, lines)), start)
     stop = np.where(rng.random((n, lines)) < 0.04, rng.integers(6, 31, (n, lines)), MONTHS)
+    stop[~acc.has("declining")] = MONTHS  # a customer drops a line only where revenue declines
+    declining = acc.has("declining")
+    start[declining] = 0  # ... and such a customer has bought for years
     margin = _LINE_MARGIN * rng.normal(1.0, 0.12, (n, 1))
     # A large customer orders every month and its many orders average out: smoother revenue.
     orders = 1.0 + acc.wallet[:, None] / 2e6
@@ -958,6 +1105,9 @@ def _revenue(rng: np.random.Generator, acc: _Accounts) -> _Revenue:
         margin[_LOYAL], noise_scale[_LOYAL], order_p[_LOYAL] = 0.09, 0.15, 1.0
     none = ~buys.any(axis=1) & ~pre_sales[:, 0]
     buys[none, np.argmax(mix[none], axis=1)] = True
+    # a declining customer keeps its main line: it buys less, it has not left
+    main = np.argmax(np.where(buys, mix, -1.0), axis=1)
+    stop[np.arange(n), main] = MONTHS
     potential = acc.wallet[:, None] * mix
     relevant = buys | (rng.random((n, lines)) >= 0.08)  # potential rows: where the line applies
     relevant[: len(STORIES)] = True
@@ -970,7 +1120,15 @@ def _revenue(rng: np.random.Generator, acc: _Accounts) -> _Revenue:
     noise = rng.lognormal(0.0, 1.0, (n, lines, MONTHS)) ** (_LINE_NOISE[:, None] * noise_scale[:, :, None])
     ordered = rng.random((n, lines, MONTHS)) < order_p[:, :, None]
     active = (t >= start[:, :, None]) & (t < stop[:, :, None])
-    amount = np.round(level * season * noise * ordered / order_p[:, :, None] * active, 2)
+    raw = level * season * noise * ordered / order_p[:, :, None] * active
+    # lumpy orders (hardware, training) can make a sound year look like a fall: where the
+    # profile does not decline, the last 12 months keep at least the growth it was given
+    ttm, prior = raw[:, :, 24:].sum(axis=(1, 2)), raw[:, :, 12:24].sum(axis=(1, 2))
+    floor = prior * np.exp(np.maximum(acc.growth, 0.0))
+    lift = np.where(~acc.has("declining") & (prior > 0) & (ttm > 0) & (ttm < floor), floor / np.maximum(ttm, 1e-9), 1.0)
+    lift[: len(STORIES)] = 1.0
+    raw[:, :, 24:] *= lift[:, None, None]
+    amount = np.round(raw, 2)
     a, line, month = np.nonzero(amount > 0)
     value = amount[a, line, month]
     pct = np.clip(
@@ -1094,6 +1252,10 @@ def _reviews(rng: np.random.Generator, acc: _Accounts) -> pd.DataFrame:
     """Mentor reviews every 60-120 days back from the latest one."""
     n, most = acc.n, WINDOW_DAYS // 60 + 1
     latest = np.where(rng.random(n) < 0.85, rng.uniform(0, 100, n), rng.uniform(100, 200, n))
+    # reviewed within the cadence, unless the profile has the review late
+    since_known = np.nan_to_num(acc.since_days, nan=WINDOW_DAYS)
+    latest = np.where(acc.has("review_late"), acc.prof.uniform(150, 190, n),
+                      np.minimum(acc.prof.uniform(3, 85, n), np.maximum(since_known - 3, 0)))
     for k, s in enumerate(STORIES[:n]):
         latest[k] = s.last_review
     offsets = latest[:, None] + np.concatenate(
@@ -1111,6 +1273,10 @@ def _reviews(rng: np.random.Generator, acc: _Accounts) -> pd.DataFrame:
     mentor = acc.mentor[a].copy()
     other = rng.random(len(a)) < 0.10
     mentor[other] = np.where(acc.mentor[a][other] == "T-02", "T-03", "T-02")
+    # the latest verdict is the profile's
+    latest_one = j == 0
+    rating[latest_one] = np.select([acc.has("off_track", "neglected")[a], acc.has("at_risk")[a]], [2, 1], 0)[latest_one]
+    notes[latest_one] = _pick(rng, [list(x) for x in _NOTES], rating[latest_one])
     rating_text = np.array(["on_track", "at_risk", "off_track"], dtype=object)[rating]
     for k, s in enumerate(STORIES[:n]):
         here = np.flatnonzero((a == k) & (j == 0))
@@ -1147,6 +1313,13 @@ def _plan_actions(rng: np.random.Generator, acc: _Accounts) -> pd.DataFrame:
     leaver_owned = acc.was_leavers[a] & (rng.random(k) < 0.25)
     owner = np.where(leaver_owned, _LEAVER, owner)
     done = np.where(due > 0, rng.random(k) < 0.8, rng.random(k) < 0.10) & ~leaver_owned
+    # a plan is carried out where the profile has no overdue actions: what was due is done
+    late = acc.has("overdue")[a]
+    done |= ~late & (due > 0)
+    # where it has, the first action slipped
+    slipped = late & (pos == 0)
+    due[slipped] = np.maximum(due[slipped], acc.prof.integers(7, 120, int(slipped.sum())))
+    done[slipped] = False
     if n > _OVERDUE:  # nobody followed up
         here = a == _OVERDUE
         due[here] = 30 + 40 * pos[here]
@@ -1160,7 +1333,7 @@ def _plan_actions(rng: np.random.Generator, acc: _Accounts) -> pd.DataFrame:
     after = np.array([o[1] for o in _OBJECTIVES], dtype=object)[template]
     uses_line = np.array([o[0].endswith(" ") for o in _OBJECTIVES])[template]
     objective = _cat(before, np.where(uses_line, np.array(PRODUCT_LINES, dtype=object)[line], ""), after)
-    no_due = (rng.random(k) < 0.05) & (a >= len(STORIES))
+    no_due = (rng.random(k) < 0.05) & (a >= len(STORIES)) & ~slipped
     return pd.DataFrame({
         "action_id": _ids("PA-", np.arange(1, k + 1), 5),
         "account_id": acc.ids[a],
@@ -1209,7 +1382,7 @@ def generate_demo(accounts: int = 150, seed: int = 7) -> dict[str, pd.DataFrame]
     if accounts < 1:
         raise ValueError(f"accounts must be at least 1, got {accounts}")
     rng = np.random.default_rng(seed)
-    acc = _accounts(rng, accounts)
+    acc = _accounts(rng, accounts, np.random.default_rng([seed, 1]))
     con = _contacts(rng, acc)
     rel = _relationships(rng, acc, con)
     act, relationships = _activities(rng, acc, con, rel)

@@ -19,6 +19,7 @@ import io
 import pandas as pd
 
 DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+MISSING_MARK = "– ({})"  # an empty cell of a column whose export was not loaded: "– (needs revenue.csv)"
 
 
 def _safe(value: object) -> object:
@@ -36,18 +37,67 @@ def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def to_csv_bytes(frame: pd.DataFrame) -> bytes:
-    """UTF-8 with BOM so that Excel shows umlauts and € correctly.
+def mark_missing(frame: pd.DataFrame, missing: dict[str, str] | None) -> pd.DataFrame:
+    """The empty cells of the columns in ``missing`` (column → ``needs revenue.csv``: its export
+    was not loaded) read ``– (needs revenue.csv)``: a blank cell would count as 0 in a
+    spreadsheet's sums, and a figure without data is never 0.
+
+    >>> mark_missing(pd.DataFrame({"a": [1.0, None], "n": ["x", "y"]}), {"a": "needs revenue.csv"})["a"].tolist()
+    [1.0, '– (needs revenue.csv)']
+    """
+    if not missing:
+        return frame
+    out = frame.copy()
+    for column, why in missing.items():
+        if column in out.columns:
+            values = out[column].astype(object)
+            out[column] = values.where(values.notna(), MISSING_MARK.format(why))
+    return out
+
+
+def flatten_lists(frame: pd.DataFrame) -> pd.DataFrame:
+    """List cells (an account's reasons) as one text joined by ``"; "``, as the reports write
+    them: a spreadsheet cell holds text, not a list.
+
+    >>> flatten_lists(pd.DataFrame({"r": [["a", "b"], [], None]}))["r"].tolist()
+    ['a; b', '', None]
+    """
+    out = frame
+    for column in frame.columns:
+        values = frame[column]
+        is_list = isinstance(values.dtype, pd.ArrowDtype) and "list" in str(values.dtype)
+        if is_list or (values.dtype == object and values.map(lambda v: isinstance(v, list | tuple)).any()):
+            if out is frame:
+                out = frame.copy()
+            out[column] = pd.Series([_joined(v) for v in values.astype(object)], index=values.index, dtype=object)
+    return out
+
+
+def _joined(value: object) -> str | None:
+    if isinstance(value, list | tuple):
+        return "; ".join(map(str, value))
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return None
+    try:
+        return "; ".join(map(str, value))  # an array
+    except TypeError:
+        return str(value)
+
+
+def to_csv_bytes(frame: pd.DataFrame, missing: dict[str, str] | None = None) -> bytes:
+    """UTF-8 with BOM so that Excel shows umlauts and € correctly; the columns in ``missing``
+    are marked (``mark_missing``).
 
     The csv module quotes a field that contains a character of the line terminator, so with
     CRLF as terminator every field holding a CR or an LF is quoted.
     """
-    return neutralise(frame).to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
+    return neutralise(mark_missing(flatten_lists(frame), missing)).to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
 
 
-def to_excel_bytes(frame: pd.DataFrame, sheet: str = "data") -> bytes:
+def to_excel_bytes(frame: pd.DataFrame, sheet: str = "data", missing: dict[str, str] | None = None) -> bytes:
+    """An .xlsx workbook of ``frame`` (the columns in ``missing`` marked, ``mark_missing``)."""
     buf = io.BytesIO()
-    safe = neutralise(frame)
+    safe = neutralise(mark_missing(flatten_lists(frame), missing))
     for col in safe.columns:  # Excel has no time zones
         if isinstance(safe[col].dtype, pd.DatetimeTZDtype):
             safe[col] = safe[col].dt.tz_localize(None)

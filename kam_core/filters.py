@@ -7,6 +7,10 @@
 ['A', 'C']
 >>> filtered_account_ids(frame, {"tier": [], "region": []}) is None
 True
+>>> urgent = pd.DataFrame({"account_id": ["G", "R1", "A", "R2"], "status": ["green", "red", "amber", "red"],
+...                        "ttm_revenue": [9.0, 1.0, 5.0, 3.0], "health": [80.0, 30.0, 60.0, 35.0]})
+>>> most_urgent_first(urgent)["account_id"].tolist()
+['R2', 'R1', 'A', 'G']
 """
 
 from __future__ import annotations
@@ -28,3 +32,19 @@ def filtered_account_ids(accounts: pd.DataFrame, selections: dict[str, list[str]
     if not any(selections.values()):
         return None
     return apply_filters(accounts, selections)["account_id"].tolist()
+
+
+STATUS_URGENCY = {"red": 0, "amber": 1, "green": 2}  # anything else (no data) comes last
+
+
+def most_urgent_first(accounts: pd.DataFrame) -> pd.DataFrame:
+    """The accounts in the order a mentor takes them up: red before amber before green before
+    no data; within a colour, the most revenue at stake first, then the lowest health."""
+    order = accounts.assign(
+        _urgency=accounts["status"].map(STATUS_URGENCY).fillna(len(STATUS_URGENCY)),
+        _revenue=accounts["ttm_revenue"].fillna(float("-inf")) if "ttm_revenue" in accounts else 0.0,
+        _health=accounts["health"].fillna(float("inf")) if "health" in accounts else 0.0,
+    )
+    order = order.sort_values(["_urgency", "_revenue", "_health", "account_id"],
+                              ascending=[True, False, True, True], kind="stable")
+    return order.drop(columns=["_urgency", "_revenue", "_health"])

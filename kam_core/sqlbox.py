@@ -124,17 +124,19 @@ def check_sql(sql: str, con: duckdb.DuckDBPyConnection | None = None) -> str:
 
 
 def run_query(db_path: Path | str, sql: str, limits: Limits | None = None,
-              overlay: Overlay | None = None) -> QueryResult:
+              overlay: Overlay | None = None, views: dict[str, pd.DataFrame] | None = None) -> QueryResult:
     """Run one checked SELECT on the dataset of ``db_path`` in a worker, within ``limits``.
 
-    ``overlay`` is passed to ``open_dataset`` in the worker and must be picklable.
+    ``overlay`` is passed to ``open_dataset`` in the worker and must be picklable. ``views``
+    (name → frame, e.g. ``account_metrics``) are registered on the query's cursor in the worker
+    (``kam_core.explore.register_views``), so the query can read them by name.
     Raises ``InvalidSql`` (refused or failed), ``QueryInterrupted`` (time limit, or no free
     worker within it) or ``QueryOutOfMemory``.
     """
     limits = limits or Limits()
     if not sql.strip().rstrip(";").strip():
         raise InvalidSql("Enter a SELECT statement.")
-    return _pool(limits).run(str(db_path), sql, overlay, limits)
+    return _pool(limits).run(str(db_path), sql, overlay, limits, views)
 
 
 def prestart(limits: Limits | None = None, db_path: Path | str | None = None) -> None:
@@ -305,7 +307,8 @@ class _Pool:
 
     # -- one query
 
-    def run(self, db_path: str, sql: str, overlay: Any, limits: Limits) -> QueryResult:
+    def run(self, db_path: str, sql: str, overlay: Any, limits: Limits,
+            views: dict[str, Any] | None = None) -> QueryResult:
         started = time.monotonic()
         deadline = started + limits.time_s
         if not self.slots.acquire(timeout=limits.time_s):
@@ -321,7 +324,7 @@ class _Pool:
                 raise QueryInterrupted(_time_message(limits))
             try:
                 worker.requests.send_bytes(pickle.dumps({
-                    "db_path": db_path, "overlay": overlay, "sql": sql, "max_rows": limits.max_rows,
+                    "db_path": db_path, "overlay": overlay, "sql": sql, "max_rows": limits.max_rows, "views": views,
                     "timeout_s": max(deadline - time.monotonic(), 0.01),
                 }))
             except (OSError, pickle.PicklingError, AttributeError, TypeError) as exc:

@@ -32,6 +32,7 @@ from typing import Any
 import duckdb
 
 from kam_core.dataset import open_dataset
+from kam_core.explore import register_views
 from kam_core.sqlbox import MAX_RESULT_BYTES, check_sql, first_line
 from kam_core.sqlutil import fetch_frame
 
@@ -99,6 +100,7 @@ def answer(request: dict[str, Any], datasets: _Datasets) -> tuple:
         con = datasets.get(request["db_path"], request["overlay"])
         cur = con.cursor()
         cursor.append(cur)
+        register_views(cur, request.get("views"))  # account_metrics: the app's, on this cursor only
         text = check_sql(request["sql"], cur)
         max_rows = int(request["max_rows"])
         # the newlines keep a trailing -- comment from swallowing the wrapper

@@ -16,7 +16,7 @@ from kam_core.metrics.portfolio import (
 )
 
 ctx = ui.setup_page("Portfolio", "♛", "Key accounts are chosen by weighted criteria, not by revenue alone.")
-cur = ctx.settings.currency
+cur = ctx.currency
 criteria = ui.criteria_table(ctx)
 if criteria is None:
     ui.empty_state("Scoring needs criteria.csv (criterion_id, name, axis, weight, source) and, for manual "
@@ -31,7 +31,9 @@ if criteria is not None:
         edited = st.data_editor(
             shown[["criterion_id", "name", "axis", "source", "weight"]], hide_index=True, width="stretch",
             disabled=["criterion_id", "name", "axis", "source"], key="weights",
-            column_config={"weight": st.column_config.NumberColumn(min_value=0.0, step=0.5, format="%.2f")})
+            column_config={"criterion_id": st.column_config.TextColumn("criterion", width="medium"),
+                           "name": st.column_config.TextColumn("name", width="large"),
+                           "weight": st.column_config.NumberColumn(min_value=0.0, step=0.5, format="%.2f")})
         override = weight_overrides(criteria, edited)
         if override != ctx.settings.criteria_weights:
             ui.set_session_override("criteria_weights", override)
@@ -55,10 +57,11 @@ if ctx.settings != saved_settings:
     moved = moved[moved["account_id"].isin(view["account_id"])]
     st.warning(f"Unsaved weight changes: {len(moved)} account(s) change tier.", icon=":material/sync_alt:")
     if not moved.empty:
-        st.dataframe(moved[["name", "tier_before", "tier_after", "attractiveness_before", "attractiveness_after",
-                            "direction"]], hide_index=True, width="stretch",
-                     column_config={"attractiveness_before": st.column_config.NumberColumn(format="%.1f"),
-                                    "attractiveness_after": st.column_config.NumberColumn(format="%.1f")})
+        ui.table(moved, {"name": ui.Col("account", width="large"), "tier_before": ui.Col("tier before"),
+                         "tier_after": ui.Col("tier after"),
+                         "attractiveness_before": ui.Col("attractiveness before", "score"),
+                         "attractiveness_after": ui.Col("attractiveness after", "score"),
+                         "direction": ui.Col("direction")}, cur, key="moved", open_account=True)
 
 if view.empty:
     ui.empty_state("No account matches the filters.")
@@ -71,17 +74,21 @@ gold = view[view["tier"] == tier_names[0]]
 figures = portfolio_figures(ctx.con, view)
 ttm = figures["ttm_revenue"]
 key_revenue = portfolio_figures(ctx.con, key)["ttm_revenue"]
+no_criteria, no_revenue = ui.needs(ctx, "criteria"), ui.needs(ctx, "revenue")
 c1, c2, c3, c4, c5 = st.columns(5)
-c1.metric(f"{ui.md(tier_names[0])} accounts", f"{len(gold):,}", f"{len(key):,} with {tier_names[1]}, of {len(view):,}",
-          delta_color="off", delta_arrow="off")
-c2.metric("Revenue, last 12 months", ui.money(ttm, cur),
-          ui.pct(figures["revenue_growth"], 1, True) if figures["revenue_growth"] is not None else None)
-c3.metric("Gross margin", ui.money(figures["ttm_gross_margin"], cur),
-          ui.pct(figures["gross_margin_pct"], 1) + " of revenue" if figures["gross_margin_pct"] is not None else None,
-          delta_color="off", delta_arrow="off")
-c4.metric(f"Revenue share of {' + '.join(ui.md(t) for t in top)}", ui.pct(key_revenue / ttm if ttm else None))
+ui.figure(c1, f"{ui.md(tier_names[0])} accounts", ui.count(len(gold)), missing=no_criteria,
+          note=f"{ui.count(len(key))} with {ui.md(tier_names[1])}, of {ui.count(len(view))}")
+ui.figure(c2, "Revenue, last 12 months", ui.money(ttm, cur), missing=no_revenue,
+          delta=ui.pct(figures["revenue_growth"], signed=True) if figures["revenue_growth"] is not None else None,
+          help="Against the 12 months before.")
+ui.figure(c3, "Gross margin", ui.pct(figures["gross_margin_pct"]),
+          missing=ui.needs(ctx, "revenue", column="gross_margin"),
+          note=f"{ui.money(figures['ttm_gross_margin'], cur)} gross profit", help="Of the revenue with a margin.")
+ui.figure(c4, f"Revenue share of {' + '.join(ui.md(t) for t in top)}",
+          ui.pct(key_revenue / ttm if ttm else None), missing=no_criteria or no_revenue)
 unstable = 1 - ctx.settings.borderline_stability
-c5.metric("Borderline", f"{int(view['is_borderline'].fillna(False).sum()):,}",
+ui.figure(c5, "Borderline", ui.count(view["is_borderline"].fillna(False).sum()), missing=no_criteria,
+          note="tier may change",
           help=f"Accounts whose tier changes under more than {ui.pct(unstable)} of small weight perturbations.")
 
 # ---- the matrix
@@ -91,76 +98,86 @@ if plotted.empty:
     ui.empty_state("No account has both an attractiveness and a strength score (criteria for both axes needed).")
 else:
     fig = charts.portfolio_matrix(plotted, tier_names, ctx.settings.quadrant_strength,
-                                  ctx.settings.quadrant_attractiveness, cur)
+                                  ctx.settings.quadrant_attractiveness, cur,
+                                  labelled=charts.matrix_labels(plotted, tier_names[0]))
     event = ui.chart(fig, key="matrix", height=560, on_select="rerun", selection_mode="points")
     ui.explain("McDonald's portfolio matrix: up = how attractive the customer is for us, right = how strong "
-               "our position is. Bubble = revenue in the last 12 months; colour = tier. Click a bubble to "
-               "explain its score.", "quadrant")
+               f"our position is. Bubble = revenue in the last 12 months; colour = tier; every "
+               f"{ui.md(tier_names[0])} account and the largest ones are named. Click a bubble to explain its "
+               "score below.", "quadrant")
     picked = ui.selected_account(event)
-    if picked:
-        st.session_state["portfolio_explain"] = picked
+    if picked and picked != st.session_state.get("_matrix_pick"):
+        # a new click explains that account (the selectbox below follows it)
+        st.session_state["_matrix_pick"] = picked
+        st.session_state["explain_account"] = picked
 
 # ---- tier and quadrant summary, concentration
 overview = portfolio_overview(ctx.con, ctx.settings, ctx.as_of, scores=view, growth=view)
-left, mid, right = st.columns(3)
-money_cfg = {"ttm_revenue": st.column_config.NumberColumn(f"revenue ({cur})", format="compact"),
-             "ttm_gross_margin": st.column_config.NumberColumn(f"gross margin ({cur})", format="compact"),
-             "accounts_count": "accounts"}
+summary_cols = {"accounts_count": ui.Col("accounts", "count", width=75),
+                "ttm_revenue": ui.Col("revenue", "money", width=115),
+                "ttm_gross_margin": ui.Col("gross profit", "money", width=115)}
+left, right = st.columns(2)
 with left:
     st.markdown("**Tiers**")
-    st.dataframe(overview.by_tier.drop(columns=["tier_rank"]).fillna({"tier": "no tier"}), hide_index=True,
-                 width="stretch", column_config=money_cfg)
-with mid:
-    st.markdown("**Quadrants**")
-    st.dataframe(overview.by_quadrant.fillna({"quadrant": "no quadrant"}), hide_index=True, width="stretch",
-                 column_config=money_cfg)
+    ui.table(overview.by_tier.fillna({"tier": "no tier"}), {"tier": ui.Col("tier", width=80), **summary_cols}, cur,
+             key="by_tier")
 with right:
-    st.markdown("**Concentration**")
-    c1, c2 = st.columns(2)
-    c1.metric("Top 10 share", ui.pct(overview.top10_share), help="Share of revenue of the 10 largest accounts.")
-    c2.metric("Herfindahl", f"{overview.herfindahl:.3f}" if overview.herfindahl is not None else "–",
+    st.markdown("**Quadrants**")
+    ui.table(overview.by_quadrant.fillna({"quadrant": "no quadrant"}),
+             {"quadrant": ui.Col("quadrant", width=80), **summary_cols}, cur, key="by_quadrant")
+ui.explain("Totals per tier and quadrant over the filtered accounts; gross profit is the absolute gross margin.",
+           "portfolio_overview")
+
+st.markdown("**Concentration** (over the filtered accounts)")
+left, right = st.columns([1, 2])
+with left:
+    ui.figure(st, "Top 10 share", ui.pct(overview.top10_share), missing=no_revenue,
+              help="Share of revenue of the 10 largest of the filtered accounts.")
+    ui.figure(st, "Herfindahl", f"{overview.herfindahl:.3f}" if overview.herfindahl is not None else "–",
+              missing=no_revenue,
               help="Σ of squared revenue shares: 1/N when spread evenly, 1 when one account has everything.")
-    ui.chart(charts.concentration_curve(view["ttm_revenue"]), key="lorenz", height=230)
-ui.explain("Totals per tier and quadrant over the filtered accounts.", "tier")
+with right:
+    if no_revenue:
+        ui.empty_state("The concentration curve needs revenue.csv.")
+    else:
+        ui.chart(charts.concentration_curve(view["ttm_revenue"]), key="lorenz", height=260)
+ui.explain("How much of the revenue the largest accounts bring.", "top10_share")
 
 # ---- ranked account table
 st.subheader("Accounts ranked by attractiveness")
 ranked = view.sort_values(["attractiveness", "ttm_revenue"], ascending=False, na_position="last")
-ranked = ranked.assign(account=[f"/account?account={a}" for a in ranked["account_id"]],
-                       stability=ranked["tier_stability"],
-                       borderline=ranked["is_borderline"].map({True: "⚠ borderline", False: ""}),
-                       health=ranked["status"])
-st.dataframe(
-    ranked[["account", "name", "attractiveness", "strength", "tier", "quadrant", "stability", "borderline",
-            "missing_criteria", "ttm_revenue", "revenue_growth", "gross_margin_pct", "health"]],
-    hide_index=True, width="stretch", height=420,
-    column_config={
-        "account": st.column_config.LinkColumn("account", display_text=r"account=(.*)$", width="small"),
-        "attractiveness": st.column_config.ProgressColumn(min_value=0, max_value=100, format="%.0f"),
-        "strength": st.column_config.ProgressColumn(min_value=0, max_value=100, format="%.0f"),
-        "stability": st.column_config.NumberColumn("tier stability", format="percent"),
-        "missing_criteria": st.column_config.NumberColumn("missing scores"),
-        "ttm_revenue": st.column_config.NumberColumn(f"revenue ({cur})", format="compact"),
-        "revenue_growth": st.column_config.NumberColumn("growth", format="percent"),
-        "gross_margin_pct": st.column_config.NumberColumn("margin", format="percent"),
-    })
-ui.explain(f"Tier stability = share of {ctx.settings.stability_runs} random ±{ui.pct(ctx.settings.stability_spread)} "
-           "weight changes under which the account keeps its tier; below "
-           f"{ui.pct(ctx.settings.borderline_stability)} it is borderline.", "tier_stability")
+ranked = ranked.assign(borderline=ranked["is_borderline"].map({True: "⚠ borderline", False: ""}))
+ui.table(ranked, {
+    "name": ui.Col("account", width=195, pinned=True),
+    "tier": ui.Col("tier", width=65),
+    "attractiveness": ui.Col("attractiveness", "bar", width=105),
+    "strength": ui.Col("strength", "bar", width=85),
+    "ttm_revenue": ui.Col("revenue", "money", width=110),
+    "gross_margin_pct": ui.Col("margin", "pct", width=65),
+    "tier_stability": ui.Col("stability", "pct", width=80,
+                             help="Tier stability: the share of random weight changes under which the account "
+                             "keeps its tier."),
+    "status": ui.Col("health", "code", width=65),
+}, cur, key="ranked", height=420, open_account=True)
+ui.explain(f"Click an account to open it. Tier stability = share of {ctx.settings.stability_runs} random "
+           f"±{ui.pct(ctx.settings.stability_spread, 0)} weight changes under which the account keeps its tier; "
+           f"below {ui.pct(ctx.settings.borderline_stability, 0)} it is borderline.", "tier_stability")
 
 # ---- score explanation
 st.subheader("Why this score?")
 names = ranked.set_index("account_id")["name"]
-default = st.session_state.get("portfolio_explain")
 options = list(names.index)
-chosen = st.selectbox("Account", options, index=options.index(default) if default in options else 0,
-                      format_func=lambda a: f"{names[a]} ({a})", key="explain_account")
+if st.session_state.get("explain_account") not in options:
+    st.session_state["explain_account"] = options[0]
+chosen = st.selectbox("Account", options, format_func=lambda a: f"{names[a]} ({a})", key="explain_account",
+                      help="Or click a bubble in the matrix.")
 if criteria is not None and chosen:
     contrib = contributions(ctx.con, ctx.settings, ctx.as_of, metrics=ui.base_metrics(ctx).metrics,
                             account_ids=[chosen])
     row = ranked.set_index("account_id").loc[chosen]
-    st.markdown(f"**{ui.md(row['name'])}** — attractiveness **{row['attractiveness']:.1f}**, strength "
-                f"**{row['strength']:.1f}** → tier **{ui.md(row['tier'])}**, quadrant **{ui.md(row['quadrant'])}**")
+    st.markdown(f"**{ui.md(row['name'])}** — attractiveness **{ui.score(row['attractiveness'])}**, strength "
+                f"**{ui.score(row['strength'])}** → tier **{ui.md(row['tier'] or '–')}**, quadrant "
+                f"**{ui.md(row['quadrant'] or '–')}**")
     ui.chart(charts.contribution_bars(contrib), key="contrib", height=80 + 28 * len(contrib))
     missing = contrib[contrib["is_missing"].fillna(False)]
     if not missing.empty:

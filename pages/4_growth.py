@@ -6,6 +6,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
+import charts
 import ui
 from kam_core.metrics.growth import missing_inputs, monthly_revenue, pipeline, portfolio_figures, product_mix
 from kam_core.metrics.lifecycle import phase_distribution
@@ -14,34 +15,42 @@ ctx = ui.setup_page("Growth", "📈", "Profit matters more than volume, and the 
 accounts = ui.account_table(ctx)
 filters = ui.shared_filters(accounts)
 view, ids = ui.filtered_view(accounts, filters)
-cur = ctx.settings.currency
+cur = ctx.currency
 for text in missing_inputs(ctx.con):
     ui.empty_state(f"This page {text}.")
 if view.empty:
     ui.empty_state("No account matches the filters.")
     st.stop()
 
+no_revenue, no_opportunities = ui.needs(ctx, "revenue"), ui.needs(ctx, "opportunities")
 figures = portfolio_figures(ctx.con, view)
 c1, c2, c3, c4 = st.columns(4)
-c1.metric("Revenue, last 12 months", ui.money(figures["ttm_revenue"], cur),
-          ui.pct(figures["revenue_growth"], 1, signed=True) if figures["revenue_growth"] is not None else None,
+ui.figure(c1, "Revenue, last 12 months", ui.money(figures["ttm_revenue"], cur), missing=no_revenue,
+          delta=ui.pct(figures["revenue_growth"], signed=True) if figures["revenue_growth"] is not None else None,
           help="Against the 12 months before.")
-c2.metric("Gross margin, last 12 months", ui.money(figures["ttm_gross_margin"], cur),
-          ui.pct(figures["gross_margin_pct"], 1) + " of revenue" if figures["gross_margin_pct"] is not None else None,
-          delta_color="off", delta_arrow="off")
-c3.metric("Open pipeline", ui.money(figures["open_pipeline"], cur),
-          "weighted " + ui.money(figures["weighted_pipeline"], cur), delta_color="off", delta_arrow="off")
-c4.metric("Win rate, last 12 months", ui.pct(figures["win_rate"]), help="Won / (won + lost) over the selected accounts.")
+ui.figure(c2, "Gross margin, last 12 months", ui.pct(figures["gross_margin_pct"]),
+          missing=ui.needs(ctx, "revenue", column="gross_margin"),
+          note=f"{ui.money(figures['ttm_gross_margin'], cur)} gross profit", help="Of the revenue with a margin.")
+ui.figure(c3, "Open pipeline", ui.money(figures["open_pipeline"], cur), missing=no_opportunities,
+          note=f"weighted {ui.money(figures['weighted_pipeline'], cur)}"
+          + (f" · {ui.count(figures['open_deals_without_amount'])} without amount"
+             if figures.get("open_deals_without_amount") else ""))
+ui.figure(c4, "Win rate, last 12 months", ui.pct(figures["win_rate"]), missing=no_opportunities,
+          note=None if figures["win_rate"] is not None else "no deal closed in 12 months",
+          help="Won / (won + lost) over the selected accounts.")
 
 st.subheader("Revenue and gross margin by month")
-monthly = ui.cached(ctx, monthly_revenue, account_ids=ids)
-fig = go.Figure()
-fig.add_bar(x=monthly["period"], y=monthly["revenue"], name="Revenue", marker_color="#1F4E79")
-fig.add_scatter(x=monthly["period"], y=monthly["gross_margin"], name="Gross margin", mode="lines+markers",
-                line=dict(color="#2E8B57", width=3))
-fig.update_yaxes(title=f"{cur} per month")
-ui.chart(fig, key="monthly")
-ui.explain("36 months up to the as-of month; gross margin is the absolute gross profit.", "ttm_revenue")
+if no_revenue:
+    ui.empty_state("Needs revenue.csv.")
+else:
+    monthly = ui.cached(ctx, monthly_revenue, account_ids=ids)
+    fig = go.Figure()
+    fig.add_bar(x=monthly["period"], y=monthly["revenue"], name="revenue", marker_color=ui.SERIES_COLOURS["revenue"])
+    fig.add_scatter(x=monthly["period"], y=monthly["gross_margin"], name="gross margin", mode="lines+markers",
+                    line=dict(color=ui.SERIES_COLOURS["gross margin"], width=3, dash="dot"))
+    fig.update_yaxes(title=f"{cur} per month")
+    ui.chart(fig, key="monthly")
+    ui.explain("36 months up to the as-of month; gross margin is the absolute gross profit.", "ttm_revenue")
 
 left, right = st.columns(2)
 with left:
@@ -50,7 +59,7 @@ with left:
                        format_func=lambda m: m.replace("_", " "))
     tiers = [name for name, _ in ctx.settings.tier_list]
     frames = []
-    for tier in tiers:
+    for tier in ([] if no_revenue else tiers):
         tier_ids = view.loc[view["tier"] == tier, "account_id"].tolist()
         if tier_ids:
             m = ui.cached(ctx, monthly_revenue, account_ids=tier_ids)
@@ -63,7 +72,8 @@ with left:
         ui.chart(fig, key="by_tier")
         ui.explain("Monthly revenue or gross margin of the accounts in each tier (tiers as scored today).", "tier")
     else:
-        ui.empty_state("No account has a tier: load criteria.csv to score the portfolio.")
+        ui.empty_state("Needs revenue.csv." if no_revenue else
+                       "No account has a tier: load criteria.csv to score the portfolio.")
 with right:
     st.subheader("Growth versus margin")
     scatter = view.dropna(subset=["revenue_growth", "gross_margin_pct"])
@@ -80,8 +90,9 @@ with right:
         fig.add_hline(y=ctx.settings.target_margin * 100, line_dash="dot", line_color="#888",
                       annotation_text="target margin")
         fig.add_vline(x=0, line_color="#888")
-        lo, hi = scatter["growth_pct"].quantile([0.02, 0.98])
-        lo, hi = min(lo, -20.0), max(hi, 20.0)
+        # the usual range: a few new or collapsing accounts would squeeze everyone else to a line
+        lo, hi = scatter["growth_pct"].quantile([0.05, 0.95])
+        lo, hi = min(max(lo, -60.0), -20.0), max(min(hi, 80.0), 20.0)
         pad = (hi - lo) * 0.1
         fig.update_xaxes(range=[lo - pad, hi + pad])
         outside = int(((scatter["growth_pct"] < lo - pad) | (scatter["growth_pct"] > hi + pad)).sum())
@@ -94,44 +105,38 @@ with right:
 st.subheader("Product lines")
 left, right = st.columns(2)
 with left:
-    lines = ui.cached(ctx, monthly_revenue, account_ids=ids, by="product_line")
+    lines = pd.DataFrame() if no_revenue else ui.cached(ctx, monthly_revenue, account_ids=ids, by="product_line")
     if lines.empty:
-        ui.empty_state("Needs revenue.csv.")
+        ui.empty_state("Needs revenue.csv." if no_revenue else "No revenue in the last 36 months.")
     else:
-        fig = px.bar(lines, x="period", y="revenue", color="product_line",
-                     labels={"revenue": f"{cur} per month", "period": "", "product_line": "product line"})
-        ui.chart(fig, key="mix")
-        ui.explain("Revenue mix by product line over time.", "ttm_revenue")
+        ui.chart(charts.revenue_by_line(lines, cur), key="mix")
+        ui.explain("Revenue by product line per month; the dotted line is the month's gross margin.", "ttm_revenue")
 with right:
     mix = ui.cached(ctx, product_mix, account_ids=ids)
-    if mix.empty or mix["annual_potential"].isna().all():
+    if ui.needs(ctx, "potential") or mix.empty:
         ui.empty_state("Whitespace needs potential.csv (the customers' estimated yearly spend per product line).")
     else:
         fig = go.Figure()
-        fig.add_bar(y=mix["product_line"], x=mix["ttm_revenue"], name="Revenue, last 12 months", orientation="h",
-                    marker_color="#1F4E79")
-        fig.add_bar(y=mix["product_line"], x=mix["whitespace"], name="Whitespace", orientation="h",
-                    marker_color="#C9D6E3")
+        fig.add_bar(y=mix["product_line"], x=mix["ttm_revenue"], name="revenue, last 12 months", orientation="h",
+                    marker_color=ui.SERIES_COLOURS["revenue"])
+        fig.add_bar(y=mix["product_line"], x=mix["whitespace"], name="whitespace", orientation="h",
+                    marker_color=ui.SERIES_COLOURS["whitespace"])
         fig.update_layout(barmode="stack")
         fig.update_xaxes(title=cur)
         ui.chart(fig, key="whitespace")
         ui.explain("Whitespace = potential not yet won (Σ max(potential − revenue, 0) per account and line).",
                    "whitespace")
-        shown = mix[["product_line", "ttm_revenue", "annual_potential", "share_of_wallet", "whitespace", "open_accounts"]]
-        st.dataframe(shown, hide_index=True, width="stretch", column_config={
-            "ttm_revenue": st.column_config.NumberColumn(f"revenue ({cur})", format="compact"),
-            "annual_potential": st.column_config.NumberColumn(f"potential ({cur})", format="compact"),
-            "share_of_wallet": st.column_config.NumberColumn("share of wallet", format="percent"),
-            "whitespace": st.column_config.NumberColumn(f"whitespace ({cur})", format="compact"),
-            "open_accounts": st.column_config.NumberColumn("accounts not buying it"),
-        })
+        ui.table(mix, {"product_line": ui.Col("line", width=85), "ttm_revenue": ui.Col("revenue", "money", width=105),
+                       "share_of_wallet": ui.Col("share", "pct", width=70, help="Share of wallet: revenue / potential."),
+                       "whitespace": ui.Col("whitespace", "money", width=110)},
+                 cur, key="mix_table")
 
 left, right = st.columns(2)
 with left:
     st.subheader("Pipeline")
-    pipe = ui.cached(ctx, pipeline, account_ids=ids)
+    pipe = pd.DataFrame() if no_opportunities else ui.cached(ctx, pipeline, account_ids=ids)
     if pipe.empty:
-        ui.empty_state("No open opportunities (opportunities.csv).")
+        ui.empty_state("Needs opportunities.csv." if no_opportunities else "No open opportunities.")
     else:
         by_stage = (pipe.assign(stage=pipe["stage"].fillna("(no stage)"))
                     .groupby("stage", as_index=False)
@@ -139,9 +144,9 @@ with left:
                          probability=("probability", "mean"))
                     .sort_values("probability"))
         fig = go.Figure()
-        fig.add_bar(x=by_stage["stage"], y=by_stage["amount"], name="Amount", marker_color="#8E9AAF")
-        fig.add_bar(x=by_stage["stage"], y=by_stage["weighted_amount"], name="Weighted by probability",
-                    marker_color="#1F4E79")
+        fig.add_bar(x=by_stage["stage"], y=by_stage["amount"], name="amount", marker_color=ui.SERIES_COLOURS["amount"])
+        fig.add_bar(x=by_stage["stage"], y=by_stage["weighted_amount"], name="weighted by probability",
+                    marker_color=ui.SERIES_COLOURS["weighted"])
         fig.update_yaxes(title=cur)
         ui.chart(fig, key="pipeline")
         ui.explain("Open opportunities by stage; weighted = amount × probability.", "open_pipeline")
@@ -151,7 +156,8 @@ with right:
     if ids is not None:
         counts = view["phase"].fillna("unknown").value_counts()
         phases = phases.assign(accounts_count=phases["phase"].map(counts).fillna(0).astype(int))
+    phases = phases.assign(phase=phases["phase"].map(ui.words))
     fig = px.bar(phases, x="phase", y="accounts_count", labels={"accounts_count": "accounts", "phase": ""},
-                 color_discrete_sequence=["#1F4E79"])
+                 color_discrete_sequence=[ui.SERIES_COLOURS["revenue"]])
     ui.chart(fig, key="phases")
     ui.explain("Pre-sales, negotiation, delivery, review, growth: where each account is in its process.", "phase")

@@ -5,6 +5,7 @@ and loading new exports by upload — with a mapping screen for files in no reco
 
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 import ui
@@ -131,6 +132,7 @@ ctx = ui.setup_page(
     "Data", "🗄️", "What the dashboard is computed from — and every row it could not use, with the reason."
 )
 inv = database_inventory(ctx.con, sample=100_000)
+ui.presentation_toggle()
 
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Accounts", f"{inv.table_rows.get('accounts', 0):,}")
@@ -144,14 +146,15 @@ c4.metric(
 )
 st.caption(
     f"Loaded {ui.md(inv.info.get('loaded_at', '–'))} from {ui.md(inv.info.get('sources', '–'))} "
-    f"in {ui.md(inv.info.get('load_seconds', '–'))} s · currency {ui.md(ctx.settings.currency)}"
+    f"in {ui.md(inv.info.get('load_seconds', '–'))} s · amounts in {ui.md(ctx.currency)}"
 )
 
 left, right = st.columns([1, 2])
 with left:
     st.subheader("Tables")
-    rows = [{"table": t, "rows": n} for t, n in inv.table_rows.items()]
-    st.dataframe(rows, hide_index=True, width="stretch")
+    rows = pd.DataFrame([{"table": t, "rows": n} for t, n in inv.table_rows.items()], columns=["table", "rows"])
+    ui.table(rows, {"table": ui.Col("table", width=150), "rows": ui.Col("rows", "count", width=100)}, ctx.currency,
+             key="data_tables")
     if inv.missing_tables:
         st.caption("Not loaded: " + ", ".join(inv.missing_tables) + ".")
 with right:
@@ -164,7 +167,11 @@ with right:
         st.success("Every analysis has the data it needs.")
 
 st.subheader("Files")
-st.dataframe(inv.files, hide_index=True, width="stretch")
+ui.table(inv.files, {"file": ui.Col("file", width=150, pinned=True), "table": ui.Col("table", width=115),
+                     "rows_read": ui.Col("read", "count", width=75), "rows_loaded": ui.Col("loaded", "count", width=75),
+                     "rows_rejected": ui.Col("rejected", "count", width=75),
+                     "problem": ui.Col("problem", "wrap", width=150), "notes": ui.Col("notes", "wrap", width=150)},
+         ctx.currency, key="data_files")
 
 st.subheader(f"Rejected rows ({inv.rejects:,})")
 if inv.rejects:

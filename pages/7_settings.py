@@ -12,6 +12,7 @@ from kam_core.settings import SETTINGS, TIER_PRESETS, reset_settings, save_setti
 ctx = ui.setup_page("Settings", "⚙️", "The numbers behind the numbers. Saved to kam.toml; "
                     "everything not changed stays at its default.")
 current = ctx.settings
+ui.presentation_toggle()
 path = settings_path()
 may_change = ui.permitted(Action.CHANGE_SETTINGS)  # else: which role changing them needs
 CHOICES = {"tier_scheme": list(TIER_PRESETS), "date_order": ["dmy", "mdy"]}

@@ -1,6 +1,8 @@
-"""A real browser (Debian's chromium driven by playwright): deep-link every page on a running
-server, see its heading and a chart, no exception, and change one filter. Screenshots go to
-test-artifacts/ (kept by CI as artefacts)."""
+"""A real browser (Debian's chromium driven by playwright) on a running server, at a projector's
+1280 × 720: deep-link every page, see its heading and a chart, no exception, no headline figure
+cut off, every table's columns in view; every tab of the Account page; the presentation mode;
+a click on a bubble of the matrix; and a filter change. Screenshots go to test-artifacts/
+(kept by CI as artefacts)."""
 
 from __future__ import annotations
 
@@ -96,22 +98,120 @@ def _settle(page) -> None:
     time.sleep(1)
 
 
+# A projector's screen: what a meeting sees
+SCREEN = {"width": 1280, "height": 720}
+# pages whose tables have the shape of the data (any table, a query's result): wider than the
+# screen by nature, with their naming column pinned
+WIDE_TABLES = {"explore", "data"}
+
+METRICS_CUT_JS = """() => [...document.querySelectorAll('[data-testid=stMetric]')].flatMap(m =>
+  [...m.querySelectorAll('[data-testid=stMetricLabel], [data-testid=stMetricValue], [data-testid=stMetricDelta]')]
+    .filter(e => e.offsetParent !== null)
+    .map(e => { const box = e.querySelector('[data-testid=stMarkdownContainer]') || e;
+                const text = box.querySelector('p') || box;
+                return [e.getAttribute('data-testid'), e.innerText.trim(),
+                        box.scrollWidth > box.clientWidth + 1 || text.scrollWidth > text.clientWidth + 1
+                        || e.innerText.trim().endsWith('…')]; }))"""
+TABLES_JS = """() => [...document.querySelectorAll('[data-testid=stDataFrame] .dvn-scroller')]
+  .filter(e => e.offsetParent !== null).map(e => [e.scrollWidth, e.clientWidth])"""
+
+
+def _full_screenshot(page, path) -> None:
+    """The whole page (Streamlit scrolls inside its own container, so the window grows to fit)."""
+    height = page.evaluate("() => document.querySelector('[data-testid=stMain]').scrollHeight")
+    page.set_viewport_size({"width": SCREEN["width"], "height": min(max(height, SCREEN["height"]), 8000)})
+    time.sleep(1.0)  # the charts redraw for the new size
+    page.screenshot(path=str(path))
+    page.set_viewport_size(SCREEN)
+
+
+def _readable(page, name: str) -> None:
+    """No headline figure, label or note cut off; every table's columns in view (no scrolling
+    sideways) except where the table has the data's own shape."""
+    cut = [(kind, text) for kind, text, is_cut in page.evaluate(METRICS_CUT_JS) if is_cut]
+    assert not cut, (name, cut)
+    if name.split("-")[0] not in WIDE_TABLES:
+        wide = [(scroll, client) for scroll, client in page.evaluate(TABLES_JS) if scroll > client + 1]
+        assert not wide, (name, wide)
+
+
 @pytest.mark.parametrize(("path", "heading"), PAGES)
 def test_deep_link(browser, server, path: str, heading: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    context = browser.new_context(viewport={"width": 1400, "height": 2200})
+    context = browser.new_context(viewport=SCREEN)
     page = context.new_page()
+    name = path.split("?")[0] or "home"
     try:
         page.goto(f"{server}/{path}")
         _settle(page)
         if path.split("?")[0] in CHARTED:
             page.wait_for_selector("[data-testid=stPlotlyChart] .js-plotly-plot", timeout=60_000)
-        page.screenshot(path=str(ARTIFACTS / f"page-{(path.split('?')[0] or 'home')}.png"))
+        page.screenshot(path=str(ARTIFACTS / f"page-{name}.png"))
         assert heading in page.locator("h1").first.inner_text()
         assert page.locator("[data-testid=stException]").count() == 0
         assert "Page not found" not in page.inner_text("body")
         if path.split("?")[0] in CHARTED:
             assert page.locator("[data-testid=stPlotlyChart]").count() > 0
+        _readable(page, name)
+        _full_screenshot(page, ARTIFACTS / f"page-{name}-full.png")
+    finally:
+        context.close()
+
+
+def test_every_tab_of_the_account_page_is_readable(browser, server) -> None:
+    context = browser.new_context(viewport=SCREEN)
+    page = context.new_page()
+    try:
+        page.goto(f"{server}/account?account=A-0004")
+        _settle(page)
+        tabs = page.locator("[data-testid=stTab]")
+        assert tabs.count() == 4
+        for i in range(tabs.count()):
+            tabs.nth(i).click()
+            time.sleep(1.5)  # the tab's charts and tables draw
+            _readable(page, f"account-tab{i}")
+            _full_screenshot(page, ARTIFACTS / f"account-tab{i + 1}.png")
+        assert page.locator("[data-testid=stException]").count() == 0
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("path", ["", "account"])
+def test_presentation_mode(browser, server, path: str) -> None:
+    context = browser.new_context(viewport=SCREEN)
+    page = context.new_page()
+    try:
+        page.goto(f"{server}/{path}?present=1")
+        _settle(page)
+        assert page.locator("[data-testid=stSidebar]").get_attribute("data-collapsed") == "true"
+        size = page.evaluate("() => getComputedStyle(document.documentElement).fontSize")
+        assert size == "19px"
+        _readable(page, f"present-{path or 'home'}")
+        page.screenshot(path=str(ARTIFACTS / f"present-{path or 'home'}.png"))
+        assert "present=1" in page.url
+    finally:
+        context.close()
+
+
+def test_a_click_on_a_bubble_explains_that_account(browser, server) -> None:
+    context = browser.new_context(viewport=SCREEN)
+    page = context.new_page()
+    try:
+        page.goto(f"{server}/portfolio")
+        _settle(page)
+        page.wait_for_selector(".js-plotly-plot .scatterlayer path.point", timeout=60_000)
+        names = page.evaluate("() => document.querySelector('.js-plotly-plot').data[0].hovertext")
+        explained = page.locator("[data-testid=stMarkdownContainer] p", has_text="→ tier")
+        for index in (2, 0):  # two clicks in a row: each explains its own account
+            point = page.locator(".js-plotly-plot .scatterlayer .trace").nth(0).locator("path.point").nth(index)
+            point.scroll_into_view_if_needed()
+            point.click(force=True)
+            _settle(page)
+            page.wait_for_function(
+                "name => [...document.querySelectorAll('[data-testid=stMarkdownContainer] p')]"
+                ".some(p => p.innerText.startsWith(name + ' — attractiveness'))", arg=names[index], timeout=30_000)
+            assert explained.first.inner_text().startswith(names[index])
+        page.screenshot(path=str(ARTIFACTS / "matrix-click.png"))
     finally:
         context.close()
 

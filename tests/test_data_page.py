@@ -331,10 +331,10 @@ def test_missing_analyses_for_northwind(tmp_path: Path, monkeypatch) -> None:
     listed = next(m.value for m in at.markdown if m.value.startswith("- "))
     assert listed.splitlines() == [f"- {ui.md(m)}" for m in expected]  # data in markdown is escaped
     # Northwind has no relationships, criteria, pieces or attitudes
-    assert any(m.startswith("relationship coverage needs who knows whom") for m in expected)
-    assert any(m.startswith("portfolio scores, tiers and the matrix need criteria") for m in expected)
+    assert any(m.startswith("relationships.csv would fill relationship coverage") for m in expected)
+    assert any(m.startswith("criteria.csv would fill attractiveness, strength, tiers and quadrants") for m in expected)
     assert any("contacts' chess pieces" in m for m in expected)
-    assert not any(m.startswith("growth, margin and share of wallet need revenue") for m in expected)
+    assert not any(m.startswith("revenue.csv would fill") for m in expected)
     assert metric(at, "Accounts") == "91"
 
 

@@ -504,3 +504,27 @@ def test_committed_demo_export_is_reproduced_by_the_generator(tmp_path) -> None:
     assert committed == sorted(p.name for p in written.values())
     for path in written.values():
         assert path.read_bytes() == (DEMO_DIR / path.name).read_bytes(), path.name
+
+
+def test_the_programme_under_health_v2_is_half_green_and_a_tenth_red(tmp_path) -> None:
+    """The committed demo looks like a real programme: about half the accounts green, a tenth
+    red, and every red one red for a reason a mentor acts on (spec §3.4's red conditions)."""
+    import duckdb
+
+    from kam_core.appdata import DEMO_DIR
+    from kam_core.ingest.loader import load
+    from kam_core.metrics.report import build_report
+    from kam_core.settings import Settings
+
+    load([DEMO_DIR], tmp_path / "kam.duckdb")
+    with duckdb.connect(str(tmp_path / "kam.duckdb"), read_only=True) as con:
+        health = build_report(con, "health", Settings())
+    counts = health["status"].value_counts().to_dict()
+    assert counts == {"green": 77, "amber": 59, "red": 14}  # 51 %, 39 %, 9 % of 150
+    red_reason = re.compile(r"is an opponent|rated the account off track|of 100 is below 40")
+    for reasons in health.loc[health["status"] == "red", "reasons"]:
+        assert any(red_reason.search(r) for r in reasons), reasons
+    by_id = health.set_index("account_id")
+    assert by_id.loc["A-0001", "status"] == "red" and by_id.loc["A-0007", "status"] == "red"
+    assert by_id.loc["A-0006", "status"] == "green" and by_id.loc["A-0008", "status"] == "green"
+    assert list(by_id.loc["A-0005", "reasons"])[-1] == "gross margin 9 % against a 30 % target"

@@ -343,8 +343,8 @@ def test_missing_analyses() -> None:
     assert not any("attitudes" in g for g in got)  # one champion is enough
     assert "margin needs gross margins: add a gross_margin column to revenue" in got
     assert "manual criteria need scores: add criterion_scores.csv with account_id, criterion_id, score" in got
-    assert any(g.startswith("relationship coverage needs who knows whom") for g in got)
-    assert not any(g.startswith("growth, margin and share of wallet need revenue") for g in got)
+    assert any(g.startswith("relationships.csv would fill relationship coverage") for g in got)
+    assert not any(g.startswith("revenue.csv would fill") for g in got)
     con.execute("update contacts set piece = 'king'")
     assert not any("chess pieces" in g for g in missing_analyses(con))
 

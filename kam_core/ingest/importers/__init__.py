@@ -164,48 +164,30 @@ MISSING_CHECKS_SQL = {
     "manual_criteria": "select count(*) from criteria where source = 'manual'",
 }
 
-TABLE_NEEDS = (
-    (
-        "contacts",
-        "relationship coverage needs the customers' contacts: add contacts.csv with contact_id, "
-        "account_id, name, piece, attitude",
-    ),
-    (
-        "relationships",
-        "relationship coverage needs who knows whom: add relationships.csv with member_id, "
-        "contact_id, strength (0-4), last_contact_date",
-    ),
-    (
-        "revenue",
-        "growth, margin and share of wallet need revenue: add revenue.csv with account_id, period, "
-        "product_line, revenue, gross_margin",
-    ),
-    (
-        "potential",
-        "share of wallet and whitespace need the customers' potential: add potential.csv with "
-        "account_id, product_line, annual_potential",
-    ),
-    (
-        "criteria",
-        "portfolio scores, tiers and the matrix need criteria: add criteria.csv with criterion_id, name, "
-        "axis, weight, source",
-    ),
-    (
-        "reviews",
-        "the plan score of account health needs the mentors' reviews: add reviews.csv with account_id, "
-        "review_date, mentor_id, rating",
-    ),
-    (
-        "activities",
-        "the activity score of account health needs activities: add activities.csv with date, "
-        "account_id, contact_id, member_id, type",
-    ),
-    (
-        "opportunities",
-        "pipeline and win rate need opportunities: add opportunities.csv with opportunity_id, "
-        "account_id, status, amount, probability, close_date",
-    ),
-)
+def table_needs(loaded: set[str] | frozenset[str]) -> list[str]:
+    """One sentence per optional table that was not loaded: what it would fill, in the words of
+    ``kam_core.metrics.sources.FILLS`` (the one list of what each file fills, behind every
+    "needs X.csv" in the app), and the columns it needs.
+
+    >>> table_needs({"accounts", "contacts", "revenue", "opportunities", "potential", "criteria",
+    ...              "criterion_scores", "plan_actions", "reviews", "activities", "team"})
+    ['relationships.csv would fill relationship coverage; the coverage component (columns member_id, contact_id, strength)']
+    """
+    from kam_core.metrics.sources import FILLS
+
+    fills: dict[str, list[str]] = {}
+    for area in FILLS.values():
+        for table, what in area.items():
+            if what not in fills.setdefault(table, []):
+                fills[table].append(what)
+    out = []
+    # accounts is required (nothing is built without it); criterion_scores is needed only by
+    # manual criteria (below)
+    for table in (t for t in TABLES if t in fills and t not in ("accounts", "criterion_scores")):
+        if table not in loaded:
+            required = ", ".join(c.name for c in TABLES[table].columns if c.required)
+            out.append(f"{table}.csv would fill {'; '.join(fills[table])} (columns {required})")
+    return out
 
 
 def missing_analyses(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -215,7 +197,7 @@ def missing_analyses(con: duckdb.DuckDBPyConnection) -> list[str]:
     attitudes, margins, mentors, manual scores).
     """
     loaded = loaded_tables(con)
-    out = [msg for table, msg in TABLE_NEEDS if table not in loaded]
+    out = table_needs(loaded)
 
     def none(check: str) -> bool:
         return con.execute(MISSING_CHECKS_SQL[check]).fetchone()[0] == 0
