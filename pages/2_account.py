@@ -8,6 +8,7 @@ import streamlit as st
 
 import charts
 import ui
+import workbench_ui
 from kam_core.metrics.account import competitors, plan_actions, review_history
 from kam_core.metrics.coverage import coverage_breakdown, dependency_by_member, gap_list, relationship_map
 from kam_core.metrics.growth import monthly_revenue, pipeline, product_mix
@@ -126,6 +127,8 @@ else:
                                                                                       max_value=1, format="percent")})
     ui.explain(f"Gap list: contacts of piece value {ctx.settings.high_influence_value:g} or more (kings, queens, "
                f"rooks by default) with effective strength below {ctx.settings.covered_threshold:g}.", "gap_list")
+workbench_ui.contacts_editor(ctx, account_id)
+workbench_ui.relationships_editor(ctx, account_id)
 
 # ---- growth
 st.subheader("Revenue and margin")
@@ -156,6 +159,7 @@ with right:
                          "whitespace": st.column_config.NumberColumn("whitespace", format="compact")})
 ui.explain("Share of wallet = revenue / potential; whitespace = potential not yet won, per product line.",
            "share_of_wallet")
+workbench_ui.potential_editor(ctx, account_id)
 
 # ---- pipeline, plan, reviews, competitors
 left, right = st.columns(2)
@@ -177,6 +181,7 @@ with left:
     else:
         st.dataframe(comp, hide_index=True, width="stretch",
                      column_config={"est_share": st.column_config.NumberColumn("estimated share", format="percent")})
+    workbench_ui.competitors_editor(ctx, account_id)
 with right:
     st.subheader("Account plan")
     actions = plan_actions(ctx.con, account_id, ctx.as_of)
@@ -188,6 +193,7 @@ with right:
         st.dataframe(actions.assign(overdue=actions["is_overdue"].map({True: "⚠ overdue", False: ""}))[
             ["objective", "owner", "due_date", "status", "overdue"]], hide_index=True, width="stretch",
             column_config={"due_date": st.column_config.DateColumn("due")})
+    workbench_ui.plan_editor(ctx, account_id)
     st.subheader("Reviews")
     reviews = review_history(ctx.con, account_id, ctx.as_of)
     if reviews is None or reviews.empty:
@@ -197,3 +203,7 @@ with right:
                      width="stretch", column_config={"review_date": st.column_config.DateColumn("date")})
     ui.explain(f"The plan is reviewed every {ctx.settings.review_cadence_days} days; the plan score falls to 0 at "
                f"{ctx.settings.review_zero_days} days.", "plan_score")
+
+# ---- the team's changes
+workbench_ui.account_history(ctx, account_id)
+workbench_ui.excel_round_trip(ctx, account_id)

@@ -188,7 +188,7 @@ def test_several_problems_are_all_named(wb: Workbench) -> None:
      "contacts C-1: contact_id is the key and cannot be changed; delete the contact and add a new one"),
     (lambda wb: wb.update("T-01", "contacts", "C-1", {"mood": "happy"}),
      "contacts has no column 'mood'; columns: contact_id, account_id, name, title, department, level, location, "
-     "buying_role, piece, attitude, is_active"),
+     "buying_role, piece, attitude, is_active, reports_to"),
     (lambda wb: wb.update("T-01", "contacts", "C-99", {"title": "x"}),
      "contacts C-99: no such contact (not in the export, or deleted)"),
     (lambda wb: wb.update("T-01", "accounts", "A-1", {"name": "x"}),
