@@ -198,7 +198,8 @@ def _table_editor(ctx: ui.PageContext, *, name: str, table: str, account_id: str
     if st.session_state.get(ASK, (None, None))[1] == state.name:
         _who_dialog()
     refused = _refusal(ctx, table, account_id)
-    with st.expander(title, expanded=expanded or bool(n or state.errors), icon=":material/edit:"):
+    flash = bool(st.session_state.get(f"{state.name}_flash"))
+    with st.expander(title, expanded=expanded or bool(n or state.errors or flash), icon=":material/edit:"):
         if help_text:
             st.caption(help_text)
         _show_flash(state.name)
