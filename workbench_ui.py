@@ -220,16 +220,16 @@ def _table_editor(ctx: ui.PageContext, *, name: str, table: str, account_id: str
         if refused:
             st.caption(f":material/lock: {ui.md(refused)}")
             return
-        c1, c2, c3 = st.columns([1, 1, 3])
-        c1.button("Save changes", type="primary", icon=":material/save:", key=f"{state.name}_save",
-                  disabled=not n, on_click=_save, args=(state.name,))
-        c2.button("Discard", key=f"{state.name}_discard", disabled=not (n or state.errors), on_click=_discard,
-                  args=(state.name,))
+        bar = st.container(horizontal=True, vertical_alignment="center")  # buttons as wide as their labels
+        bar.button("Save changes", type="primary", icon=":material/save:", key=f"{state.name}_save",
+                   disabled=not n, on_click=_save, args=(state.name,))
+        bar.button("Discard", key=f"{state.name}_discard", disabled=not (n or state.errors), on_click=_discard,
+                   args=(state.name,))
         if state.conflict:
-            c3.button("Save mine over the current values", key=f"{state.name}_force", on_click=_save,
-                      args=(state.name,), kwargs={"force": True})
+            bar.button("Save mine over the current values", key=f"{state.name}_force", on_click=_save,
+                       args=(state.name,), kwargs={"force": True})
         elif n:
-            c3.caption(f"{n} row{'s' if n != 1 else ''} changed, not saved yet.")
+            bar.caption(f"{n} row{'s' if n != 1 else ''} changed, not saved yet.")
 
 
 def _nullable(frame: pd.DataFrame) -> pd.DataFrame:
@@ -379,7 +379,7 @@ def plan_editor(ctx: ui.PageContext, account_id: str) -> None:
         editable=["objective", "owner_id", "due_date", "status"],
         decorate=_with_source,
         column_config={
-            "objective": st.column_config.TextColumn("objective", required=True, width="large"),
+            "objective": st.column_config.TextColumn("objective", required=True, width="medium"),
             "owner_id": st.column_config.SelectboxColumn("owner", options=list(members), format_func=_label(members)),
             "due_date": st.column_config.DateColumn("due", format="YYYY-MM-DD"),
             "status": st.column_config.SelectboxColumn("status", options=list(ACTION_STATUSES), default="open"),
@@ -524,6 +524,8 @@ def orphans(ctx: ui.PageContext) -> None:
         return
     st.caption("The team's records whose account, contact, team member or criterion the loaded export no longer "
                "has. They are kept and left out of the figures; when a later export has them again, they count again.")
+    members = _members(ctx)
+    found = found.assign(changed_by=found["changed_by"].map(lambda a: _label(members)(a) if a in members else a))
     st.dataframe(found.rename(columns={"changed_by": "last changed by", "changed_at": "when"}), hide_index=True,
                  width="stretch")
 

@@ -320,8 +320,8 @@ def test_data_page_lists_the_notes_a_new_export_no_longer_has(env) -> None:
     at = app("data")
     orphans = at.dataframe[-1].value
     assert orphans[["table", "record", "account_id", "reason", "last changed by"]].values.tolist() == [
-        ["contacts", "C-4", "A-2", "this contact is no longer in the export", "T-02"],
-        ["plan_actions", orphans["record"].iloc[1], "A-2", "its account 'A-2' is no longer in the export", "T-02"]]
+        ["contacts", "C-4", "A-2", "this contact is no longer in the export", "Ben Cole (T-02)"],
+        ["plan_actions", orphans["record"].iloc[1], "A-2", "its account 'A-2' is no longer in the export", "Ben Cole (T-02)"]]
 
 
 def test_excel_round_trip_in_the_app(env) -> None:
