@@ -40,7 +40,7 @@ from kam_core.ingest.schema import ACTION_STATUSES, ATTITUDES, BUYING_ROLES, LEV
 from kam_core.workbench.editor import editor_rows, manual_criteria, operations, pending
 from kam_core.workbench.edits import Operation, Workbench
 from kam_core.workbench.errors import ConflictError, ValidationError
-from kam_core.workbench.roles import action_for, authorize_for
+from kam_core.workbench.roles import action_for, authorize_for, may_write_any
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 STRENGTHS = {0: "0 · none", 1: "1 · aware", 2: "2 · acquainted", 3: "3 · trusted", 4: "4 · advocate"}
@@ -581,6 +581,11 @@ def excel_round_trip(ctx: ui.PageContext, account_id: str | None = None) -> None
         st.download_button("Download the workbook", data=lambda: export_workbook_bytes(wb, account_id=account_id),
                            file_name=f"kam-team-{account_id or 'all'}-{stamp}.xlsx", mime=XLSX,
                            icon=":material/download:", key=f"{key}_download", on_click="ignore")
+        actor = ui.current_actor()
+        if not may_write_any(actor):
+            st.caption(f":material/lock: Uploading changes needs the role mentor or account manager of the accounts "
+                       f"(management: reviews); you are {ui.md(actor.label)}, role {ui.md(actor.role_label)}.")
+            return
         upload = st.file_uploader("Upload an edited workbook", type=["xlsx"],
                                   key=f"{key}_upload_{st.session_state.get(f'{key}_gen', 0)}")
         if upload is None:

@@ -279,6 +279,7 @@ def test_roles_viewer_and_another_mentors_account(env) -> None:
     at = app("account", "A-1", user=VERA)
     assert f":material/lock: {refusal.format('Vera Viewer (vera@example.com), role viewer')}" in texts(at.caption)
     assert not any(b.key and b.key.endswith("_save") for b in at.button)
+    assert not at.get("file_uploader")  # no workbook to upload either: a viewer writes nothing
     at = app("account", "A-1", user=BEN)
     assert (":material/lock: " + refusal.format("Ben Mentor (ben@example.com), role mentor, team member T-03; its "
                                                 "mentor is T-02 and its account manager T-01")) in texts(at.caption)

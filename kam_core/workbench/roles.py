@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from kam_core.access import AccessDenied, AccountRef, Action, Actor, account_owner, require
+from kam_core.access.check import rules_for
 from kam_core.workbench.errors import PermissionDenied
 
 if TYPE_CHECKING:
@@ -51,6 +52,22 @@ TABLE_ACTIONS: dict[str, Action] = {"reviews": Action.RECORD_REVIEW}
 def action_for(table: str) -> Action:
     """The access action a write of ``table`` needs."""
     return TABLE_ACTIONS.get(table, Action.EDIT_ACCOUNT)
+
+
+def may_write_any(actor: Actor) -> bool:
+    """Whether ``actor`` may write some of the team's records (of their own accounts, or every
+    account's reviews): the local user, mentors, account managers and management; not a viewer
+    or an admin (who loads data but edits no account). Decides whether a page offers writing at
+    all; each record is still checked by the hook.
+
+    >>> from kam_core.access import Role, local_actor
+    >>> may_write_any(local_actor()), may_write_any(Actor("v@x", "V", frozenset({Role.VIEWER})))
+    (True, False)
+    """
+    if not actor.signed_in:
+        return True
+    return any(rules_for(actor, action).get(role) for action in set(TABLE_ACTIONS.values()) | {Action.EDIT_ACCOUNT}
+               for role in actor.roles)
 
 
 def authorize_for(actor: Actor, workbench: Workbench) -> Authorize:
