@@ -302,6 +302,12 @@ def _members(ctx: ui.PageContext) -> dict[str, str]:
     return dict(access.team_members(ctx.con))
 
 
+def _contact_names(account_id: str) -> dict[str, str]:
+    """The account's contacts as the team sees them (its own included): id → name."""
+    contacts = workbench().records("contacts", account_id)
+    return dict(zip(contacts["contact_id"], contacts["name"], strict=True))
+
+
 def _label(names: dict[str, str]) -> Callable[[Any], str]:
     return lambda v: "–" if v is None or v != v else f"{names[v]} ({v})" if v in names else str(v)
 
@@ -310,8 +316,7 @@ def contacts_editor(ctx: ui.PageContext, account_id: str) -> None:
     """The account's contacts: the chess piece and attitude of the relationship map, buying
     role, level, department, reports-to and whether they are still there; add the people the
     CRM does not know (a row at the bottom), remove a contact (with their relationships)."""
-    contacts = workbench().records("contacts", account_id)
-    names = dict(zip(contacts["contact_id"], contacts["name"], strict=True))
+    names = _contact_names(account_id)
     _table_editor(
         ctx, name="contacts", table="contacts", account_id=account_id,
         title="Edit the contacts: piece, attitude, role, who reports to whom",
@@ -345,9 +350,7 @@ def _with_source(rows: pd.DataFrame) -> pd.DataFrame:
 
 def relationships_editor(ctx: ui.PageContext, account_id: str) -> None:
     """Who in the team knows whom at the customer: strength 0–4 and the last contact."""
-    members = _members(ctx)
-    contacts = workbench().records("contacts", account_id)
-    names = dict(zip(contacts["contact_id"], contacts["name"], strict=True))
+    members, names = _members(ctx), _contact_names(account_id)
     _table_editor(
         ctx, name="relationships", table="relationships", account_id=account_id,
         title="Edit the relationships: who knows whom, how well",
