@@ -73,11 +73,29 @@ def db_key() -> tuple[str, int, int]:
     return (str(db), stat.st_mtime_ns, stat.st_ino)
 
 
+def workbench_store() -> Path:
+    """The workbench store of the database in use (setting ``workbench_path``; beside it)."""
+    from kam_core.workbench.store import store_path_for
+
+    return store_path_for(database_path(), saved_settings())
+
+
 def dataset_overlay() -> Overlay | None:
     """What ``open_dataset`` lays over the export for the app and the SQL box (the team's edits,
     from the workbench); None: the export as loaded. Must be picklable (the SQL box runs in a
     worker process): a module-level function or a ``functools.partial`` of one."""
-    return None
+    from kam_core.workbench.overlay import overlay_for
+
+    return overlay_for(workbench_store())
+
+
+def data_key() -> tuple:
+    """The version of what the pages show: the database file's (``db_key``) and the workbench
+    store's (``store_version``: a new one with every save), so an edit reaches every page's
+    caches at once."""
+    from kam_core.workbench.store import store_version
+
+    return (*db_key(), store_version(workbench_store()))
 
 
 def connection() -> duckdb.DuckDBPyConnection:
@@ -92,20 +110,21 @@ def connection() -> duckdb.DuckDBPyConnection:
     return dataset()[1].cursor()
 
 
-def dataset() -> tuple[tuple[str, int, int], duckdb.DuckDBPyConnection]:
-    """The current database version's key and its shared dataset connection, which reads
-    exactly that version: a page run keys its caches with the one and queries the other."""
+def dataset() -> tuple[tuple, duckdb.DuckDBPyConnection]:
+    """The current data version's key (``data_key``: database and workbench store) and its
+    shared dataset connection, which reads exactly that version: a page run keys its caches
+    with the one and queries the other."""
     with _lock:
         for _ in range(10):
-            key = db_key()
+            key = data_key()
             if _conn["key"] == key:
                 return key, _conn["con"]
             con = open_dataset(key[0], dataset_overlay())
-            if db_key() == key:
+            if data_key() == key:
                 _conn["key"], _conn["con"] = key, con
                 return key, con
-            con.close()  # a load swapped the file while it was attached: which one is unknown
-        _conn["key"], _conn["con"] = key, con = db_key(), open_dataset(key[0], dataset_overlay())
+            con.close()  # a load or a save changed the data while it was read: which one is unknown
+        _conn["key"], _conn["con"] = key, con = data_key(), open_dataset(key[0], dataset_overlay())
         return key, con
 
 

@@ -828,7 +828,23 @@ def _contacts(rng: np.random.Generator, acc: _Accounts) -> _Contacts:
         "attitude": np.array(_ATTITUDES, dtype=object)[attitude],
         "is_active": np.where(active, "true", "false"),
     })  # fmt: skip
+    frame["reports_to"] = _reports_to(frame["contact_id"].to_numpy(), account, level, dept)
     return _Contacts(frame, account, piece, dept, counts)
+
+
+def _reports_to(ids: np.ndarray, account: np.ndarray, level: np.ndarray, dept: np.ndarray) -> np.ndarray:
+    """The org chart, without drawing from the generator (the other columns stay as they were):
+    each contact reports to the first contact of the nearest higher level in the same account —
+    of the same department if there is one —; executives report to nobody (blank)."""
+    d = pd.DataFrame({"i": np.arange(len(ids)), "account": account, "level": level, "dept": dept})
+    first_dept = d.drop_duplicates(["account", "dept", "level"])
+    first_any = d.drop_duplicates(["account", "level"])
+    boss = np.full(len(ids), -1)
+    for up in range(int(level.max(initial=0))):  # nearest higher level wins: the highest `up` last
+        for heads, on in ((first_any, ["account"]), (first_dept, ["account", "dept"])):
+            below = d[d["level"] > up].merge(heads[heads["level"] == up][[*on, "i"]], on=on, suffixes=("", "_boss"))
+            boss[below["i"].to_numpy()] = below["i_boss"].to_numpy()
+    return np.where(boss >= 0, ids[np.maximum(boss, 0)], "")
 
 
 def _relationships(rng: np.random.Generator, acc: _Accounts, con: _Contacts) -> pd.DataFrame:

@@ -5,6 +5,7 @@ import streamlit as st
 
 import charts
 import ui
+import workbench_ui
 from kam_core.metrics.growth import portfolio_figures
 from kam_core.metrics.portfolio import (
     contributions,
@@ -184,3 +185,4 @@ if criteria is not None and chosen:
         st.caption("No score given (counts 0): " + ", ".join(ui.md(n) for n in missing["name"]))
     ui.explain("Each bar is weight × score / Σ weights × 10; the bars of one axis add up to its score.",
                "contributions")
+    workbench_ui.criterion_scores_editor(ctx, chosen)

@@ -15,6 +15,7 @@ import streamlit as st
 
 import charts
 import ui
+import workbench_ui
 from kam_core.filters import most_urgent_first
 from kam_core.metrics.account import competitors, plan_actions, review_history
 from kam_core.metrics.coverage import coverage_breakdown, dependency_by_member, gap_list, relationship_map
@@ -190,6 +191,8 @@ with tab_people:
                    f"rooks by default) whose best relationship is below {ctx.settings.covered_threshold * 100:g} of "
                    "100.", "gap_list")
     # the team's contacts and relationships are edited here (workbench_ui)
+    workbench_ui.contacts_editor(ctx, account_id)
+    workbench_ui.relationships_editor(ctx, account_id)
 
 # ---- growth
 with tab_growth:
@@ -243,6 +246,8 @@ with tab_growth:
             ui.table(comp, {"competitor": ui.Col("competitor", width=160), "product_line": ui.Col("line", width=90),
                             "est_share": ui.Col("share", "pct", width=60)}, cur, key="acc_comp")
     # the team's potential and competitors are edited here (workbench_ui)
+    workbench_ui.potential_editor(ctx, account_id)
+    workbench_ui.competitors_editor(ctx, account_id)
 
 # ---- plan and reviews
 with tab_plan:
@@ -260,6 +265,7 @@ with tab_plan:
             "due_date": ui.Col("due", "date", width=90), "status": ui.Col("status", width=65),
             "overdue": ui.Col("", width=90)}, cur, key="acc_actions")
     # the team's plan actions are edited here (workbench_ui)
+    workbench_ui.plan_editor(ctx, account_id)
     st.subheader("Reviews")
     reviews = review_history(ctx.con, account_id, ctx.as_of)
     if reviews is None:
@@ -273,3 +279,6 @@ with tab_plan:
     ui.explain(f"The plan is reviewed every {ctx.settings.review_cadence_days} days; the plan score falls to 0 at "
                f"{ctx.settings.review_zero_days} days.", "plan_score")
     # the mentor records a review here, and sees the history over time (review_ui)
+    # the team's changes to this account: history, undo, Excel
+    workbench_ui.account_history(ctx, account_id)
+    workbench_ui.excel_round_trip(ctx, account_id)

@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
+import workbench_ui
 from kam_core.access import Action, require
 from kam_core.appdata import backup_summary, backups, database_path, replace_database, restore_backup
 from kam_core.errors import KamError
@@ -238,6 +239,8 @@ if st.session_state.get("_load_report"):
     with st.expander("Last load", expanded=True):
         st.code("\n".join(st.session_state["_load_report"]), language=None)
 previous_data()
+workbench_ui.orphans(ctx)
+workbench_ui.excel_round_trip(ctx)
 if st.session_state.get(REPLACE):
     replace_dialog()
 elif st.session_state.get(RESTORE):

@@ -85,7 +85,7 @@ ROWS = {
 INSERTS = {
     "team": "insert into team values (?, ?, ?, ?, ?, ?)",
     "accounts": "insert into accounts (account_id, name) values (?, ?)",
-    "contacts": "insert into contacts values (?, ?, ?, ?, ?, ?, ?, null, ?, ?, ?)",
+    "contacts": "insert into contacts values (?, ?, ?, ?, ?, ?, ?, null, ?, ?, ?, null)",
     "relationships": "insert into relationships values (?, ?, ?, ?)",
 }
 

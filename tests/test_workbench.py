@@ -188,7 +188,7 @@ def test_several_problems_are_all_named(wb: Workbench) -> None:
      "contacts C-1: contact_id is the key and cannot be changed; delete the contact and add a new one"),
     (lambda wb: wb.update("T-01", "contacts", "C-1", {"mood": "happy"}),
      "contacts has no column 'mood'; columns: contact_id, account_id, name, title, department, level, location, "
-     "buying_role, piece, attitude, is_active"),
+     "buying_role, piece, attitude, is_active, reports_to"),
     (lambda wb: wb.update("T-01", "contacts", "C-99", {"title": "x"}),
      "contacts C-99: no such contact (not in the export, or deleted)"),
     (lambda wb: wb.update("T-01", "accounts", "A-1", {"name": "x"}),
@@ -527,3 +527,69 @@ def test_delete_operation_via_save(wb: Workbench) -> None:
     saved = wb.save("T-01", [Delete("competitors", ("A-1", "Vantage", "Services"))])
     assert saved.action == "delete"
     assert wb.records("competitors", "A-1")[["product_line", "est_share"]].values.tolist() == [["Software", 0.4]]
+
+
+# ---------------------------------------------------------------- reports-to, older databases, roles
+
+
+def test_reports_to_is_a_reference_to_a_contact(tmp_path: Path) -> None:
+    contacts = EXPORT["contacts.csv"].replace("attitude\n", "attitude,reports_to\n", 1)
+    contacts = contacts.replace("Bob Queen,CFO,senior,queen,neutral\n", "Bob Queen,CFO,senior,queen,neutral,C-1\n")
+    contacts = contacts.replace("Di Pawn,Buyer,operational,pawn,neutral\n", "Di Pawn,Buyer,operational,pawn,neutral,C-99\n")
+    db = tmp_path / "kam.duckdb"
+    report = load([write_export(tmp_path / "export", {"contacts.csv": contacts})], db)
+    # as the loader treats every optional reference: a row whose manager is not loaded is kept, with a warning
+    contacts_file = next(f for f in report.files if f.table == "contacts")
+    assert (contacts_file.rows_loaded, contacts_file.warnings) == (5, 1)
+    wb = Workbench(db)
+    assert wb.record("contacts", "C-2").values["reports_to"] == "C-1"
+    with pytest.raises(ValidationError) as exc:
+        wb.update("T-01", "contacts", "C-3", {"reports_to": "C-77"})
+    assert str(exc.value) == "contacts C-3: reports_to 'C-77' has no contact in contacts"
+    wb.update("T-01", "contacts", "C-3", {"reports_to": "C-1"})
+    assert wb.records("contacts", "A-2").set_index("contact_id")["reports_to"].to_dict() == {"C-3": "C-1", "C-4": "C-99"}
+
+
+def test_a_database_loaded_before_reports_to_existed(db: Path) -> None:
+    import duckdb
+
+    from kam_core.dataset import open_dataset
+    from kam_core.ingest.schema import TABLES
+    from kam_core.workbench.overlay import overlay_for
+
+    with duckdb.connect(str(db)) as con:
+        con.execute("alter table contacts drop column reports_to")
+    wb = Workbench(db)
+    wb.update("T-01", "contacts", "C-1", {"attitude": "opponent"})
+    wb.update("T-01", "contacts", "C-2", {"reports_to": "C-1"})
+    rows = wb.records("contacts", "A-1").set_index("contact_id")
+    assert rows[["attitude", "reports_to"]].fillna("–").values.tolist() == [["opponent", "–"], ["neutral", "C-1"]]
+    con = open_dataset(db, overlay_for(wb.store_path))
+    assert [r[0] for r in con.execute("describe contacts").fetchall()] == TABLES["contacts"].column_names
+
+
+def test_role_hook_of_the_app(db: Path) -> None:
+    from kam_core.access import Actor, Role
+    from kam_core.workbench.roles import authorize_for
+
+    wb = Workbench(db)
+    cara = Actor("cara@example.com", "Cara Dunn", frozenset({Role.ACCOUNT_MANAGER}), member_id="T-03")
+    max_ = Actor("max@example.com", "Max", frozenset({Role.MANAGEMENT}))
+    as_cara, as_max = wb.with_authorize(authorize_for(cara, wb)), wb.with_authorize(authorize_for(max_, wb))
+    as_cara.update(cara.identity, "contacts", "C-5", {"attitude": "supporter"})  # her account
+    with pytest.raises(PermissionDenied, match=r"^Editing the records of account A-1 needs the role mentor or "
+                       r"account manager of that account"):
+        as_cara.update(cara.identity, "contacts", "C-1", {"attitude": "opponent"})
+    with pytest.raises(PermissionDenied, match=r"^a change in the name of 'T-01' was refused: you are Cara Dunn "
+                       r"\(cara@example.com\), and every change is recorded under your own name$"):
+        as_cara.update("T-01", "contacts", "C-5", {"attitude": "neutral"})
+    # moving her contact to someone else's account needs both accounts
+    with pytest.raises(PermissionDenied, match="account A-1"):
+        as_cara.update(cara.identity, "contacts", "C-5", {"account_id": "A-1"})
+    # management records reviews of every account, but edits no contact
+    as_max.create(max_.identity, "reviews", {"account_id": "A-1", "review_date": "2025-06-15", "rating": "at_risk"})
+    with pytest.raises(PermissionDenied, match=r"^Editing the records of account A-2"):
+        as_max.update(max_.identity, "contacts", "C-3", {"piece": "queen"})
+    # one connection behind every user's workbench; the unbound one checks nothing
+    assert as_cara._state is wb._state and wb.authorize is None
+    assert wb.history().drop_duplicates("batch_id")["actor"].tolist() == ["max@example.com", "cara@example.com"]

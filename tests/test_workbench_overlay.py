@@ -84,7 +84,7 @@ def test_views_keep_the_canonical_names_and_types(db: Path) -> None:
         assert [r[0] for r in overlaid.execute(f"describe {table}").fetchall()] == TABLES[table].column_names
     assert "workbench" not in views["accounts"]  # the others stay plain views of the export
     rows = overlaid.execute("select * from contacts where contact_id = 'C-1'").fetchall()
-    assert rows == [("C-1", "A-1", "Ada King", "CEO", None, "executive", None, None, "king", "opponent", False)]
+    assert rows == [("C-1", "A-1", "Ada King", "CEO", None, "executive", None, None, "king", "opponent", False, None)]
     assert overlaid.execute(
         "select strength, last_contact_date from relationships where member_id = 'T-01' and contact_id = 'C-1'"
     ).fetchall() == [(1, dt.date(2025, 1, 31))]

@@ -202,6 +202,7 @@ TABLES: dict[str, Table] = {
                 _enum("piece", PIECES, default="pawn"),
                 _enum("attitude", ATTITUDES, default="neutral"),
                 Column("is_active", "bool", default=True),
+                _id("reports_to", ref="contacts.contact_id"),
             ),
             key=("contact_id",),
             help="the customer's people, with their place on the chess board",
@@ -360,6 +361,8 @@ COLUMN_HELP: dict[str, str] = {
     "contacts.piece": "chess piece: the contact's power in the decision (blank = pawn)",
     "contacts.attitude": "attitude towards us (blank = neutral)",
     "contacts.is_active": "false for contacts who left; only active contacts count",
+    "contacts.reports_to": "the contact's manager (a contact of the same customer): the org chart; kept with a "
+    "warning when it is not loaded",
     "relationships.member_id": "the team member",
     "relationships.contact_id": "the contact",
     "relationships.strength": "0 none, 1 aware, 2 acquainted, 3 trusted, 4 advocate",

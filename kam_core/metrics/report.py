@@ -356,7 +356,12 @@ def run_report(
         return _fail(f"database {path} does not exist; build it with 'python -m kam_core load'", 2)
     try:
         settings = Settings.from_file(config_path)
-        con = duckdb.connect(str(path), read_only=True)
+        # the export overlaid with the team's edits (the workbench store beside it), as the app reads it
+        from kam_core.dataset import open_dataset
+        from kam_core.workbench.overlay import overlay_for
+        from kam_core.workbench.store import store_path_for
+
+        con = open_dataset(path, overlay_for(store_path_for(path, settings)))
     except KamError as exc:
         return _fail(str(exc), 1)
     except duckdb.Error as exc:

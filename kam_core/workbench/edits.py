@@ -16,6 +16,7 @@ overlaid connection itself).
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import os
 import sqlite3
@@ -184,11 +185,19 @@ class Workbench:
         self.settings = settings or Settings()
         self.store_path = Path(store_path) if store_path is not None else store_path_for(db_path, self.settings)
         self.authorize = authorize
-        self._lock = threading.RLock()
-        self._con: duckdb.DuckDBPyConnection | None = None
-        self._crm_key: tuple[int, int] | None = None
-        self._store_key: tuple[int, int] | None = None
-        self._ids: dict[tuple[str, str], set[Any]] = {}
+        self._state = _State()
+
+    def with_authorize(self, authorize: Authorize | None) -> Workbench:
+        """The same workbench — store, connection, caches and lock shared — whose writes ask
+        ``authorize``: the app keeps one workbench per database and binds each user's check
+        to it for their writes (``kam_core.workbench.roles.authorize_for``)."""
+        bound = copy.copy(self)
+        bound.authorize = authorize
+        return bound
+
+    @property
+    def _lock(self) -> threading.RLock:
+        return self._state.lock
 
     # ------------------------------------------------------------ connections
 
@@ -204,12 +213,13 @@ class Workbench:
         """The connection with the CRM file attached (reopened when a load replaced it) and the
         loader's macros; the overlay is laid on by ``dataset``. Call with the lock held."""
         key = self._crm_identity()
-        if self._con is None or key != self._crm_key:
+        if self._state.con is None or key != self._state.crm_key:
             # the old connection is not closed: a cursor handed out by ``dataset`` may still read it
-            self._con = open_dataset(self.db_path, lock=False)
-            checks.prepare(self._con, self.settings)
-            self._crm_key, self._store_key, self._ids = key, None, {}
-        return self._con
+            self._state.con = open_dataset(self.db_path, lock=False)
+            checks.prepare(self._state.con, self.settings)
+            self._state.crm_key, self._state.store_key, self._state.ids = key, None, {}
+            self._state.columns = {}
+        return self._state.con
 
     def dataset(self) -> duckdb.DuckDBPyConnection:
         """A cursor on the overlaid dataset (export + the team's current values), for reads.
@@ -220,7 +230,7 @@ class Workbench:
         with self._lock:
             con = self._crm()
             version = store_version(self.store_path)
-            if version != self._store_key:
+            if version != self._state.store_key:
                 with read_store(self.store_path) as sq:
                     if sq is not None:
                         sq.execute("begin")
@@ -228,7 +238,7 @@ class Workbench:
                             apply_overlay(con, read_values(sq))
                         finally:
                             sq.execute("commit")
-                self._store_key = version
+                self._state.store_key = version
             return con.cursor()
 
     # ------------------------------------------------------------ reads
@@ -500,6 +510,20 @@ class Workbench:
 # ---------------------------------------------------------------- helpers
 
 
+@dataclass
+class _State:
+    """What the workbench keeps between calls, shared by its ``with_authorize`` copies: the
+    lock every write and read takes, the connection with the CRM file attached, which CRM
+    file and store version it reflects, and the referenced ids of the export (cached)."""
+
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    con: duckdb.DuckDBPyConnection | None = None
+    crm_key: tuple[int, int] | None = None
+    store_key: tuple[int, int] | None = None
+    ids: dict[tuple[str, str], set[Any]] = field(default_factory=dict)
+    columns: dict[str, set[str]] = field(default_factory=dict)  # the export's columns per table
+
+
 class _Saving:
     """``write_transaction`` with a way to roll back a save that changed nothing."""
 
@@ -612,7 +636,7 @@ class _Txn:
                 params[f"k{i}"] = value
             columns = [c.name for c in spec.columns]
             cur = self.con.execute(
-                f"select {', '.join(quote_ident(c) for c in columns)} from {CRM_CATALOG}.main.{quote_ident(spec.name)} "
+                f"select {self.export_select(spec, 'e')} from {CRM_CATALOG}.main.{quote_ident(spec.name)} as e "
                 f"where {' and '.join(conds)} limit 1", params)
             found = cur.fetchall()
             if found:
@@ -640,7 +664,7 @@ class _Txn:
             columns = [c.name for c in spec.columns]
             match = " and ".join(f"e.{quote_ident(k)} is not distinct from k.{quote_ident(k)}" for k in spec.key)
             rows = self.con.execute(
-                f"select {', '.join('e.' + quote_ident(c) for c in columns)} "
+                f"select {self.export_select(spec, 'e')} "
                 f"from {CRM_CATALOG}.main.{quote_ident(spec.name)} as e join wb_keys as k on {match}").fetchall()
         finally:
             self.con.unregister("wb_keys")
@@ -649,6 +673,18 @@ class _Txn:
             key = tuple(row[k] for k in spec.key)
             if self._export.get((spec.name, key)) is None:
                 self._export[(spec.name, key)] = row
+
+    def export_select(self, spec: Editable, alias: str) -> str:
+        """The canonical columns of the export's table, in order; a column the loaded database
+        lacks (loaded before the schema gained it, e.g. ``contacts.reports_to``) reads as null."""
+        present = self.wb._state.columns.get(spec.name)
+        if present is None:
+            present = {r[0] for r in self.con.execute(
+                "select column_name from duckdb_columns() where database_name = ? and schema_name = 'main' "
+                "and table_name = ?", [CRM_CATALOG, spec.name]).fetchall()}
+            self.wb._state.columns[spec.name] = present
+        return ", ".join(f"{alias}.{quote_ident(c.name)}" if c.name in present
+                         else f"null::{c.sql_type} as {quote_ident(c.name)}" for c in spec.columns)
 
     def stored(self, spec: Editable, key: Key) -> _Stored:
         if self.sq is None:
@@ -715,11 +751,11 @@ class _Txn:
         loaded database); None when the export lacks the table (references are not checked)."""
         if table not in self.crm:
             return None
-        cached = self.wb._ids.get((table, column))
+        cached = self.wb._state.ids.get((table, column))
         if cached is None:
             cached = {r[0] for r in self.con.execute(
                 f"select distinct {quote_ident(column)} from {CRM_CATALOG}.main.{quote_ident(table)}").fetchall()}
-            self.wb._ids[(table, column)] = cached
+            self.wb._state.ids[(table, column)] = cached
         return cached
 
     # ---- checking

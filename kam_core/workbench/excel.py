@@ -201,9 +201,13 @@ class ImportPreview:
     def summary(self) -> str:
         new_rows = {(c.sheet, c.row) for c in self.changes if c.column == "record"}
         updated = len({(c.sheet, c.row) for c in self.changes} - new_rows)
-        return (f"{self.name}: {self.rows_read} rows read; {len(self.changes)} cells to change in "
-                f"{updated + self.new_records} records ({self.new_records} new), {self.rows_unchanged} rows "
-                f"unchanged, {len(self.refused)} rows refused")
+        return (f"{self.name}: {_count(self.rows_read, 'row')} read; {_count(len(self.changes), 'cell')} to change "
+                f"in {_count(updated + self.new_records, 'record')} ({self.new_records} new), "
+                f"{_count(self.rows_unchanged, 'row')} unchanged, {_count(len(self.refused), 'row')} refused")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def preview_import(workbench: Workbench, source: Path | str | bytes | IO[bytes], *, name: str | None = None,

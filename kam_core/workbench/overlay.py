@@ -28,6 +28,7 @@ never touched keep the plain view: no cost.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -118,13 +119,17 @@ def _column(spec: Editable, name: str) -> Column | None:
 
 
 def overlay_for(store_path: Path | str) -> Callable[[duckdb.DuckDBPyConnection], None]:
-    """The overlay function for ``open_dataset(db_path, overlay)``: reads the store when called."""
-    path = Path(store_path)
+    """The overlay function for ``open_dataset(db_path, overlay)``: reads the store when called.
 
-    def overlay(con: duckdb.DuckDBPyConnection) -> None:
-        apply_overlay(con, load_values(path))
+    It is picklable (a ``functools.partial`` of a module-level function with the path as text):
+    the SQL box sends it to its worker processes, which lay the same edits over the export.
+    """
+    return functools.partial(overlay_store, str(store_path))
 
-    return overlay
+
+def overlay_store(store_path: str, con: duckdb.DuckDBPyConnection) -> None:
+    """Lay the current values of the store at ``store_path`` over the views of ``con``."""
+    apply_overlay(con, load_values(Path(store_path)))
 
 
 def apply_overlay(con: duckdb.DuckDBPyConnection, values: StoreValues) -> list[str]:
@@ -135,6 +140,10 @@ def apply_overlay(con: duckdb.DuckDBPyConnection, values: StoreValues) -> list[s
     for name, spec in EDITABLE.items():  # contacts before relationships: a view names the one before
         records = values.get(name)
         if not records:
+            missing = [c for c in spec.columns if c.name not in export.get(name, {c.name for c in spec.columns})]
+            if missing:  # a database loaded before the schema gained a column (contacts.reports_to)
+                con.execute(plain_view_sql(spec, export[name]))
+                replaced.append(name)
             continue
         _copy_records(con, spec, records)
         has_views = _main_views(con)
@@ -207,6 +216,14 @@ def _match(spec: Editable, left: str, right: str) -> str:
         op = "=" if col.required else "is not distinct from"
         parts.append(f"{left}.{quote_ident(name)} {op} {right}.{quote_ident(name)}")
     return " and ".join(parts)
+
+
+def plain_view_sql(spec: Editable, export_columns: set[str]) -> str:
+    """The export's table with every canonical column (null where the export lacks it)."""
+    name = quote_ident(spec.name)
+    cols = ",\n    ".join(f"e.{quote_ident(c.name)}" if c.name in export_columns
+                          else f"null::{c.sql_type} as {quote_ident(c.name)}" for c in spec.columns)
+    return f"create or replace view main.{name} as\nselect\n    {cols}\nfrom {CRM_CATALOG}.main.{name} as e"
 
 
 def view_sql(spec: Editable, export_columns: set[str] | None, views: set[str]) -> str:
