@@ -212,14 +212,14 @@ def test_plan_editor(env) -> None:
 
 def test_potential_editor(env) -> None:
     at = app("account", "A-1")
-    assert metric(at, "Share of wallet") == "100 %"  # revenue 1,000 / potential 1,000
+    assert metric(at, "Share of wallet") == "100.0 %"  # revenue 1,000 / potential 1,000
     key = edit(at, "potential", edited={0: {"annual_potential": -5}})
     save(at, key)
     assert texts(at.error) == ["potential A-1, Software: annual_potential '-5' is out of range (expected at least 0)"]
     edit(at, "potential", edited={0: {"annual_potential": 4000}})
     save(at, key)
     assert record(env, "potential", ("A-1", "Software"))["annual_potential"] == 4000
-    assert metric(at, "Share of wallet") == "25 %"  # 1,000 / 4,000
+    assert metric(at, "Share of wallet") == "25.0 %"  # 1,000 / 4,000
 
 
 def test_competitors_editor(env) -> None:
@@ -232,14 +232,14 @@ def test_competitors_editor(env) -> None:
     save(at, key)
     shown = next(d for d in at.dataframe if "est_share" in d.value.columns and d not in at.data_editor).value
     assert sorted(map(tuple, shown[["competitor", "product_line", "est_share"]].values.tolist())) == [
-        ("Rival", "Software", 0.1), ("Vantage", "Services", 0.2)]
+        ("Rival", "Software", 10.0), ("Vantage", "Services", 20.0)]  # shown in percent
 
 
 def test_criterion_scores_editor_on_the_portfolio(env) -> None:
     at = app("portfolio")
     at.selectbox(key="explain_account").set_value("A-1")
     run(at)
-    assert "strength **0.0**" in next(t for t in texts(at.markdown) if "attractiveness **" in t)  # no pos score
+    assert "strength **0 / 100**" in next(t for t in texts(at.markdown) if "attractiveness **" in t)  # no pos score
     scores = editor(at, "scores").value
     assert scores[["criterion", "axis", "score"]].fillna(-1).values.tolist() == [
         ["Strategic fit", "attractiveness", 5.0], ["Position", "strength", -1]]  # the manual criteria only
@@ -250,7 +250,7 @@ def test_criterion_scores_editor_on_the_portfolio(env) -> None:
     save(at, key)
     assert record(env, "criterion_scores", ("A-1", "pos"))["score"] == 8
     # strength = the one strength criterion's score × 10 (weight 1 of 1)
-    assert "strength **80.0**" in next(t for t in texts(at.markdown) if "attractiveness **" in t)
+    assert "strength **80 / 100**" in next(t for t in texts(at.markdown) if "attractiveness **" in t)
 
 
 # ---------------------------------------------------------------- two sessions, roles
@@ -345,7 +345,7 @@ def test_excel_round_trip_in_the_app(env) -> None:
     click(at, "wb_xl_A-1_apply")
     assert record(env, "potential", ("A-1", "Software"))["annual_potential"] == 2000
     assert "Imported: 1 change saved (save 1)." in texts(at.success)
-    assert metric(at, "Share of wallet") == "50 %"  # 1,000 / 2,000
+    assert metric(at, "Share of wallet") == "50.0 %"  # 1,000 / 2,000
 
 
 def test_sql_box_and_cli_report_read_the_edits(env, capsys) -> None:
