@@ -11,6 +11,7 @@ from urllib.parse import quote
 import plotly.express as px
 import streamlit as st
 
+import review_ui
 import ui
 from kam_core.ingest.inventory import database_inventory
 from kam_core.metrics.growth import portfolio_figures
@@ -46,6 +47,7 @@ with left:
         reasons = "; ".join(row.reasons[:3]) if isinstance(row.reasons, list | tuple) else ""
         st.markdown(f":red[●] **[{ui.md(row.name)}](/account?account={quote(str(row.account_id), safe='')})** · "
                     f"{ui.md(row.tier or '–')} · {ui.money(row.ttm_revenue, cur)} — {ui.md(reasons)}")
+    review_ui.worse_since_last_load(ctx, view)  # status worse than at the previous load's snapshot
 with right:
     st.subheader("Tiers at a glance")
     tiers = [name for name, _ in ctx.settings.tier_list]

@@ -32,6 +32,7 @@ PAGES: list[tuple[str, str, str]] = [
     ("app.py", "Home", ":material/home:"),
     ("pages/1_portfolio.py", "Portfolio", ":material/grid_view:"),
     ("pages/2_account.py", "Account", ":material/person_search:"),
+    ("pages/9_reviews.py", "Reviews", ":material/event_available:"),
     ("pages/3_relationships.py", "Relationships", ":material/hub:"),
     ("pages/4_growth.py", "Growth", ":material/trending_up:"),
     ("pages/5_explore.py", "Explore", ":material/query_stats:"),
@@ -57,18 +58,32 @@ _conn: dict[str, object] = {"key": None, "con": None}
 # ---------------------------------------------------------------- data access
 
 
-def db_key() -> tuple[str, int, int]:
-    """Identifies the database file's current version (changes when a load swaps it)."""
+def workbench_store() -> Path:
+    """The workbench store of the app's database (setting ``workbench_path``)."""
+    from kam_core.workbench.store import store_path_for
+
+    return store_path_for(database_path(), saved_settings())
+
+
+def db_key() -> tuple:
+    """Identifies the data's current version: the database file (changes when a load swaps it)
+    and the workbench store's last save (changes with every edit or review)."""
+    from kam_core.workbench.store import store_version
+
     db = database_path()
     stat = db.stat()
-    return (str(db), stat.st_mtime_ns, stat.st_ino)
+    return (str(db), stat.st_mtime_ns, stat.st_ino, *store_version(workbench_store()))
 
 
 def dataset_overlay() -> Overlay | None:
-    """What ``open_dataset`` lays over the export for the app and the SQL box (the team's edits,
-    from the workbench); None: the export as loaded. Must be picklable (the SQL box runs in a
-    worker process): a module-level function or a ``functools.partial`` of one."""
-    return None
+    """What ``open_dataset`` lays over the export for the app and the SQL box: the team's edits
+    and reviews, from the workbench store. Picklable (the SQL box runs in a worker process): a
+    ``functools.partial`` of a module-level function."""
+    import functools
+
+    from kam_core.workbench.overlay import apply_store_overlay
+
+    return functools.partial(apply_store_overlay, str(workbench_store()))
 
 
 def connection() -> duckdb.DuckDBPyConnection:

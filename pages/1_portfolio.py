@@ -4,6 +4,7 @@ the attractiveness × strength matrix, concentration, growth and profit."""
 import streamlit as st
 
 import charts
+import review_ui
 import ui
 from kam_core.metrics.growth import portfolio_figures
 from kam_core.metrics.portfolio import (
@@ -99,6 +100,8 @@ else:
     picked = ui.selected_account(event)
     if picked:
         st.session_state["portfolio_explain"] = picked
+
+review_ui.portfolio_over_time(ctx, view, ids)  # arrows from an earlier snapshot, tier migration, board pack
 
 # ---- tier and quadrant summary, concentration
 overview = portfolio_overview(ctx.con, ctx.settings, ctx.as_of, scores=view, growth=view)

@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import charts
+import review_ui
 import ui
 from kam_core.metrics.account import competitors, plan_actions, review_history
 from kam_core.metrics.coverage import coverage_breakdown, dependency_by_member, gap_list, relationship_map
@@ -43,6 +44,8 @@ st.markdown(
     f"{ui.md(row['industry'] or '–')}, {ui.md(row['region'] or '–')} · account manager "
     f"**{ui.md(row['account_manager'] or '–')}** · mentor **{ui.md(row['mentor'] or '–')}**"
 )
+review_ui.since_last_review(ctx, account_id)  # the mentor's review (issue 14): what changed, record one
+review_ui.review_form(ctx, account_id)
 
 # ---- health
 health = ui.base_metrics(ctx).health.set_index("account_id").loc[account_id]
@@ -197,3 +200,4 @@ with right:
                      width="stretch", column_config={"review_date": st.column_config.DateColumn("date")})
     ui.explain(f"The plan is reviewed every {ctx.settings.review_cadence_days} days; the plan score falls to 0 at "
                f"{ctx.settings.review_zero_days} days.", "plan_score")
+review_ui.account_over_time(ctx, account_id, row)  # health, coverage, revenue over time; the review PDF

@@ -127,6 +127,12 @@ def overlay_for(store_path: Path | str) -> Callable[[duckdb.DuckDBPyConnection],
     return overlay
 
 
+def apply_store_overlay(store_path: Path | str, con: duckdb.DuckDBPyConnection) -> None:
+    """``overlay_for(store_path)`` as a module-level function: ``functools.partial(
+    apply_store_overlay, path)`` can be pickled (the SQL box's worker process needs that)."""
+    apply_overlay(con, load_values(store_path))
+
+
 def apply_overlay(con: duckdb.DuckDBPyConnection, values: StoreValues) -> list[str]:
     """Lay ``values`` over the views of ``con``; returns the tables whose views were replaced."""
     con.execute(f"create schema if not exists {SCHEMA}")

@@ -17,7 +17,7 @@ datetime.date(2025, 5, 30)
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,7 +89,7 @@ def record_review(db_path: Path | str, actor: Actor, account_id: str, *, rating:
                   decisions: str | None = None, next_review_date: dt.date | str | None = None,
                   review_date: dt.date | str | None = None, actions: Sequence[Operation] = (),
                   settings: Settings | None = None, store_path: Path | str | None = None,
-                  seen: int | None = None, source: str = "app") -> RecordedReview:
+                  seen: int | Mapping[str, Any] | None = None, source: str = "app") -> RecordedReview:
     """Record the mentor's review of ``account_id`` (see the module).
 
     ``review_date`` defaults to today; a review of the same account and day is changed (pass the
@@ -133,6 +133,9 @@ def record_review(db_path: Path | str, actor: Actor, account_id: str, *, rating:
         snapshot = review_snapshot_now(wb, settings, account_id)
     except Exception as exc:  # the review is saved and counts; the snapshot is what is missing
         return RecordedReview(saved, review_date, None, f"the snapshot of the account could not be taken ({exc})")
+    # the review's own words beside the figures (``latest_rating`` is the latest verdict in force)
+    snapshot.figures["review"] = {"rating": rating, "notes": values["notes"], "decisions": values["decisions"],
+                                  "next_review_date": next_review_date.isoformat() if next_review_date else None}
     kept = save_review_snapshot(wb.store_path, snapshot, review_date, actor.identity, saved.batch_id)
     return RecordedReview(saved, review_date, kept)
 
@@ -167,6 +170,48 @@ def _text(value: str | None) -> str | None:
         return None
     value = str(value).strip()
     return value or None
+
+
+PLAN_SQL = """
+select
+    action_id,
+    objective,
+    owner_id,
+    due_date,
+    coalesce(status, 'open') as status,
+from plan_actions
+where account_id = $account_id
+order by (coalesce(status, 'open') = 'open') desc, due_date nulls last, action_id
+"""
+
+REVIEW_SQL = """
+select
+    *,
+from reviews
+where account_id = $account_id
+    and review_date = $review_date
+limit 1
+"""
+
+
+def plan_of(con: duckdb.DuckDBPyConnection, account_id: str) -> pd.DataFrame:
+    """The account's plan actions as the review form edits them (``action_id``, ``objective``,
+    ``owner_id``, ``due_date``, ``status``), open ones first; empty without a plan_actions table."""
+    loaded = loaded_inputs(con)
+    with reading(con, loaded) as cur:
+        return fetch_frame(cur, PLAN_SQL, {"account_id": account_id})
+
+
+def review_of(con: duckdb.DuckDBPyConnection, account_id: str, review_date: dt.date) -> dict[str, Any] | None:
+    """The account's review of ``review_date`` as the data has it now (every column), or None."""
+    loaded = loaded_inputs(con)
+    if "reviews" not in loaded:
+        return None
+    with reading(con, loaded) as cur:
+        frame = fetch_frame(cur, REVIEW_SQL, {"account_id": account_id, "review_date": review_date})
+    if frame.empty:
+        return None
+    return {k: (None if pd.isna(v) else v) for k, v in frame.iloc[0].to_dict().items()}
 
 
 # ---------------------------------------------------------------- since the last review
