@@ -376,7 +376,7 @@ def show_change(f: FigureChange, currency: str = "") -> str:
     if f.change is None:
         return f"{show(f.then, f.kind, currency)} → {show(f.now, f.kind, currency)}"
     if f.kind == "ratio":
-        return f"{f.change * 100:+.1f} %-points".replace("-", "−")
+        return f"{f.change * 100:+.1f}".replace("-", "−") + " %-points"
     if f.kind == "money":
         text = show(abs(f.change), "money", currency)
         return ("+" if f.change > 0 else "−") + text

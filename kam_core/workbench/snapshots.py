@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
@@ -298,9 +299,16 @@ def load_identity(con: duckdb.DuckDBPyConnection) -> LoadIdentity | None:
     info = dict(con.execute("select key, value from load_info").fetchall())
     if not info.get("loaded_at"):
         return None
-    # the time, the sources and the seconds it took: two loads never share all three
-    load_id = " | ".join(str(info.get(k) or "") for k in ("loaded_at", "sources", "load_seconds"))
-    return LoadIdentity(load_id, info.get("loaded_at"))
+    # the time (to the second), the sources, the seconds it took and the file itself (a load
+    # writes a new file; a restored backup is the old file again): two loads never share all
+    parts = [str(info.get(k) or "") for k in ("loaded_at", "sources", "load_seconds")]
+    path = con.execute("select path from duckdb_databases() where database_name = 'crm'").fetchall()
+    if path and path[0][0]:
+        try:
+            parts.append(str(os.stat(path[0][0]).st_ino))
+        except OSError:
+            pass
+    return LoadIdentity(" | ".join(parts), info.get("loaded_at"))
 
 
 @dataclass(frozen=True)
@@ -410,7 +418,7 @@ def snapshot_rows(store_path: Path | str, snapshot_id: int) -> pd.DataFrame:
     with read_store(store_path) as sq:
         rows = [] if sq is None else sq.execute(
             f"select {', '.join(columns)} from portfolio_snapshot_rows where snapshot_id = ? order by account_id",
-            (snapshot_id,)).fetchall()
+            (int(snapshot_id),)).fetchall()
     return _typed(pd.DataFrame(rows, columns=columns))
 
 
@@ -536,7 +544,11 @@ final as (
 )
 
 select * from final
-order by is_worse desc, severity_now desc nulls last, health_change nulls last, account_id
+order by
+    is_worse desc,
+    case status_now when 'red' then 0 when 'amber' then 1 when 'green' then 2 else 3 end,
+    health_change nulls last,
+    account_id
 """
 
 MATRIX_MOVES_SQL = """
