@@ -248,9 +248,12 @@ def render_png(figures: Sequence[tuple[go.Figure, int, int]], settings: Settings
 async def _draw(specs: list[tuple[dict, int, int]], browser: str, timeout: float) -> list[bytes]:
     import kaleido
 
-    # kaleido and choreographer log each browser start at INFO; the app's log needs none of it
-    for name in ("kaleido", "choreographer", "logistro"):
+    # kaleido and choreographer log each browser start, and choreographer logs a message of the
+    # browser's pipe it cannot parse as an error with a traceback (the image still arrives); a
+    # real failure raises here and the PDF says why, so their logs stay quiet
+    for name in ("kaleido", "logistro"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("choreographer").setLevel(logging.CRITICAL)
     async with kaleido.Kaleido(n=1, timeout=timeout, path=browser, mathjax=False) as k:
         out = []
         for fig, width, height in specs:
