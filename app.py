@@ -9,6 +9,7 @@ from __future__ import annotations
 import plotly.express as px
 import streamlit as st
 
+import review_ui
 import ui
 from kam_core.filters import most_urgent_first
 from kam_core.ingest.inventory import database_inventory
@@ -58,6 +59,7 @@ with left:
     if len(red):
         ui.explain("The red accounts of the filters, the most revenue at stake first; a name opens the account.",
                    "status")
+    review_ui.worse_since_last_load(ctx, view)  # status worse than at the previous load's snapshot
 with right:
     st.subheader("Tiers at a glance")
     tiers = [name for name, _ in ctx.settings.tier_list]

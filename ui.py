@@ -32,6 +32,7 @@ PAGES: list[tuple[str, str, str]] = [
     ("app.py", "Home", ":material/home:"),
     ("pages/1_portfolio.py", "Portfolio", ":material/grid_view:"),
     ("pages/2_account.py", "Account", ":material/person_search:"),
+    ("pages/9_reviews.py", "Reviews", ":material/event_available:"),
     ("pages/3_relationships.py", "Relationships", ":material/hub:"),
     ("pages/4_growth.py", "Growth", ":material/trending_up:"),
     ("pages/5_explore.py", "Explore", ":material/query_stats:"),
@@ -66,18 +67,18 @@ _conn: dict[str, object] = {"key": None, "con": None}
 # ---------------------------------------------------------------- data access
 
 
-def db_key() -> tuple[str, int, int]:
+def workbench_store() -> Path:
+    """The workbench store of the app's database (setting ``workbench_path``)."""
+    from kam_core.workbench.store import store_path_for
+
+    return store_path_for(database_path(), saved_settings())
+
+
+def db_key() -> tuple:
     """Identifies the database file's current version (changes when a load swaps it)."""
     db = database_path()
     stat = db.stat()
     return (str(db), stat.st_mtime_ns, stat.st_ino)
-
-
-def workbench_store() -> Path:
-    """The workbench store of the database in use (setting ``workbench_path``; beside it)."""
-    from kam_core.workbench.store import store_path_for
-
-    return store_path_for(database_path(), saved_settings())
 
 
 def dataset_overlay() -> Overlay | None:

@@ -1,4 +1,4 @@
-"""``python -m kam_core``: load, report, restore, demo and overlay, usable without the app (spec §4).
+"""``python -m kam_core``: load, report, restore, demo, overlay and review, usable without the app (spec §4).
 
 Exit codes: 0 success; 1 a file was fatal or nothing could be built; 2 bad arguments.
 """
@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     from kam_core.workbench import cli as workbench_cli
 
     workbench_cli.add_parser(sub)
+
+    # review: the mentor's review and the portfolio's history; in kam_core/workbench/review_cli.py
+    from kam_core.workbench import review_cli
+
+    review_cli.add_parser(sub)
     return parser
 
 
@@ -83,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
             from kam_core.workbench import cli as workbench_cli
 
             return workbench_cli.run(parser, args)
+        if args.command == "review":
+            from kam_core.workbench import review_cli
+
+            return review_cli.run(parser, args)
         if args.command == "restore":
             return _restore(parser, args)
         return _demo(parser, args)
@@ -124,6 +133,9 @@ def _load(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return 1
     for line in report.lines(verbose=args.verbose):
         print(line)
+    from kam_core.workbench.review_cli import snapshot_after_cli_load
+
+    snapshot_after_cli_load(args.db, settings)  # the portfolio's history: one snapshot per load
     _print_rejects(args.db, args.show_rejects)
     _print_missing_analyses(args.db)
     total_read = sum(f.rows_read for f in report.files)

@@ -1423,7 +1423,8 @@ def generate_demo(accounts: int = 150, seed: int = 7) -> dict[str, pd.DataFrame]
     }
     out = {}
     for name in LOAD_ORDER:
-        out[name] = frames[name][TABLES[name].column_names].reset_index(drop=True)
+        # every canonical column, in order; an optional one the demo does not fill stays blank
+        out[name] = frames[name].reindex(columns=TABLES[name].column_names).reset_index(drop=True)
     return out
 
 

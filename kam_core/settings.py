@@ -161,6 +161,13 @@ def _store_path(v: Any) -> str:
     if not isinstance(v, str):
         raise ValueError("expected a file path, or empty for beside the CRM database")
     return v.strip()
+def _browser_path(v: Any) -> str:
+    """The browser for static charts: empty (search the PATH) or a path or command name."""
+    if not isinstance(v, str):
+        raise ValueError("expected the path of a Chrome or Chromium program, or empty to search the PATH")
+    return v.strip()
+
+
 def _has_non_finite(v: Any) -> bool:
     """True when ``v`` is, or contains (tables, lists), a float that is nan or infinite."""
     if isinstance(v, float):
@@ -283,6 +290,19 @@ SETTINGS: tuple[Setting, ...] = (
             "(open, due before the as-of date); the component stays at least 0.", _number(0, 100), "health"),
     Setting("review_due_soon_days", 14, "Days before a review falls due from which the account's notes "
             "say it is due soon.", _number(0, integer=True), "health"),
+    # the mentor's review and the portfolio's history (issue 14, docs/reviews.md)
+    Setting("history_snapshots_kept", 60, "Snapshots of every account's figures kept for the portfolio's "
+            "history, one per load (the oldest beyond this are deleted; the snapshots taken at reviews "
+            "are always kept); 0 keeps no history.", _number(0, 100_000, integer=True), "health"),
+    Setting("review_strength_change", 0.1, "A relationship counts as strengthened or weakened since a "
+            "review when its effective strength (0-1) changed by at least this.",
+            _number(0, 1, lo_open=True), "relationships"),
+    Setting("chart_browser", "", "Chrome or Chromium that draws the charts of the PDF documents (review, "
+            "board pack); empty = chromium or chrome found on the PATH. Without one the PDF is built "
+            "without its charts and says why.", _browser_path, "general"),
+    Setting("chart_time_limit_s", 60.0, "Drawing the charts of one PDF document is given up after this "
+            "many seconds (the PDF is then built without them and says why).",
+            _number(0, 600, lo_open=True), "general"),
 )
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 

@@ -4,6 +4,7 @@ the attractiveness × strength matrix, concentration, growth and profit."""
 import streamlit as st
 
 import charts
+import review_ui
 import ui
 import workbench_ui
 from kam_core.metrics.growth import portfolio_figures
@@ -111,6 +112,8 @@ else:
         # a new click explains that account (the selectbox below follows it)
         st.session_state["_matrix_pick"] = picked
         st.session_state["explain_account"] = picked
+
+review_ui.portfolio_over_time(ctx, view, ids)  # arrows from an earlier snapshot, tier migration, board pack
 
 # ---- tier and quadrant summary, concentration
 overview = portfolio_overview(ctx.con, ctx.settings, ctx.as_of, scores=view, growth=view)

@@ -14,6 +14,7 @@ import plotly.express as px
 import streamlit as st
 
 import charts
+import review_ui
 import ui
 import workbench_ui
 from kam_core.filters import most_urgent_first
@@ -102,7 +103,9 @@ ui.figure(c4, "Coverage", ui.score(row["coverage"]), missing=no_coverage,
 ui.figure(c5, "Last review", "never" if pd.isna(row["days_since_review"]) else
           f"{ui.count(row['days_since_review'])} days ago", missing=ui.needs(ctx, "reviews"),
           note=f"cadence {ctx.settings.review_cadence_days} days")
-# the mentor's review: what changed since the last review goes here (review_ui)
+# the mentor's review: what changed since the last one, and recording one (review_ui)
+review_ui.since_last_review(ctx, account_id)
+review_ui.review_form(ctx, account_id)
 
 tab_wrong, tab_people, tab_growth, tab_plan = st.tabs(
     [":material/health_and_safety: What is wrong", ":material/hub: Relationships", ":material/trending_up: Growth",
@@ -278,7 +281,8 @@ with tab_plan:
                  cur, key="acc_reviews")
     ui.explain(f"The plan is reviewed every {ctx.settings.review_cadence_days} days; the plan score falls to 0 at "
                f"{ctx.settings.review_zero_days} days.", "plan_score")
-    # the mentor records a review here, and sees the history over time (review_ui)
+    # the mentor's reviews over time: health, coverage, revenue; the review PDF (review_ui)
+    review_ui.account_over_time(ctx, account_id, row)
     # the team's changes to this account: history, undo, Excel
     workbench_ui.account_history(ctx, account_id)
     workbench_ui.excel_round_trip(ctx, account_id)

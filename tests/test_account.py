@@ -23,7 +23,7 @@ def test_records_of_one_account() -> None:
             ('P2', 'A', 'Workshop', 'M9', '2025-07-15', 'open'),       -- unknown owner: id shown
             ('P3', 'A', 'Kick-off', 'M1', '2025-01-10', 'done'),
             ('P4', 'B', 'Other account', 'M1', '2025-01-10', 'open');
-        insert into reviews values
+        insert into reviews (account_id, review_date, mentor_id, rating, notes) values
             ('A', '2025-04-01', 'M1', 'at_risk', 'thin coverage'),
             ('A', '2025-07-05', 'M1', 'on_track', 'after as_of: not yet'),
             ('A', '2024-12-01', null, 'on_track', null);

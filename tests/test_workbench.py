@@ -502,7 +502,7 @@ def test_a_store_of_every_earlier_version_opens_and_keeps_its_records(db: Path, 
         assert con.execute("pragma integrity_check").fetchone()[0] == "ok"
     if version >= 1:
         assert wb.record("contacts", "C-1").values["attitude"] == "opponent"
-        assert wb.history("A-1")["actor"].tolist() == ["T-01"]
+        assert wb.history("A-1", table="contacts", key="C-1")["actor"].tolist() == ["T-01"]
 
 
 def test_store_of_a_newer_version_or_not_a_store_is_refused(db: Path, tmp_path: Path) -> None:

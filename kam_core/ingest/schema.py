@@ -322,6 +322,10 @@ TABLES: dict[str, Table] = {
                 _id("mentor_id", ref="team.member_id"),
                 _enum("rating", RATINGS),
                 Column("notes"),
+                # the review's outcome beyond the verdict (issue 14): what was decided, and
+                # when the plan is to be reviewed next (blank: the review cadence decides)
+                Column("decisions"),
+                Column("next_review_date", "date"),
             ),
             help="the mentor's plan reviews",
             depends_on=("accounts", "team"),
@@ -393,6 +397,8 @@ COLUMN_HELP: dict[str, str] = {
     "plan_actions.due_date": "when it is due; open actions past it are overdue",
     "reviews.review_date": "the day of the mentor's review",
     "reviews.rating": "the mentor's verdict",
+    "reviews.decisions": "what the review decided (free text)",
+    "reviews.next_review_date": "when the plan is to be reviewed next; blank: review_cadence_days after the review",
     "competitors.est_share": "the competitor's estimated share of the customer's spend, 0-1",
 }
 for _key, _text in COLUMN_HELP.items():

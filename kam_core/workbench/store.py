@@ -18,6 +18,11 @@ Tables (version 1):
 - ``records``: per touched record its account, a version (saves so far) and the last batch,
   for optimistic concurrency ("changed by X at T").
 
+Version 2 adds the snapshots of the mentor's review (``review_snapshots``: an account's figures,
+relationship map and plan at each review) and the portfolio's history (``portfolio_snapshots`` and
+``portfolio_snapshot_rows``: every account's figures at each load); ``kam_core.workbench.snapshots``
+reads and writes them.
+
 Migrations run by ``PRAGMA user_version``: ``MIGRATIONS[i]`` takes a store of version ``i``
 to ``i + 1``, in one transaction. A later feature (reviews, snapshots) appends its own step.
 
@@ -85,7 +90,61 @@ V1 = (
     ) without rowid""",
 )
 
-MIGRATIONS: list[tuple[str, ...]] = [V1]
+# Version 2 (the mentor's review, issue 14; docs/reviews.md): the account's figures and
+# relationship map at each review, and every account's figures at each load (the portfolio's
+# history). Snapshots are written once and never edited; they are not part of the history of
+# changes (no batch), so taking one does not change ``store_version``.
+V2 = (
+    """create table review_snapshots (
+        account_id text not null,
+        review_date text not null,
+        taken_at text not null,
+        actor text not null,
+        as_of text not null,
+        batch_id integer references batches (batch_id),
+        figures text not null,
+        contacts text not null,
+        relationships text not null,
+        actions text not null,
+        primary key (account_id, review_date)
+    ) without rowid""",
+    """create table portfolio_snapshots (
+        snapshot_id integer primary key,
+        load_id text not null unique,
+        loaded_at text,
+        taken_at text not null,
+        as_of text not null,
+        source text not null,
+        accounts_count integer not null
+    )""",
+    """create table portfolio_snapshot_rows (
+        snapshot_id integer not null references portfolio_snapshots (snapshot_id) on delete cascade,
+        account_id text not null,
+        health real,
+        coverage_score real,
+        growth_score real,
+        margin_score real,
+        plan_score real,
+        activity_score real,
+        status text,
+        coverage real,
+        threads integer,
+        key_person_dependency real,
+        ttm_revenue real,
+        revenue_growth real,
+        gross_margin_pct real,
+        share_of_wallet real,
+        open_pipeline real,
+        attractiveness real,
+        strength real,
+        tier text,
+        quadrant text,
+        primary key (snapshot_id, account_id)
+    ) without rowid""",
+    "create index portfolio_rows_by_account on portfolio_snapshot_rows (account_id, snapshot_id)",
+)
+
+MIGRATIONS: list[tuple[str, ...]] = [V1, V2]
 
 
 def store_path_for(db_path: Path | str, settings: Settings | None = None) -> Path:

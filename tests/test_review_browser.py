@@ -1,0 +1,94 @@
+"""A real browser records a review end to end: the Reviews page links into the Account page's
+form, the mentor rates, writes and saves, and the page shows the review counted (Debian's
+chromium driven by playwright; screenshots in test-artifacts/)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from kam_core.appdata import DEMO_DIR
+from kam_core.ingest.loader import load
+
+from .conftest import ROOT
+from .test_browser import ARTIFACTS, CHROMIUM, _free_port, _settle
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run installs Debian's chromium package")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    db = tmp_path_factory.mktemp("review_browser") / "kam.duckdb"
+    load([DEMO_DIR], db)
+    config = db.parent / "kam.toml"
+    config.write_text('as_of = "2026-10-31"\n', encoding="utf-8")  # the demo's date: the form proposes it
+    port = _free_port()
+    env = dict(os.environ, KAM_DB=str(db), KAM_CONFIG=str(config))
+    log = open(db.parent / "streamlit.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
+         "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("streamlit did not start: " + (db.parent / "streamlit.log").read_text()) from None
+                time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def test_a_mentor_records_a_review_in_the_browser(server) -> None:
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        try:
+            page = browser.new_context(viewport={"width": 1400, "height": 2400}).new_page()
+            page.goto(f"{server}/reviews")
+            _settle(page)
+            assert "Reviews" in page.locator("h1").first.inner_text()
+            assert page.locator("[data-testid=stException]").count() == 0
+            page.screenshot(path=str(ARTIFACTS / "page-reviews.png"))
+
+            page.goto(f"{server}/account?account=A-0002&review=1")  # where a "Review →" link leads
+            _settle(page)
+            assert "Since the last review" in page.inner_text("body")
+            form = page.locator("[data-testid=stForm]")
+            form.get_by_text("off track", exact=True).click()
+            form.get_by_label("Notes").fill("The new CFO does not know us")
+            form.get_by_label("Decisions").fill("Meet the CFO within a month")
+            form.get_by_role("button", name="Save the review").click()
+            page.wait_for_selector("text=Review of 2026-10-31 saved", timeout=120_000)
+            _settle(page)
+            body = page.inner_text("body")
+            page.screenshot(path=str(ARTIFACTS / "review-recorded.png"))
+            assert "status" in body and "→ red" in body  # off track makes it red at once
+            assert "the mentor rated the account off track on 2026-10-31" in body
+            assert "From the review of 2026-10-31" in body  # "since the last review" compares with it now
+            assert page.locator("[data-testid=stException]").count() == 0
+        finally:
+            browser.close()
