@@ -134,7 +134,8 @@ def matrix_figure(now: pd.DataFrame, tier_names: Sequence[str], x_cut: float, y_
                             line=dict(color="rgba(80,80,80,0.55)", width=1.2),
                             marker=dict(symbol=symbols, size=sizes, angleref="previous", color="rgba(60,60,60,0.8)"))
     colours = tier_colours(tier_names)
-    size_ref = max(float(now["ttm_revenue"].clip(lower=0).max() or 0), 1.0) if not now.empty else 1.0
+    # without revenue (no revenue.csv) every bubble has the smallest size
+    size_ref = max(float(now["ttm_revenue"].fillna(0).clip(lower=0).max()), 1.0) if not now.empty else 1.0
     for tier in [*tier_names, None]:
         part = now[now["tier"] == tier] if tier is not None else now[now["tier"].isna()]
         if part.empty:
