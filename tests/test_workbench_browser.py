@@ -40,7 +40,8 @@ def test_king_and_opponent_in_the_contacts_editor_turn_the_account_red_on_home(b
         assert "amber" in page.locator("h2").first.inner_text()
         page.get_by_role("tab", name="Relationships").click()  # the editor sits in its tab
         page.get_by_text("Edit the contacts").first.click()
-        grid = page.locator("[data-testid=stExpander] [data-testid=stDataFrame]").first
+        grid = page.locator("[data-testid=stExpander]", has_text="Edit the contacts").locator(
+            "[data-testid=stDataFrame]").first
         grid.scroll_into_view_if_needed()
         time.sleep(1)
         contact = grid.locator("#glide-cell-1-1").inner_text().strip()  # row 1: not the king

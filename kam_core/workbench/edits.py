@@ -634,7 +634,7 @@ class _Txn:
             for i, (name, value) in enumerate(zip(spec.key, key, strict=True)):
                 conds.append(f"{quote_ident(name)} is not distinct from $k{i}")
                 params[f"k{i}"] = value
-            columns = self.export_columns(spec)
+            columns = [c.name for c in spec.columns]  # export_select: every canonical column
             cur = self.con.execute(
                 f"select {self.export_select(spec, 'e')} from {CRM_CATALOG}.main.{quote_ident(spec.name)} as e "
                 f"where {' and '.join(conds)} limit 1", params)
@@ -643,14 +643,6 @@ class _Txn:
                 row = {c.name: None for c in spec.columns} | dict(zip(columns, found[0], strict=True))
         self._export[cached] = row
         return row
-
-    def export_columns(self, spec: Editable) -> list[str]:
-        """The canonical columns the export's table has: a database loaded before a column was
-        added to the schema lacks it (its value is then blank, as the overlay's view reads it)."""
-        have = {r[0] for r in self.con.execute(
-            "select column_name from duckdb_columns() where database_name = ? and schema_name = 'main' "
-            "and table_name = ?", [CRM_CATALOG, spec.name]).fetchall()}
-        return [c.name for c in spec.columns if c.name in have]
 
     def prefetch(self, spec: Editable, keys: list[Key]) -> None:
         """Export rows of many keys in one query (the Excel import)."""
@@ -669,7 +661,7 @@ class _Txn:
             arrays[name] = pa.array([k[i] for k in todo], type=pa.date32() if kind == "DATE" else pa.string())
         self.con.register("wb_keys", pa.table(arrays))
         try:
-            columns = self.export_columns(spec)
+            columns = [c.name for c in spec.columns]  # export_select: every canonical column
             match = " and ".join(f"e.{quote_ident(k)} is not distinct from k.{quote_ident(k)}" for k in spec.key)
             rows = self.con.execute(
                 f"select {self.export_select(spec, 'e')} "
