@@ -424,11 +424,14 @@ def portfolio_over_time(ctx: ui.PageContext, view: pd.DataFrame, ids: list[str] 
     earlier = [s for s in snapshots if identity is None or s.load_id != identity.load_id]
     choices = earlier or snapshots
     picked = st.selectbox("Compare now with the snapshot of the", choices, format_func=lambda s: s.label,
-                          key="rv_portfolio_since")
-    if not earlier:
-        st.caption("The history starts with this load: this compares with its own snapshot (the team's edits since); "
-                   "the next load adds an earlier one.")
+                          key="rv_portfolio_since") if earlier else choices[0]
     then = snap.snapshot_rows(store, picked.snapshot_id)
+    if not earlier:
+        # the matrix above is the only one worth drawing until there is an earlier load to compare with
+        st.caption("The history starts with this load: the next load adds an earlier snapshot, and then this "
+                   "section draws each account's move in the matrix and the tier migration.")
+        _board_pack(ctx, view, then, picked)
+        return
     if ids is not None:
         then = then[then["account_id"].isin(ids)]
     tier_names = [name for name, _ in ctx.settings.tier_list]

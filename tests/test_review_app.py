@@ -84,4 +84,5 @@ def test_home_and_portfolio_keep_the_history(env: Path) -> None:
     assert [s.source for s in portfolio_snapshots(store_path_for(env))] == ["app"]
     at = run("pages/1_portfolio.py", {})
     assert "Since an earlier snapshot" in [s.value for s in at.subheader]
-    assert any("this compares with its own snapshot" in c.value for c in at.caption)
+    assert any("the next load adds an earlier snapshot" in c.value for c in at.caption)
+    assert not at.get("plotly_chart")[1:]  # no second matrix until an earlier load exists
