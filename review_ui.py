@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from urllib.parse import quote
 
 import pandas as pd
 import streamlit as st
@@ -108,10 +107,6 @@ def _who(ctx: ui.PageContext, actor: str | None) -> str:
     """An actor as a person reads it: the team member's name when it is a member id."""
     names = dict(access.team_members(ctx.con))
     return f"{names[actor]} ({actor})" if actor in names else (actor or "–")
-
-
-def _link(account_id: str, review: bool = False) -> str:
-    return f"/account?account={quote(str(account_id), safe='')}" + ("&review=1" if review else "")
 
 
 # ---------------------------------------------------------------- since the last review
@@ -500,9 +495,11 @@ def worse_since_last_load(ctx: ui.PageContext, view: pd.DataFrame) -> None:
         return
     for row in worse.head(10).itertuples():
         reasons = row.reasons.tolist() if hasattr(row.reasons, "tolist") else list(row.reasons or [])
-        st.markdown(f":red[▼] **[{ui.md(row.name)}]({_link(row.account_id)})** · {ui.md(row.status_then)} → "
-                    f"**{ui.md(row.status_now)}** · health {show(row.health_then, 'score')} → "
-                    f"{show(row.health_now, 'score')} — {ui.md('; '.join(reasons[:2]))}")
+        ui.account_link(f"**{ui.md(row.name)}** · {ui.md(ui.words(row.status_then))} → "
+                        f"**{ui.md(ui.words(row.status_now))}** · health {show(row.health_then, 'score')} → "
+                        f"{show(row.health_now, 'score')}", row.account_id)
+        if reasons:
+            st.caption(ui.md("; ".join(reasons[:2])))
     if len(worse) > 10:
         st.caption(f"and {len(worse) - 10:,} more")
 
@@ -537,15 +534,13 @@ def cadence(ctx: ui.PageContext, view: pd.DataFrame) -> None:
     if part.empty:
         ui.empty_state("No account in these groups.")
         return
-    st.dataframe(part.assign(review=[_link(a, review=True) for a in part["account_id"]],
-                             last_rating=part["last_rating"].map(RATING_LABELS))[
-        ["review", "name", "mentor", "cadence_status", "last_review_date", "last_rating", "next_due_date",
-         "days_until_due"]], hide_index=True, width="stretch", key="rv_cadence_accounts", column_config={
-        "review": st.column_config.LinkColumn("review", display_text="Review →", width="small",
-                                              help="Opens the account with the review form"),
-        "cadence_status": "status", "last_review_date": st.column_config.DateColumn("last review"),
-        "last_rating": "rating", "next_due_date": st.column_config.DateColumn("due"),
-        "days_until_due": st.column_config.NumberColumn("days until due", help="Negative: overdue by so many days")})
+    ui.table(part.assign(last_rating=part["last_rating"].map(RATING_LABELS)), {
+        "name": ui.Col("account", width="medium"), "mentor": ui.Col("mentor", width=130),
+        "cadence_status": ui.Col("status", "code", width=110), "last_review_date": ui.Col("last review", "date", width=100),
+        "last_rating": ui.Col("rating", width=90), "next_due_date": ui.Col("due", "date", width=100),
+        "days_until_due": ui.Col("days until due", "count", width=110, help="Negative: overdue by so many days")},
+        ctx.currency, key="rv_cadence_accounts", open_account=True, open_review=True)
+    ui.explain("Click an account to open it with its review form (in this tab, the filters kept).", "plan_score")
 
 
 __all__ = ["account_over_time", "cadence", "ensure_history", "portfolio_over_time", "review_form", "since_last_review",

@@ -872,9 +872,10 @@ def table_frame(frame: pd.DataFrame, columns: dict[str, Col]) -> pd.DataFrame:
 
 
 def table(frame: pd.DataFrame, columns: dict[str, Col], currency: str, *, key: str | None = None,
-          height: int | str = "auto", open_account: bool = False):
+          height: int | str = "auto", open_account: bool = False, open_review: bool = False):
     """One table in the house style. ``open_account``: clicking a cell of a row opens that
-    account on the Account page, in this tab and with the filters kept."""
+    account on the Account page, in this tab and with the filters kept (``open_review``: with
+    its review form open)."""
     shown = table_frame(frame, columns)
     config = {name: _config(col, currency) for name, col in columns.items()}
     wraps = any(col.kind == "wrap" for col in columns.values())
@@ -886,7 +887,7 @@ def table(frame: pd.DataFrame, columns: dict[str, Col], currency: str, *, key: s
                          on_select="rerun", selection_mode="single-cell", **options)
     picked = _picked_row(event)
     if picked is not None and picked < len(frame):
-        go_to_account(str(frame["account_id"].iloc[picked]))
+        go_to_account(str(frame["account_id"].iloc[picked]), review=open_review)
     return event
 
 
@@ -942,14 +943,15 @@ def filter_params() -> dict[str, list[str] | str]:
     return params
 
 
-def account_params(account_id: str) -> dict[str, list[str] | str]:
-    return {**filter_params(), "account": str(account_id)}
+def account_params(account_id: str, review: bool = False) -> dict[str, list[str] | str]:
+    return {**filter_params(), "account": str(account_id), **({"review": "1"} if review else {})}
 
 
-def go_to_account(account_id: str) -> None:
-    """Open the Account page on ``account_id`` in this tab, keeping the filters."""
+def go_to_account(account_id: str, review: bool = False) -> None:
+    """Open the Account page on ``account_id`` in this tab, keeping the filters (``review``: with
+    the review form open)."""
     st.session_state["_account"] = str(account_id)
-    st.switch_page(ACCOUNT_PAGE, query_params=account_params(account_id))
+    st.switch_page(ACCOUNT_PAGE, query_params=account_params(account_id, review))
 
 
 def account_link(label: str, account_id: str) -> None:

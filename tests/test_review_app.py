@@ -5,6 +5,7 @@ shows the cadence; the Portfolio and Home pages show the history."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -70,8 +71,17 @@ def test_the_reviews_page_shows_the_cadence_with_links_into_the_form(env: Path) 
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Overdue"] == "1" and metrics["Never reviewed"] == "1"
     accounts = at.dataframe[1].value
-    assert accounts["review"].tolist() == ["/account?account=A-1&review=1", "/account?account=A-2&review=1"]
+    assert accounts["name"].tolist() == ["Alpha AG", "Beta GmbH"]
     assert accounts["cadence_status"].tolist() == ["overdue", "never reviewed"]
+    # a click on a row opens that account with its review form, in this tab
+    states = at._tree.get_widget_states()
+    state = states.widgets.add()
+    state.id = at.dataframe[1].proto.id
+    state.string_value = json.dumps({"selection": {"rows": [], "columns": [], "cells": [[1, "name"]]}})
+    at._run(states)
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.query_params["account"] == "A-2" and at.query_params["review"] == "1"
+    assert any(e.label == "Record a review" and e.proto.expanded for e in at.expander)
 
 
 def test_home_and_portfolio_keep_the_history(env: Path) -> None:
