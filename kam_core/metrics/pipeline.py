@@ -10,13 +10,18 @@ end (``StepResults.frame``), for the pages, the reports and the CLI.
 
 The steps and what they read::
 
-    names           accounts, team                                  static
-    revenue         revenue                                         static, as_of
-    revenue_lines   revenue                                         static, as_of
-    opportunities   opportunities                                   static, as_of
-    activity        activities                                      static, as_of
-    coverage        accounts, contacts, relationships, team
-    plan            accounts, plan_actions, reviews
+    names               accounts, team                              static
+    revenue             revenue                                     static, as_of
+    revenue_lines       revenue                                     static, as_of
+    opportunities       opportunities                               static, as_of
+    activity            activities                                  static, as_of
+    members             team, relationships                         keyed
+    relationship_links  contacts, relationships, names, members
+    member_holds        relationship_links
+    contact_links       relationship_links, member_holds            keyed
+    account_contacts    contacts, names, member_holds               keyed
+    coverage            names, members, contact_links, account_contacts
+    plan                accounts, plan_actions, reviews
     growth          accounts, potential, revenue, revenue_lines, opportunities
     health          accounts, contacts, team, coverage, growth, plan, activity
     account_metrics accounts, coverage, growth
@@ -24,8 +29,14 @@ The steps and what they read::
 
 *Static* steps read only tables the team cannot edit in the app; the loader stores their
 results in the database for the as-of date in force at load time (``store_static_steps``),
-and a run for that date reads them instead of recomputing. Every other step runs each time:
-its inputs may carry the team's edits.
+and a run for that date reads them instead of recomputing. *Keyed* steps depend on neither
+the settings nor the as-of date but read tables the team can edit (contacts, relationships):
+they put the relationships into numbers and lists (account, member, piece) so that coverage
+groups integers, not texts. The loader stores them too, and a run reads them only while
+every table they read is the export itself — a table the connection reads unchanged from the
+database that holds the stored result (``sources.relations``); once the team's edits lie
+over contacts or relationships, they are computed from what the connection reads. Every
+other step runs each time.
 
 >>> import datetime as dt, duckdb
 >>> from kam_core.ingest.schema import create_schema
@@ -53,8 +64,8 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from kam_core.errors import KamError
-from kam_core.ingest.schema import TABLES
-from kam_core.metrics.sources import add_stand_ins, present_tables, table_flags
+from kam_core.ingest.schema import ATTITUDES, PIECES, TABLES
+from kam_core.metrics.sources import Relations, add_stand_ins, relations, table_flags
 from kam_core.settings import Settings
 from kam_core.sqlutil import fetch_frame, quote_ident, quote_literal, run
 
@@ -131,6 +142,9 @@ class Step:
     after: tuple[str, ...] = ()  # steps it reads
     static: bool = False  # reads only tables the app cannot edit: stored at load time
     columns: Mapping[str, str] | None = None  # frame dtypes (None: as DuckDB gives them)
+    # independent of settings and as_of: stored at load time, read while ``inputs`` (every
+    # canonical table it depends on, through its steps too) are the export unchanged
+    keyed: bool = False
 
     @property
     def relation(self) -> str:
@@ -145,7 +159,16 @@ STEPS: dict[str, Step] = {
         Step("revenue_lines", ("revenue",), static=True),
         Step("opportunities", ("opportunities",), static=True),
         Step("activity", ("activities",), static=True, columns=ACTIVITY_COLUMNS),
-        Step("coverage", ("accounts", "contacts", "relationships", "team"), columns=COVERAGE_COLUMNS),
+        Step("members", ("team", "relationships"), keyed=True),
+        # (an intermediate of member_holds and contact_links: never stored itself)
+        Step("relationship_links", ("accounts", "contacts", "relationships", "team"), ("names", "members")),
+        Step("member_holds", ("accounts", "contacts", "relationships", "team"), ("relationship_links",)),
+        Step("contact_links", ("accounts", "contacts", "relationships", "team"),
+             ("relationship_links", "member_holds"), keyed=True),
+        Step("account_contacts", ("accounts", "contacts", "relationships", "team"), ("names", "member_holds"),
+             keyed=True),
+        Step("coverage", ("accounts", "contacts", "relationships", "team"),
+             ("names", "members", "contact_links", "account_contacts"), columns=COVERAGE_COLUMNS),
         Step("plan", ("accounts", "plan_actions", "reviews"), columns=PLAN_COLUMNS),
         Step("growth", ("accounts", "potential"), ("revenue", "revenue_lines", "opportunities"),
              columns=GROWTH_COLUMNS),
@@ -156,9 +179,10 @@ STEPS: dict[str, Step] = {
     )
 }
 STATIC_STEPS: tuple[str, ...] = tuple(name for name, step in STEPS.items() if step.static)
+KEYED_STEPS: tuple[str, ...] = tuple(name for name, step in STEPS.items() if step.keyed)
 
-# What ``base_metrics`` computes: every step.
-ALL_STEPS: tuple[str, ...] = tuple(STEPS)
+# What ``base_metrics`` computes: every per-account result (and so every step they need).
+ALL_STEPS: tuple[str, ...] = ("names", "coverage", "plan", "growth", "health", "account_metrics", "manual_scores")
 
 
 # ---------------------------------------------------------------------------------------
@@ -193,6 +217,10 @@ def number_text(value: float) -> str:
     return f"{value:.6g}"
 
 
+def _number(value: float | None) -> float | None:
+    return None if value is None else float(value)
+
+
 def step_params(settings: Settings, as_of: dt.date, loaded: Iterable[str]) -> dict[str, Any]:
     """Every parameter a step may name (each query gets the ones it uses)."""
     pieces, attitudes, weights = settings.piece_values, settings.attitude_values, settings.health_weights
@@ -200,7 +228,11 @@ def step_params(settings: Settings, as_of: dt.date, loaded: Iterable[str]) -> di
         "as_of": as_of,
         **month_windows(as_of),
         **table_flags(loaded),
-        # coverage (§3.2)
+        # coverage (§3.2); the keyed steps number pieces and attitudes by their place in these
+        "pieces": list(PIECES),
+        "attitudes": list(ATTITUDES),
+        "piece_values_by_code": [_number(pieces.get(p)) for p in PIECES],
+        "attitude_values_by_code": [_number(attitudes.get(a)) for a in ATTITUDES],
         "piece_names": list(pieces),
         "piece_values": [float(v) for v in pieces.values()],
         "attitude_names": list(attitudes),
@@ -310,11 +342,19 @@ def needed_steps(targets: Iterable[str], given: Iterable[str] = ()) -> tuple[str
 STORED_FOR_SQL = f"select step from {STORED_INDEX} where as_of = $as_of"
 
 
-def _stored_for(cur: duckdb.DuckDBPyConnection, present: set[str], as_of: dt.date) -> set[str]:
-    if STORED_INDEX not in present:
-        return set()
-    stored = {name for (name,) in cur.execute(STORED_FOR_SQL, {"as_of": as_of}).fetchall()}
-    return {name for name in stored if STORED_PREFIX + name in present}
+def _stored_for(cur: duckdb.DuckDBPyConnection, rel: Relations, loaded: frozenset[str], as_of: dt.date
+                ) -> set[str]:
+    """The steps this run reads from the database: the static ones stored for ``as_of`` and
+    the keyed ones whose inputs are all the export the stored result was computed from."""
+    stored: set[str] = set()
+    if STORED_INDEX in rel.present:
+        static = {name for (name,) in cur.execute(STORED_FOR_SQL, {"as_of": as_of}).fetchall()}
+        stored = {name for name in static if STORED_PREFIX + name in rel.present}
+    for name in KEYED_STEPS:
+        catalog = rel.plain.get(STORED_PREFIX + name)
+        if catalog is not None and all(rel.plain.get(t) == catalog for t in STEPS[name].inputs if t in loaded):
+            stored.add(name)
+    return stored
 
 
 def _conform(cur: duckdb.DuckDBPyConnection, step: Step, frame: pd.DataFrame) -> None:
@@ -366,13 +406,14 @@ def run_pipeline(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.d
     (the benchmark's per-step costs).
     """
     given = dict(given or {})
-    order = needed_steps(targets, given)
-    present = present_tables(con)
-    loaded = frozenset(present & set(TABLES))
+    rel = relations(con)
+    loaded = frozenset(rel.present & set(TABLES))
     cur = con.cursor()
     try:
         add_stand_ins(cur, loaded)
-        stored = _stored_for(cur, present, as_of)
+        stored = _stored_for(cur, rel, loaded, as_of)
+        # a stored step's own inputs are not needed (unless another step needs them)
+        order = needed_steps(targets, set(given) | stored)
         params = step_params(settings, as_of, loaded)
         for name in order:
             started = time.perf_counter()
@@ -388,17 +429,18 @@ def run_pipeline(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.d
 
 
 def store_static_steps(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[str]:
-    """Compute the static steps for the as-of date in force and store them in the database.
+    """Compute the static steps for the as-of date in force, and the keyed steps, and store
+    them in the database.
 
     Called by the loader once the tables are loaded (its connection is writable). A run for
-    that as-of date then reads the stored results (``kam_step_<name>``); a run for another
-    date computes them. Returns the names stored.
+    that as-of date then reads the stored static results (``kam_step_<name>``); a run for
+    another date computes them. A run reads the stored keyed results while the tables they
+    read are the export (see the module's docstring). Returns the names stored.
     """
     from kam_core.asof import resolve_as_of
 
     as_of = resolve_as_of(con, settings)
-    present = present_tables(con)
-    loaded = frozenset(present & set(TABLES))
+    loaded = frozenset(relations(con).present & set(TABLES))
     cur = con.cursor()
     try:
         add_stand_ins(cur, loaded)
@@ -411,4 +453,13 @@ def store_static_steps(con: duckdb.DuckDBPyConnection, settings: Settings) -> li
         cur.execute(f"insert into {STORED_INDEX} values {values}", {"as_of": as_of})
     finally:
         cur.close()
-    return list(STATIC_STEPS)
+    # the keyed steps, computed by a run (it reads the static steps just stored); stored in
+    # account order, so that their readers group by account over runs of equal numbers
+    with run_pipeline(con, settings, as_of, KEYED_STEPS) as steps:
+        for name in KEYED_STEPS:
+            table = quote_ident(STORED_PREFIX + name)
+            columns = {c for (c,) in steps.cursor.execute(f"select column_name from (describe {STEPS[name].relation})"
+                                                         ).fetchall()}
+            order = " order by account_no" if "account_no" in columns else ""
+            steps.cursor.execute(f"create or replace table {table} as select * from {STEPS[name].relation}{order}")
+    return [*STATIC_STEPS, *KEYED_STEPS]
