@@ -67,7 +67,7 @@ from kam_core.errors import KamError
 from kam_core.ingest.schema import ATTITUDES, PIECES, TABLES
 from kam_core.metrics.sources import Relations, add_stand_ins, relations, table_flags
 from kam_core.settings import Settings
-from kam_core.sqlutil import fetch_frame, quote_ident, quote_literal, run
+from kam_core.sqlutil import arrow_frame, fetch_frame, quote_ident, quote_literal, run
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -289,6 +289,22 @@ def manual_scores_sql(criterion_ids: list[str]) -> tuple[str, dict[str, Any]]:
 # ---------------------------------------------------------------------------------------
 
 
+class LazyFrame:
+    """A step's rows as an Arrow table, made a pandas DataFrame (``sqlutil.arrow_frame``) on
+    first use and kept."""
+
+    def __init__(self, table: Any, dtypes: Mapping[str, str] | None) -> None:
+        self._table = table
+        self._dtypes = dtypes
+        self._frame: pd.DataFrame | None = None
+
+    def frame(self) -> pd.DataFrame:
+        if self._frame is None:
+            self._frame = arrow_frame(self._table, self._dtypes)
+            self._table = None
+        return self._frame
+
+
 class StepResults:
     """The step tables of one run, on the run's private cursor (valid inside ``run_pipeline``)."""
 
@@ -305,13 +321,19 @@ class StepResults:
 
     def frame(self, name: str, columns: Iterable[str] | None = None) -> pd.DataFrame:
         """A step's rows, ordered by account_id, in the step's column dtypes."""
+        return self.lazy_frame(name, columns).frame()
+
+    def lazy_frame(self, name: str, columns: Iterable[str] | None = None) -> LazyFrame:
+        """A step's rows as ``frame`` gives them, fetched now (as Arrow), made a DataFrame when
+        first asked for: valid after the run, and cheap when nobody asks."""
         if name not in self.done:
             raise PipelineError(f"step {name!r} was not run; ran: {', '.join(self.done)}")
         step = STEPS[name]
         wanted = list(columns) if columns is not None else list(step.columns or ())
         select = ", ".join(quote_ident(c) for c in wanted) if wanted else "*"
-        return fetch_frame(self.cursor, f"select {select} from {step.relation} order by account_id",
-                           dtypes=step.columns)
+        self.cursor.complete()  # a result left unread by an earlier execute() would block sql()
+        table = self.cursor.sql(f"select {select} from {step.relation} order by account_id").to_arrow_table()
+        return LazyFrame(table, step.columns)
 
     def query(self, text: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """Any query over the step tables and inputs (with the step parameters)."""
@@ -448,6 +470,8 @@ def store_static_steps(con: duckdb.DuckDBPyConnection, settings: Settings) -> li
         for name in STATIC_STEPS:
             table = quote_ident(STORED_PREFIX + name)
             run(cur, f"create or replace table {table} as {sql(name)}", params)
+        for name in KEYED_STEPS:  # computed afresh below, never read from an earlier store
+            cur.execute(f"drop table if exists {quote_ident(STORED_PREFIX + name)}")
         cur.execute(f"create or replace table {STORED_INDEX} (step varchar, as_of date)")
         values = ", ".join(f"({quote_literal(name)}, $as_of)" for name in STATIC_STEPS)
         cur.execute(f"insert into {STORED_INDEX} values {values}", {"as_of": as_of})
