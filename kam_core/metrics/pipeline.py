@@ -24,8 +24,8 @@ The steps and what they read::
     plan                accounts, plan_actions, reviews
     growth          accounts, potential, revenue, revenue_lines, opportunities
     health          accounts, contacts, team, coverage, growth, plan, activity
-    account_metrics accounts, coverage, growth
-    manual_scores   accounts, criteria, criterion_scores
+    manual_scores       accounts, criteria, criterion_scores
+    account_metrics     accounts, coverage, growth, manual_scores
 
 *Static* steps read only tables the team cannot edit in the app; the loader stores their
 results in the database for the as-of date in force at load time (``store_static_steps``),
@@ -53,6 +53,7 @@ other step runs each time.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -145,6 +146,7 @@ class Step:
     # independent of settings and as_of: stored at load time, read while ``inputs`` (every
     # canonical table it depends on, through its steps too) are the export unchanged
     keyed: bool = False
+    per_account: bool = False  # one row per account: fetched in account order
 
     @property
     def relation(self) -> str:
@@ -154,7 +156,7 @@ class Step:
 STEPS: dict[str, Step] = {
     step.name: step
     for step in (
-        Step("names", ("accounts", "team"), static=True, columns=NAMES_COLUMNS),
+        Step("names", ("accounts", "team"), static=True, columns=NAMES_COLUMNS, per_account=True),
         Step("revenue", ("revenue",), static=True),
         Step("revenue_lines", ("revenue",), static=True),
         Step("opportunities", ("opportunities",), static=True),
@@ -168,18 +170,22 @@ STEPS: dict[str, Step] = {
         Step("account_contacts", ("accounts", "contacts", "relationships", "team"), ("names", "member_holds"),
              keyed=True),
         Step("coverage", ("accounts", "contacts", "relationships", "team"),
-             ("names", "members", "contact_links", "account_contacts"), columns=COVERAGE_COLUMNS),
-        Step("plan", ("accounts", "plan_actions", "reviews"), columns=PLAN_COLUMNS),
+             ("names", "members", "contact_links", "account_contacts"), columns=COVERAGE_COLUMNS,
+             per_account=True),
+        Step("plan", ("accounts", "plan_actions", "reviews"), columns=PLAN_COLUMNS, per_account=True),
         Step("growth", ("accounts", "potential"), ("revenue", "revenue_lines", "opportunities"),
-             columns=GROWTH_COLUMNS),
+             columns=GROWTH_COLUMNS, per_account=True),
         Step("health", ("accounts", "contacts", "team"), ("coverage", "growth", "plan", "activity"),
-             columns=HEALTH_COLUMNS),
-        Step("account_metrics", ("accounts",), ("coverage", "growth")),
-        Step("manual_scores", ("accounts", "criteria", "criterion_scores")),
+             columns=HEALTH_COLUMNS, per_account=True),
+        Step("manual_scores", ("accounts", "criteria", "criterion_scores"), per_account=True),
+        Step("account_metrics", ("accounts",), ("coverage", "growth", "manual_scores"), per_account=True),
     )
 }
 STATIC_STEPS: tuple[str, ...] = tuple(name for name, step in STEPS.items() if step.static)
 KEYED_STEPS: tuple[str, ...] = tuple(name for name, step in STEPS.items() if step.keyed)
+
+# The steps a run computes on its second cursor, beside coverage on the first (see run_pipeline).
+SIDE_STEPS: tuple[str, ...] = ("plan", "growth", "manual_scores", "account_metrics")
 
 # What ``base_metrics`` computes: every per-account result (and so every step they need).
 ALL_STEPS: tuple[str, ...] = ("names", "coverage", "plan", "growth", "health", "account_metrics", "manual_scores")
@@ -298,6 +304,7 @@ class LazyFrame:
         self._dtypes = dtypes
         self._frame: pd.DataFrame | None = None
 
+
     def frame(self) -> pd.DataFrame:
         if self._frame is None:
             self._frame = arrow_frame(self._table, self._dtypes)
@@ -309,12 +316,13 @@ class StepResults:
     """The step tables of one run, on the run's private cursor (valid inside ``run_pipeline``)."""
 
     def __init__(self, cursor: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.date,
-                 loaded: frozenset[str], done: tuple[str, ...]) -> None:
+                 loaded: frozenset[str], done: tuple[str, ...], fetched: Mapping[str, Any] | None = None) -> None:
         self.cursor = cursor
         self.settings = settings
         self.as_of = as_of
         self.loaded = loaded
         self.done = done
+        self._fetched = dict(fetched or {})  # step -> its rows in account order, as Arrow
 
     def params(self) -> dict[str, Any]:
         return step_params(self.settings, self.as_of, self.loaded)
@@ -330,10 +338,11 @@ class StepResults:
             raise PipelineError(f"step {name!r} was not run; ran: {', '.join(self.done)}")
         step = STEPS[name]
         wanted = list(columns) if columns is not None else list(step.columns or ())
-        select = ", ".join(quote_ident(c) for c in wanted) if wanted else "*"
-        self.cursor.complete()  # a result left unread by an earlier execute() would block sql()
-        table = self.cursor.sql(f"select {select} from {step.relation} order by account_id").to_arrow_table()
-        return LazyFrame(table, step.columns)
+        table = self._fetched.get(name)
+        self.cursor.complete()  # as a fetch would: a result left unread by an execute() is closed
+        if table is None:
+            table = _fetch_step(self.cursor, step)
+        return LazyFrame(table.select(wanted) if wanted else table, step.columns)
 
     def query(self, text: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """Any query over the step tables and inputs (with the step parameters)."""
@@ -414,6 +423,112 @@ def _run_step(cur: duckdb.DuckDBPyConnection, step: Step, params: dict[str, Any]
     run(cur, f"create temp table {step.relation} as {sql(step.name)}", params)
 
 
+def _fetch_step(cur: duckdb.DuckDBPyConnection, step: Step) -> Any:
+    """A step's rows as an Arrow table, in account order where it has an account_id."""
+    cur.complete()  # a result left unread by an earlier execute() would block sql()
+    order = " order by account_id" if step.per_account else ""
+    return cur.sql(f"select * from {step.relation}{order}").to_arrow_table()
+
+
+class _Handoff:
+    """A step's Arrow rows passed from one lane to the other (or the lane's failure)."""
+
+    def __init__(self) -> None:
+        self._ready = threading.Event()
+        self._table: Any = None
+        self._error: BaseException | None = None
+
+    def put(self, table: Any) -> None:
+        self._table = table
+        self._ready.set()
+
+    def fail(self, error: BaseException) -> None:
+        self._error = error
+        self._ready.set()
+
+    def get(self) -> Any:
+        self._ready.wait()
+        if self._error is not None:
+            raise PipelineError("a step of the other lane failed") from self._error
+        return self._table
+
+
+class _Lane:
+    """One cursor running its share of the steps in dependency order. A step of the other
+    lane is waited for and its rows registered on this cursor under the step's name."""
+
+    def __init__(self, cur: duckdb.DuckDBPyConnection, steps: list[str], done: set[str],
+                 handoffs: dict[str, _Handoff], shared: set[str], run_one: Any,
+                 timings: dict[str, float] | None) -> None:
+        self.cur = cur
+        self.steps = steps
+        self.done = done  # given or stored: made from what is there, reading no other step
+        self.handoffs = handoffs  # steps of either lane another lane reads
+        self.shared = shared  # of this lane's steps, those to hand off
+        self.run_one = run_one
+        self.timings = timings
+        self.fetched: dict[str, Any] = {}
+        self.registered: set[str] = set()
+        self.error: BaseException | None = None
+
+    def receive(self, name: str) -> None:
+        if name in self.registered:
+            return
+        table = self.handoffs[name].get()
+        # a temporary table like the lane's own steps (a registered Arrow view reads
+        # differently: its results stream, so a fetchone() leaves the cursor busy)
+        source = f"handoff_{name}"
+        self.cur.register(source, table)
+        try:
+            self.cur.execute(f"create temp table {STEPS[name].relation} as select * from {source}")
+        finally:
+            self.cur.unregister(source)
+        self.fetched[name] = table
+        self.registered.add(name)
+
+    def run(self) -> None:
+        mine = set(self.steps)
+        try:
+            for name in self.steps:
+                for before in () if name in self.done else STEPS[name].after:
+                    if before not in mine and before in self.handoffs:
+                        self.receive(before)
+                started = time.perf_counter()
+                self.run_one(self.cur, name)
+                if name in self.shared:
+                    table = _fetch_step(self.cur, STEPS[name])
+                    self.fetched[name] = table
+                    self.handoffs[name].put(table)
+                if self.timings is not None:
+                    self.timings[name] = time.perf_counter() - started
+        except BaseException as error:
+            for name in self.shared:  # the other lane must not wait for what will not come
+                self.handoffs[name].fail(error)
+            raise
+
+    def run_caught(self) -> None:
+        """``run`` in a thread of its own: an error is kept for the caller's thread."""
+        try:
+            self.run()
+        except BaseException as error:
+            self.error = error
+
+
+def _lanes(order: tuple[str, ...], done: set[str]) -> tuple[list[str], list[str]]:
+    """(main, side) steps: the side lane computes ``SIDE_STEPS`` and what only they need, the
+    main lane the rest. A ``done`` step (given or stored: a view or a copy, no work) is made on
+    every lane that reads it."""
+    side_targets = [name for name in SIDE_STEPS if name in order and name not in done]
+    if not side_targets:
+        return list(order), []
+    side_needs = set(needed_steps(side_targets, done))
+    main_needs = set(needed_steps([n for n in order if n not in SIDE_STEPS], done))
+    computed_side = {n for n in side_needs - done if n in SIDE_STEPS or n not in main_needs}
+    side = [n for n in order if n in computed_side or (n in done and n in side_needs)]
+    main = [n for n in order if n not in computed_side]
+    return main, side
+
+
 @contextmanager
 def run_pipeline(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.date,
                  targets: Iterable[str] = ALL_STEPS, *,
@@ -426,27 +541,70 @@ def run_pipeline(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.d
     "given this coverage, expect this health". The step tables disappear with the cursor
     when the ``with`` block ends. ``timings``, when given, receives the seconds each step took
     (the benchmark's per-step costs).
+
+    Two lanes: the steps of ``SIDE_STEPS`` (and what only they need) run on a second cursor in
+    a thread while the main cursor computes coverage — most steps are one scan of one row
+    group (a single thread inside DuckDB), so two lanes use two cores. A step one lane hands
+    to the other travels as Arrow (in account order, as the frames need it anyway); at the
+    end every step is readable on the main cursor by its name.
     """
     given = dict(given or {})
     rel = relations(con)
     loaded = frozenset(rel.present & set(TABLES))
     cur = con.cursor()
+    side_cur: duckdb.DuckDBPyConnection | None = None
     try:
         add_stand_ins(cur, loaded)
         stored = _stored_for(cur, rel, loaded, as_of)
         # a stored step's own inputs are not needed (unless another step needs them)
         order = needed_steps(targets, set(given) | stored)
         params = step_params(settings, as_of, loaded)
-        for name in order:
-            started = time.perf_counter()
+
+        def run_one(lane_cur: duckdb.DuckDBPyConnection, name: str) -> None:
             if name in given:
-                _conform(cur, STEPS[name], given[name])
+                _conform(lane_cur, STEPS[name], given[name])
             else:
-                _run_step(cur, STEPS[name], params, loaded, stored)
-            if timings is not None:
-                timings[name] = time.perf_counter() - started
-        yield StepResults(cur, settings, as_of, loaded, order)
+                _run_step(lane_cur, STEPS[name], params, loaded, stored)
+
+        done = set(given) | stored
+        main, side = _lanes(order, done)
+        if not any(n not in done for n in main):
+            main, side = list(order), []  # nothing to do side by side
+        computed_side = {n for n in side if n not in done}
+        # computed on one lane, read on the other; and every side step, for the main cursor
+        crossing = computed_side | {before for name in computed_side for before in STEPS[name].after
+                                    if before not in done and before not in computed_side}
+        handoffs = {name: _Handoff() for name in crossing}
+        main_lane = _Lane(cur, main, done, handoffs, crossing - computed_side, run_one, timings)
+        fetched: dict[str, Any] = {}
+        if side:
+            side_cur = con.cursor()
+            add_stand_ins(side_cur, loaded)
+            side_lane = _Lane(side_cur, side, done, handoffs, computed_side, run_one, timings)
+            worker = threading.Thread(target=side_lane.run_caught, name="kam-pipeline-side", daemon=True)
+            worker.start()
+            try:
+                main_lane.run()
+                for name in side:  # the side lane's results, readable on the main cursor
+                    if name in computed_side:
+                        main_lane.receive(name)
+            except PipelineError:
+                worker.join()
+                if side_lane.error is not None:  # the side lane's own error says more
+                    raise side_lane.error from None
+                raise
+            finally:
+                worker.join()
+            if side_lane.error is not None:
+                raise side_lane.error
+            fetched.update(side_lane.fetched)
+        else:
+            main_lane.run()
+        fetched.update(main_lane.fetched)
+        yield StepResults(cur, settings, as_of, loaded, order, fetched)
     finally:
+        if side_cur is not None:
+            side_cur.close()
         cur.close()
 
 

@@ -95,13 +95,6 @@ def key_tiers(settings: Settings) -> list[str]:
 # SQL
 # ---------------------------------------------------------------------------------------
 
-# The metrics frame: derived metric values and the manual criteria's scores per account.
-METRICS_FRAME_SQL = """
-select *
-from step_account_metrics
-inner join step_manual_scores using (account_id, name)
-order by account_id
-"""
 
 CRITERIA_SQL = """
 select
@@ -154,8 +147,9 @@ def account_metrics(
 
 
 def metrics_frame(steps: Any) -> pd.DataFrame:
-    """The metrics frame of a pipeline run that ran account_metrics and manual_scores."""
-    frame = steps.query(METRICS_FRAME_SQL)
+    """The metrics frame of a pipeline run that ran account_metrics (derived metric values
+    and the manual criteria's scores per account)."""
+    frame = steps.frame("account_metrics")
     frame = frame.astype({"account_id": "str", "name": "str"})
     return percent_ranks(frame)
 

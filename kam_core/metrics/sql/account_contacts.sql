@@ -1,8 +1,7 @@
 -- Step "account_contacts": per account, its active contacts as one list (piece and attitude
 -- by their place in $pieces and $attitudes, key_piece 2 for a king and 1 for a queen or
--- rook), its active members counted by their strongest relationship, and the members who
--- hold relationships with several of its contacts: the contact-side coverage figures, the
--- threads and the key person come from these without grouping contacts at run time.
+-- rook) and its active members counted by their strongest relationship: the contact-side
+-- coverage figures and the threads come from these without grouping contacts at run time.
 -- Inputs: contacts and the steps names and member_holds. A blank piece is a pawn, a blank
 -- attitude neutral. member_counts[s + 1]: members whose strongest relationship with an active
 -- contact of the account is at least s (0–4).
@@ -33,7 +32,6 @@ members_by_account as (
             count(*) filter (where max_strength >= 3),
             count(*) filter (where max_strength >= 4),
         ] as member_counts,
-        list(member_no) filter (where contacts_count > 1) as shared_members,
     from step_member_holds
     group by account_no
 )
@@ -42,7 +40,6 @@ select
     coalesce(c.account_no, m.account_no) as account_no,
     c.contacts,
     coalesce(m.member_counts, [0, 0, 0, 0, 0]) as member_counts,
-    coalesce(m.shared_members, []) as shared_members,
 from contacts_by_account as c
 full join members_by_account as m
     on m.account_no = c.account_no

@@ -12,15 +12,15 @@ with
 -- each contact's best relationship (the first on a tie: a tie loses nothing, whoever holds
 -- it) and the runner-up: (member, contact) is the relationships key, so every other link of
 -- the list belongs to a different member
-contact_best as materialized (
+contact_best as (
     select
-        best.account_no,
-        best.key_piece,
-        coalesce(($piece_values_by_code::double[])[best.piece_code], 0) as piece_value,
-        best.strengths[best.best] as best_strength,
-        coalesce(list_max(list_filter(best.strengths, lambda strength, i: i <> best.best)), 0) as second_strength,
-        best.links[best.best].member_no as best_member_no,
-        coalesce(list_contains(holds.shared_members, best.links[best.best].member_no), false) as best_is_shared,
+        account_no,
+        key_piece,
+        coalesce(($piece_values_by_code::double[])[piece_code], 0) as piece_value,
+        strengths[best] as best_strength,
+        coalesce(list_max(list_filter(strengths, lambda strength, i: i <> best)), 0) as second_strength,
+        links[best].member_no as best_member_no,
+        links[best].is_shared as best_is_shared,
     from (
         select
             *,
@@ -41,13 +41,13 @@ contact_best as materialized (
                 ) as strengths,
             from step_contact_links
         )
-    ) as best
-    left join step_account_contacts as holds
-        on holds.account_no = best.account_no
+    )
 ),
 
--- per account; a member who holds no other contact of the account takes one contact's loss
--- along (the smallest member_id on a tie: members are numbered in member_id order)
+-- per account, in one pass. What a member would take along on leaving: a member holding no
+-- other contact of the account takes one contact's loss (the largest such, the smallest
+-- member_id on a tie: members are numbered in member_id order); the losses of members who
+-- hold several contacts are listed, and summed per member below.
 account_reach as (
     select
         account_no,
@@ -63,26 +63,30 @@ account_reach as (
             as single_value_lost,
         arg_min(best_member_no, (-piece_value * (best_strength - second_strength), best_member_no))
             filter (where not best_is_shared) as single_member_no,
+        list({
+            'member_no': best_member_no,
+            'value_lost': piece_value * (best_strength - second_strength),
+        }) filter (where best_is_shared) as shared_losses,
     from contact_best
     group by account_no
 ),
 
--- members who hold several contacts of the account: their losses summed
+-- the members who hold several contacts: each one's losses summed, the largest first
 shared_losses as (
     select
         account_no,
-        max(value_lost) as shared_value_lost,
-        arg_min(member_no, (-value_lost, member_no)) as shared_member_no,
-    from (
-        select
-            account_no,
-            best_member_no as member_no,
-            sum(piece_value * (best_strength - second_strength)) as value_lost,
-        from contact_best
-        where best_is_shared
-        group by account_no, best_member_no
-    )
-    group by account_no
+        list_sort(list_transform(
+            list_distinct(list_transform(shared_losses, lambda loss: loss.member_no)),
+            lambda member: {
+                'negative_loss': -list_sum(list_transform(
+                    list_filter(shared_losses, lambda loss: loss.member_no = member),
+                    lambda loss: loss.value_lost
+                )),
+                'member_no': member,
+            }
+        ))[1] as largest,
+    from account_reach
+    where shared_losses is not null
 ),
 
 -- the contact-side figures from each account's list of active contacts
@@ -131,7 +135,7 @@ account_coverage as (
         counts.high_influence_opponents,
         counts.king_attitude,
         counts.member_counts[$thread_strength + 1] as threads,
-        greatest(reach.single_value_lost, shared.shared_value_lost) as max_value_lost,
+        greatest(reach.single_value_lost, -shared.largest.negative_loss) as max_value_lost,
         members.member_id as key_person_id,
         case
             when $has_contacts and $has_relationships
@@ -146,11 +150,11 @@ account_coverage as (
         on shared.account_no = names.account_no
     left join step_members as members
         on members.member_no = case
-            when shared.shared_value_lost is null or reach.single_value_lost > shared.shared_value_lost
+            when shared.largest is null or reach.single_value_lost > -shared.largest.negative_loss
                 then reach.single_member_no
-            when reach.single_value_lost is null or shared.shared_value_lost > reach.single_value_lost
-                then shared.shared_member_no
-            else least(reach.single_member_no, shared.shared_member_no)
+            when reach.single_value_lost is null or -shared.largest.negative_loss > reach.single_value_lost
+                then shared.largest.member_no
+            else least(reach.single_member_no, shared.largest.member_no)
         end
 ),
 
