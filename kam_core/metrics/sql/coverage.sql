@@ -18,7 +18,12 @@ contact_best as (
         key_piece,
         coalesce(($piece_values_by_code::double[])[piece_code], 0) as piece_value,
         strengths[best] as best_strength,
-        coalesce(list_max(list_filter(strengths, lambda strength, i: i <> best)), 0) as second_strength,
+        -- (most contacts have one or two relationships: no list filter for those)
+        case
+            when len(strengths) = 1 then 0
+            when len(strengths) = 2 then list_min(strengths)
+            else coalesce(list_max(list_filter(strengths, lambda strength, i: i <> best)), 0)
+        end as second_strength,
         links[best].member_no as best_member_no,
         links[best].is_shared as best_is_shared,
     from (
