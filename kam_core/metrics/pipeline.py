@@ -407,10 +407,16 @@ def _conform(cur: duckdb.DuckDBPyConnection, step: Step, frame: pd.DataFrame) ->
     cur.unregister(view)
 
 
+def _read_stored(cur: duckdb.DuckDBPyConnection, names: Iterable[str]) -> None:
+    """The stored steps ``names`` as views named like the steps (one round trip)."""
+    views = [f"create temp view {STEPS[name].relation} as select * from {STORED_PREFIX}{name};" for name in names]
+    if views:
+        cur.execute("\n".join(views))
+
+
 def _run_step(cur: duckdb.DuckDBPyConnection, step: Step, params: dict[str, Any], loaded: frozenset[str],
               stored: set[str]) -> None:
-    if step.name in stored:
-        cur.execute(f"create temp view {step.relation} as select * from {STORED_PREFIX}{step.name}")
+    if step.name in stored:  # its view was made with the lane's others (_read_stored)
         return
     if step.name == "manual_scores":
         ids = ([cid for (cid,) in cur.execute(MANUAL_CRITERIA_SQL).fetchall()]
@@ -576,10 +582,12 @@ def run_pipeline(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.d
                                     if before not in done and before not in computed_side}
         handoffs = {name: _Handoff() for name in crossing}
         main_lane = _Lane(cur, main, done, handoffs, crossing - computed_side, run_one, timings)
+        _read_stored(cur, [name for name in main if name in stored and name not in given])
         fetched: dict[str, Any] = {}
         if side:
             side_cur = con.cursor()
             add_stand_ins(side_cur, loaded)
+            _read_stored(side_cur, [name for name in side if name in stored and name not in given])
             side_lane = _Lane(side_cur, side, done, handoffs, computed_side, run_one, timings)
             worker = threading.Thread(target=side_lane.run_caught, name="kam-pipeline-side", daemon=True)
             worker.start()

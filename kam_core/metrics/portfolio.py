@@ -203,15 +203,28 @@ def effective_criteria(con: duckdb.DuckDBPyConnection, settings: Settings) -> pd
     criterion's axis). None when no criteria table was loaded. The table is small (a few
     dozen rows), so the override is applied in pandas.
     """
-    if "criteria" not in loaded_inputs(con):
+    try:
+        rows = con.execute(CRITERIA_SQL).fetchall()
+    except duckdb.CatalogException:  # no criteria table was loaded
         return None
-    criteria = fetch_frame(con, CRITERIA_SQL)
-    overrides = settings.criteria_weights
-    if overrides:
-        override = criteria["criterion_id"].map(overrides)
-        criteria["weight"] = override.where(override.notna(), criteria["weight"])
-    criteria["weight"] = criteria["weight"].astype("float64").fillna(0.0)
-    criteria["axis_weight"] = criteria.groupby("axis")["weight"].transform("sum").astype("float64")
+    # (a few dozen rows: plain Python, cheaper than a DataFrame round trip)
+    overrides = settings.criteria_weights or {}
+    weights = [overrides.get(cid) if overrides.get(cid) is not None else weight for cid, _, _, weight, _ in rows]
+    weights = [0.0 if weight is None else float(weight) for weight in weights]
+    axis_totals: dict[str, float] = {}
+    for (_, _, axis, _, _), weight in zip(rows, weights, strict=True):
+        if axis is not None:
+            axis_totals[axis] = axis_totals.get(axis, 0.0) + weight
+    columns = list(zip(*rows, strict=True)) if rows else [[], [], [], [], []]
+    criteria = pd.DataFrame({
+        "criterion_id": pd.Series(columns[0], dtype="str"),
+        "name": pd.Series(columns[1], dtype="str"),
+        "axis": pd.Series(columns[2], dtype="str"),
+        "weight": np.array(weights, dtype="float64"),
+        "source": pd.Series(columns[4], dtype="str"),
+        "axis_weight": np.array([np.nan if axis is None else axis_totals[axis] for axis in columns[2]],
+                                dtype="float64"),
+    })
     unknown = sorted(set(criteria["source"]) - {"manual", *DERIVED_METRICS})
     if unknown:
         raise PortfolioError(
@@ -375,10 +388,9 @@ def score_portfolio(
         "is_borderline": pd.arrays.BooleanArray(
             np.round(np.nan_to_num(stability), 6) < settings.borderline_stability, np.isnan(stability)),
     }
-    frame = pd.DataFrame(out)
     for j, cid in enumerate(matrix.criteria["criterion_id"]):
-        frame[f"score_{cid}"] = matrix.scores[:, j]
-    return frame
+        out[f"score_{cid}"] = matrix.scores[:, j]
+    return pd.DataFrame(out)
 
 
 def _labels(names: list[str], codes: np.ndarray, present: np.ndarray) -> pd.Series:
