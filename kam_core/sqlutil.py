@@ -65,29 +65,82 @@ def fetch_frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = 
     ``object`` for a list column as Python lists, or ``list`` for a list column kept in Arrow
     (an element reads as a Python list; no Python object per row is made).
     """
+    con.complete()  # a result left unread by an earlier execute() would block con.sql
+    table = con.sql(sql, params=used_params(sql, params) or None).to_arrow_table()
+    return arrow_frame(table, dtypes)
+
+
+def arrow_frame(table: Any, dtypes: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """An Arrow table as a DataFrame with the types of ``fetch_frame``.
+
+    The columns pandas converts alike go through one ``to_pandas`` call (per-column Series
+    and a DataFrame built from them cost several times more on small results); the few that
+    need their own conversion (maps, Python lists, numpy integers and truth values) are put
+    in afterwards.
+    """
     import pandas as pd
     import pyarrow as pa
 
-    con.complete()  # a result left unread by an earlier execute() would block con.sql
-    table = con.sql(sql, params=used_params(sql, params) or None).to_arrow_table()
-    columns = {}
     wanted = dtypes or {}
-    for name, column in zip(table.column_names, table.columns, strict=True):
+    names = table.column_names
+    common: dict[str, Any] = {}  # name -> Arrow column for the shared conversion
+    apart: dict[str, Any] = {}  # name -> Series converted on its own
+    for name, column in zip(names, table.columns, strict=True):
         kind = column.type
         target = wanted.get(name)
         if target is not None:
-            columns[name] = _converted(column, target)
+            arrow_type = _arrow_targets().get(target)
+            if arrow_type is not None:
+                common[name] = column.cast(arrow_type)
+            elif target == "list" or (target == "str" and pa.types.is_string(kind)):
+                common[name] = column
+            else:
+                apart[name] = _converted(column, target)
             continue
         if pa.types.is_decimal(kind):
-            column = column.cast(pa.float64())
+            common[name] = column.cast(pa.float64())
         elif pa.types.is_date(kind):
-            column = column.cast(pa.timestamp("us"))
-        if pa.types.is_map(kind):  # as dicts, as .df() gives them (Arrow gives pairs)
-            columns[name] = pd.Series([None if m is None else dict(m) for m in column.to_pylist()], dtype=object)
-            continue
-        nullable = _nullable().get(kind) if column.null_count else None
-        columns[name] = column.to_pandas(types_mapper={kind: nullable}.get if nullable else None)
-    return pd.DataFrame(columns) if columns else pd.DataFrame(index=range(table.num_rows))
+            common[name] = column.cast(pa.timestamp("us"))
+        elif pa.types.is_map(kind):  # as dicts, as .df() gives them (Arrow gives pairs)
+            apart[name] = pd.Series([None if m is None else dict(m) for m in column.to_pylist()], dtype=object)
+        elif kind in _nullable():  # integers and truth values: nullable only when they have nulls
+            nullable = _nullable()[kind] if column.null_count else None
+            apart[name] = column.to_pandas(types_mapper={kind: nullable}.get if nullable else None)
+        elif pa.types.is_list(kind) or pa.types.is_large_list(kind):
+            apart[name] = column.to_pandas()
+        else:
+            common[name] = column
+    if common:
+        frame = pa.table(list(common.values()), names=list(common)).to_pandas(types_mapper=_common_dtype)
+    else:
+        frame = pd.DataFrame(index=range(table.num_rows))
+    for name, series in apart.items():  # in column order: everything before it is in place
+        frame.insert(names.index(name), name, series.set_axis(frame.index))
+    return frame
+
+
+def _common_dtype(kind: Any) -> Any:
+    """pandas dtypes of the shared conversion: nullable integers and truth values (typed
+    columns only reach it so), lists kept in Arrow."""
+    import pandas as pd
+    import pyarrow as pa
+
+    if kind == pa.int64():
+        return pd.Int64Dtype()
+    if kind == pa.bool_():
+        return pd.BooleanDtype()
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return pd.ArrowDtype(kind)
+    return None
+
+
+@cache
+def _arrow_targets() -> dict[str, Any]:
+    """The Arrow type a column is cast to for a pandas dtype the shared conversion makes."""
+    import pyarrow as pa
+
+    return {"Int64": pa.int64(), "boolean": pa.bool_(), "float64": pa.float64(),
+            "datetime64[us]": pa.timestamp("us")}
 
 
 def _converted(column: Any, target: str) -> Any:

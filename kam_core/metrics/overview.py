@@ -9,12 +9,12 @@ live) and ``account_overview`` joins what the pages show.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 import pandas as pd
 
-from kam_core.metrics.pipeline import ALL_STEPS, COVERAGE_COLUMNS, GROWTH_COLUMNS, run_pipeline
+from kam_core.metrics.pipeline import ALL_STEPS, COVERAGE_COLUMNS, GROWTH_COLUMNS, LazyFrame, run_pipeline
 from kam_core.metrics.portfolio import metrics_frame, score_portfolio
 from kam_core.settings import Settings
 
@@ -30,32 +30,57 @@ def base_key(settings: Settings) -> str:
     return repr(sorted((k, repr(v)) for k, v in values.items() if k not in SCORING_SETTINGS))
 
 
-@dataclass
+FRAMES = ("accounts", "coverage", "growth", "plan", "metrics", "health")
+
+
 class BaseMetrics:
     """The frames of one pipeline run, each one row per account ordered by account_id:
     ``accounts`` (attributes and the names of manager and mentor), ``coverage``, ``growth``,
-    ``plan``, ``metrics`` (the scoring inputs, ``portfolio.account_metrics``) and ``health``."""
+    ``plan``, ``metrics`` (the scoring inputs, ``portfolio.account_metrics``) and ``health``.
 
-    as_of: dt.date
-    accounts: pd.DataFrame
-    coverage: pd.DataFrame
-    growth: pd.DataFrame
-    plan: pd.DataFrame
-    metrics: pd.DataFrame
-    health: pd.DataFrame
+    Every step ran and its rows were fetched when the object was made; a frame becomes a
+    DataFrame when first read (``pipeline.LazyFrame``), so a caller that only scores pays
+    nothing for the others. Pickling (Streamlit's cache) stores the DataFrames.
+    """
+
+    def __init__(self, as_of: dt.date, accounts: Any, coverage: Any, growth: Any, plan: Any,
+                 metrics: Any, health: Any) -> None:
+        self.as_of = as_of
+        self._frames: dict[str, Any] = dict(zip(FRAMES, (accounts, coverage, growth, plan, metrics, health),
+                                                strict=True))
+
+    def _get(self, name: str) -> pd.DataFrame:
+        value = self._frames[name]
+        if isinstance(value, LazyFrame):
+            value = self._frames[name] = value.frame()
+        return value
+
+    accounts = property(lambda self: self._get("accounts"), doc="Attributes, manager and mentor names.")
+    coverage = property(lambda self: self._get("coverage"), doc="The step coverage.")
+    growth = property(lambda self: self._get("growth"), doc="The step growth.")
+    plan = property(lambda self: self._get("plan"), doc="The step plan.")
+    metrics = property(lambda self: self._get("metrics"), doc="The scoring inputs.")
+    health = property(lambda self: self._get("health"), doc="The step health.")
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"as_of": self.as_of, **{name: self._get(name) for name in FRAMES}}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.as_of = state["as_of"]
+        self._frames = {name: state[name] for name in FRAMES}
 
 
 def base_metrics(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.date) -> BaseMetrics:
-    """Every per-account metric: the pipeline's steps run once, their frames fetched at the end."""
+    """Every per-account metric: the pipeline's steps run once, their rows fetched at the end."""
     with run_pipeline(con, settings, as_of, ALL_STEPS) as steps:
         return BaseMetrics(
             as_of=as_of,
-            accounts=steps.frame("names"),
-            coverage=steps.frame("coverage"),
-            growth=steps.frame("growth"),
-            plan=steps.frame("plan"),
+            accounts=steps.lazy_frame("names"),
+            coverage=steps.lazy_frame("coverage"),
+            growth=steps.lazy_frame("growth"),
+            plan=steps.lazy_frame("plan"),
             metrics=metrics_frame(steps),
-            health=steps.frame("health"),
+            health=steps.lazy_frame("health"),
         )
 
 

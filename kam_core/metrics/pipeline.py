@@ -10,22 +10,33 @@ end (``StepResults.frame``), for the pages, the reports and the CLI.
 
 The steps and what they read::
 
-    names           accounts, team                                  static
-    revenue         revenue                                         static, as_of
-    revenue_lines   revenue                                         static, as_of
-    opportunities   opportunities                                   static, as_of
-    activity        activities                                      static, as_of
-    coverage        accounts, contacts, relationships, team
-    plan            accounts, plan_actions, reviews
+    names               accounts, team                              static
+    revenue             revenue                                     static, as_of
+    revenue_lines       revenue                                     static, as_of
+    opportunities       opportunities                               static, as_of
+    activity            activities                                  static, as_of
+    members             team, relationships                         keyed
+    relationship_links  contacts, relationships, names, members
+    member_holds        relationship_links
+    contact_links       relationship_links, member_holds            keyed
+    account_contacts    contacts, names, member_holds               keyed
+    coverage            names, members, contact_links, account_contacts
+    plan                accounts, plan_actions, reviews
     growth          accounts, potential, revenue, revenue_lines, opportunities
     health          accounts, contacts, team, coverage, growth, plan, activity
-    account_metrics accounts, coverage, growth
-    manual_scores   accounts, criteria, criterion_scores
+    manual_scores       accounts, criteria, criterion_scores
+    account_metrics     accounts, coverage, growth, manual_scores
 
 *Static* steps read only tables the team cannot edit in the app; the loader stores their
 results in the database for the as-of date in force at load time (``store_static_steps``),
-and a run for that date reads them instead of recomputing. Every other step runs each time:
-its inputs may carry the team's edits.
+and a run for that date reads them instead of recomputing. *Keyed* steps depend on neither
+the settings nor the as-of date but read tables the team can edit (contacts, relationships):
+they put the relationships into numbers and lists (account, member, piece) so that coverage
+groups integers, not texts. The loader stores them too, and a run reads them only while
+every table they read is the export itself — a table the connection reads unchanged from the
+database that holds the stored result (``sources.relations``); once the team's edits lie
+over contacts or relationships, they are computed from what the connection reads. Every
+other step runs each time.
 
 >>> import datetime as dt, duckdb
 >>> from kam_core.ingest.schema import create_schema
@@ -42,6 +53,7 @@ its inputs may carry the team's edits.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -53,10 +65,10 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from kam_core.errors import KamError
-from kam_core.ingest.schema import TABLES
-from kam_core.metrics.sources import add_stand_ins, present_tables, table_flags
+from kam_core.ingest.schema import ATTITUDES, PIECES, TABLES
+from kam_core.metrics.sources import Relations, add_stand_ins, relations, table_flags
 from kam_core.settings import Settings
-from kam_core.sqlutil import fetch_frame, quote_ident, quote_literal, run
+from kam_core.sqlutil import arrow_frame, fetch_frame, quote_ident, quote_literal, run
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -131,6 +143,10 @@ class Step:
     after: tuple[str, ...] = ()  # steps it reads
     static: bool = False  # reads only tables the app cannot edit: stored at load time
     columns: Mapping[str, str] | None = None  # frame dtypes (None: as DuckDB gives them)
+    # independent of settings and as_of: stored at load time, read while ``inputs`` (every
+    # canonical table it depends on, through its steps too) are the export unchanged
+    keyed: bool = False
+    per_account: bool = False  # one row per account: fetched in account order
 
     @property
     def relation(self) -> str:
@@ -140,25 +156,39 @@ class Step:
 STEPS: dict[str, Step] = {
     step.name: step
     for step in (
-        Step("names", ("accounts", "team"), static=True, columns=NAMES_COLUMNS),
+        Step("names", ("accounts", "team"), static=True, columns=NAMES_COLUMNS, per_account=True),
         Step("revenue", ("revenue",), static=True),
         Step("revenue_lines", ("revenue",), static=True),
         Step("opportunities", ("opportunities",), static=True),
         Step("activity", ("activities",), static=True, columns=ACTIVITY_COLUMNS),
-        Step("coverage", ("accounts", "contacts", "relationships", "team"), columns=COVERAGE_COLUMNS),
-        Step("plan", ("accounts", "plan_actions", "reviews"), columns=PLAN_COLUMNS),
+        Step("members", ("team", "relationships"), keyed=True),
+        # (an intermediate of member_holds and contact_links: never stored itself)
+        Step("relationship_links", ("accounts", "contacts", "relationships", "team"), ("names", "members")),
+        Step("member_holds", ("accounts", "contacts", "relationships", "team"), ("relationship_links",)),
+        Step("contact_links", ("accounts", "contacts", "relationships", "team"),
+             ("relationship_links", "member_holds"), keyed=True),
+        Step("account_contacts", ("accounts", "contacts", "relationships", "team"), ("names", "member_holds"),
+             keyed=True),
+        Step("coverage", ("accounts", "contacts", "relationships", "team"),
+             ("names", "members", "contact_links", "account_contacts"), columns=COVERAGE_COLUMNS,
+             per_account=True),
+        Step("plan", ("accounts", "plan_actions", "reviews"), columns=PLAN_COLUMNS, per_account=True),
         Step("growth", ("accounts", "potential"), ("revenue", "revenue_lines", "opportunities"),
-             columns=GROWTH_COLUMNS),
+             columns=GROWTH_COLUMNS, per_account=True),
         Step("health", ("accounts", "contacts", "team"), ("coverage", "growth", "plan", "activity"),
-             columns=HEALTH_COLUMNS),
-        Step("account_metrics", ("accounts",), ("coverage", "growth")),
-        Step("manual_scores", ("accounts", "criteria", "criterion_scores")),
+             columns=HEALTH_COLUMNS, per_account=True),
+        Step("manual_scores", ("accounts", "criteria", "criterion_scores"), per_account=True),
+        Step("account_metrics", ("accounts",), ("coverage", "growth", "manual_scores"), per_account=True),
     )
 }
 STATIC_STEPS: tuple[str, ...] = tuple(name for name, step in STEPS.items() if step.static)
+KEYED_STEPS: tuple[str, ...] = tuple(name for name, step in STEPS.items() if step.keyed)
 
-# What ``base_metrics`` computes: every step.
-ALL_STEPS: tuple[str, ...] = tuple(STEPS)
+# The steps a run computes on its second cursor, beside coverage on the first (see run_pipeline).
+SIDE_STEPS: tuple[str, ...] = ("plan", "growth", "manual_scores", "account_metrics")
+
+# What ``base_metrics`` computes: every per-account result (and so every step they need).
+ALL_STEPS: tuple[str, ...] = ("names", "coverage", "plan", "growth", "health", "account_metrics", "manual_scores")
 
 
 # ---------------------------------------------------------------------------------------
@@ -193,6 +223,10 @@ def number_text(value: float) -> str:
     return f"{value:.6g}"
 
 
+def _number(value: float | None) -> float | None:
+    return None if value is None else float(value)
+
+
 def step_params(settings: Settings, as_of: dt.date, loaded: Iterable[str]) -> dict[str, Any]:
     """Every parameter a step may name (each query gets the ones it uses)."""
     pieces, attitudes, weights = settings.piece_values, settings.attitude_values, settings.health_weights
@@ -200,7 +234,11 @@ def step_params(settings: Settings, as_of: dt.date, loaded: Iterable[str]) -> di
         "as_of": as_of,
         **month_windows(as_of),
         **table_flags(loaded),
-        # coverage (§3.2)
+        # coverage (§3.2); the keyed steps number pieces and attitudes by their place in these
+        "pieces": list(PIECES),
+        "attitudes": list(ATTITUDES),
+        "piece_values_by_code": [_number(pieces.get(p)) for p in PIECES],
+        "attitude_values_by_code": [_number(attitudes.get(a)) for a in ATTITUDES],
         "piece_names": list(pieces),
         "piece_values": [float(v) for v in pieces.values()],
         "attitude_names": list(attitudes),
@@ -257,29 +295,54 @@ def manual_scores_sql(criterion_ids: list[str]) -> tuple[str, dict[str, Any]]:
 # ---------------------------------------------------------------------------------------
 
 
+class LazyFrame:
+    """A step's rows as an Arrow table, made a pandas DataFrame (``sqlutil.arrow_frame``) on
+    first use and kept."""
+
+    def __init__(self, table: Any, dtypes: Mapping[str, str] | None) -> None:
+        self._table = table
+        self._dtypes = dtypes
+        self._frame: pd.DataFrame | None = None
+
+
+    def frame(self) -> pd.DataFrame:
+        if self._frame is None:
+            self._frame = arrow_frame(self._table, self._dtypes)
+            self._table = None
+        return self._frame
+
+
 class StepResults:
     """The step tables of one run, on the run's private cursor (valid inside ``run_pipeline``)."""
 
     def __init__(self, cursor: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.date,
-                 loaded: frozenset[str], done: tuple[str, ...]) -> None:
+                 loaded: frozenset[str], done: tuple[str, ...], fetched: Mapping[str, Any] | None = None) -> None:
         self.cursor = cursor
         self.settings = settings
         self.as_of = as_of
         self.loaded = loaded
         self.done = done
+        self._fetched = dict(fetched or {})  # step -> its rows in account order, as Arrow
 
     def params(self) -> dict[str, Any]:
         return step_params(self.settings, self.as_of, self.loaded)
 
     def frame(self, name: str, columns: Iterable[str] | None = None) -> pd.DataFrame:
         """A step's rows, ordered by account_id, in the step's column dtypes."""
+        return self.lazy_frame(name, columns).frame()
+
+    def lazy_frame(self, name: str, columns: Iterable[str] | None = None) -> LazyFrame:
+        """A step's rows as ``frame`` gives them, fetched now (as Arrow), made a DataFrame when
+        first asked for: valid after the run, and cheap when nobody asks."""
         if name not in self.done:
             raise PipelineError(f"step {name!r} was not run; ran: {', '.join(self.done)}")
         step = STEPS[name]
         wanted = list(columns) if columns is not None else list(step.columns or ())
-        select = ", ".join(quote_ident(c) for c in wanted) if wanted else "*"
-        return fetch_frame(self.cursor, f"select {select} from {step.relation} order by account_id",
-                           dtypes=step.columns)
+        table = self._fetched.get(name)
+        self.cursor.complete()  # as a fetch would: a result left unread by an execute() is closed
+        if table is None:
+            table = _fetch_step(self.cursor, step)
+        return LazyFrame(table.select(wanted) if wanted else table, step.columns)
 
     def query(self, text: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """Any query over the step tables and inputs (with the step parameters)."""
@@ -310,11 +373,19 @@ def needed_steps(targets: Iterable[str], given: Iterable[str] = ()) -> tuple[str
 STORED_FOR_SQL = f"select step from {STORED_INDEX} where as_of = $as_of"
 
 
-def _stored_for(cur: duckdb.DuckDBPyConnection, present: set[str], as_of: dt.date) -> set[str]:
-    if STORED_INDEX not in present:
-        return set()
-    stored = {name for (name,) in cur.execute(STORED_FOR_SQL, {"as_of": as_of}).fetchall()}
-    return {name for name in stored if STORED_PREFIX + name in present}
+def _stored_for(cur: duckdb.DuckDBPyConnection, rel: Relations, loaded: frozenset[str], as_of: dt.date
+                ) -> set[str]:
+    """The steps this run reads from the database: the static ones stored for ``as_of`` and
+    the keyed ones whose inputs are all the export the stored result was computed from."""
+    stored: set[str] = set()
+    if STORED_INDEX in rel.present:
+        static = {name for (name,) in cur.execute(STORED_FOR_SQL, {"as_of": as_of}).fetchall()}
+        stored = {name for name in static if STORED_PREFIX + name in rel.present}
+    for name in KEYED_STEPS:
+        catalog = rel.plain.get(STORED_PREFIX + name)
+        if catalog is not None and all(rel.plain.get(t) == catalog for t in STEPS[name].inputs if t in loaded):
+            stored.add(name)
+    return stored
 
 
 def _conform(cur: duckdb.DuckDBPyConnection, step: Step, frame: pd.DataFrame) -> None:
@@ -336,10 +407,16 @@ def _conform(cur: duckdb.DuckDBPyConnection, step: Step, frame: pd.DataFrame) ->
     cur.unregister(view)
 
 
+def _read_stored(cur: duckdb.DuckDBPyConnection, names: Iterable[str]) -> None:
+    """The stored steps ``names`` as views named like the steps (one round trip)."""
+    views = [f"create temp view {STEPS[name].relation} as select * from {STORED_PREFIX}{name};" for name in names]
+    if views:
+        cur.execute("\n".join(views))
+
+
 def _run_step(cur: duckdb.DuckDBPyConnection, step: Step, params: dict[str, Any], loaded: frozenset[str],
               stored: set[str]) -> None:
-    if step.name in stored:
-        cur.execute(f"create temp view {step.relation} as select * from {STORED_PREFIX}{step.name}")
+    if step.name in stored:  # its view was made with the lane's others (_read_stored)
         return
     if step.name == "manual_scores":
         ids = ([cid for (cid,) in cur.execute(MANUAL_CRITERIA_SQL).fetchall()]
@@ -350,6 +427,112 @@ def _run_step(cur: duckdb.DuckDBPyConnection, step: Step, params: dict[str, Any]
         run(cur, f"create temp table {step.relation} as {text}", {**params, **extra})
         return
     run(cur, f"create temp table {step.relation} as {sql(step.name)}", params)
+
+
+def _fetch_step(cur: duckdb.DuckDBPyConnection, step: Step) -> Any:
+    """A step's rows as an Arrow table, in account order where it has an account_id."""
+    cur.complete()  # a result left unread by an earlier execute() would block sql()
+    order = " order by account_id" if step.per_account else ""
+    return cur.sql(f"select * from {step.relation}{order}").to_arrow_table()
+
+
+class _Handoff:
+    """A step's Arrow rows passed from one lane to the other (or the lane's failure)."""
+
+    def __init__(self) -> None:
+        self._ready = threading.Event()
+        self._table: Any = None
+        self._error: BaseException | None = None
+
+    def put(self, table: Any) -> None:
+        self._table = table
+        self._ready.set()
+
+    def fail(self, error: BaseException) -> None:
+        self._error = error
+        self._ready.set()
+
+    def get(self) -> Any:
+        self._ready.wait()
+        if self._error is not None:
+            raise PipelineError("a step of the other lane failed") from self._error
+        return self._table
+
+
+class _Lane:
+    """One cursor running its share of the steps in dependency order. A step of the other
+    lane is waited for and its rows registered on this cursor under the step's name."""
+
+    def __init__(self, cur: duckdb.DuckDBPyConnection, steps: list[str], done: set[str],
+                 handoffs: dict[str, _Handoff], shared: set[str], run_one: Any,
+                 timings: dict[str, float] | None) -> None:
+        self.cur = cur
+        self.steps = steps
+        self.done = done  # given or stored: made from what is there, reading no other step
+        self.handoffs = handoffs  # steps of either lane another lane reads
+        self.shared = shared  # of this lane's steps, those to hand off
+        self.run_one = run_one
+        self.timings = timings
+        self.fetched: dict[str, Any] = {}
+        self.registered: set[str] = set()
+        self.error: BaseException | None = None
+
+    def receive(self, name: str) -> None:
+        if name in self.registered:
+            return
+        table = self.handoffs[name].get()
+        # a temporary table like the lane's own steps (a registered Arrow view reads
+        # differently: its results stream, so a fetchone() leaves the cursor busy)
+        source = f"handoff_{name}"
+        self.cur.register(source, table)
+        try:
+            self.cur.execute(f"create temp table {STEPS[name].relation} as select * from {source}")
+        finally:
+            self.cur.unregister(source)
+        self.fetched[name] = table
+        self.registered.add(name)
+
+    def run(self) -> None:
+        mine = set(self.steps)
+        try:
+            for name in self.steps:
+                for before in () if name in self.done else STEPS[name].after:
+                    if before not in mine and before in self.handoffs:
+                        self.receive(before)
+                started = time.perf_counter()
+                self.run_one(self.cur, name)
+                if name in self.shared:
+                    table = _fetch_step(self.cur, STEPS[name])
+                    self.fetched[name] = table
+                    self.handoffs[name].put(table)
+                if self.timings is not None:
+                    self.timings[name] = time.perf_counter() - started
+        except BaseException as error:
+            for name in self.shared:  # the other lane must not wait for what will not come
+                self.handoffs[name].fail(error)
+            raise
+
+    def run_caught(self) -> None:
+        """``run`` in a thread of its own: an error is kept for the caller's thread."""
+        try:
+            self.run()
+        except BaseException as error:
+            self.error = error
+
+
+def _lanes(order: tuple[str, ...], done: set[str]) -> tuple[list[str], list[str]]:
+    """(main, side) steps: the side lane computes ``SIDE_STEPS`` and what only they need, the
+    main lane the rest. A ``done`` step (given or stored: a view or a copy, no work) is made on
+    every lane that reads it."""
+    side_targets = [name for name in SIDE_STEPS if name in order and name not in done]
+    if not side_targets:
+        return list(order), []
+    side_needs = set(needed_steps(side_targets, done))
+    main_needs = set(needed_steps([n for n in order if n not in SIDE_STEPS], done))
+    computed_side = {n for n in side_needs - done if n in SIDE_STEPS or n not in main_needs}
+    side = [n for n in order if n in computed_side or (n in done and n in side_needs)]
+    main = [n for n in order if n not in computed_side]
+    return main, side
 
 
 @contextmanager
@@ -364,41 +547,88 @@ def run_pipeline(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.d
     "given this coverage, expect this health". The step tables disappear with the cursor
     when the ``with`` block ends. ``timings``, when given, receives the seconds each step took
     (the benchmark's per-step costs).
+
+    Two lanes: the steps of ``SIDE_STEPS`` (and what only they need) run on a second cursor in
+    a thread while the main cursor computes coverage — most steps are one scan of one row
+    group (a single thread inside DuckDB), so two lanes use two cores. A step one lane hands
+    to the other travels as Arrow (in account order, as the frames need it anyway); at the
+    end every step is readable on the main cursor by its name.
     """
     given = dict(given or {})
-    order = needed_steps(targets, given)
-    present = present_tables(con)
-    loaded = frozenset(present & set(TABLES))
+    rel = relations(con)
+    loaded = frozenset(rel.present & set(TABLES))
     cur = con.cursor()
+    side_cur: duckdb.DuckDBPyConnection | None = None
     try:
         add_stand_ins(cur, loaded)
-        stored = _stored_for(cur, present, as_of)
+        stored = _stored_for(cur, rel, loaded, as_of)
+        # a stored step's own inputs are not needed (unless another step needs them)
+        order = needed_steps(targets, set(given) | stored)
         params = step_params(settings, as_of, loaded)
-        for name in order:
-            started = time.perf_counter()
+
+        def run_one(lane_cur: duckdb.DuckDBPyConnection, name: str) -> None:
             if name in given:
-                _conform(cur, STEPS[name], given[name])
+                _conform(lane_cur, STEPS[name], given[name])
             else:
-                _run_step(cur, STEPS[name], params, loaded, stored)
-            if timings is not None:
-                timings[name] = time.perf_counter() - started
-        yield StepResults(cur, settings, as_of, loaded, order)
+                _run_step(lane_cur, STEPS[name], params, loaded, stored)
+
+        done = set(given) | stored
+        main, side = _lanes(order, done)
+        if not any(n not in done for n in main):
+            main, side = list(order), []  # nothing to do side by side
+        computed_side = {n for n in side if n not in done}
+        # computed on one lane, read on the other; and every side step, for the main cursor
+        crossing = computed_side | {before for name in computed_side for before in STEPS[name].after
+                                    if before not in done and before not in computed_side}
+        handoffs = {name: _Handoff() for name in crossing}
+        main_lane = _Lane(cur, main, done, handoffs, crossing - computed_side, run_one, timings)
+        _read_stored(cur, [name for name in main if name in stored and name not in given])
+        fetched: dict[str, Any] = {}
+        if side:
+            side_cur = con.cursor()
+            add_stand_ins(side_cur, loaded)
+            _read_stored(side_cur, [name for name in side if name in stored and name not in given])
+            side_lane = _Lane(side_cur, side, done, handoffs, computed_side, run_one, timings)
+            worker = threading.Thread(target=side_lane.run_caught, name="kam-pipeline-side", daemon=True)
+            worker.start()
+            try:
+                main_lane.run()
+                for name in side:  # the side lane's results, readable on the main cursor
+                    if name in computed_side:
+                        main_lane.receive(name)
+            except PipelineError:
+                worker.join()
+                if side_lane.error is not None:  # the side lane's own error says more
+                    raise side_lane.error from None
+                raise
+            finally:
+                worker.join()
+            if side_lane.error is not None:
+                raise side_lane.error
+            fetched.update(side_lane.fetched)
+        else:
+            main_lane.run()
+        fetched.update(main_lane.fetched)
+        yield StepResults(cur, settings, as_of, loaded, order, fetched)
     finally:
+        if side_cur is not None:
+            side_cur.close()
         cur.close()
 
 
 def store_static_steps(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[str]:
-    """Compute the static steps for the as-of date in force and store them in the database.
+    """Compute the static steps for the as-of date in force, and the keyed steps, and store
+    them in the database.
 
     Called by the loader once the tables are loaded (its connection is writable). A run for
-    that as-of date then reads the stored results (``kam_step_<name>``); a run for another
-    date computes them. Returns the names stored.
+    that as-of date then reads the stored static results (``kam_step_<name>``); a run for
+    another date computes them. A run reads the stored keyed results while the tables they
+    read are the export (see the module's docstring). Returns the names stored.
     """
     from kam_core.asof import resolve_as_of
 
     as_of = resolve_as_of(con, settings)
-    present = present_tables(con)
-    loaded = frozenset(present & set(TABLES))
+    loaded = frozenset(relations(con).present & set(TABLES))
     cur = con.cursor()
     try:
         add_stand_ins(cur, loaded)
@@ -406,9 +636,20 @@ def store_static_steps(con: duckdb.DuckDBPyConnection, settings: Settings) -> li
         for name in STATIC_STEPS:
             table = quote_ident(STORED_PREFIX + name)
             run(cur, f"create or replace table {table} as {sql(name)}", params)
+        for name in KEYED_STEPS:  # computed afresh below, never read from an earlier store
+            cur.execute(f"drop table if exists {quote_ident(STORED_PREFIX + name)}")
         cur.execute(f"create or replace table {STORED_INDEX} (step varchar, as_of date)")
         values = ", ".join(f"({quote_literal(name)}, $as_of)" for name in STATIC_STEPS)
         cur.execute(f"insert into {STORED_INDEX} values {values}", {"as_of": as_of})
     finally:
         cur.close()
-    return list(STATIC_STEPS)
+    # the keyed steps, computed by a run (it reads the static steps just stored); stored in
+    # account order, so that their readers group by account over runs of equal numbers
+    with run_pipeline(con, settings, as_of, KEYED_STEPS) as steps:
+        for name in KEYED_STEPS:
+            table = quote_ident(STORED_PREFIX + name)
+            columns = {c for (c,) in steps.cursor.execute(f"select column_name from (describe {STEPS[name].relation})"
+                                                         ).fetchall()}
+            order = " order by account_no" if "account_no" in columns else ""
+            steps.cursor.execute(f"create or replace table {table} as select * from {STEPS[name].relation}{order}")
+    return [*STATIC_STEPS, *KEYED_STEPS]

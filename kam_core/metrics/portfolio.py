@@ -37,7 +37,10 @@ scores 0. A manual criterion takes its score from ``criterion_scores``; a missin
 from __future__ import annotations
 
 import datetime as dt
+import os
+import weakref
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,13 +95,6 @@ def key_tiers(settings: Settings) -> list[str]:
 # SQL
 # ---------------------------------------------------------------------------------------
 
-# The metrics frame: derived metric values and the manual criteria's scores per account.
-METRICS_FRAME_SQL = """
-select *
-from step_account_metrics
-inner join step_manual_scores using (account_id, name)
-order by account_id
-"""
 
 CRITERIA_SQL = """
 select
@@ -151,8 +147,9 @@ def account_metrics(
 
 
 def metrics_frame(steps: Any) -> pd.DataFrame:
-    """The metrics frame of a pipeline run that ran account_metrics and manual_scores."""
-    frame = steps.query(METRICS_FRAME_SQL)
+    """The metrics frame of a pipeline run that ran account_metrics (derived metric values
+    and the manual criteria's scores per account)."""
+    frame = steps.frame("account_metrics")
     frame = frame.astype({"account_id": "str", "name": "str"})
     return percent_ranks(frame)
 
@@ -162,22 +159,35 @@ def percent_ranks(metrics: pd.DataFrame) -> pd.DataFrame:
     ``percent_rank()`` — (rank − 1) / (n − 1) among the accounts that have the metric,
     rounded to 6 decimals, ties taking the lowest rank, n = 1 giving 0 — computed column
     by column in numpy: an account's rank − 1 is the number of values below its own (one
-    sort per metric; fifteen window sorts in DuckDB took 0.9 s at 100k accounts)."""
-    ranks: dict[str, np.ndarray] = {}
-    for metric, column in zip(DERIVED_METRICS, RANK_COLUMNS, strict=True):
-        values = np.round(metrics[metric].to_numpy(dtype="float64", na_value=np.nan), 6)
-        present = np.flatnonzero(~np.isnan(values))
-        order = present[np.argsort(values[present])]  # (ties share a rank: any order will do)
-        ordered = values[order]
-        # in sorted order, each value's rank − 1 is the position of its first equal value
-        first = np.ones(len(ordered), dtype=bool)
-        first[1:] = ordered[1:] != ordered[:-1]
-        below = np.maximum.accumulate(np.where(first, np.arange(len(ordered)), 0)).astype("float64")
-        result = np.full(len(values), np.nan)
-        result[order] = below / (len(ordered) - 1) if len(ordered) > 1 else 0.0
-        ranks[column] = result
+    sort per metric; fifteen window sorts in DuckDB took 0.9 s at 100k accounts). Large
+    frames sort their metrics on every core (numpy releases the GIL while it sorts)."""
+    columns = [metrics[metric].to_numpy(dtype="float64", na_value=np.nan) for metric in DERIVED_METRICS]
+    if len(metrics) >= _PARALLEL_RANKS and (os.cpu_count() or 1) > 1:
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            ranked = list(pool.map(_percent_rank, columns))
+    else:
+        ranked = [_percent_rank(values) for values in columns]
     kept = metrics.drop(columns=[c for c in RANK_COLUMNS if c in metrics.columns])
-    return pd.concat([kept, pd.DataFrame(ranks, index=metrics.index)], axis=1)
+    return pd.concat([kept, pd.DataFrame(dict(zip(RANK_COLUMNS, ranked, strict=True)), index=metrics.index)],
+                     axis=1)
+
+
+# From how many accounts the percent ranks are sorted on several cores.
+_PARALLEL_RANKS = 20_000
+
+
+def _percent_rank(column: np.ndarray) -> np.ndarray:
+    values = np.round(column, 6)
+    present = np.flatnonzero(~np.isnan(values))
+    order = present[np.argsort(values[present])]  # (ties share a rank: any order will do)
+    ordered = values[order]
+    # in sorted order, each value's rank − 1 is the position of its first equal value
+    first = np.ones(len(ordered), dtype=bool)
+    first[1:] = ordered[1:] != ordered[:-1]
+    below = np.maximum.accumulate(np.where(first, np.arange(len(ordered)), 0)).astype("float64")
+    result = np.full(len(values), np.nan)
+    result[order] = below / (len(ordered) - 1) if len(ordered) > 1 else 0.0
+    return result
 
 
 # ---------------------------------------------------------------------------------------
@@ -193,15 +203,28 @@ def effective_criteria(con: duckdb.DuckDBPyConnection, settings: Settings) -> pd
     criterion's axis). None when no criteria table was loaded. The table is small (a few
     dozen rows), so the override is applied in pandas.
     """
-    if "criteria" not in loaded_inputs(con):
+    try:
+        rows = con.execute(CRITERIA_SQL).fetchall()
+    except duckdb.CatalogException:  # no criteria table was loaded
         return None
-    criteria = fetch_frame(con, CRITERIA_SQL)
-    overrides = settings.criteria_weights
-    if overrides:
-        override = criteria["criterion_id"].map(overrides)
-        criteria["weight"] = override.where(override.notna(), criteria["weight"])
-    criteria["weight"] = criteria["weight"].astype("float64").fillna(0.0)
-    criteria["axis_weight"] = criteria.groupby("axis")["weight"].transform("sum").astype("float64")
+    # (a few dozen rows: plain Python, cheaper than a DataFrame round trip)
+    overrides = settings.criteria_weights or {}
+    weights = [overrides.get(cid) if overrides.get(cid) is not None else weight for cid, _, _, weight, _ in rows]
+    weights = [0.0 if weight is None else float(weight) for weight in weights]
+    axis_totals: dict[str, float] = {}
+    for (_, _, axis, _, _), weight in zip(rows, weights, strict=True):
+        if axis is not None:
+            axis_totals[axis] = axis_totals.get(axis, 0.0) + weight
+    columns = list(zip(*rows, strict=True)) if rows else [[], [], [], [], []]
+    criteria = pd.DataFrame({
+        "criterion_id": pd.Series(columns[0], dtype="str"),
+        "name": pd.Series(columns[1], dtype="str"),
+        "axis": pd.Series(columns[2], dtype="str"),
+        "weight": np.array(weights, dtype="float64"),
+        "source": pd.Series(columns[4], dtype="str"),
+        "axis_weight": np.array([np.nan if axis is None else axis_totals[axis] for axis in columns[2]],
+                                dtype="float64"),
+    })
     unknown = sorted(set(criteria["source"]) - {"manual", *DERIVED_METRICS})
     if unknown:
         raise PortfolioError(
@@ -222,6 +245,14 @@ class ScoreMatrix:
     missing: np.ndarray
 
 
+# The score matrices of the latest complete metrics frames: a re-score after a weight change
+# (the weight editor) finds its matrix here. The matrix depends on the frame and on the
+# criteria's ids and sources, not on the weights; an entry lives as long as its frame (metrics
+# frames are not changed in place: every producer makes a new one).
+_MATRICES: dict[int, tuple[weakref.ref, tuple, ScoreMatrix]] = {}
+_MATRICES_KEPT = 4
+
+
 def score_matrix(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.date | str | None,
                  metrics: pd.DataFrame | None, criteria: pd.DataFrame) -> ScoreMatrix:
     """The criterion-score matrix from a metrics frame (``account_metrics``).
@@ -229,6 +260,26 @@ def score_matrix(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.d
     A frame of metric values alone (without ranks, manual scores or names) is completed:
     ranks by ``percent_ranks``, manual scores and names by the pipeline's manual_scores step.
     """
+    manual = [MANUAL_PREFIX + cid for cid, source in zip(criteria["criterion_id"], criteria["source"], strict=True)
+              if source == "manual"]
+    if metrics is None or not {"name", *RANK_COLUMNS, *manual} <= set(metrics.columns):
+        return _score_matrix(con, settings, as_of, metrics, criteria)  # completed from the database: not kept
+    key = (tuple(criteria["criterion_id"]), tuple(criteria["source"]), len(metrics), tuple(metrics.columns))
+    cached = _MATRICES.get(id(metrics))
+    if cached is not None and cached[0]() is metrics and cached[1] == key:
+        kept = cached[2]
+        return ScoreMatrix(kept.accounts, criteria.reset_index(drop=True), kept.scores, kept.missing)
+    matrix = _score_matrix(con, settings, as_of, metrics, criteria)
+    for stale in [k for k, (ref, _, _) in _MATRICES.items() if ref() is None]:
+        del _MATRICES[stale]
+    while len(_MATRICES) >= _MATRICES_KEPT:
+        del _MATRICES[next(iter(_MATRICES))]
+    _MATRICES[id(metrics)] = (weakref.ref(metrics), key, matrix)
+    return matrix
+
+
+def _score_matrix(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.date | str | None,
+                  metrics: pd.DataFrame | None, criteria: pd.DataFrame) -> ScoreMatrix:
     if metrics is None:
         metrics = account_metrics(con, settings, as_of)
     missing = [c for c in ("account_id", *DERIVED_METRICS) if c not in metrics.columns]
@@ -307,10 +358,10 @@ def score_portfolio(
     reached = attractiveness[:, None] >= thresholds[None, :]
     tier_rank = np.where(reached.any(axis=1), reached.argmax(axis=1), -1)
     has_tier = ~np.isnan(attractiveness) & (tier_rank >= 0)
-    names = np.array([name for name, _ in tiers], dtype=object)
     a_high = attractiveness >= float(settings.quadrant_attractiveness)
     s_high = strength >= float(settings.quadrant_strength)
-    quadrant = np.select([a_high & s_high, a_high, s_high], ["strategic", "star", "status"], "streamline")
+    # positions in QUADRANTS: strategic, star, status, streamline
+    quadrant = np.where(a_high, np.where(s_high, 0, 1), np.where(s_high, 2, 3))
     has_quadrant = ~np.isnan(attractiveness) & ~np.isnan(strength)
     stability = tier_stability(
         matrix.scores[:, on_attractiveness],
@@ -322,25 +373,33 @@ def score_portfolio(
         spread=float(settings.stability_spread),
         seed=int(settings.stability_seed),
     )
+    n = len(matrix.accounts)
     out = {
         "account_id": matrix.accounts["account_id"].astype("str"),
         "name": matrix.accounts["name"].astype("str"),
         "attractiveness": attractiveness,
         "strength": strength,
-        "missing_criteria": pd.array((matrix.missing & counted).sum(axis=1), dtype="Int64"),
-        "tier": pd.Series(np.where(has_tier, names[np.maximum(tier_rank, 0)] if len(names) else None, None),
-                          dtype="str"),
-        "tier_rank": pd.array(np.where(has_tier, tier_rank, 0), dtype="Int64"),
-        "quadrant": pd.Series(np.where(has_quadrant, quadrant, None), dtype="str"),
+        "missing_criteria": pd.arrays.IntegerArray((matrix.missing & counted).sum(axis=1).astype("int64"),
+                                                   np.zeros(n, dtype=bool)),
+        "tier": _labels([name for name, _ in tiers], tier_rank, has_tier),
+        "tier_rank": pd.arrays.IntegerArray(np.where(has_tier, tier_rank, 0).astype("int64"), ~has_tier),
+        "quadrant": _labels(list(QUADRANTS), quadrant, has_quadrant),
         "tier_stability": stability,
-        "is_borderline": pd.array(
-            np.where(np.isnan(stability), None, np.round(stability, 6) < settings.borderline_stability),
-            dtype="boolean"),
+        "is_borderline": pd.arrays.BooleanArray(
+            np.round(np.nan_to_num(stability), 6) < settings.borderline_stability, np.isnan(stability)),
     }
-    frame = pd.DataFrame(out)
-    frame.loc[~has_tier, "tier_rank"] = pd.NA
-    scores = pd.DataFrame({f"score_{cid}": matrix.scores[:, j] for j, cid in enumerate(matrix.criteria["criterion_id"])})
-    return pd.concat([frame, scores], axis=1)
+    for j, cid in enumerate(matrix.criteria["criterion_id"]):
+        out[f"score_{cid}"] = matrix.scores[:, j]
+    return pd.DataFrame(out)
+
+
+def _labels(names: list[str], codes: np.ndarray, present: np.ndarray) -> pd.Series:
+    """``names[code]`` per row (null where not ``present``) as a text column, made in Arrow
+    (no Python string per row)."""
+    import pyarrow as pa
+
+    indices = pa.array(np.where(present, codes, 0).astype("int64"), mask=~present)
+    return pa.chunked_array([pa.array(names or [""], type=pa.string()).take(indices)]).to_pandas()
 
 
 def _unscored(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -379,13 +438,13 @@ def tier_stability(
     (a criteria × runs matrix), recomputes attractiveness rounded to 6 decimals and checks
     whether it stays within the account's tier band ``[own threshold, next threshold up)``.
     Accounts that provably stay in their band under every perturbation are not recomputed
-    (same result, less work).
+    (same result, less work); the others are computed in blocks on every core.
     Accounts without attractiveness (``has_attractiveness`` false) get NaN; so does
     everyone when the weights sum to 0.
 
     Vectorised on purpose: the criterion-score matrix (accounts × criteria) times the
-    perturbed weight matrix (criteria × runs) in numpy, in blocks of runs — well under a
-    second at 100k accounts, no Python loop over accounts.
+    perturbed weight matrix (criteria × runs) in numpy, in blocks of accounts — well under a
+    tenth of a second at 100k accounts, no Python loop over accounts.
     """
     n_accounts = scores.shape[0]
     result = np.full(n_accounts, np.nan)
@@ -405,16 +464,20 @@ def tier_stability(
     lower = np.concatenate([bounds, [-np.inf]])[rank]
     upper = np.concatenate([[np.inf], bounds])[rank]
 
-    # Accounts that no perturbation can move out of their band keep it in every run.
-    # With weights wᵢ·fᵢ, fᵢ ∈ [1 − δ, 1 + δ], attractiveness A moves from A₀ by at most
-    # 10·δ·Σ wᵢ·|sᵢ − A₀/10| / ((1 − δ)·Σ wᵢ)  (the numerator Σ wᵢfᵢ(sᵢ − A₀/10) is at most
-    # δ·Σ wᵢ|sᵢ − A₀/10| since Σ wᵢ(sᵢ − A₀/10) = 0; the denominator at least (1 − δ)·Σ wᵢ).
+    # Accounts that no perturbation can move out of their band keep it in every run. With
+    # weights wᵢ·fᵢ, fᵢ ∈ [1 − δ, 1 + δ], attractiveness A ≥ lower ⟺ Σ wᵢfᵢ(10sᵢ − lower) ≥ 0,
+    # whose least value over that box is Σ wᵢgᵢ − δ·Σ wᵢ|gᵢ| (gᵢ = 10sᵢ − lower); likewise the
+    # largest of Σ wᵢfᵢ(10sᵢ − upper). Dividing by Σ wᵢfᵢ ≤ (1 + δ)·Σ wᵢ < 10·Σ wᵢ, a margin of
+    # 10⁻⁵·Σ wᵢ keeps clear of the rounding at 6 decimals.
     total = weights.sum()
-    base = scores @ weights / total  # A₀ / 10
     if spread < 1:
-        reach = 10 * spread * (np.abs(scores - base[:, None]) @ weights) / ((1 - spread) * total)
-        margin = 1e-6  # stay clear of the rounding at 6 decimals
-        safe = (10 * base - reach > lower + margin) & (10 * base + reach < upper - margin)
+        margin = 1e-5 * total
+        with np.errstate(invalid="ignore"):  # an infinite bound: that side cannot be left
+            below = 10 * scores - lower[:, None]
+            above = 10 * scores - upper[:, None]
+            keeps_lower = np.isneginf(lower) | (below @ weights - spread * (np.abs(below) @ weights) > margin)
+            keeps_upper = np.isposinf(upper) | (above @ weights + spread * (np.abs(above) @ weights) < -margin)
+        safe = keeps_lower & keeps_upper
     else:
         safe = np.zeros(n_accounts, dtype=bool)
     kept = np.where(safe, runs, 0).astype("int64")
@@ -425,19 +488,28 @@ def tier_stability(
     # Work in millionths with 10 / Σw folded into the weights: one product per block.
     # round(A, 6) >= t  ⟺  A·10⁶ >= t·10⁶ − 0.5 (up to exact half-way ties, which random
     # weights do not hit), so no separate rounding pass is needed.
-    scaled = perturbed * (1e7 / perturbed.sum(axis=0))
+    scaled = np.ascontiguousarray(perturbed * (1e7 / perturbed.sum(axis=0)))
     todo = np.flatnonzero(~safe & has_attractiveness)
     if todo.size:
         sub_scores = scores[todo]
         low = (lower[todo] * 1e6 - 0.5)[:, None]
         high = (upper[todo] * 1e6 - 0.5)[:, None]
-        block = 50  # runs per product: bounds memory to accounts × 50 doubles
-        for start in range(0, runs, block):
-            # a contiguous copy: a column slice as the right operand is several times slower
-            block_weights = np.ascontiguousarray(scaled[:, start : start + block])
-            attractiveness = sub_scores @ block_weights
-            inside = (attractiveness >= low) & (attractiveness < high)
-            kept[todo] += inside.sum(axis=1)
+
+        def inside(rows: slice) -> np.ndarray:
+            # a block of accounts × runs; einsum, not BLAS: with a handful of criteria the
+            # BLAS product is several times slower here (measured), and it spawns threads
+            attractiveness = np.einsum("ij,jk->ik", sub_scores[rows], scaled)
+            return ((attractiveness >= low[rows]) & (attractiveness < high[rows])).sum(axis=1)
+
+        # blocks of accounts (bounded memory), on every core: numpy releases the GIL
+        block = 4096
+        blocks = [slice(start, start + block) for start in range(0, todo.size, block)]
+        if len(blocks) > 1 and (os.cpu_count() or 1) > 1:
+            with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+                counts = list(pool.map(inside, blocks))
+        else:
+            counts = [inside(rows) for rows in blocks]
+        kept[todo] += np.concatenate(counts)
     result = kept / runs
     result[~has_attractiveness] = np.nan
     return result

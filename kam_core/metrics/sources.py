@@ -21,8 +21,10 @@ list of what each table fills, behind every "needs X.csv" message.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import duckdb
 
@@ -63,18 +65,69 @@ FILLS: dict[str, dict[str, str]] = {
 }
 
 
-PRESENT_TABLES_SQL = """
-select table_name
-from information_schema.tables
-where table_schema = 'main'
-    and table_catalog <> 'temp'
+# The tables and views of the connection's databases, not its temporary ones (the stand-ins
+# and step tables of a run are temporary: they never count as loaded); a view with its text.
+RELATIONS_SQL = """
+select
+    table_name as name,
+    database_name as catalog,
+    database_name = current_database() as is_default,
+    null as view_sql,
+from duckdb_tables()
+where schema_name = 'main'
+    and not temporary
+union all
+select
+    view_name as name,
+    database_name as catalog,
+    database_name = current_database() as is_default,
+    sql as view_sql,
+from duckdb_views()
+where schema_name = 'main'
+    and not temporary
+    and not internal
 """
+
+# A view that reads a table of an attached database as it is (``kam_core.dataset``).
+_PLAIN_VIEW = re.compile(r"create view (\w+) as select \* from (\w+)\.main\.(\w+);?", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Relations:
+    """What the connection's bare table names read.
+
+    ``present``: every table and view name (loaded or stored, not temporary). ``plain``: the
+    names that read a database table unchanged — a table of the default database, or a view
+    that is ``select * from <catalog>.main.<same name>`` (a dataset connection's plain view;
+    a view the workbench laid the team's edits over is not plain) — each with the catalog of
+    that table, so a stored result can be matched with the tables it was computed from.
+    """
+
+    present: frozenset[str]
+    plain: Mapping[str, str]
+
+
+def relations(con: duckdb.DuckDBPyConnection) -> Relations:
+    """The connection's relations (one catalog query)."""
+    present: set[str] = set()
+    plain: dict[str, str] = {}
+    for name, catalog, is_default, view_sql in con.execute(RELATIONS_SQL).fetchall():
+        present.add(name)
+        if not is_default:  # a bare name reads the default database's relation
+            continue
+        if view_sql is None:
+            plain[name] = catalog
+            continue
+        match = _PLAIN_VIEW.fullmatch(" ".join(view_sql.split()))
+        if match and match.group(1) == name == match.group(3):
+            plain[name] = match.group(2)
+    return Relations(frozenset(present), plain)
 
 
 def present_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
     """Names of the tables and views of the connection's databases, not its temporary ones
     (the stand-ins and step tables of a run are temporary: they never count as loaded)."""
-    return {name for (name,) in con.execute(PRESENT_TABLES_SQL).fetchall()}
+    return set(relations(con).present)
 
 
 def loaded_inputs(con: duckdb.DuckDBPyConnection) -> frozenset[str]:

@@ -1,6 +1,7 @@
 -- Step "account_metrics": every metric a derived criterion may name (spec §3.1), one row
--- per account, as doubles (null: the account does not have the metric). Inputs: accounts
--- and the steps coverage and growth.
+-- per account, as doubles (null: the account does not have the metric), then the manual
+-- criteria's scores (the scoring inputs in one row). Inputs: accounts and the steps
+-- coverage, growth and manual_scores.
 select
     accounts.account_id,
     accounts.name,
@@ -22,8 +23,12 @@ select
     cast(growth.open_pipeline as double) as open_pipeline,
     cast(growth.weighted_pipeline as double) as weighted_pipeline,
     cast(growth.win_rate as double) as win_rate,
+    -- manual_score_<criterion_id>, one per manual criterion
+    manual.* exclude (account_id, name),
 from accounts
 left join step_coverage as coverage
     on coverage.account_id = accounts.account_id
 left join step_growth as growth
     on growth.account_id = accounts.account_id
+left join step_manual_scores as manual
+    on manual.account_id = accounts.account_id

@@ -1,6 +1,7 @@
--- Step "coverage": relationship coverage per account (spec §3.2). Inputs: accounts,
--- contacts, relationships, team. Only active contacts and active members count; without a
--- team table every member counts as active.
+-- Step "coverage": relationship coverage per account (spec §3.2). Inputs: the steps names,
+-- members, contact_links and account_contacts (which read accounts, contacts, relationships
+-- and team). Only active contacts and active members count; without a team
+-- table every member counts as active.
 --
 -- e = strength / 4 × 0.5^(days since last contact / half life); eᶜ = best e of a contact.
 -- The key-person dependency keeps, per contact, the best e (member m1) and the best e of a
@@ -8,100 +9,53 @@
 -- to e2, so loss(m) = Σ vᶜ·(e1 − e2) over them and a tie for the best loses nothing.
 with
 
--- each contact's piece value and attitude value from the settings (looked up in the two
--- parameter lists: cheaper than joining value tables once the relationships are joined)
-active_contacts as not materialized (
-    select
-        contact_id,
-        account_id,
-        coalesce(piece, 'pawn') as piece,
-        coalesce(
-            list_extract($piece_values::double[], list_position($piece_names::varchar[], coalesce(piece, 'pawn'))),
-            0
-        ) as piece_value,
-        -- 2 king, 1 queen or rook: the key players
-        case piece when 'king' then 2 when 'queen' then 1 when 'rook' then 1 else 0 end as key_piece,
-        coalesce(attitude, 'neutral') as attitude,
-        coalesce(
-            list_extract(
-                $attitude_values::double[], list_position($attitude_names::varchar[], coalesce(attitude, 'neutral'))
-            ),
-            0
-        ) as attitude_value,
-    from contacts
-    where coalesce(is_active, true)
-),
-
--- a member is active when the team table says so (blank: active); a member the team table
--- does not know is not; without a team table every member counts as active
-members as (
-    select
-        member_id,
-        coalesce(is_active, true) as is_active,
-    from team
-),
-
-effective_relationships as (
-    select
-        active_contacts.account_id,
-        relationships.contact_id,
-        relationships.member_id,
-        relationships.strength,
-        active_contacts.key_piece,
-        active_contacts.piece_value,
-        -- a last contact after as_of counts as 0 days; no date: no decay
-        relationships.strength / 4 * pow(
-            0.5,
-            coalesce(greatest(date_diff('day', relationships.last_contact_date, $as_of::date), 0), 0)
-                / $half_life_days::double
-        ) as effective_strength,
-    from relationships
-    inner join active_contacts
-        on active_contacts.contact_id = relationships.contact_id
-    left join members
-        on members.member_id = relationships.member_id
-    where coalesce(members.is_active, not $has_team)
-),
-
+-- each contact's best relationship (the first on a tie: a tie loses nothing, whoever holds
+-- it) and the runner-up: (member, contact) is the relationships key, so every other link of
+-- the list belongs to a different member
 contact_best as (
-    -- (member, contact) is the relationships key, so the second value of the top-2
-    -- list belongs to a different member than the first. Grouped by account too, and the
-    -- piece as a number: both cheaper than carrying text through the aggregate.
     select
-        account_id,
-        contact_id,
-        max(piece_value) as piece_value,
-        max(key_piece) as key_piece,
-        max(effective_strength) as best_strength,
-        arg_max(member_id, effective_strength) as best_member_id,
-        coalesce(max(effective_strength, 2)[2], 0) as second_strength,
-    from effective_relationships
-    group by account_id, contact_id
+        account_no,
+        key_piece,
+        coalesce(($piece_values_by_code::double[])[piece_code], 0) as piece_value,
+        strengths[best] as best_strength,
+        -- (most contacts have one or two relationships: no list filter for those)
+        case
+            when len(strengths) = 1 then 0
+            when len(strengths) = 2 then list_min(strengths)
+            else coalesce(list_max(list_filter(strengths, lambda strength, i: i <> best)), 0)
+        end as second_strength,
+        links[best].member_no as best_member_no,
+        links[best].is_shared as best_is_shared,
+    from (
+        select
+            *,
+            list_position(strengths, list_max(strengths)) as best,
+        from (
+            select
+                account_no,
+                piece_code,
+                key_piece,
+                links,
+                -- e; a last contact after as_of counts as 0 days; no date: no decay
+                list_transform(
+                    links,
+                    lambda link: link.strength / 4 * pow(
+                        0.5,
+                        coalesce(greatest($as_of::date - link.last_contact_date, 0), 0) / $half_life_days::double
+                    )
+                ) as strengths,
+            from step_contact_links
+        )
+    )
 ),
 
-account_contacts as (
+-- per account, in one pass. What a member would take along on leaving: a member holding no
+-- other contact of the account takes one contact's loss (the largest such, the smallest
+-- member_id on a tie: members are numbered in member_id order); the losses of members who
+-- hold several contacts are listed, and summed per member below.
+account_reach as (
     select
-        account_id,
-        count(*) as contacts_count,
-        sum(piece_value) as total_value,
-        count(*) filter (where piece in ('king', 'queen', 'rook')) as key_players_count,
-        count(*) filter (where piece = 'king') as kings_count,
-        sum(piece_value * attitude_value) as support_balance,
-        count(*) filter (
-            where round(attitude_value, 6) < 0
-                and round(piece_value, 6) >= $high_influence_value
-        ) as high_influence_opponents,
-        -- the worst attitude among the active kings
-        arg_min(attitude, attitude_value) filter (where piece = 'king') as king_attitude,
-    from active_contacts
-    group by account_id
-),
-
--- per account and the member who holds a contact's best relationship
-member_reach as (
-    select
-        account_id,
-        best_member_id as member_id,
+        account_no,
         sum(piece_value * best_strength) as covered_value,
         -- key_piece: 2 king, 1 queen or rook
         count(*) filter (
@@ -110,62 +64,103 @@ member_reach as (
         count(*) filter (
             where key_piece = 2 and round(best_strength, 6) >= $covered_threshold
         ) as kings_covered_count,
-        -- removing the member lowers these contacts to their runner-up (ties lose nothing)
-        sum(piece_value * (best_strength - second_strength)) as value_lost,
+        max(piece_value * (best_strength - second_strength)) filter (where not best_is_shared)
+            as single_value_lost,
+        arg_min(best_member_no, (-piece_value * (best_strength - second_strength), best_member_no))
+            filter (where not best_is_shared) as single_member_no,
+        list({
+            'member_no': best_member_no,
+            'value_lost': piece_value * (best_strength - second_strength),
+        }) filter (where best_is_shared) as shared_losses,
     from contact_best
-    group by account_id, best_member_id
+    group by account_no
 ),
 
-account_reach as (
+-- the members who hold several contacts: each one's losses summed, the largest first
+shared_losses as (
     select
-        account_id,
-        sum(covered_value) as covered_value,
-        sum(key_players_covered_count) as key_players_covered_count,
-        sum(kings_covered_count) as kings_covered_count,
-        max(value_lost) as max_value_lost,
-        -- the smallest member_id on a tie
-        arg_min(member_id, (-value_lost, member_id)) as key_person_id,
-    from member_reach
-    group by account_id
+        account_no,
+        list_sort(list_transform(
+            list_distinct(list_transform(shared_losses, lambda loss: loss.member_no)),
+            lambda member: {
+                'negative_loss': -list_sum(list_transform(
+                    list_filter(shared_losses, lambda loss: loss.member_no = member),
+                    lambda loss: loss.value_lost
+                )),
+                'member_no': member,
+            }
+        ))[1] as largest,
+    from account_reach
+    where shared_losses is not null
 ),
 
-account_threads as (
+-- the contact-side figures from each account's list of active contacts
+account_contacts as (
     select
-        account_id,
-        count(distinct member_id) as threads,
-    from effective_relationships
-    where strength >= $thread_strength
-    group by account_id
+        account_no,
+        member_counts,
+        len(contacts) as contacts_count,
+        list_sum(list_transform(
+            contacts, lambda c: coalesce(($piece_values_by_code::double[])[c.piece_code], 0)
+        )) as total_value,
+        len(list_filter(contacts, lambda c: c.key_piece > 0)) as key_players_count,
+        len(list_filter(contacts, lambda c: c.key_piece = 2)) as kings_count,
+        list_sum(list_transform(
+            contacts,
+            lambda c: coalesce(($piece_values_by_code::double[])[c.piece_code], 0)
+                * coalesce(($attitude_values_by_code::double[])[c.attitude_code], 0)
+        )) as support_balance,
+        len(list_filter(
+            contacts,
+            lambda c: round(coalesce(($attitude_values_by_code::double[])[c.attitude_code], 0), 6) < 0
+                and round(coalesce(($piece_values_by_code::double[])[c.piece_code], 0), 6) >= $high_influence_value
+        )) as high_influence_opponents,
+        -- the worst attitude among the active kings
+        list_sort(list_transform(
+            list_filter(contacts, lambda c: c.key_piece = 2),
+            lambda c: {
+                'value': coalesce(($attitude_values_by_code::double[])[c.attitude_code], 0),
+                'attitude': ($attitudes::varchar[])[c.attitude_code],
+            }
+        ))[1].attitude as king_attitude,
+    from step_account_contacts
 ),
 
 account_coverage as (
     select
-        accounts.account_id,
-        account_contacts.contacts_count,
-        account_contacts.total_value,
-        coalesce(account_reach.covered_value, 0) as covered_value,
-        account_contacts.key_players_count,
-        coalesce(account_reach.key_players_covered_count, 0) as key_players_covered_count,
-        coalesce(account_contacts.kings_count, 0) as kings_count,
-        coalesce(account_reach.kings_covered_count, 0) as kings_covered_count,
-        account_contacts.support_balance,
-        account_contacts.high_influence_opponents,
-        account_contacts.king_attitude,
-        account_threads.threads,
-        account_reach.max_value_lost,
-        account_reach.key_person_id,
+        names.account_id,
+        counts.contacts_count,
+        counts.total_value,
+        coalesce(reach.covered_value, 0) as covered_value,
+        counts.key_players_count,
+        coalesce(reach.key_players_covered_count, 0) as key_players_covered_count,
+        coalesce(counts.kings_count, 0) as kings_count,
+        coalesce(reach.kings_covered_count, 0) as kings_covered_count,
+        counts.support_balance,
+        counts.high_influence_opponents,
+        counts.king_attitude,
+        counts.member_counts[$thread_strength + 1] as threads,
+        greatest(reach.single_value_lost, -shared.largest.negative_loss) as max_value_lost,
+        members.member_id as key_person_id,
         case
             when $has_contacts and $has_relationships
-                then 100 * coalesce(account_reach.covered_value, 0)
-                    / nullif(account_contacts.total_value, 0)
+                then 100 * coalesce(reach.covered_value, 0) / nullif(counts.total_value, 0)
         end as coverage,
-    from accounts
-    left join account_contacts
-        on account_contacts.account_id = accounts.account_id
-    left join account_reach
-        on account_reach.account_id = accounts.account_id
-    left join account_threads
-        on account_threads.account_id = accounts.account_id
+    from step_names as names
+    left join account_contacts as counts
+        on counts.account_no = names.account_no
+    left join account_reach as reach
+        on reach.account_no = names.account_no
+    left join shared_losses as shared
+        on shared.account_no = names.account_no
+    left join step_members as members
+        on members.member_no = case
+            when shared.largest is null or reach.single_value_lost > -shared.largest.negative_loss
+                then reach.single_member_no
+            when reach.single_value_lost is null or -shared.largest.negative_loss > reach.single_value_lost
+                then shared.largest.member_no
+            else least(reach.single_member_no, shared.largest.member_no)
+        end
 ),
 
 final as (

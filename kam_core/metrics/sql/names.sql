@@ -1,7 +1,9 @@
 -- Step "names": every account with the names of its account manager and mentor (their ids
--- when the team table does not know them). Inputs: accounts, team.
+-- when the team table does not know them), and its number in account_id order (the coverage
+-- steps group by it). Inputs: accounts, team.
 select
     accounts.account_id,
+    (row_number() over (order by accounts.account_id) - 1)::integer as account_no,
     accounts.name,
     accounts.industry,
     accounts.region,
