@@ -314,3 +314,17 @@ def test_no_criteria_table_gives_null_contributions() -> None:
     row = json.loads(out.getvalue())[0]
     assert row["contributions"] is None and row["attractiveness"] is None and row["tier"] is None
     assert all(not (isinstance(v, float) and math.isnan(v)) for v in row.values())
+
+
+def test_missing_tables_named_on_stderr(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A figure without its table stays null in the output and the file that would fill it is
+    named on stderr (stdout stays machine-readable)."""
+    code, out = run(db, "growth")
+    assert code == 0
+    rows = json.loads(out)
+    assert rows and all(row["open_pipeline"] is None for row in rows)  # no opportunities table
+    err = capsys.readouterr().err.splitlines()
+    assert "– empty: needs opportunities.csv for open_pipeline, weighted_pipeline, win_rate" in err
+    assert not any("revenue.csv" in line for line in err)  # revenue was loaded
+    code, out = run(db, "coverage")
+    assert code == 0 and capsys.readouterr().err == ""  # contacts and relationships were loaded

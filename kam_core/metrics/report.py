@@ -373,6 +373,8 @@ def run_report(
             stream.write("\n")
         else:
             write_report(build_report(con, kind, settings, as_of), fmt, stream)
+        for line in missing_lines(con, kind):
+            print(line, file=sys.stderr)
     except KamError as exc:
         return _fail(str(exc), 1)
     except BrokenPipeError:
@@ -384,6 +386,37 @@ def run_report(
     finally:
         con.close()
     return 0
+
+
+# The areas of ``sources.FILLS`` each report's figures come from.
+REPORT_AREAS: dict[str, tuple[str, ...]] = {
+    "portfolio": ("scores",),
+    "coverage": ("coverage",),
+    "growth": ("growth",),
+    "health": ("health",),
+    "summary": ("growth", "scores"),
+}
+
+
+def missing_lines(con: duckdb.DuckDBPyConnection, kind: str) -> list[str]:
+    """What the report leaves empty (null) for want of a table, and which file would fill it:
+    printed on stderr beside the report (stdout stays machine-readable, nulls as the spec says).
+
+    >>> import duckdb
+    >>> con = duckdb.connect()
+    >>> _ = con.execute("create table accounts (account_id varchar)")
+    >>> missing_lines(con, "coverage")[0]
+    '– empty: needs contacts.csv for relationship coverage'
+    """
+    from kam_core.metrics.sources import loaded_inputs, missing_messages
+
+    loaded = loaded_inputs(con)
+    lines: list[str] = []
+    for area in REPORT_AREAS.get(kind, ()):
+        for message in missing_messages(loaded, area):
+            if f"– empty: {message}" not in lines:
+                lines.append(f"– empty: {message}")
+    return lines
 
 
 def _fail(message: str, code: int) -> int:
