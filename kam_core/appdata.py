@@ -19,6 +19,7 @@ from pathlib import Path
 
 from kam_core.errors import KamError
 from kam_core.ingest.loader import LoadReport, load
+from kam_core.ingest.workspace import load_lock
 from kam_core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -114,6 +115,12 @@ def restore_backup(db_path: Path | None = None, backup: Backup | Path | None = N
     """Put a backup (default: the newest) back in place of ``db_path``; the data it replaces
     becomes the newest backup. Returns the backup restored (now gone from the backups)."""
     db_path = Path(db_path or database_path())
+    # a restore replaces the database like a load: never while a load (or restore) runs
+    with load_lock(db_path, "restoring the previous data"):
+        return _restore(db_path, backup, keep)
+
+
+def _restore(db_path: Path, backup: Backup | Path | None, keep: int | None) -> Path:
     kept = backups(db_path)
     if backup is None:
         if not kept:

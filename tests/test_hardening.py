@@ -437,3 +437,21 @@ def test_sql_box_page_runs_comments_and_an_error_clears_the_result(tmp_path: Pat
     _run(at)
     assert any("needed more than 1,024 MB" in e.value for e in at.error)
     assert len(at.dataframe) == results - 1  # the previous result is gone, not shown under the error
+
+
+def test_restore_waits_for_no_load_it_is_refused_while_one_runs(tmp_path: Path) -> None:
+    """A restore replaces the database like a load: while a load holds the lock it is refused
+    with the load's message and the database and its backups stay as they are."""
+    from kam_core.appdata import backups, replace_database, restore_backup
+    from kam_core.errors import LoadError
+    from kam_core.ingest.workspace import load_lock
+
+    db = tmp_path / "kam.duckdb"
+    replace_database([_export(tmp_path / "a", ["Alpha"])], db, keep=3)
+    replace_database([_export(tmp_path / "b", ["Beta"])], db, keep=3)
+    with load_lock(db, "loading b.csv"):
+        with pytest.raises(LoadError, match="another load into kam.duckdb is running"):
+            restore_backup(db, keep=3)
+    assert _names(db) == ["Beta"] and len(backups(db)) == 1
+    restore_backup(db, keep=3)  # once the load has finished
+    assert _names(db) == ["Alpha"]
