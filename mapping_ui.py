@@ -186,10 +186,10 @@ def confidence_note(
 ) -> str:
     """The line under a column's choice: how sure the proposal is, or what the user did."""
     if value == NO_SOURCE and formula:
-        return f":blue[formula: {formula}]"
+        return f":blue[formula: {ui.md(formula)}]"
     if value == NO_SOURCE:
         if default is not None:
-            return f"default “{default}”"
+            return f"default “{ui.md(default)}”"
         return ":red[required — no source]" if required else ":gray[not mapped]"
     if value != proposed:
         return ":blue[chosen by hand]"
@@ -207,7 +207,7 @@ def table_editor(
     header = st.empty()
     if base.is_override:
         header.markdown(f"**{table}** ← the recognised CRM export's own {table}, adjusted")
-        st.caption("Columns: " + ", ".join(f"{c} ← {source_label(s)}" for c, s in base.columns.items()))
+        st.caption("Columns: " + ", ".join(f"{c} ← {ui.md(source_label(s))}" for c, s in base.columns.items()))
         return edited_table(base)
     names = [p.name for p in files]
     current = SQL_CHOICE if base.sql is not None else base.file
@@ -249,17 +249,17 @@ def table_editor(
         )
         tm = edited_table(base, sql=sql, defaults=defaults)
     else:
-        header.markdown(f"**{table}** ← {choice}")
+        header.markdown(f"**{table}** ← {ui.md(choice)}")
         prop = base if choice == current else table_proposal(folder, version, table, choice)
         tm_formulas = prop.formulas
         kept = declarative_summary(prop)
         if kept:
-            st.caption("Kept from the mapping (edit them in the file): " + "; ".join(kept))
+            st.caption("Kept from the mapping (edit them in the file): " + "; ".join(ui.md(k) for k in kept))
         path = next((p for p in files if p.name == choice), None)
         sheet = prop.sheet if prop.file == choice else None
         headers = file_headers(str(path), sheet, path.stat().st_mtime_ns) if path else []
         if path is None:
-            st.caption(f"No uploaded file is called {choice}: the columns keep the mapping's headers.")
+            st.caption(f"No uploaded file is called {ui.md(choice)}: the columns keep the mapping's headers.")
         sources: dict[str, str] = {}
         columns = TABLES[table].columns
         for start in range(0, len(columns), 4):
@@ -290,7 +290,7 @@ def table_editor(
         used = {h for s in tm.columns.values() for h in ([s] if isinstance(s, str) else s)}
         unused = [h for h in headers if h.strip() and h not in used]
         if unused:
-            st.caption("Not used: " + ", ".join(unused))
+            st.caption("Not used: " + ", ".join(ui.md(h) for h in unused))
     with st.expander("Defaults and value maps"):
         st.text_area(
             "Defaults, one `column = value` per line: for blank cells, or a column with no source",
@@ -303,7 +303,7 @@ def table_editor(
         if tm.values:
             st.caption(
                 "Value maps kept from the mapping: "
-                + ", ".join(f"{c} ({len(v)} values)" for c, v in tm.values.items())
+                + ", ".join(f"{ui.md(c)} ({len(v)} values)" for c, v in tm.values.items())
             )
     return tm
 
@@ -398,7 +398,7 @@ def mapping_screen(folder: str, sources: list[Path], settings: Settings,
             ui.show_error(exc)
             st.caption("Starting from the proposal instead.")
     for note in base.notes:
-        st.caption(note)
+        st.caption(ui.md(note))
 
     null_text = st.text_input(
         "Cell texts that mean missing (comma-separated, besides blank)",
@@ -464,7 +464,7 @@ def mapping_screen(folder: str, sources: list[Path], settings: Settings,
             require(ui.current_actor(), Action.LOAD_DATA)
             path = save_mapping(mapping, mappings_folder(), name, overwrite=overwrite)
             st.session_state["_map_saved"] = str(path)
-            st.success(f"Saved as {path}.")
+            st.success(f"Saved as {ui.md(path)}.")
         except (MappingError, KamError, OSError) as exc:
             ui.show_error(exc)
     saved_path = Path(st.session_state["_map_saved"]) if st.session_state.get("_map_saved") else None
@@ -478,7 +478,7 @@ def mapping_screen(folder: str, sources: list[Path], settings: Settings,
     else:
         saved_path = None
     st.caption(
-        f"“Load with this mapping” uses {saved_path}."
+        f"“Load with this mapping” uses {ui.md(saved_path)}."
         if saved_path
         else "Not saved as it is: “Load with this mapping” uses the mapping as shown."
     )

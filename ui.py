@@ -344,7 +344,7 @@ def require_sign_in() -> access.Actor:
                 try:
                     st.login(provider.name)
                 except Exception as exc:  # Authlib missing, secrets incomplete: say so, show nothing else
-                    st.error(f"Sign-in failed: {exc}", icon=":material/error:")
+                    st.error(f"Sign-in failed: {md(exc)}", icon=":material/error:")
         st.stop()
     actor = current_actor()
     if not actor.roles:
@@ -680,9 +680,9 @@ def my_accounts_filter() -> list[str] | None:
     own = _own_ids(actor.member_id)
     linked = st.query_params.get("account")
     if forced and linked and linked not in own:
-        st.warning(access.refusal(actor, access.Action.READ_ACCOUNT,
-                                  access.account_owner(connection(), linked) or access.AccountRef(linked))
-                   or f"Account {linked} is not one of yours.", icon=":material/lock:")
+        st.warning(md(access.refusal(actor, access.Action.READ_ACCOUNT,
+                                     access.account_owner(connection(), linked) or access.AccountRef(linked))
+                      or f"Account {linked} is not one of yours."), icon=":material/lock:")
     return own or [NO_ACCOUNT]
 
 

@@ -345,6 +345,11 @@ def test_scope_to_own_accounts(env) -> None:
     options = at.selectbox(key="account_pick").options
     assert len(options) == 74 and not any("(A-0001)" in o for o in options)
     assert any("(A-0002)" in o for o in options)
+    # a hostile link: its text is refused as text (no image fetched from the link)
+    hostile = "![x](http://evil.example/t.png)"
+    at = app(USERS["mentor"], "account", query_params={"account": hostile})
+    warnings = [w.proto.body for w in at.sidebar.warning]
+    assert warnings and all("![x](http" not in w and "!\\[x\\]" in w for w in warnings), warnings
     # the other roles still see every account
     for role in ("admin", "management", "viewer"):
         assert metric(app(USERS[role]), "Accounts") == "150", role

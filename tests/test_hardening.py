@@ -455,3 +455,38 @@ def test_restore_waits_for_no_load_it_is_refused_while_one_runs(tmp_path: Path) 
     assert _names(db) == ["Beta"] and len(backups(db)) == 1
     restore_backup(db, keep=3)  # once the load has finished
     assert _names(db) == ["Alpha"]
+
+
+def test_mapping_screen_shows_hostile_headers_and_file_names_as_text(tmp_path: Path, monkeypatch) -> None:
+    """An uploaded file's headers and name reach the mapping screen's captions and labels as
+    text: no image is fetched, no link is live."""
+    from streamlit.testing.v1 import AppTest
+
+    from kam_core.ingest.loader import load
+
+    from .conftest import ROOT
+
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "accounts.csv").write_text("account_id,name\nA-1,Alpha\n", encoding="utf-8")
+    db = tmp_path / "kam.duckdb"
+    load([old], db)
+    upload = tmp_path / "upload"
+    upload.mkdir()
+    headers = ["customerID", "companyName", *HOSTILE[:4]]
+    rows = ["C1,Acme," + ",".join("x" for _ in HOSTILE[:4])]
+    (upload / "customers www.evil.example.csv").write_text(
+        ",".join(f'"{h}"' for h in headers) + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    monkeypatch.setenv("KAM_DB", str(db))
+    monkeypatch.setenv("KAM_CONFIG", str(tmp_path / "kam.toml"))
+    monkeypatch.setenv("KAM_MAPPINGS", str(tmp_path / "mappings"))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.session_state["_upload_dir"] = str(upload)
+    at.switch_page("pages/6_data.py")
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    strings = _markdown_of(at)
+    shown = " ".join(_unescaped(s) for s in strings)
+    assert "Not used:" in shown and HOSTILE[0] in shown  # the headers did reach the screen, as text
+    live = [(s[:80], hit) for s in strings for hit in _live_from_data(s)]
+    assert not live, live[:5]
