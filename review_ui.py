@@ -535,10 +535,10 @@ def cadence(ctx: ui.PageContext, view: pd.DataFrame) -> None:
         ui.empty_state("No account in these groups.")
         return
     ui.table(part.assign(last_rating=part["last_rating"].map(RATING_LABELS)), {
-        "name": ui.Col("account", width="medium"), "mentor": ui.Col("mentor", width=130),
-        "cadence_status": ui.Col("status", "code", width=110), "last_review_date": ui.Col("last review", "date", width=100),
-        "last_rating": ui.Col("rating", width=90), "next_due_date": ui.Col("due", "date", width=100),
-        "days_until_due": ui.Col("days until due", "count", width=110, help="Negative: overdue by so many days")},
+        "name": ui.Col("account", width=190), "mentor": ui.Col("mentor", width=120),
+        "cadence_status": ui.Col("status", "code", width=80), "last_review_date": ui.Col("last review", "date", width=90),
+        "last_rating": ui.Col("rating", width=75), "next_due_date": ui.Col("due", "date", width=90),
+        "days_until_due": ui.Col("days to due", "count", width=85, help="Negative: overdue by so many days")},
         ctx.currency, key="rv_cadence_accounts", open_account=True, open_review=True)
     ui.explain("Click an account to open it with its review form (in this tab, the filters kept).", "plan_score")
 

@@ -27,7 +27,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = ROOT / "test-artifacts"
 PAGES = [("", "Key Account Management"), ("portfolio", "Portfolio"), ("account?account=A-0001", "Account"),
          ("relationships", "Relationships"), ("growth", "Growth"), ("explore", "Explore"), ("data", "Data"),
-         ("settings", "Settings"), ("definitions", "Definitions")]
+         ("settings", "Settings"), ("definitions", "Definitions"), ("reviews", "Reviews")]
 CHARTED = {"", "portfolio", "account", "relationships", "growth"}
 
 
