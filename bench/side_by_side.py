@@ -179,15 +179,25 @@ def one_steps(db: str, runs: int) -> dict:
 
 
 def one_first_page(db: str) -> dict:
+    """The first page in a fresh process, split as a server splits it: its start (Python's and
+    Streamlit's imports, the scan of the installed packages' component manifests, which a server
+    does once when it starts) and its first request (the app's own imports, the database opened,
+    every metric computed, the page drawn); then a request once started, caches cleared."""
     os.environ["KAM_DB"] = db
     os.environ["KAM_CONFIG"] = str(Path(db).with_suffix(".toml"))
     load = _load()
     started = time.perf_counter()
     import streamlit as st
+    from streamlit.components.v2 import manifest_scanner
     from streamlit.testing.v1 import AppTest
 
+    manifests = manifest_scanner.scan_component_manifests()
+    # AppTest scans on every run; a server scans once, at its start
+    manifest_scanner.scan_component_manifests = lambda *args, **kwargs: manifests
+    server_start = time.perf_counter() - started
+    started = time.perf_counter()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
-    cold = time.perf_counter() - started
+    first_request = time.perf_counter() - started
     ok = not at.exception
     # a running server's first request: start-up done, nothing cached
     st.cache_data.clear()
@@ -195,7 +205,9 @@ def one_first_page(db: str) -> dict:
     started = time.perf_counter()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
     warm = time.perf_counter() - started
-    return {"first_page_s": cold, "after_start_s": warm, "ok": ok and not at.exception, "load": max(load, _load())}
+    return {"server_start_s": server_start, "first_request_s": first_request,
+            "first_page_s": server_start + first_request, "after_start_s": warm,
+            "ok": ok and not at.exception, "load": max(load, _load())}
 
 
 def _child(*args: str) -> dict:
@@ -306,8 +318,10 @@ def main() -> int:
     load_export([DEMO_DIR], demo_db)
     first = _child("first_page", str(demo_db))
     print(f"\nFirst page on the demo data (AppTest, load {first['load']:.1f}): {first['first_page_s']:.2f} s in a "
-          f"fresh process (Python and Streamlit start-up included), {first['after_start_s']:.2f} s once started "
-          "(Streamlit's caches cleared: a running server's first request)"
+          f"fresh process = {first['server_start_s']:.2f} s the server's start (Python's and Streamlit's imports, "
+          f"the scan of the packages' components) + {first['first_request_s']:.2f} s its first request (the app's "
+          f"imports, the database opened, every metric computed, the page drawn); {first['after_start_s']:.2f} s "
+          "for a request once started (Streamlit's caches cleared)"
           + ("" if first["ok"] else " (with an exception!)"))
     return 0
 

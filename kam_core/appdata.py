@@ -16,11 +16,14 @@ import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kam_core.errors import KamError
-from kam_core.ingest.loader import LoadReport, load
 from kam_core.ingest.workspace import load_lock
 from kam_core.settings import Settings
+
+if TYPE_CHECKING:  # the loader is imported when a load runs: a page that only reads never pays for it
+    from kam_core.ingest.loader import LoadReport
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_DIR = ROOT / "data" / "demo"
@@ -45,6 +48,8 @@ def ensure_database(db_path: Path | None = None, demo_dir: Path = DEMO_DIR,
     with _build_lock:
         if db_path.is_file():
             return None
+        from kam_core.ingest.loader import load
+
         return load([demo_dir], db_path, settings)
 
 
@@ -99,6 +104,8 @@ def replace_database(sources: list[Path | str], db_path: Path | None = None, set
     db_path = Path(db_path or database_path())
     settings = settings or Settings()
     keep = settings.backups_kept if keep is None else keep
+    from kam_core.ingest.loader import load
+
     backup = _keep_copy(db_path) if keep > 0 else None
     try:
         report = load(sources, db_path, settings, mapping=mapping)

@@ -19,7 +19,7 @@ from typing import Any
 
 import duckdb
 
-from kam_core.ingest.loader import checked_sql, install_macros
+from kam_core.ingest.checks import checked_sql, install_macros
 from kam_core.ingest.schema import Table
 from kam_core.settings import Settings
 
