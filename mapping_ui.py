@@ -23,7 +23,6 @@ from pathlib import Path
 import streamlit as st
 
 import ui
-from kam_core.access import Action, require
 from kam_core.errors import KamError, LoadError
 from kam_core.ingest.checks import KIND_WORDS
 from kam_core.ingest.importers.common import TABULAR_SUFFIXES
@@ -461,8 +460,7 @@ def mapping_screen(folder: str, sources: list[Path], settings: Settings,
     overwrite = s2.checkbox("Overwrite a saved mapping of that name", key="map_overwrite")
     if st.button("Save mapping", key="map_save", icon=":material/save:", disabled=mapping is None):
         try:
-            require(ui.current_actor(), Action.LOAD_DATA)
-            path = save_mapping(mapping, mappings_folder(), name, overwrite=overwrite)
+            path = save_mapping(mapping, mappings_folder(), name, overwrite=overwrite, actor=ui.current_actor())
             st.session_state["_map_saved"] = str(path)
             st.success(f"Saved as {ui.md(path)}.")
         except (MappingError, KamError, OSError) as exc:

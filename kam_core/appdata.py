@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kam_core.access import Action, Actor, require
 from kam_core.errors import KamError
 from kam_core.ingest.workspace import load_lock
 from kam_core.settings import Settings
@@ -97,10 +98,12 @@ def backup_summary(backup: Backup | Path) -> dict[str, str]:
 
 
 def replace_database(sources: list[Path | str], db_path: Path | None = None, settings: Settings | None = None,
-                     mapping: Path | str | None = None, keep: int | None = None) -> LoadReport:
-    """``load`` the sources into ``db_path``, keeping the database it replaces as a backup
-    (the newest ``keep``, default the setting ``backups_kept``). A load that fails leaves the
-    database and the backups as they were."""
+                     mapping: Path | str | None = None, keep: int | None = None, *, actor: Actor) -> LoadReport:
+    """``load`` the sources into ``db_path`` on behalf of ``actor``, keeping the database it
+    replaces as a backup (the newest ``keep``, default the setting ``backups_kept``). A load that
+    fails leaves the database and the backups as they were. Raises ``AccessDenied`` unless the
+    actor may load data (the role admin; the CLI's local user may)."""
+    require(actor, Action.LOAD_DATA)
     db_path = Path(db_path or database_path())
     settings = settings or Settings()
     keep = settings.backups_kept if keep is None else keep
@@ -118,9 +121,11 @@ def replace_database(sources: list[Path | str], db_path: Path | None = None, set
 
 
 def restore_backup(db_path: Path | None = None, backup: Backup | Path | None = None,
-                   keep: int | None = None) -> Path:
-    """Put a backup (default: the newest) back in place of ``db_path``; the data it replaces
-    becomes the newest backup. Returns the backup restored (now gone from the backups)."""
+                   keep: int | None = None, *, actor: Actor) -> Path:
+    """Put a backup (default: the newest) back in place of ``db_path`` on behalf of ``actor``
+    (who must be allowed to load data); the data it replaces becomes the newest backup. Returns
+    the backup restored (now gone from the backups)."""
+    require(actor, Action.LOAD_DATA)
     db_path = Path(db_path or database_path())
     # a restore replaces the database like a load: never while a load (or restore) runs
     with load_lock(db_path, "restoring the previous data"):

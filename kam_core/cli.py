@@ -10,6 +10,7 @@ import datetime as dt
 import sys
 from pathlib import Path
 
+from kam_core.access import local_actor
 from kam_core.errors import KamError, LoadError
 from kam_core.settings import Settings
 
@@ -121,7 +122,8 @@ def _load(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         if args.keep_backups:
             from kam_core.appdata import replace_database
 
-            report = replace_database(args.sources, args.db, settings, mapping=args.mapping, keep=args.keep_backups)
+            report = replace_database(args.sources, args.db, settings, mapping=args.mapping, keep=args.keep_backups,
+                                      actor=local_actor())
         else:
             report = load(args.sources, args.db, settings, mapping=args.mapping)
     except LoadError as exc:
@@ -241,7 +243,7 @@ def _restore(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         for b in kept:
             print(f"{b.path}\treplaced {b.replaced_at:%Y-%m-%d %H:%M:%S} UTC\t{b.size_bytes / 2**20:.1f} MB")
         return 0
-    restored = restore_backup(args.db, keep=len(kept))
+    restored = restore_backup(args.db, keep=len(kept), actor=local_actor())
     print(f"restored {restored.name} as {args.db}; the data it replaced is kept as a backup")
     return 0
 

@@ -10,7 +10,7 @@ import streamlit as st
 
 import ui
 import workbench_ui
-from kam_core.access import Action, require
+from kam_core.access import Action
 from kam_core.appdata import backup_summary, backups, database_path, replace_database, restore_backup
 from kam_core.errors import KamError
 from kam_core.export import to_csv_bytes
@@ -60,9 +60,8 @@ def replace_dialog() -> None:
                  disabled=bool(pending.get("error"))):
         with st.spinner("Loading …"):
             try:
-                require(ui.current_actor(), Action.LOAD_DATA)
                 report = replace_database(sources, database_path(), ctx.settings, mapping=pending["mapping"],
-                                          keep=kept)
+                                          keep=kept, actor=ui.current_actor())
             except KamError as exc:
                 pending["error"] = str(exc)
                 if pending["mapping"] is None:
@@ -90,8 +89,7 @@ def restore_dialog() -> None:
     c1, c2 = st.columns(2)
     if c1.button("Restore", type="primary", icon=":material/history:", key="restore_confirm"):
         try:
-            require(ui.current_actor(), Action.LOAD_DATA)
-            restore_backup(database_path(), chosen, keep=max(ctx.settings.backups_kept, 1))
+            restore_backup(database_path(), chosen, keep=max(ctx.settings.backups_kept, 1), actor=ui.current_actor())
         except (KamError, OSError) as exc:
             ui.show_error(exc)
         else:

@@ -16,6 +16,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import ui
+from kam_core.access import local_actor
 from kam_core.ingest import workspace
 from kam_core.ingest.importers import missing_analyses
 from kam_core.ingest.importers.mapping import (
@@ -397,16 +398,16 @@ def test_parse_defaults_refuses(text: str, message: str) -> None:
 
 def test_save_mapping_names_and_overwrite(tmp_path: Path) -> None:
     m = Mapping(tables={"accounts": TableMapping("accounts", file="a.csv", columns={"account_id": "Nr"})})
-    path = save_mapping(m, tmp_path / "maps", "crm_1.toml")
+    path = save_mapping(m, tmp_path / "maps", "crm_1.toml", actor=local_actor())
     assert path == tmp_path / "maps" / "crm_1.toml" and Mapping.from_file(path) == m
     assert saved_mappings(tmp_path / "maps") == {"crm_1": path}
     assert saved_mappings(tmp_path / "absent") == {}
     for bad in ("a b", "../x", "ä", ""):
         with pytest.raises(MappingError, match="letters, digits"):
-            save_mapping(m, tmp_path / "maps", bad)
+            save_mapping(m, tmp_path / "maps", bad, actor=local_actor())
     with pytest.raises(MappingError, match="tick overwrite"):
-        save_mapping(m, tmp_path / "maps", "crm_1")
-    assert save_mapping(Mapping(), tmp_path / "maps", "crm_1", overwrite=True) == path
+        save_mapping(m, tmp_path / "maps", "crm_1", actor=local_actor())
+    assert save_mapping(Mapping(), tmp_path / "maps", "crm_1", overwrite=True, actor=local_actor()) == path
     assert Mapping.from_file(path) == Mapping()
 
 

@@ -15,9 +15,12 @@ import openpyxl
 import pandas as pd
 import pytest
 
+from kam_core.access import local_actor
 from kam_core.errors import SettingsError
 from kam_core.export import to_csv_bytes, to_excel_bytes
 from kam_core.settings import Settings
+
+LOCAL = local_actor()  # the CLI's (and a local app's) one user: every right
 
 # ---------------------------------------------------------------- 3. CSV injection through CR/LF
 
@@ -266,7 +269,7 @@ def test_replacing_data_keeps_the_last_backups_and_restores_them(tmp_path: Path)
     db = tmp_path / "data" / "kam.duckdb"
     generations = [[f"gen{g}-{i}" for i in range(g + 1)] for g in range(5)]
     for g, names in enumerate(generations):
-        replace_database([_export(tmp_path / f"src{g}", names)], db, keep=3)
+        replace_database([_export(tmp_path / f"src{g}", names)], db, keep=3, actor=LOCAL)
     assert _names(db) == generations[4]
     kept = backups(db)
     assert len(kept) == 3  # the last three replaced databases, newest first
@@ -274,11 +277,11 @@ def test_replacing_data_keeps_the_last_backups_and_restores_them(tmp_path: Path)
     assert all(b.path.name.startswith("kam.duckdb.backup-") for b in kept)
     assert backup_summary(kept[0])["accounts"] == "4"
     # restore: the previous data is back, and what it replaced is the newest backup (undo)
-    restored = restore_backup(db, keep=3)
+    restored = restore_backup(db, keep=3, actor=LOCAL)
     assert restored == kept[0].path and not restored.exists()
     assert _names(db) == generations[3]
     assert [_names(b.path) for b in backups(db)] == [generations[4], generations[2], generations[1]]
-    restore_backup(db, keep=3)
+    restore_backup(db, keep=3, actor=LOCAL)
     assert _names(db) == generations[4]
 
 
@@ -287,12 +290,12 @@ def test_a_failed_replacement_keeps_the_database_and_the_backups(tmp_path: Path)
     from kam_core.errors import LoadError
 
     db = tmp_path / "kam.duckdb"
-    replace_database([_export(tmp_path / "a", ["Alpha"])], db, keep=3)
+    replace_database([_export(tmp_path / "a", ["Alpha"])], db, keep=3, actor=LOCAL)
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "contacts.csv").write_text("contact_id,account_id\nC-1,A-0\n", encoding="utf-8")
     with pytest.raises(LoadError):
-        replace_database([bad], db, keep=3)
+        replace_database([bad], db, keep=3, actor=LOCAL)
     assert _names(db) == ["Alpha"] and backups(db) == []
 
 
@@ -301,11 +304,11 @@ def test_no_backups_when_none_are_kept_and_nothing_to_restore(tmp_path: Path) ->
     from kam_core.errors import KamError
 
     db = tmp_path / "kam.duckdb"
-    replace_database([_export(tmp_path / "a", ["Alpha"])], db, keep=0)
-    replace_database([_export(tmp_path / "b", ["Beta"])], db, keep=0)
+    replace_database([_export(tmp_path / "a", ["Alpha"])], db, keep=0, actor=LOCAL)
+    replace_database([_export(tmp_path / "b", ["Beta"])], db, keep=0, actor=LOCAL)
     assert backups(db) == [] and _names(db) == ["Beta"]
     with pytest.raises(KamError, match="There is no previous data to restore"):
-        restore_backup(db)
+        restore_backup(db, actor=LOCAL)
 
 
 def _page(tmp_path: Path, monkeypatch, db: Path, page: str, session: dict | None = None):
@@ -447,13 +450,13 @@ def test_restore_waits_for_no_load_it_is_refused_while_one_runs(tmp_path: Path) 
     from kam_core.ingest.workspace import load_lock
 
     db = tmp_path / "kam.duckdb"
-    replace_database([_export(tmp_path / "a", ["Alpha"])], db, keep=3)
-    replace_database([_export(tmp_path / "b", ["Beta"])], db, keep=3)
+    replace_database([_export(tmp_path / "a", ["Alpha"])], db, keep=3, actor=LOCAL)
+    replace_database([_export(tmp_path / "b", ["Beta"])], db, keep=3, actor=LOCAL)
     with load_lock(db, "loading b.csv"):
         with pytest.raises(LoadError, match="another load into kam.duckdb is running"):
-            restore_backup(db, keep=3)
+            restore_backup(db, keep=3, actor=LOCAL)
     assert _names(db) == ["Beta"] and len(backups(db)) == 1
-    restore_backup(db, keep=3)  # once the load has finished
+    restore_backup(db, keep=3, actor=LOCAL)  # once the load has finished
     assert _names(db) == ["Alpha"]
 
 
@@ -490,3 +493,24 @@ def test_mapping_screen_shows_hostile_headers_and_file_names_as_text(tmp_path: P
     assert "Not used:" in shown and HOSTILE[0] in shown  # the headers did reach the screen, as text
     live = [(s[:80], hit) for s in strings for hit in _live_from_data(s)]
     assert not live, live[:5]
+
+
+def test_loads_restores_and_saved_mappings_need_the_right_to_load(tmp_path: Path) -> None:
+    """Enforced in kam_core, not only in the page: a viewer or a mentor is refused with the
+    role the action needs, and nothing changes."""
+    from kam_core.access import AccessDenied, Actor, Role
+    from kam_core.appdata import backups, replace_database, restore_backup
+    from kam_core.ingest.importers.mapping import Mapping, save_mapping
+
+    db = tmp_path / "kam.duckdb"
+    replace_database([_export(tmp_path / "a", ["Alpha"])], db, keep=3, actor=LOCAL)
+    replace_database([_export(tmp_path / "b", ["Beta"])], db, keep=3, actor=LOCAL)
+    for role in (Role.VIEWER, Role.MENTOR, Role.MANAGEMENT):
+        someone = Actor(identity="x@example.com", name="X", roles=frozenset({role}), signed_in=True)
+        with pytest.raises(AccessDenied, match="needs the role admin"):
+            replace_database([_export(tmp_path / "c", ["Gamma"])], db, keep=3, actor=someone)
+        with pytest.raises(AccessDenied, match="needs the role admin"):
+            restore_backup(db, keep=3, actor=someone)
+        with pytest.raises(AccessDenied, match="needs the role admin"):
+            save_mapping(Mapping(), tmp_path / "maps", "crm", actor=someone)
+    assert _names(db) == ["Beta"] and len(backups(db)) == 1 and not (tmp_path / "maps").exists()

@@ -6,7 +6,7 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -277,12 +277,17 @@ def saved_mappings(folder: Path) -> dict[str, Path]:
     return {p.stem: p for p in sorted(folder.glob("*.toml")) if p.is_file()}
 
 
-def save_mapping(mapping: Mapping, folder: Path, name: str, overwrite: bool = False) -> Path:
-    """Write the mapping as ``<folder>/<name>.toml``; returns the path.
+def save_mapping(mapping: Mapping, folder: Path, name: str, overwrite: bool = False, *, actor: Any) -> Path:
+    """Write the mapping as ``<folder>/<name>.toml`` on behalf of ``actor``; returns the path.
 
-    The name takes letters, digits, ``-`` and ``_`` (a typed ``.toml`` is dropped). An existing
-    file is replaced only with ``overwrite``; else ``MappingError`` says so.
+    A saved mapping decides how later loads read the exports, so saving one needs the right to
+    load data (``AccessDenied`` otherwise). The name takes letters, digits, ``-`` and ``_`` (a
+    typed ``.toml`` is dropped). An existing file is replaced only with ``overwrite``; else
+    ``MappingError`` says so.
     """
+    from kam_core.access import Action, require
+
+    require(actor, Action.LOAD_DATA)
     name = name.strip()
     if name.lower().endswith(".toml"):
         name = name[: -len(".toml")]
