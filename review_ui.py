@@ -125,8 +125,14 @@ def since_last_review(ctx: ui.PageContext, account_id: str) -> None:
         return
     from kam_core.workbench.reviews import baseline
 
-    dates = [r.review_date for r in reviews]
     default = baseline(reviews, ctx.as_of)
+    if default is None:
+        ui.empty_state(f"The reviews of this account recorded in the app are dated after the data's as-of date "
+                       f"({ctx.as_of.isoformat()}): they count, and this section compares with them, once the data "
+                       "reaches their date (a newer export, or the setting as_of).")
+        return
+    reviews = [r for r in reviews if r.review_date <= ctx.as_of]
+    dates = [r.review_date for r in reviews]
     with st.expander("Compare other reviews", icon=":material/compare_arrows:"):
         c1, c2 = st.columns(2)
         start = c1.selectbox("From the review of", dates, index=dates.index(default.review_date),
@@ -219,15 +225,23 @@ def review_form(ctx: ui.PageContext, account_id: str) -> None:
         if not ui.permitted(access.Action.RECORD_REVIEW, owner):
             return
         today = dt.date.today()
-        default_date = min(today, ctx.settings.as_of) if ctx.settings.as_of else today
+        # the data's as-of date when the data is older than today: a review dated after it would
+        # not count until a newer export arrives (events after the as-of date are ignored)
+        default_date = min(today, ctx.as_of)
+        anonymous = not _identified()
         existing = review_of(ctx.con, account_id, default_date)
         seen = None if existing is None else {k: existing.get(k) for k in ("rating", "notes", "decisions",
                                                                             "next_review_date", "mentor_id")}
         if existing is not None:
             st.caption(f"This account has a review of {default_date.isoformat()} already: saving changes it.")
+        elif default_date < today:
+            st.caption(f"Dated {default_date.isoformat()}, the day the data describes (its as-of date), so that it "
+                       "counts with this data; a later date counts once a newer export reaches it.")
         actions = plan_of(ctx.con, account_id)
         team = dict(access.team_members(ctx.con))
         with st.form(f"review_form_{account_id}"):
+            if anonymous:  # every review is recorded with who made it: ask once, in the form
+                who, who_name = _who_field(team, account_id)
             c1, c2, c3 = st.columns([2, 1, 1])
             ratings = list(RATING_LABELS)
             rating = c1.radio("Rating", ratings, format_func=RATING_LABELS.get, horizontal=True,
@@ -266,6 +280,14 @@ def review_form(ctx: ui.PageContext, account_id: str) -> None:
         if rating is None:
             st.error("Choose a rating: on track, at risk or off track.", icon=":material/error:")
             return
+        if anonymous:
+            if not (who or who_name):
+                st.error("Say who you are (Recorded by): every review is recorded with who made it.",
+                         icon=":material/error:")
+                return
+            st.session_state["_whoami"], st.session_state["_whoami_name"] = who, who_name
+            if who is None:
+                st.session_state.pop("_whoami", None)
         operations = _action_operations(editable, edited, {_member_label(team, m): m for m in team})
         before = figures(ctx)
         before = before[before["account_id"] == account_id].iloc[0]
@@ -289,11 +311,29 @@ def review_form(ctx: ui.PageContext, account_id: str) -> None:
                         f"{show(before['health'], 'score')} → {show(f.get('health'), 'score')}.")
         else:
             message += f". {ui.md(done.snapshot_problem)}"
-        if day > ctx.as_of and ctx.settings.as_of is not None:
-            message += (f" It is dated after the as-of date set in the settings ({ctx.as_of.isoformat()}) and counts "
-                        "from that date on.")
+        if day > ctx.as_of:
+            message += (f" It is dated after the data's as-of date ({ctx.as_of.isoformat()}): it counts once the "
+                        "data reaches its date (a newer export, or the setting as_of).")
         st.session_state["_review_saved"] = message
         st.rerun()
+
+
+def _identified() -> bool:
+    """Whether the history can name the user: signed in, or chosen in the sidebar's Who am I."""
+    actor = ui.current_actor()
+    return actor.signed_in or bool(st.session_state.get("_whoami") or st.session_state.get("_whoami_name"))
+
+
+def _who_field(team: dict[str, str], account_id: str) -> tuple[str | None, str | None]:
+    """The "Recorded by" field of a form for a user who has not said who they are: a team
+    member (or a name, without a team table); it sets the sidebar's Who am I for the session."""
+    if team:
+        chosen = st.selectbox("Recorded by (who am I)", list(team), format_func=lambda m: f"{team[m]} ({m})",
+                              index=None, placeholder="choose yourself", key=f"rv_who_{account_id}",
+                              help="Every review is recorded with who made it; chosen once for this session.")
+        return chosen, team.get(chosen) if chosen else None
+    name = st.text_input("Recorded by (your name)", key=f"rv_who_name_{account_id}", placeholder="named in the history")
+    return None, name.strip() or None
 
 
 def _member_label(team: dict[str, str], member_id) -> str | None:

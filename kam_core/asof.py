@@ -19,19 +19,38 @@ _CANDIDATES: tuple[tuple[str, str], ...] = (
 )
 
 
+EXPORT_TABLES_SQL = """
+select table_name
+from duckdb_tables()
+where database_name = $catalog
+    and schema_name = 'main'
+"""
+
+
 def data_as_of(con: duckdb.DuckDBPyConnection, today: dt.date | None = None) -> dt.date:
     """Latest date in the data, capped at today; today when there is no date at all.
 
-    Periods count as the first day of their month (they are stored that way).
+    Periods count as the first day of their month (they are stored that way). The dates are
+    the export's: on a dataset connection (``kam_core.dataset``) the attached CRM file's own
+    tables, so that what the team records in the app — a review dated today — never moves the
+    as-of date of every account (a review recorded after it counts once the data reaches it).
     """
+    from kam_core.dataset import CRM_CATALOG
+
     today = today or dt.date.today()
     tables = loaded_inputs(con)
+    export = {name for (name,) in con.execute(EXPORT_TABLES_SQL, {"catalog": CRM_CATALOG}).fetchall()}
     dates = []
     for table, sql in _CANDIDATES:
-        if table in tables:
-            value = con.execute(sql).fetchone()[0]
-            if value is not None:
-                dates.append(value)
+        if export:  # a dataset connection: the export's rows, without the team's entries
+            if table not in export:
+                continue
+            sql = sql.replace(f"from {table}", f"from {CRM_CATALOG}.main.{table}")
+        elif table not in tables:
+            continue
+        value = con.execute(sql).fetchone()[0]
+        if value is not None:
+            dates.append(value)
     return min(max(dates), today) if dates else today
 
 

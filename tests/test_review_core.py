@@ -289,3 +289,47 @@ def test_cli_review_add_diff_history_cadence(db: Path, capsys) -> None:
     assert main(["review", "snapshot", "--db", str(db)]) == 0
     assert main(["review", "history", "--db", str(db), "--account", "A-1"]) == 0
     assert "snapshot_id,as_of,health,status" in capsys.readouterr().out
+
+
+def as_of_of(db: Path) -> dt.date:
+    con = open_dataset(db, overlay_for(store_path_for(db)))
+    try:
+        return resolve_as_of(con, Settings())
+    finally:
+        con.close()
+
+
+def test_a_review_never_moves_the_as_of_date_of_the_portfolio(db: Path) -> None:
+    """The data ends 2025-06-30 (long before today). A review recorded in the app is dated that
+    day by default and counts at once; one dated today waits for the data, and neither moves the
+    as-of date, so no other account changes."""
+    other = health_of(db, "A-2")
+    done = record_review(db, local_actor("T-01"), "A-1", rating="on_track")  # no date: the data's day
+    assert done.snapshot.review_date == AS_OF and as_of_of(db) == AS_OF
+    assert health_of(db, "A-1")["plan_score"] == 100
+    assert health_of(db, "A-2") == other
+    record_review(db, local_actor("T-03"), "A-2", rating="off_track", review_date=dt.date.today())
+    assert as_of_of(db) == AS_OF  # the team's entries are not the export's dates
+    assert health_of(db, "A-2") == other  # dated after the as-of date: it counts once the data reaches it
+    with pytest.raises(WorkbenchError, match="is in the future"):
+        record_review(db, local_actor("T-01"), "A-1", rating="on_track",
+                      review_date=dt.date.today() + dt.timedelta(days=1))
+
+
+def test_an_undone_review_is_no_longer_the_last_review(db: Path) -> None:
+    first = record_review(db, local_actor("T-01"), "A-1", rating="at_risk", review_date="2025-06-01")
+    second = record_review(db, local_actor("T-01"), "A-1", rating="on_track", review_date=AS_OF)
+    store = store_path_for(db)
+    assert [s.review_date for s in review_snapshots(store, "A-1")] == [dt.date(2025, 6, 1), AS_OF]
+    Workbench(db).undo("T-01", second.saved.batch_id)
+    assert [s.review_date for s in review_snapshots(store, "A-1")] == [dt.date(2025, 6, 1)]
+    con = open_dataset(db, overlay_for(store))
+    try:
+        from kam_core.workbench.reviews import account_now
+
+        now = account_now(con, Settings(), AS_OF, "A-1")
+    finally:
+        con.close()
+    found = since_last_review(store, now, Settings())
+    assert found is not None and found[1].review_date == dt.date(2025, 6, 1)
+    assert found[1].batch_id == first.saved.batch_id

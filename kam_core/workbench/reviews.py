@@ -92,8 +92,9 @@ def record_review(db_path: Path | str, actor: Actor, account_id: str, *, rating:
                   seen: int | Mapping[str, Any] | None = None, source: str = "app") -> RecordedReview:
     """Record the mentor's review of ``account_id`` (see the module).
 
-    ``review_date`` defaults to today; a review of the same account and day is changed (pass the
-    version the user saw as ``seen``), not added twice. ``actions`` are ``Create``/``Update``
+    ``review_date`` defaults to today, or to the data's as-of date when that is earlier (a review
+    dated after it counts once the data reaches it); a future date is refused. A review of the
+    same account and day is changed (pass the version the user saw as ``seen``), not added twice. ``actions`` are ``Create``/``Update``
     operations on ``plan_actions`` of this account, saved in the same save. ``mentor_id`` is the
     actor's team member id (None for a signed-in user without one). Raises ``AccessDenied`` when
     the actor may not review the account, ``ValidationError`` (with the loader's words) for a
@@ -107,7 +108,13 @@ def record_review(db_path: Path | str, actor: Actor, account_id: str, *, rating:
     if owner is None:
         raise WorkbenchError(f"account {account_id!r} is not in the data; nothing was saved")
     require(actor, Action.RECORD_REVIEW, owner)
-    review_date = _date(review_date, "review_date") or dt.date.today()
+    today = dt.date.today()
+    # by default the day of the data (its as-of date) when the data is older than today: a
+    # review dated after the as-of date counts only once the data reaches it
+    review_date = _date(review_date, "review_date") or min(today, resolve_as_of(con, settings))
+    if review_date > today:
+        raise WorkbenchError(f"review_date {review_date.isoformat()} is in the future: a review is recorded on "
+                             "the day it took place or later")
     next_review_date = _date(next_review_date, "next_review_date")
     rating = (rating or "").strip().lower().replace(" ", "_")
     if rating not in RATINGS:
@@ -219,11 +226,13 @@ def review_of(con: duckdb.DuckDBPyConnection, account_id: str, review_date: dt.d
 
 def baseline(snapshots: Sequence[AccountSnapshot], as_of: dt.date) -> AccountSnapshot | None:
     """The review to compare "now" with: the latest review before the as-of date (so that on the
-    day of a review, the page shows what changed since the one before), else the latest."""
-    if not snapshots:
+    day of a review, the page shows what changed since the one before), else one of that day;
+    a review dated after the as-of date is not one yet (the data has not reached it)."""
+    counted = [s for s in snapshots if s.review_date is not None and s.review_date <= as_of]
+    if not counted:
         return None
-    earlier = [s for s in snapshots if s.review_date is not None and s.review_date < as_of]
-    return (earlier or list(snapshots))[-1]
+    earlier = [s for s in counted if s.review_date < as_of]
+    return (earlier or counted)[-1]
 
 
 def since_last_review(store_path: Path | str, now: AccountSnapshot, settings: Settings,

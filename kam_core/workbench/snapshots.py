@@ -243,14 +243,21 @@ def save_review_snapshot(store_path: Path | str, snapshot: AccountSnapshot, revi
                            snapshot.relationships, snapshot.actions, review_date, taken_at, actor, batch_id)
 
 
+# a snapshot whose save was undone belongs to a review that was taken back: it is kept (the
+# store never forgets) but no longer counts as a review
+LIVE_SNAPSHOT = "not exists (select 1 from batches b where b.undoes = s.batch_id)"
+
+
 def review_snapshots(store_path: Path | str, account_id: str) -> list[AccountSnapshot]:
-    """The account's review snapshots, oldest review first ([] without a store)."""
+    """The account's review snapshots, oldest review first ([] without a store); a review
+    whose save was undone has none."""
     with read_store(store_path) as sq:
         if sq is None:
             return []
         rows = sq.execute(
             "select account_id, review_date, taken_at, actor, as_of, batch_id, figures, contacts, relationships, "
-            "actions from review_snapshots where account_id = ? order by review_date", (account_id,)).fetchall()
+            f"actions from review_snapshots s where account_id = ? and {LIVE_SNAPSHOT} order by review_date",
+            (account_id,)).fetchall()
     return [_review_snapshot(row) for row in rows]
 
 
@@ -259,7 +266,7 @@ def review_snapshot_dates(store_path: Path | str) -> pd.DataFrame:
     columns = ["account_id", "review_date", "taken_at", "actor"]
     with read_store(store_path) as sq:
         rows = [] if sq is None else sq.execute(
-            "select account_id, review_date, taken_at, actor from review_snapshots "
+            f"select account_id, review_date, taken_at, actor from review_snapshots s where {LIVE_SNAPSHOT} "
             "order by account_id, review_date").fetchall()
     frame = pd.DataFrame(rows, columns=columns)
     frame["review_date"] = pd.to_datetime(frame["review_date"]).astype("datetime64[us]")
