@@ -153,6 +153,14 @@ conditions as (
             as is_key_person_dependent,
         coalesce(overdue_actions > 0, false) as has_overdue_actions,
         coalesce(latest_rating = 'at_risk', false) as is_at_risk,
+        -- health in a reason as the pages show it (rounded); with one decimal (cut, not rounded)
+        -- where rounding would reach the threshold it is below ("69.6 is below 70", not "70")
+        case
+            when (health < $status_amber and round(health) >= $status_amber)
+                or (health < $status_green and round(health) >= $status_green)
+                then format('{:.1f}', floor(health * 10) / 10)
+            else round(health)::bigint::varchar
+        end as health_text,
     from rounded
 ),
 
@@ -179,11 +187,9 @@ texts as (
                 -- red
                 case
                     when is_health_red
-                        then format('health {} of 100 is below {}', floor(health)::bigint,
-                                    $status_amber_text)
+                        then format('health {} of 100 is below {}', health_text, $status_amber_text)
                     when is_health_amber
-                        then format('health {} of 100 is below {}', floor(health)::bigint,
-                                    $status_green_text)
+                        then format('health {} of 100 is below {}', health_text, $status_green_text)
                 end,
                 case
                     when is_king_opponent and opponent_kings_count > 1
