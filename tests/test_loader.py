@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
+import json
 import os
 from pathlib import Path
 
@@ -119,6 +121,30 @@ def test_a_file_without_an_amount_column_keeps_its_open_deals(src: Path, tmp_pat
     assert report.ok  # 1 of 3 rows rejected: not a failed table
     assert report.notes == ["opportunities: 2 open deals have no amount (kept: counted as deals, left out "
                             "of value sums)"]
+
+
+def test_a_table_whose_every_row_is_rejected_is_left_out(src: Path, tmp_path: Path, capsys) -> None:
+    """Every deal rejected: the table is not in the database (its figures show – and the file
+    that would fill them, not a 0 that looks like data), the rows are kept as rejects, and a
+    header-only file still gives an empty table."""
+    from kam_core.metrics.report import run_report
+
+    write(src, "accounts.csv", MINI_ACCOUNTS)
+    write(src, "opportunities.csv", "opportunity_id,account_id,status,amount\nO-1,A-1,gewonnen,5\nO-2,A-2,offen!,7\n")
+    write(src, "competitors.csv", "account_id,competitor\n")
+    db = tmp_path / "kam.duckdb"
+    report = load([src], db)
+    assert not report.ok and [f.table for f in report.failed_tables] == ["opportunities"]
+    assert "opportunities" not in report.table_rows and report.table_rows["competitors"] == 0
+    assert ("opportunities: every one of its 2 rows was rejected, so the table is left out: the figures that need "
+            "it show – until the file is fixed and loaded again") in report.notes
+    assert query(db, "select count(*) from duckdb_tables() where table_name = 'opportunities'") == [(0,)]
+    assert len(reasons(db, "opportunities")) == 2  # nothing lost: both rows are rejects
+    out = io.StringIO()
+    assert run_report(db, "summary", None, "json", None, out) == 0
+    summary = json.loads(out.getvalue())
+    assert summary["open_pipeline"] is None and summary["open_opportunities"] is None
+    assert "– empty: needs opportunities.csv for open_pipeline, weighted_pipeline, win_rate" in capsys.readouterr().err
 
 
 def test_more_than_half_rejected_for_one_reason_is_a_failed_table(src: Path, tmp_path: Path) -> None:

@@ -560,6 +560,7 @@ def _load_locked(sources: list[Path], db_path: Path, settings: Settings, mapping
                 if not fatal and mapping is not None:
                     why = _accounts_to_add(mapping, list(found.displays))
                 raise LoadError("\n".join([f"nothing was built: {why}", *report.detected]))
+            _leave_out_rejected_tables(con, report, loader.created)
             for t in sorted(loader.created):
                 report.table_rows[t] = con.execute(f"select count(*) from {t}").fetchone()[0]
             if "opportunities" in loader.created:
@@ -576,6 +577,25 @@ def _load_locked(sources: list[Path], db_path: Path, settings: Settings, mapping
         WORK_DIR.reset(work_token)
         shutil.rmtree(workdir, ignore_errors=True)
     return report
+
+
+def _leave_out_rejected_tables(con: duckdb.DuckDBPyConnection, report: LoadReport, created: set[str]) -> None:
+    """A table whose files had rows and every one was rejected is left out of the database, as
+    if its file had not been given: its figures then show "–" and the file that would fill them,
+    never a 0 that looks like data (a header-only file stays: a valid empty table). The load
+    has already failed for it (``FAILED`` first in the report); the note says what follows."""
+    read: dict[str, int] = {}
+    loaded: dict[str, int] = {}
+    for f in report.files:
+        if f.table and not f.fatal:
+            read[f.table] = read.get(f.table, 0) + f.rows_read
+            loaded[f.table] = loaded.get(f.table, 0) + f.rows_loaded
+    for table in sorted(created - {"accounts"}):
+        if read.get(table, 0) > 0 and loaded.get(table, 0) == 0:
+            con.execute(f"drop table {table}")
+            created.discard(table)
+            report.notes.append(f"{table}: every one of its {read[table]:,} rows was rejected, so the table is left "
+                                "out: the figures that need it show – until the file is fixed and loaded again")
 
 
 def _accounts_to_add(mapping: Path, files: list[Path]) -> str:
