@@ -32,7 +32,8 @@ ui.figure(c2, "Gross margin, last 12 months", ui.pct(figures["gross_margin_pct"]
           missing=ui.needs(ctx, "revenue", column="gross_margin"),
           note=f"{ui.money(figures['ttm_gross_margin'], cur)} gross profit", help="Of the revenue with a margin.")
 ui.figure(c3, "Open pipeline", ui.money(figures["open_pipeline"], cur), missing=no_opportunities,
-          note=f"weighted {ui.money(figures['weighted_pipeline'], cur)}"
+          note=(f"weighted {ui.money(figures['weighted_pipeline'], cur)}" if figures["weighted_pipeline"] is not None
+                else f"weighted – ({ui.needs(ctx, 'opportunities', column='probability')})")
           + (f" · {ui.count(figures['open_deals_without_amount'])} without amount"
              if figures.get("open_deals_without_amount") else ""))
 ui.figure(c4, "Win rate, last 12 months", ui.pct(figures["win_rate"]), missing=no_opportunities,

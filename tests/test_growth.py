@@ -22,6 +22,7 @@ from kam_core.metrics.growth import (
     missing_inputs,
     monthly_revenue,
     pipeline,
+    portfolio_figures,
     portfolio_summary,
     product_mix,
 )
@@ -676,3 +677,23 @@ def test_portfolio_figures_follow_the_given_accounts() -> None:
     none = growth.portfolio_figures(con, accounts.iloc[0:0])
     assert none["accounts_count"] == 0 and none["ttm_revenue"] == 0
     assert none["top10_share"] is None and none["gross_margin_pct"] is None
+
+
+def test_deals_without_any_probability_have_no_weighted_pipeline() -> None:
+    """An export without the probability column: the weighted pipeline is not known (null,
+    shown "–"), not 0; the open pipeline is counted as usual. One probability anywhere makes
+    the others add nothing, as the spec says."""
+    con = duckdb.connect()
+    create_schema(con, tables=["accounts", "opportunities"])
+    insert(con, "accounts", ("account_id", "name"), [("A", "a"), ("B", "b")])
+    insert(con, "opportunities", ("opportunity_id", "account_id", "status", "amount"),
+           [("O1", "A", "open", 100.0), ("O2", "B", "open", 50.0)])
+    got = growth_by_account(con, SETTINGS, AS_OF).set_index("account_id")
+    assert got["open_pipeline"].tolist() == [100.0, 50.0]
+    assert got["weighted_pipeline"].isna().all()
+    figures = portfolio_figures(con, got.reset_index())
+    assert figures["open_pipeline"] == 150.0 and figures["weighted_pipeline"] is None
+    con.execute("update opportunities set probability = 0.5 where opportunity_id = 'O1'")
+    got = growth_by_account(con, SETTINGS, AS_OF).set_index("account_id")
+    assert got["weighted_pipeline"].tolist() == [50.0, 0.0]
+    assert portfolio_figures(con, got.reset_index())["weighted_pipeline"] == 50.0

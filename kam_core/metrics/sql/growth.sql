@@ -76,8 +76,12 @@ final as (
 
         -- pipeline
         case when $has_opportunities then coalesce(o.open_pipeline, 0) end as open_pipeline,
-        case when $has_opportunities then coalesce(o.weighted_pipeline, 0) end
-            as weighted_pipeline,
+        -- deals but no probability anywhere (an export without the column): not known, not 0
+        case
+            when $has_opportunities
+                and (select count(probability) > 0 or count(*) = 0 from opportunities)
+                then coalesce(o.weighted_pipeline, 0)
+        end as weighted_pipeline,
         case when $has_opportunities then coalesce(o.open_deals, 0) end as open_deals,
         case when $has_opportunities then coalesce(o.open_deals_without_amount, 0) end
             as open_deals_without_amount,

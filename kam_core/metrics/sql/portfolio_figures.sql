@@ -36,6 +36,7 @@ totals as (
         sum(open_deals_without_amount) as open_deals_without_amount,
         sum(open_pipeline) as open_pipeline,
         sum(weighted_pipeline) as weighted_pipeline,
+        count(weighted_pipeline) as weighted_pipeline_known,
         sum(won_deals) as won_deals,
         sum(lost_deals) as lost_deals,
     from figure_accounts
@@ -87,7 +88,11 @@ final as (
         case when $has_opportunities then coalesce(t.open_deals_without_amount, 0) end
             as open_deals_without_amount,
         case when $has_opportunities then coalesce(t.open_pipeline, 0) end as open_pipeline,
-        case when $has_opportunities then coalesce(t.weighted_pipeline, 0) end as weighted_pipeline,
+        -- (null when no deal has a probability: the accounts' values are null then)
+        case
+            when $has_opportunities and (t.weighted_pipeline_known > 0 or t.accounts_count = 0)
+                then coalesce(t.weighted_pipeline, 0)
+        end as weighted_pipeline,
         case
             when t.won_deals + t.lost_deals > 0
                 then t.won_deals / (t.won_deals + t.lost_deals)
