@@ -78,6 +78,9 @@ def test_a_mentor_records_a_review_in_the_browser(server) -> None:
             _settle(page)
             assert "Since the last review" in page.inner_text("body")
             form = page.locator("[data-testid=stForm]")
+            # nobody said who they are yet: the form asks who records the review
+            form.locator("[data-testid=stSelectbox]").first.click()
+            page.get_by_role("option", name="Markus Keller (T-02)").click()
             form.get_by_text("off track", exact=True).click()
             form.get_by_label("Notes").fill("The new CFO does not know us")
             form.get_by_label("Decisions").fill("Meet the CFO within a month")
@@ -89,6 +92,7 @@ def test_a_mentor_records_a_review_in_the_browser(server) -> None:
             assert "status" in body and "→ red" in body  # off track makes it red at once
             assert "the mentor rated the account off track on 2026-10-31" in body
             assert "From the review of 2026-10-31" in body  # "since the last review" compares with it now
+            assert "Markus Keller" in body.split("saved", 1)[1][:80], body.split("saved", 1)[1][:80]  # recorded with who
             assert page.locator("[data-testid=stException]").count() == 0
         finally:
             browser.close()
