@@ -492,3 +492,37 @@ def test_the_time_limit_holds_inside_one_huge_value(src: Path, tmp_path: Path) -
         load([src], tmp_path / "kam.duckdb",
              Settings.from_dict({"mapping_sql_time_limit_s": 1, "mapping_sql_memory_mb": 8000}), mapping=mfile)
     assert time.perf_counter() - started < 20
+
+
+PIPELINE_EXPORT = """Account Name,Opportunity Name,Stage,Deal Value,Close Date,Opportunity Owner,Probability (%)
+Acme Corp,Acme - Renewal 2026,Closed Won,"12,500.00",1/15/2026,Jane Doe,100
+Acme Corp,Acme - Upsell,Proposal,"8,000.00",3/31/2026,Jane Doe,50
+Globex,Globex - New Logo,Negotiation,,4/30/2026,John Roe,70
+Initech,Initech - Pilot,Closed Lost,"3,200.00",2/28/2026,John Roe,0
+acme corp ,Acme - Services,Qualification,"1,000.00",6/30/2026,Jane Doe,20
+"""
+
+
+def test_a_deal_pipeline_export_gets_accounts_by_name_and_its_deals(tmp_path: Path) -> None:
+    src = tmp_path / "pipeline_export.csv"
+    src.write_text(PIPELINE_EXPORT, encoding="utf-8")
+    draft = draft_mapping_text([src])
+    parsed = Mapping.from_toml(draft)
+    accounts, opps = parsed.tables["accounts"], parsed.tables["opportunities"]
+    assert (accounts.columns, accounts.group_by, accounts.normalise) == (
+        {"account_id": "Account Name", "name": "Account Name"}, ["account_id"], ["account_id"])
+    assert "region" not in accounts.columns  # "Stage" is a stage, never a misspelt "state"
+    assert (opps.columns["opportunity_id"], opps.columns["account_id"], opps.columns["status"]) == (
+        "Opportunity Name", "Account Name", "Stage")
+    assert "Files that fit no table" not in draft and "No file fits a table" not in draft
+    mfile = tmp_path / "draft.toml"
+    mfile.write_text(draft, encoding="utf-8")
+    db = tmp_path / "kam.duckdb"
+    report = load([src], db, mapping=mfile)
+    assert report.ok
+    # "acme corp " is Acme Corp: one account, named as first written
+    assert query(db, "select account_id, name from accounts order by 1") == [
+        ("acme corp", "Acme Corp"), ("globex", "Globex"), ("initech", "Initech")]
+    assert query(db, "select account_id, status, count(*), sum(amount) from opportunities group by all order by 1, 2"
+                 ) == [("acme corp", "open", 2, 9000.0), ("acme corp", "won", 1, 12500.0),
+                       ("globex", "open", 1, None), ("initech", "lost", 1, 3200.0)]

@@ -238,6 +238,7 @@ def edited_table(
         tm.group_by = list(base.group_by)
         tm.aggregate = dict(base.aggregate)
         tm.formulas = dict(base.formulas)
+        tm.normalise = list(base.normalise)
     for col in TABLES[base.table].column_names:
         label = (sources or {}).get(col)
         value = source_value(label, headers) if label is not None else base.columns.get(col)
