@@ -317,7 +317,8 @@ def test_propose_preview_and_draft_on_northwind() -> None:
     assert "order_details.csv" in proposal.notes[0]
     assert Mapping.from_toml(draft_mapping_text(files)) == proposal
 
-    tables, rejects = preview_mapping(Mapping.from_file(NORTHWIND_MAPPING), [NORTHWIND])
+    tables, rejects, problems = preview_mapping(Mapping.from_file(NORTHWIND_MAPPING), [NORTHWIND])
+    assert problems == []
     assert len(tables["accounts"]) == 91 and len(tables["revenue"]) == 1000  # preview limit
     assert set(tables) == {"team", "accounts", "contacts", "activities", "revenue"}
     assert rejects.empty
@@ -526,3 +527,20 @@ def test_a_deal_pipeline_export_gets_accounts_by_name_and_its_deals(tmp_path: Pa
     assert query(db, "select account_id, status, count(*), sum(amount) from opportunities group by all order by 1, 2"
                  ) == [("acme corp", "open", 2, 9000.0), ("acme corp", "won", 1, 12500.0),
                        ("globex", "open", 1, None), ("initech", "lost", 1, 3200.0)]
+
+
+def test_the_preview_shows_what_the_load_would_not_load_first(tmp_path: Path) -> None:
+    src = tmp_path / "pipeline_export.csv"
+    src.write_text(PIPELINE_EXPORT, encoding="utf-8")
+    mapping = Mapping.from_toml('[tables.accounts]\nfile = "pipeline_export.csv"\ngroup_by = ["account_id"]\n'
+                                'normalise = ["account_id"]\ncolumns = { account_id = "Account Name", name = '
+                                '"Account Name" }\n[tables.opportunities]\nfile = "pipeline_export.csv"\n'
+                                'columns = { name = "Opportunity Name", stage = "Stage" }\n')
+    tables, rejects, problems = preview_mapping(mapping, [src])
+    assert list(tables) == ["accounts"] and rejects.empty
+    assert problems == [
+        "FATAL pipeline_export.csv -> opportunities: the mapping gives no source for the required columns "
+        "opportunity_id, account_id, status of opportunities. Fix: choose the columns of pipeline_export.csv that "
+        "hold them ([tables.opportunities.columns]) or give a constant ([tables.opportunities.defaults]); its "
+        "columns are Account Name, Opportunity Name, Stage, Deal Value, Close Date, Opportunity Owner, "
+        "Probability (%)"]
