@@ -544,3 +544,15 @@ def test_the_preview_shows_what_the_load_would_not_load_first(tmp_path: Path) ->
         "hold them ([tables.opportunities.columns]) or give a constant ([tables.opportunities.defaults]); its "
         "columns are Account Name, Opportunity Name, Stage, Deal Value, Close Date, Opportunity Owner, "
         "Probability (%)"]
+
+
+def test_reading_options_that_reach_no_file_are_named(tmp_path: Path, capsys) -> None:
+    from kam_core.cli import main
+
+    (tmp_path / "accounts.csv").write_text("account_id,name\nA1,Alpha\n", encoding="utf-8")
+    mfile = tmp_path / "m.toml"
+    mfile.write_text('date_format = "%m/%d/%y"\n', encoding="utf-8")
+    assert main(["load", str(tmp_path / "accounts.csv"), "--db", str(tmp_path / "k.duckdb"),
+                 "--mapping", str(mfile)]) == 0
+    assert ("mapping: date_format not applied to accounts.csv (loaded by its name, read as usual); to read it with "
+            'the mapping\'s options, add [tables.accounts] with file = "accounts.csv"') in capsys.readouterr().out

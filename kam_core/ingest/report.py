@@ -41,6 +41,8 @@ FIX_HINTS: tuple[tuple[str, str], ...] = (
     ("duplicate key", "the key column is not unique in this file: map the column that identifies a row"),
     ("fields but the header has", "the delimiter or the quoting is off: a delimiter inside a value "
      "must be quoted"),
+    ("(expected a year 1900-2199)", "the dates were read with the wrong format: give the day order "
+     '(date_order in kam.toml) or the date format (date_format = "%m/%d/%y" in a mapping file)'),
     ("is out of range", "check the column's unit (probability 0-1 or a percentage, strength 0-4, "
      "scores 0-10)"),
     ("holds the Excel error", "fix the formulas in the workbook, or export values instead of formulas"),
