@@ -700,3 +700,16 @@ def test_utf16_without_bom_is_text(src: Path, tmp_path: Path) -> None:
     db = tmp_path / "kam.duckdb"
     assert load([src], db).ok
     assert query(db, "select name from accounts") == [("Ärger AG",)]
+
+
+def test_an_empty_accounts_file_says_so_once_without_a_mapping_detour(src: Path, tmp_path: Path, capsys) -> None:
+    from kam_core.cli import main
+    from kam_core.ingest.importers.mapping import needs_mapping
+
+    (src / "accounts.csv").write_bytes(b"")
+    write(src, "team.csv", "member_id,name\nm1,Anna\n")
+    assert main(["load", str(src), "--db", str(tmp_path / "kam.duckdb")]) == 1
+    assert capsys.readouterr().err == (
+        "error: nothing was built: accounts.csv is empty (0 bytes) and accounts is required: re-export it (a header "
+        "row with at least account_id, name, and one row per account)\n")
+    assert not needs_mapping(sorted(src.iterdir()))  # the Data page shows the load's message, not the mapping screen

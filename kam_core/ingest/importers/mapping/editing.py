@@ -106,14 +106,21 @@ def needs_mapping(files: list[Path]) -> bool:
         return not detection.files
     for p in files:
         table = table_for_name(p.stem)
-        if table == "accounts" and _is_canonical(p, "accounts"):
-            return False
+        if table == "accounts" and (_is_canonical(p, "accounts") or _empty(p)):
+            return False  # an empty accounts.csv needs a new export, not a mapping (the load says so)
         if table is None and p.suffix.lower() in XLSX_SUFFIXES:
             from kam_core.ingest.importers.common import peek_xlsx_headers
 
             if any(table_for_name(s) == "accounts" for s in peek_xlsx_headers(p)):
                 return False
     return True
+
+
+def _empty(path: Path) -> bool:
+    try:
+        return path.stat().st_size == 0
+    except OSError:
+        return False
 
 
 def propose_table(table: str, files: list[Path]) -> TableMapping:
