@@ -335,6 +335,8 @@ def show_preview(current_text: str) -> None:
         ui.show_error(KamError(preview["error"]))
         return
     tables, rejects = preview["tables"], preview["rejects"]
+    for problem in preview.get("problems", []):  # what the real load would call FATAL or FAILED, first
+        st.error(ui.md(problem), icon=":material/error:")
 
     def count(n: int) -> str:
         return f"{n:,}+" if n >= PREVIEW_LIMIT else f"{n:,}"
@@ -343,6 +345,7 @@ def show_preview(current_text: str) -> None:
         "**Preview** · "
         + " · ".join(f"{t} {count(len(df))} rows" for t, df in tables.items())
         + f" · **{count(len(rejects))} rejected**"
+        + (f" · **{len(preview.get('problems', []))} not loaded** (above)" if preview.get("problems") else "")
     )
     if len(rejects):
         st.caption(
@@ -352,7 +355,7 @@ def show_preview(current_text: str) -> None:
             columns={"source_file": "file", "row_number": "row", "table_name": "table", "raw_row": "raw row"}
         )[["file", "row", "table", "reason", "raw row"]]
         st.dataframe(shown, hide_index=True, width="stretch", key="map_preview_rejects")
-    else:
+    elif not preview.get("problems"):
         st.success("No row would be rejected.")
     if tables:
         for tab, (name, df) in zip(st.tabs(list(tables)), tables.items(), strict=True):
@@ -431,8 +434,9 @@ def mapping_screen(folder: str, sources: list[Path], settings: Settings,
     if b1.button("Preview", key="map_preview", icon=":material/preview:", disabled=mapping is None):
         with st.spinner("Previewing with the real loader …"):
             try:
-                tables, rejects = preview_mapping(mapping, sources, settings, limit=PREVIEW_LIMIT)
-                st.session_state["_map_preview"] = {"toml": text, "tables": tables, "rejects": rejects}
+                tables, rejects, problems = preview_mapping(mapping, sources, settings, limit=PREVIEW_LIMIT)
+                st.session_state["_map_preview"] = {"toml": text, "tables": tables, "rejects": rejects,
+                                                    "problems": problems}
             except KamError as exc:
                 st.session_state["_map_preview"] = {"toml": text, "error": str(exc)}
     b2.download_button(

@@ -130,7 +130,8 @@ def _load(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         # a draft helps when nothing could be built from the files (not for a refused zip or a
         # running load), and is printed once
-        if args.mapping is None and str(exc).startswith("nothing was built") and "# Draft mapping" not in str(exc):
+        if (args.mapping is None and str(exc).startswith("nothing was built") and "# Draft mapping" not in str(exc)
+                and getattr(exc, "draft_helps", True)):
             _print_draft_mapping(args.sources)
         return 1
     for line in report.lines(verbose=args.verbose):

@@ -317,7 +317,8 @@ def test_propose_preview_and_draft_on_northwind() -> None:
     assert "order_details.csv" in proposal.notes[0]
     assert Mapping.from_toml(draft_mapping_text(files)) == proposal
 
-    tables, rejects = preview_mapping(Mapping.from_file(NORTHWIND_MAPPING), [NORTHWIND])
+    tables, rejects, problems = preview_mapping(Mapping.from_file(NORTHWIND_MAPPING), [NORTHWIND])
+    assert problems == []
     assert len(tables["accounts"]) == 91 and len(tables["revenue"]) == 1000  # preview limit
     assert set(tables) == {"team", "accounts", "contacts", "activities", "revenue"}
     assert rejects.empty
@@ -492,3 +493,66 @@ def test_the_time_limit_holds_inside_one_huge_value(src: Path, tmp_path: Path) -
         load([src], tmp_path / "kam.duckdb",
              Settings.from_dict({"mapping_sql_time_limit_s": 1, "mapping_sql_memory_mb": 8000}), mapping=mfile)
     assert time.perf_counter() - started < 20
+
+
+PIPELINE_EXPORT = """Account Name,Opportunity Name,Stage,Deal Value,Close Date,Opportunity Owner,Probability (%)
+Acme Corp,Acme - Renewal 2026,Closed Won,"12,500.00",1/15/2026,Jane Doe,100
+Acme Corp,Acme - Upsell,Proposal,"8,000.00",3/31/2026,Jane Doe,50
+Globex,Globex - New Logo,Negotiation,,4/30/2026,John Roe,70
+Initech,Initech - Pilot,Closed Lost,"3,200.00",2/28/2026,John Roe,0
+acme corp ,Acme - Services,Qualification,"1,000.00",6/30/2026,Jane Doe,20
+"""
+
+
+def test_a_deal_pipeline_export_gets_accounts_by_name_and_its_deals(tmp_path: Path) -> None:
+    src = tmp_path / "pipeline_export.csv"
+    src.write_text(PIPELINE_EXPORT, encoding="utf-8")
+    draft = draft_mapping_text([src])
+    parsed = Mapping.from_toml(draft)
+    accounts, opps = parsed.tables["accounts"], parsed.tables["opportunities"]
+    assert (accounts.columns, accounts.group_by, accounts.normalise) == (
+        {"account_id": "Account Name", "name": "Account Name"}, ["account_id"], ["account_id"])
+    assert "region" not in accounts.columns  # "Stage" is a stage, never a misspelt "state"
+    assert (opps.columns["opportunity_id"], opps.columns["account_id"], opps.columns["status"]) == (
+        "Opportunity Name", "Account Name", "Stage")
+    assert "Files that fit no table" not in draft and "No file fits a table" not in draft
+    mfile = tmp_path / "draft.toml"
+    mfile.write_text(draft, encoding="utf-8")
+    db = tmp_path / "kam.duckdb"
+    report = load([src], db, mapping=mfile)
+    assert report.ok
+    # "acme corp " is Acme Corp: one account, named as first written
+    assert query(db, "select account_id, name from accounts order by 1") == [
+        ("acme corp", "Acme Corp"), ("globex", "Globex"), ("initech", "Initech")]
+    assert query(db, "select account_id, status, count(*), sum(amount) from opportunities group by all order by 1, 2"
+                 ) == [("acme corp", "open", 2, 9000.0), ("acme corp", "won", 1, 12500.0),
+                       ("globex", "open", 1, None), ("initech", "lost", 1, 3200.0)]
+
+
+def test_the_preview_shows_what_the_load_would_not_load_first(tmp_path: Path) -> None:
+    src = tmp_path / "pipeline_export.csv"
+    src.write_text(PIPELINE_EXPORT, encoding="utf-8")
+    mapping = Mapping.from_toml('[tables.accounts]\nfile = "pipeline_export.csv"\ngroup_by = ["account_id"]\n'
+                                'normalise = ["account_id"]\ncolumns = { account_id = "Account Name", name = '
+                                '"Account Name" }\n[tables.opportunities]\nfile = "pipeline_export.csv"\n'
+                                'columns = { name = "Opportunity Name", stage = "Stage" }\n')
+    tables, rejects, problems = preview_mapping(mapping, [src])
+    assert list(tables) == ["accounts"] and rejects.empty
+    assert problems == [
+        "FATAL pipeline_export.csv -> opportunities: the mapping gives no source for the required columns "
+        "opportunity_id, account_id, status of opportunities. Fix: choose the columns of pipeline_export.csv that "
+        "hold them ([tables.opportunities.columns]) or give a constant ([tables.opportunities.defaults]); its "
+        "columns are Account Name, Opportunity Name, Stage, Deal Value, Close Date, Opportunity Owner, "
+        "Probability (%)"]
+
+
+def test_reading_options_that_reach_no_file_are_named(tmp_path: Path, capsys) -> None:
+    from kam_core.cli import main
+
+    (tmp_path / "accounts.csv").write_text("account_id,name\nA1,Alpha\n", encoding="utf-8")
+    mfile = tmp_path / "m.toml"
+    mfile.write_text('date_format = "%m/%d/%y"\n', encoding="utf-8")
+    assert main(["load", str(tmp_path / "accounts.csv"), "--db", str(tmp_path / "k.duckdb"),
+                 "--mapping", str(mfile)]) == 0
+    assert ("mapping: date_format not applied to accounts.csv (loaded by its name, read as usual); to read it with "
+            'the mapping\'s options, add [tables.accounts] with file = "accounts.csv"') in capsys.readouterr().out

@@ -413,6 +413,29 @@ def test_date_order_setting_for_slashed_dates(src: Path, tmp_path: Path) -> None
     assert query(db, "select key_account_since from accounts") == [(dt.date(2020, 3, 4),)]
 
 
+
+@pytest.mark.parametrize(("order", "cells", "expected"), [
+    ("mdy", ["02/03/24", "02/23/26 08:55 PM", "12/31/69"], [(2024, 2, 3), (2026, 2, 23), (1969, 12, 31)]),
+    ("dmy", ["03/02/24", "23.02.26 20:55", "31/12/68"], [(2024, 2, 3), (2026, 2, 23), (2068, 12, 31)]),
+])
+def test_two_digit_years_read_with_the_usual_pivot(src: Path, tmp_path: Path, order: str, cells: list[str],
+                                                    expected: list[tuple[int, int, int]]) -> None:
+    rows = "".join(f"A-{i},A,{c}\n" for i, c in enumerate(cells))
+    write(src, "accounts.csv", "account_id,name,key_account_since\n" + rows)
+    db = tmp_path / "kam.duckdb"
+    load([src], db, Settings({"date_order": order}))
+    assert query(db, "select key_account_since from accounts order by account_id") == [
+        (dt.date(*e),) for e in expected]
+
+
+def test_dates_out_of_range_get_a_date_fix(src: Path, tmp_path: Path) -> None:
+    write(src, "accounts.csv", "account_id,name,key_account_since\nA-1,A,1850-01-01\nA-2,B,1860-02-03\n")
+    report = load([src], tmp_path / "kam.duckdb")
+    [failed] = report.failed_tables
+    assert failed.failure.endswith("Fix: the dates were read with the wrong format: give the day order (date_order "
+                                   'in kam.toml) or the date format (date_format = "%m/%d/%y" in a mapping file)')
+
+
 # ---------------------------------------------------------------- fatal files
 
 
@@ -703,3 +726,16 @@ def test_utf16_without_bom_is_text(src: Path, tmp_path: Path) -> None:
     db = tmp_path / "kam.duckdb"
     assert load([src], db).ok
     assert query(db, "select name from accounts") == [("Ärger AG",)]
+
+
+def test_an_empty_accounts_file_says_so_once_without_a_mapping_detour(src: Path, tmp_path: Path, capsys) -> None:
+    from kam_core.cli import main
+    from kam_core.ingest.importers.mapping import needs_mapping
+
+    (src / "accounts.csv").write_bytes(b"")
+    write(src, "team.csv", "member_id,name\nm1,Anna\n")
+    assert main(["load", str(src), "--db", str(tmp_path / "kam.duckdb")]) == 1
+    assert capsys.readouterr().err == (
+        "error: nothing was built: accounts.csv is empty (0 bytes) and accounts is required: re-export it (a header "
+        "row with at least account_id, name, and one row per account)\n")
+    assert not needs_mapping(sorted(src.iterdir()))  # the Data page shows the load's message, not the mapping screen

@@ -26,13 +26,22 @@ KIND_WORDS = {
 
 
 def _date_formats(settings: Settings) -> list[str]:
+    """The day-month formats tried after ISO, in order (the first that reads the whole cell wins).
+
+    A two-digit year (``02/03/24``, Excel's re-save of a US report) is read with the usual pivot
+    (00-68 -> 20xx, 69-99 -> 19xx, as Python's ``%y``); it comes before the four-digit form, which
+    would take ``24`` as the year 0024. Times may be 24-hour or 12-hour (``08:55 PM``).
+    """
     day_first = settings.date_order == "dmy"
-    slash = ["%d/%m/%Y", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S"] if day_first else [
-        "%m/%d/%Y", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S"]
+    times = ("", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p")
+
+    def forms(order: str) -> list[str]:
+        return [order + year + t for year in ("%y", "%Y") for t in times]
+
     return [
-        "%d.%m.%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S", "%d.%m.%y",
+        *forms("%d.%m."),
         "%d-%m-%Y", "%d-%m-%Y %H:%M", "%d-%m-%Y %H:%M:%S",  # Excel re-save of ISO stamps
-        "%Y/%m/%d", *slash,
+        *forms("%d/%m/" if day_first else "%m/%d/"), "%Y/%m/%d",  # last: it would read 03/02/24 as the year 3
     ]
 
 
@@ -63,9 +72,11 @@ def install_macros(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
                     case when regexp_full_match(trim(v), '[+-]?\\d{{1,3}}(,\\d{{3}})+(\\.\\d*)?')
                          then replace(trim(v), ',', '') end as double))
             end);
+        -- DuckDB's cast reads '02/03/24' as the year 2 (year first): a cell whose first part is
+        -- shorter than a four-digit year goes to the day-month formats only
         create or replace temp macro kam_date(v) as coalesce(
-            try_cast(v as date),
-            try_cast(try_cast(v as timestamp) as date),
+            case when not (contains(left(v, 4), '/') or contains(left(v, 4), '.') or contains(left(v, 4), '-'))
+                 then coalesce(try_cast(v as date), try_cast(try_cast(v as timestamp) as date)) end,
             try_cast(try_strptime(trim(v), {formats}) as date));
         create or replace temp macro kam_month(v) as date_trunc('month', coalesce(
             case when length(v) <= 8 then try_cast(v || '-01' as date) end,

@@ -559,7 +559,15 @@ def _load_locked(sources: list[Path], db_path: Path, settings: Settings, mapping
                 why = fatal[0] if fatal else "no accounts file was found (expected accounts.csv, .xlsx or .parquet)"
                 if not fatal and mapping is not None:
                     why = _accounts_to_add(mapping, list(found.displays))
-                raise LoadError("\n".join([f"nothing was built: {why}", *report.detected]))
+                if fatal and "the file is empty" in why:
+                    name = why.split(":", 1)[0]
+                    why = (f"{name} is empty (0 bytes) and accounts is required: re-export it (a header row with "
+                           "at least account_id, name, and one row per account)")
+                error = LoadError("\n".join([f"nothing was built: {why}", *report.detected]))
+                # the accounts file is there but unreadable: a mapping would not help (wrong
+                # columns would: the draft maps them)
+                error.draft_helps = not fatal or "required column" in why  # type: ignore[attr-defined]
+                raise error
             _leave_out_rejected_tables(con, report, loader.created)
             for t in sorted(loader.created):
                 report.table_rows[t] = con.execute(f"select count(*) from {t}").fetchone()[0]

@@ -41,6 +41,8 @@ FIX_HINTS: tuple[tuple[str, str], ...] = (
     ("duplicate key", "the key column is not unique in this file: map the column that identifies a row"),
     ("fields but the header has", "the delimiter or the quoting is off: a delimiter inside a value "
      "must be quoted"),
+    ("(expected a year 1900-2199)", "the dates were read with the wrong format: give the day order "
+     '(date_order in kam.toml) or the date format (date_format = "%m/%d/%y" in a mapping file)'),
     ("is out of range", "check the column's unit (probability 0-1 or a percentage, strength 0-4, "
      "scores 0-10)"),
     ("holds the Excel error", "fix the formulas in the workbook, or export values instead of formulas"),
@@ -126,15 +128,17 @@ class LoadReport:
     def ok(self) -> bool:
         return not self.fatal_files and not self.failed_tables
 
+    def problem_lines(self) -> list[str]:
+        """The failed tables and fatal files, each with its reason (and fix): shown first."""
+        out = [f"FAILED {f.table} ({f.source_file}): {f.failure}" for f in self.failed_tables]
+        out += [f"FATAL {f.source_file}" + (f" -> {f.table}" if f.table else "") + f": {f.fatal}"
+                for f in self.fatal_files]
+        return out
+
     def lines(self, verbose: bool = False) -> list[str]:
         """The load output a person reads: problems first, then the files, notes and what was
         skipped (ignored files of one kind in one line unless ``verbose``)."""
-        out = []
-        for f in self.failed_tables:
-            out.append(f"FAILED {f.table} ({f.source_file}): {f.failure}")
-        for f in self.fatal_files:
-            target = f" -> {f.table}" if f.table else ""
-            out.append(f"FATAL {f.source_file}{target}: {f.fatal}")
+        out = self.problem_lines()
         out += self.detected
         for f in self.files:
             if f.fatal:

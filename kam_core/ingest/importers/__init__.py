@@ -83,11 +83,31 @@ def detect(
         unused = [p for p in files if p not in det.consumed and p not in side]
         det.ignored += [f"{display_of(p, base, displays)} (not used by the mapping)" for p in unused]
         det.consumed |= set(unused)
+        det.messages += _options_without_effect(parsed, side, det.consumed, base, displays)
     if not det.files and parsed is None:
         hint = mapping_hint(files, base, displays)
         return Detection(files=[], messages=[hint]) if hint else None
     _side_files(det, side, base, displays)
     return det
+
+
+def _options_without_effect(parsed: Mapping, side: dict[Path, str], consumed: set[Path], base: Path,
+                            displays: dict[Path, str] | None) -> list[str]:
+    """A mapping's reading options (date_format, decimal, …) apply to the files its tables read;
+    a file loaded by its name (accounts.csv) is read as usual: say so rather than ignore them."""
+    options = [k for k in ("encoding", "decimal", "date_format") if getattr(parsed, k) is not None]
+    options += ["null_values"] if parsed.null_values else []
+    for name, tm in parsed.tables.items():
+        if tm.is_override:
+            options += [f"tables.{name}.{k}" for k in ("encoding", "decimal", "date_format", "null_values")
+                        if getattr(tm, k) is not None]
+    by_name = [(p, t) for p, t in side.items() if p not in consumed]
+    if not options or not by_name:
+        return []
+    first, table = by_name[0]
+    return [f"mapping: {', '.join(options)} not applied to {', '.join(display_of(p, base, displays) for p, _ in by_name)} "
+            f"(loaded by its name, read as usual); to read it with the mapping's options, add [tables.{table}] "
+            f'with file = "{first.name}"']
 
 
 def _is_canonical(path: Path, table: str) -> bool:

@@ -99,6 +99,15 @@ def declarative_stager(mapping: Mapping, tm: TableMapping, path: Path, display: 
             params: dict[str, Any] = {}
             joins = _lookups(con, tm, src, lookup_files, encoding, nulls, notes, names)
             exprs, reasons = _columns(con, tm, mapping, src, params)
+            unmapped = [c.name for c in TABLES[tm.table].required if c.name not in exprs]
+            if unmapped:
+                plural = "s" if len(unmapped) > 1 else ""
+                raise FatalFileError(
+                    f"the mapping gives no source for the required column{plural} {', '.join(unmapped)} of "
+                    f"{tm.table}. Fix: choose the column{plural} of {display} that hold{'' if plural else 's'} "
+                    f"{'them' if plural else 'it'} ([tables.{tm.table}.columns]) or give a constant "
+                    f"([tables.{tm.table}.defaults]); its columns are "
+                    + ", ".join(h.strip() for h in raw.headers if h.strip()))
             reasons += _filters(tm, src, params)
             required_lookups = _required_lookups(tm, src)
             for alias in src.lookups:

@@ -25,11 +25,13 @@ if TYPE_CHECKING:
 
 def preview_mapping(
     mapping: Mapping, files: list[Path], settings: Settings | None = None, limit: int | None = 1000
-) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, list[str]]:
     """Run the real loader with this mapping into a temporary database.
 
-    Returns the loaded tables (first ``limit`` rows each) and the rejects (file, row, table,
-    raw row, reason). Raises ``LoadError`` when nothing could be built (no accounts).
+    Returns the loaded tables (first ``limit`` rows each), the rejects (file, row, table,
+    raw row, reason) and the load's problems as the command line prints them first (``FAILED
+    <table> (<file>): … Fix: …``, ``FATAL <file> -> <table>: …``; empty when the load is ok).
+    Raises ``LoadError`` when nothing could be built (no accounts).
     """
     from kam_core.ingest.loader import load
     from kam_core.ingest.schema import loaded_tables
@@ -39,7 +41,8 @@ def preview_mapping(
         mfile = workdir / "mapping.toml"
         mfile.write_text(mapping.to_toml(comments=False), encoding="utf-8")
         db = workdir / "preview.duckdb"
-        load(files, db, settings, mapping=mfile)
+        report = load(files, db, settings, mapping=mfile)
+        problems = report.problem_lines()
         con = duckdb.connect(str(db), read_only=True)
         try:
             tables = {}
@@ -50,7 +53,7 @@ def preview_mapping(
             ).df()
         finally:
             con.close()
-        return tables, rejects
+        return tables, rejects, problems
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -103,14 +106,21 @@ def needs_mapping(files: list[Path]) -> bool:
         return not detection.files
     for p in files:
         table = table_for_name(p.stem)
-        if table == "accounts" and _is_canonical(p, "accounts"):
-            return False
+        if table == "accounts" and (_is_canonical(p, "accounts") or _empty(p)):
+            return False  # an empty accounts.csv needs a new export, not a mapping (the load says so)
         if table is None and p.suffix.lower() in XLSX_SUFFIXES:
             from kam_core.ingest.importers.common import peek_xlsx_headers
 
             if any(table_for_name(s) == "accounts" for s in peek_xlsx_headers(p)):
                 return False
     return True
+
+
+def _empty(path: Path) -> bool:
+    try:
+        return path.stat().st_size == 0
+    except OSError:
+        return False
 
 
 def propose_table(table: str, files: list[Path]) -> TableMapping:
@@ -238,6 +248,7 @@ def edited_table(
         tm.group_by = list(base.group_by)
         tm.aggregate = dict(base.aggregate)
         tm.formulas = dict(base.formulas)
+        tm.normalise = list(base.normalise)
     for col in TABLES[base.table].column_names:
         label = (sources or {}).get(col)
         value = source_value(label, headers) if label is not None else base.columns.get(col)

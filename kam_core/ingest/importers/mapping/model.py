@@ -32,6 +32,7 @@ TABLE_OPTIONS = (
     "lookups",
     "group_by",
     "aggregate",
+    "normalise",
     "encoding",
     "decimal",
     "date_format",
@@ -80,6 +81,9 @@ class TableMapping:
     # ``aggregate`` (first non-empty value in file order unless said otherwise)
     group_by: list[str] = field(default_factory=list)
     aggregate: dict[str, str] = field(default_factory=dict)
+    # id columns read trimmed, lower-case, inner spaces collapsed ("Acme  Corp " -> "acme corp"):
+    # a key taken from a name typed by hand, the same in every table that names it
+    normalise: list[str] = field(default_factory=list)
     # how sure ``propose_mapping`` is of each column (0-1); not part of the TOML file
     confidence: dict[str, float] = field(default_factory=dict, compare=False)
 
@@ -183,6 +187,8 @@ class Mapping:
                 out.append(f"sql = {_toml_multiline(t.sql)}")
             if t.group_by:
                 out.append(f"group_by = [{', '.join(_toml_str(c) for c in t.group_by)}]")
+            if t.normalise:
+                out.append(f"normalise = [{', '.join(_toml_str(c) for c in t.normalise)}]")
             if t.columns:
                 out.append(f"[tables.{_toml_key(name)}.columns]")
                 for col, src in t.columns.items():
@@ -338,6 +344,17 @@ def _table_mapping(name: str, spec: Any, source: str) -> TableMapping:
         if not isinstance(v, (str, int, float)):
             raise MappingError(f"{where}.defaults.{col}: expected a constant, got {v!r}")
         t.defaults[col] = str(v)
+    normalise = spec.get("normalise", [])
+    if isinstance(normalise, str):
+        normalise = [normalise]
+    if not isinstance(normalise, list) or not all(isinstance(c, str) for c in normalise):
+        raise MappingError(f"{where}.normalise: expected a list of id columns of {name}")
+    for col in normalise:
+        if _check_column(table.name, col, f"{where}.normalise").kind != "id":
+            raise MappingError(f"{where}.normalise: {col} is not an id column")
+    if normalise and t.sql is not None:
+        raise MappingError(f"{where}: normalise works with file and columns, not with sql")
+    t.normalise = list(normalise)
     _declarative(t, spec, table.name, where)
     if t.sql is not None:
         validate_select(t.sql, where)

@@ -352,6 +352,17 @@ def looks_like_count(header: str) -> bool:
     return bool(_COUNT.search(snake)) and not snake.endswith(("_id", "id")) or "number_of" in snake
 
 
+def _known_words() -> set[str]:
+    """Every canonical column name and synonym, compacted: a header spelled like one of them
+    means that column, so it is never a look-alike guess for another ("Stage" is not "state")."""
+    words = {_compact(c) for t in TABLES.values() for c in t.column_names}
+    words |= {_compact(s) for cols in SYNONYMS.values() for syn in cols.values() for s in syn}
+    return words
+
+
+_KNOWN = _known_words()
+
+
 def _column_scores(
     table: str, headers: list[str], rows: list[list[str]]
 ) -> dict[str, tuple[str | list[str], float]]:
@@ -370,6 +381,8 @@ def _column_scores(
                 score = 1.0
             elif k in syn:
                 score = 0.9 - 0.02 * syn.index(k) / max(len(syn), 1)
+            elif k in _KNOWN:
+                continue  # a known word of another column, not a misspelling of this one
             else:
                 best = max([_similarity(k, s) for s in [_compact(col.name), *syn]])
                 score = 0.8 * best if best >= 0.8 else 0.0
@@ -444,9 +457,13 @@ def propose_mapping(files: list[Path]) -> Mapping:
         _monthly_revenue(mapping.tables["revenue"], files)
     if "accounts" not in mapping.tables:
         _derived_accounts(mapping, files)
+    if "accounts" in mapping.tables and "opportunities" not in mapping.tables:
+        _derived_opportunities(mapping, files)
     for tm in mapping.tables.values():
         _us_dates(tm, files)
-    unassigned = [p.name for p in files if p.suffix.lower() in TABULAR_SUFFIXES and p not in taken]
+    used = {tm.file for tm in mapping.tables.values()}
+    unassigned = [p.name for p in files if p.suffix.lower() in TABULAR_SUFFIXES and p not in taken
+                  and p.name not in used]
     if unassigned:
         mapping.notes.append(
             'Files that fit no table by their headers (describe them with sql = "select ... from <file stem>"): '
@@ -511,17 +528,67 @@ def _derived_accounts(mapping: Mapping, files: list[Path]) -> None:
     for path in paths:
         headers, rows = sample_rows(path)
         chosen = _column_scores("accounts", headers, rows)
-        if "account_id" not in chosen:
-            continue
         tm = TableMapping("accounts", file=path.name, group_by=["account_id"])
+        if "account_id" in chosen:
+            how = f"one per {chosen['account_id'][0]}"
+        elif "name" in chosen and chosen["name"][1] >= 0.8:
+            # no customer id, only the name: the name is the key, compared without case and
+            # spaces (normalise), so "acme corp " and "Acme Corp" are one account
+            chosen["account_id"] = (chosen["name"][0], 0.7)
+            tm.normalise = ["account_id"]
+            how = f"one per {chosen['name'][0]} (compared without case and extra spaces)"
+        else:
+            continue
         for col in ("account_id", "name", "industry", "region", "country"):
             if col in chosen:
                 tm.columns[col], tm.confidence[col] = chosen[col]
         mapping.tables["accounts"] = tm
         mapping.notes.append(
-            f"No customer file: accounts are derived from {path.name}, one per {tm.columns['account_id']} "
+            f"No customer file: accounts are derived from {path.name}, {how} "
             "(group_by); their other columns take the first non-empty value.")
         return
+
+
+_WON = ("closed won", "closedwon", "won", "gewonnen", "cerrada ganada")
+_LOST = ("closed lost", "closedlost", "lost", "verloren", "cerrada perdida")
+
+
+def _derived_opportunities(mapping: Mapping, files: list[Path]) -> None:
+    """Deals in the file the accounts are derived from (a pipeline export: customer, deal name,
+    stage, value, close date): the same customer key, the deal's name as its id when it is
+    unique in the sample, and the status read from the stage (Closed Won, Closed Lost, else open)."""
+    acc = mapping.tables["accounts"]
+    path = next((p for p in files if p.name == acc.file), None)
+    if path is None or not acc.group_by:
+        return
+    headers, rows = sample_rows(path)
+    chosen = _column_scores("opportunities", headers, rows)
+    key = acc.columns.get("account_id")
+    if not isinstance(key, str) or "stage" not in chosen and "status" not in chosen:
+        return
+    tm = TableMapping("opportunities", file=path.name, normalise=list(acc.normalise))
+    chosen["account_id"] = (key, acc.confidence.get("account_id", 0.7))
+    if "opportunity_id" not in chosen and "name" in chosen and isinstance(chosen["name"][0], str):
+        i = headers.index(chosen["name"][0])
+        names = [r[i].strip() for r in rows if i < len(r) and r[i].strip()]
+        if names and len(set(names)) == len(names):
+            chosen["opportunity_id"] = (chosen["name"][0], 0.5)  # unique in the sample: check it
+    if "status" not in chosen and isinstance(chosen.get("stage", ("", 0))[0], str):
+        i = headers.index(chosen["stage"][0])
+        stages = list(dict.fromkeys(r[i].strip() for r in rows if i < len(r) and r[i].strip()))
+        if any(s.casefold() in _WON + _LOST for s in stages):
+            chosen["status"] = (chosen["stage"][0], 0.7)
+            tm.values["status"] = {s: "won" if s.casefold() in _WON else "lost" if s.casefold() in _LOST
+                                   else "open" for s in stages}
+    if not all(c.name in chosen for c in TABLES["opportunities"].required):
+        return
+    for col in TABLES["opportunities"].column_names:
+        if col in chosen:
+            tm.columns[col], tm.confidence[col] = chosen[col]
+    mapping.tables["opportunities"] = tm
+    mapping.notes.append(
+        f"Deals from {path.name} too: status from {chosen['status'][0]} (Closed Won, Closed Lost, else open; "
+        "a stage the sample did not show needs a line in [tables.opportunities.values.status]).")
 
 
 def draft_mapping_text(files: list[Path]) -> str:

@@ -46,6 +46,8 @@ def column_sql(
         params[f"vd_{tag}"] = [v.strip().lower() if col.kind == "enum" else v for v in vmap.values()]
         pos = f"list_position($vs_{tag}, lower(trim({expr})))"
         expr = f"(case when {pos} is not null then nullif($vd_{tag}[{pos}], '') else {expr} end)"
+    if col.name in tm.normalise:
+        expr = f"nullif(lower(regexp_replace(trim({expr}), '\\s+', ' ', 'g')), '')"
     if date_format and col.kind in ("date", "month"):
         params[f"df_{tag}"] = date_format
         expr = f"coalesce(strftime(try_strptime(trim({expr}), $df_{tag}), '%Y-%m-%d'), {expr})"
