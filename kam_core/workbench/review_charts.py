@@ -237,13 +237,21 @@ def render_png(figures: Sequence[tuple[go.Figure, int, int]], settings: Settings
     specs = [(static_safe(fig).to_dict(), w, h) for fig, w, h in figures]
     # kaleido is asynchronous; a thread of its own gives it an event loop whatever the caller
     # runs in (Streamlit's script thread, the CLI, a test)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        future = pool.submit(asyncio.run, _draw(specs, browser, timeout))
-        try:
-            return Images(future.result(timeout=timeout + 30))
-        except Exception as exc:  # a crashed or hung browser must not stop the document
-            return Images([], f"Charts not drawn: {browser} could not draw them ({type(exc).__name__}: "
-                              f"{str(exc)[:200] or 'no message'}).")
+    problem: Exception | None = None
+    # a second try: on a busy machine the browser's page may not have loaded kaleido's script
+    # when the first figure arrives ("kaleido_scopes is not defined"), a race a new start wins
+    for _attempt in range(2):
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            future = pool.submit(asyncio.run, _draw(specs, browser, timeout))
+            try:
+                return Images(future.result(timeout=timeout + 30))
+            except concurrent.futures.TimeoutError as exc:  # hung: a second try would hang as long
+                problem = exc
+                break
+            except Exception as exc:  # a crashed browser must not stop the document
+                problem = exc
+    return Images([], f"Charts not drawn: {browser} could not draw them ({type(problem).__name__}: "
+                      f"{str(problem)[:200] or 'no message'}).")
 
 
 async def _draw(specs: list[tuple[dict, int, int]], browser: str, timeout: float) -> list[bytes]:
