@@ -174,6 +174,13 @@ def test_contacts_editor_asks_who_saves_and_the_account_turns_red_then_undo(env)
     assert "Cy Newman" not in Workbench(env["db"]).records("contacts", "A-1")["name"].tolist()
     assert ":green-badge[green]" in heading(at)
     assert "Undone: save 1 (9 changes)." in texts(at.success)
+    # reports-to: Ada King under Bob Queen, who reports to her — a loop, refused, the input kept
+    key = edit(at, "contacts", edited={0: {"reports_to": "C-2"}, 1: {"reports_to": "C-1"}})
+    save(at, key)
+    assert texts(at.error) == ["contacts C-2: reports_to 'C-1' makes a loop C-2 → C-1 → C-2 (expected a manager "
+                               "who does not report to this contact)"]
+    assert at.session_state[key]["edited_rows"] == {0: {"reports_to": "C-2"}, 1: {"reports_to": "C-1"}}
+    assert record(env, "contacts", "C-1")["reports_to"] is None
 
 
 def test_relationships_editor(env) -> None:
