@@ -138,6 +138,13 @@ def test_contacts_editor_asks_who_saves_and_the_account_turns_red_then_undo(env)
     at = app("account", "A-1", who=None)
     assert ":green-badge[green]" in heading(at)
     assert not any("opponent" in r for r in reasons(at))
+    # the columns of the map fit the screen; the others on asking
+    assert list(editor(at, "contacts").value.columns) == ["name", "piece", "attitude", "level", "department",
+                                                         "reports_to", "is_active"]
+    at.toggle(key="wb_contacts_A-1_all").set_value(True)
+    assert list(editor(run(at), "contacts").value.columns) == [
+        "name", "title", "piece", "attitude", "level", "department", "buying_role", "reports_to", "location",
+        "is_active", "source", "contact_id"]
     # a contact the CRM does not know, without a name; nobody said who they are yet: asked first
     key = edit(at, "contacts", added=[{"title": "CTO", "piece": "rook"}])
     save(at, key)
