@@ -78,6 +78,9 @@ def test_a_mentor_records_a_review_in_the_browser(server) -> None:
             _settle(page)
             assert "Since the last review" in page.inner_text("body")
             form = page.locator("[data-testid=stForm]")
+            # nobody said who they are yet (no sign-in, no Who am I): the form asks
+            form.locator("[data-testid=stSelectbox]").first.click()
+            page.get_by_role("option", name="Markus Keller (T-02)").click()
             form.get_by_text("off track", exact=True).click()
             form.get_by_label("Notes").fill("The new CFO does not know us")
             form.get_by_label("Decisions").fill("Meet the CFO within a month")
