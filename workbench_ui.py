@@ -25,7 +25,8 @@ input stays on screen. Without sign-in, the first save asks who is saving ("Who 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -184,8 +185,12 @@ def _table_editor(ctx: ui.PageContext, *, name: str, table: str, account_id: str
                   columns: list[str], column_config: dict[str, Any], editable: list[str],
                   num_rows: str = "dynamic", defaults: dict[str, Any] | None = None,
                   decorate: Callable[[pd.DataFrame], pd.DataFrame] | None = None, help_text: str = "",
-                  expanded: bool = False) -> None:
-    """One table of the workbench for one account, as a data editor with Save and Discard."""
+                  expanded: bool = False, more: Sequence[str] = ()) -> None:
+    """One table of the workbench for one account, as a data editor with Save and Discard.
+
+    ``more``: columns shown only when the user asks for all of them (a toggle), so that the
+    grid fits a 1280 px screen without scrolling sideways; the save reads the whole snapshot
+    either way, so an edit is kept when the toggle changes."""
     state = _editor_state(name, table, account_id,
                           dict(defaults) if defaults is not None else {"account_id": account_id})
     n = pending(_edits(state))
@@ -203,6 +208,13 @@ def _table_editor(ctx: ui.PageContext, *, name: str, table: str, account_id: str
         if help_text:
             st.caption(help_text)
         _show_flash(state.name)
+        if more:
+            labels = ", ".join(column_config[c]["label"] if column_config.get(c, {}).get("label") else c
+                               for c in more)
+            if not st.toggle(f"Show all columns (also {labels})", key=f"{state.name}_all",
+                             disabled=bool(n), help="Save or discard your changes first"
+                             if n else "The grid then needs sideways scrolling on a small screen."):
+                columns = [c for c in columns if c not in more]
         shown = state.rows
         shown = decorate(shown) if decorate else shown
         for column in columns:
@@ -313,9 +325,10 @@ def _label(names: dict[str, str]) -> Callable[[Any], str]:
 
 
 def contacts_editor(ctx: ui.PageContext, account_id: str) -> None:
-    """The account's contacts: the chess piece and attitude of the relationship map, buying
-    role, level, department, reports-to and whether they are still there; add the people the
-    CRM does not know (a row at the bottom), remove a contact (with their relationships)."""
+    """The account's contacts: the chess piece and attitude of the relationship map, level,
+    department, reports-to and whether they are still there (title, buying role, location on
+    asking: the grid fits a projector's screen); add the people the CRM does not know (a row at
+    the bottom), remove a contact (with their relationships)."""
     names = _contact_names(account_id)
     _table_editor(
         ctx, name="contacts", table="contacts", account_id=account_id,
@@ -323,25 +336,37 @@ def contacts_editor(ctx: ui.PageContext, account_id: str) -> None:
         help_text="Change a cell and save: coverage, health and the map use the team's values at once. "
                   "Add a person the CRM does not know in the empty row at the bottom; a deleted contact takes "
                   "their relationships along (undo brings both back).",
-        columns=["name", "title", "department", "level", "buying_role", "piece", "attitude", "reports_to",
+        columns=["name", "title", "piece", "attitude", "level", "department", "buying_role", "reports_to",
                  "location", "is_active", "source", "contact_id"],
         editable=["name", "title", "department", "level", "buying_role", "piece", "attitude", "reports_to",
                   "location", "is_active"],
+        more=("title", "buying_role", "location", "source", "contact_id"),
         decorate=_with_source,
+        # widths in pixels: the seven columns of the map fit a 1280 px screen beside the sidebar
         column_config={
-            "name": st.column_config.TextColumn("name", required=True),
-            "level": st.column_config.SelectboxColumn("level", options=list(LEVELS)),
-            "buying_role": st.column_config.SelectboxColumn("buying role", options=list(BUYING_ROLES),
+            "name": st.column_config.TextColumn("name", required=True, width=140),
+            "title": st.column_config.TextColumn("title", width=160),
+            "level": st.column_config.SelectboxColumn("level", options=list(LEVELS), width=95),
+            "department": st.column_config.TextColumn("department", width=115),
+            "buying_role": st.column_config.SelectboxColumn("buying role", options=list(BUYING_ROLES), width=120,
                                                             format_func=lambda v: str(v).replace("_", " ")),
-            "piece": st.column_config.SelectboxColumn("piece", options=list(PIECES), default="pawn"),
-            "attitude": st.column_config.SelectboxColumn("attitude", options=list(ATTITUDES), default="neutral"),
-            "reports_to": st.column_config.SelectboxColumn("reports to", options=list(names),
-                                                           format_func=_label(names)),
-            "is_active": st.column_config.CheckboxColumn("active", default=True),
+            "piece": st.column_config.SelectboxColumn("piece", options=list(PIECES), default="pawn", width=75),
+            "attitude": st.column_config.SelectboxColumn("attitude", options=list(ATTITUDES), default="neutral",
+                                                         width=90),
+            "reports_to": st.column_config.SelectboxColumn("reports to", options=list(names), width=140,
+                                                           format_func=_short_label(names)),
+            "is_active": st.column_config.CheckboxColumn("active", default=True, width=60),
             "source": st.column_config.TextColumn("source", help="CRM: the export's values; CRM, edited: the "
                                                   "team changed some; team: a contact the team added"),
             "contact_id": st.column_config.TextColumn("id"),
         })
+
+
+def _short_label(names: dict[str, str]) -> Callable[[Any], str]:
+    """A contact by name alone (narrow column); with the id where two contacts share the name."""
+    twice = {n for n, count in Counter(names.values()).items() if count > 1}
+    full = _label(names)
+    return lambda v: full(v) if v not in names or names[v] in twice else str(names[v])
 
 
 def _with_source(rows: pd.DataFrame) -> pd.DataFrame:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from kam_core.access import local_actor
@@ -80,6 +82,31 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    return closed_stdout_ok(lambda: _run(parser, args))
+
+
+def closed_stdout_ok(command: Callable[[], int]) -> int:
+    """Run ``command``; a reader that stopped early (``… | head -3``) ends the output quietly.
+
+    The output is flushed here, so a closed pipe shows inside the ``try`` rather than as a
+    traceback when Python flushes at exit. Whatever the command did before (a save, an undo)
+    is done; its exit code stands when it finished, else 0 (as ``report`` does).
+    """
+    code = 0
+    try:
+        code = command()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # nobody reads stdout any more: point it at devnull so that the flush at exit is quiet
+        try:
+            fd = sys.stdout.fileno()
+        except (AttributeError, OSError, ValueError):  # a replaced stdout (tests): nothing to flush at exit
+            return code
+        os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
+    return code
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     try:
         if args.command == "load":
             return _load(parser, args)

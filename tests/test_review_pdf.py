@@ -3,6 +3,7 @@ charts, and without any browser), their text read back with pypdf."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -83,3 +84,23 @@ def test_the_board_pack_and_the_cli(db: Path, tmp_path: Path, capsys) -> None:
     assert "Red accounts (1)" in text and "Tier migration since the load of" in text
     # this export has no criteria: no matrix, and the pack says so
     assert "The matrix is not shown. No account has both an attractiveness and a strength score." in text
+
+
+def test_long_notes_are_shortened_and_the_review_stays_one_page(db: Path, tmp_path: Path) -> None:
+    if CHROMIUM is None and not os.environ.get("CI"):
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    doc = review_document(db, "A-1", Settings())
+    sentence = "The sponsor left in March and procurement now runs the renewal with a new framework. "
+    notes, decisions = (sentence * 24)[:2000], ("Escalate to the board. " * 87)[:2000]
+    long = dataclasses.replace(doc, review={**doc.review, "notes": notes, "decisions": decisions})
+    text, pages = text_of(review_pdf(long, Settings()), tmp_path / "long.pdf")
+    assert pages == 1
+    assert "Alpha AG" in text and "RED health 84 of 100" in text
+    assert "the mentor rated the account off track on 2025-06-30" in text
+    assert "Notes: The sponsor left in March" in text and "Decisions: Escalate to the board" in text
+    assert text.count("…") >= 1 and len(text) < len(notes) + len(decisions)
+    assert ("Shortened to fit the page: the full text is in the app (Account page, the review of 2025-06-30)."
+            in text)
+    assert "Meet the CFO" in text  # the plan's actions are still there
+    text, _ = text_of(review_pdf(doc, Settings()), tmp_path / "short.pdf")  # short words: as written
+    assert "Shortened" not in text and "Notes: Lost the sponsor" in text

@@ -546,8 +546,53 @@ def test_reports_to_is_a_reference_to_a_contact(tmp_path: Path) -> None:
     with pytest.raises(ValidationError) as exc:
         wb.update("T-01", "contacts", "C-3", {"reports_to": "C-77"})
     assert str(exc.value) == "contacts C-3: reports_to 'C-77' has no contact in contacts"
-    wb.update("T-01", "contacts", "C-3", {"reports_to": "C-1"})
-    assert wb.records("contacts", "A-2").set_index("contact_id")["reports_to"].to_dict() == {"C-3": "C-1", "C-4": "C-99"}
+    wb.update("T-01", "contacts", "C-3", {"reports_to": "C-4"})
+    assert wb.records("contacts", "A-2").set_index("contact_id")["reports_to"].to_dict() == {"C-3": "C-4", "C-4": "C-99"}
+
+
+@pytest.mark.parametrize(("key", "values", "message"), [
+    ("C-1", {"reports_to": "C-1"},
+     "contacts C-1: reports_to 'C-1' is the contact itself (expected another contact of account 'A-1')"),
+    ("C-1", {"reports_to": "C-3"},
+     "contacts C-1: reports_to 'C-3' is a contact of account 'A-2' (expected a contact of account 'A-1')"),
+    # C-2 reports to C-1 (saved first): C-1 reporting to C-2 would close the loop
+    ("C-1", {"reports_to": "C-2"},
+     "contacts C-1: reports_to 'C-2' makes a loop C-1 → C-2 → C-1 (expected a manager who does not report to "
+     "this contact)"),
+    # moving C-2 to A-2 would leave its manager C-1 at another customer
+    ("C-2", {"account_id": "A-2"},
+     "contacts C-2: reports_to 'C-1' is a contact of account 'A-1' (expected a contact of account 'A-2')"),
+], ids=["itself", "another-account", "loop", "moved-away"])
+def test_reports_to_must_be_another_contact_of_the_account_without_a_loop(wb: Workbench, key: str, values: dict,
+                                                                           message: str) -> None:
+    wb.update("T-01", "contacts", "C-2", {"reports_to": "C-1"})
+    with pytest.raises(ValidationError) as exc:
+        wb.update("T-01", "contacts", key, values)
+    assert str(exc.value) == message and [p.column for p in exc.value.problems] == ["reports_to"]
+    assert wb.record("contacts", "C-1").values["reports_to"] is None
+    assert wb.record("contacts", "C-2").values["account_id"] == "A-1"
+    # one save that sets both directions is refused as a whole
+    with pytest.raises(ValidationError, match="makes a loop C-2 → C-1 → C-2"):
+        wb.save("T-01", [Update("contacts", "C-2", {"reports_to": None}), Update("contacts", "C-1", {"reports_to": "C-2"}),
+                         Update("contacts", "C-2", {"reports_to": "C-1"})])
+    with pytest.raises(ValidationError, match="is a contact of account 'A-2'"):  # a new contact too
+        wb.create("T-01", "contacts", {"account_id": "A-1", "name": "Eve New", "reports_to": "C-3"})
+
+
+def test_an_exports_own_loop_does_not_block_an_unrelated_edit(tmp_path: Path) -> None:
+    contacts = EXPORT["contacts.csv"].replace("attitude\n", "attitude,reports_to\n", 1)
+    contacts = contacts.replace("king,supporter\n", "king,supporter,C-2\n").replace("queen,neutral\n",
+                                                                                      "queen,neutral,C-1\n")
+    contacts = contacts.replace("Ed Rook,CIO,senior,rook,skeptic\n", "Ed Rook,CIO,senior,rook,skeptic,C-5\n")
+    wb = Workbench(make_db(tmp_path, {"contacts.csv": contacts}))  # the loader keeps C-1 ⇄ C-2 and C-5 → C-5
+    wb.update("T-01", "contacts", "C-1", {"attitude": "opponent"})
+    wb.update("T-01", "contacts", "C-5", {"title": "CTO"})
+    wb.update("T-01", "contacts", "C-4", {"reports_to": "C-3"})
+    # a new manager above the loop: the walk up stops at the export's loop
+    new = wb.create("T-01", "contacts", {"account_id": "A-1", "name": "Eve New", "reports_to": "C-1"}).keys[0][0]
+    assert wb.record("contacts", new).values["reports_to"] == "C-1"
+    with pytest.raises(ValidationError, match="is the contact itself"):  # set by the team: checked
+        wb.update("T-01", "contacts", "C-2", {"reports_to": "C-2"})
 
 
 def test_a_database_loaded_before_reports_to_existed(db: Path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import openpyxl
@@ -11,6 +13,7 @@ import pytest
 from kam_core.cli import main
 from kam_core.workbench.edits import Workbench
 
+from .conftest import ROOT
 from .test_workbench import fresh_copy, make_db
 
 
@@ -113,3 +116,27 @@ def test_store_from_the_settings(db: Path, tmp_path: Path, capsys) -> None:
     capsys.readouterr()
     assert main(["overlay", "history", "--db", str(db), "--config", str(config)]) == 0
     assert "potential A-2, Services annual_potential: 500 -> 750" in capsys.readouterr().out
+
+
+def _with_reader_gone(argv: list[str]) -> tuple[int, str]:
+    """Run the CLI with its stdout's reader gone before the first line (as ``… | head -1`` is
+    once it has its line): exit code and stderr."""
+    with subprocess.Popen([sys.executable, "-m", "kam_core", *argv], cwd=ROOT, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True) as proc:
+        proc.stdout.close()
+        err = proc.stderr.read()
+        return proc.wait(timeout=120), err
+
+
+def test_history_one_line_per_change_and_a_closed_stdout_is_no_error(db: Path, capsys) -> None:
+    Workbench(db).update("T-02", "reviews", ("A-1", "2025-05-01"), {"notes": "Plan agreed.\r\nNext: visit\n\nCFO"})
+    assert main(["overlay", "history", "--db", str(db)]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line.endswith("save 1 edit by T-02: reviews A-1, 2025-05-01 notes: ok -> Plan agreed. ⏎ Next: visit "
+                         "⏎  ⏎ CFO")
+    assert _with_reader_gone(["overlay", "history", "--db", str(db)]) == (0, "")
+    assert _with_reader_gone(["overlay", "undo", "--db", str(db), "--user", "T-02"]) == (0, "")
+    assert Workbench(db).record("reviews", ("A-1", "2025-05-01")).values["notes"] == "ok"  # the undo is done
+    assert main(["review", "add", "--db", str(db), "--account", "A-1", "--rating", "at_risk", "--notes", "thin",
+                 "--user", "T-01", "--date", "2025-06-30"]) == 0
+    assert _with_reader_gone(["review", "diff", "--db", str(db), "--account", "A-1"]) == (0, "")

@@ -195,3 +195,27 @@ def test_sheet_without_its_key_is_refused(wb: Workbench, tmp_path: Path) -> None
     assert [(r.sheet, r.row, r.column, r.reason) for r in preview.refused] == [
         ("relationships", 1, "member_id", "key column member_id missing; a sheet needs the key (member_id, "
                                           "contact_id) and the columns to change")]
+
+
+def test_reports_to_from_a_sheet_is_checked_like_an_edit(wb: Workbench, tmp_path: Path) -> None:
+    path = partial_workbook(tmp_path / "chart.xlsx", {"contacts": [
+        ["contact_id", "account_id", "name", "reports_to"],
+        ["C-1", "A-1", "Ada King", "C-1"],     # row 2: itself
+        ["C-3", "A-2", "Cy Crown", "C-1"],     # row 3: a contact of another account
+        ["C-2", "A-1", "Bob Queen", "C-1"],    # row 4: accepted
+        ["C-1", "A-1", "Ada King", "C-2"],     # row 5: a duplicate key (first kept)
+        [None, "A-1", "Eve New", "C-4"],       # row 6: new, manager at another account
+    ]})
+    preview = preview_import(wb, path)
+    assert [(r.row, r.column, r.reason) for r in preview.refused] == [
+        (2, "reports_to", "reports_to 'C-1' is the contact itself (expected another contact of account 'A-1')"),
+        (3, "reports_to", "reports_to 'C-1' is a contact of account 'A-1' (expected a contact of account 'A-2')"),
+        (5, "contact_id", "duplicate key contact_id 'C-1': first kept (row 2)"),
+        (6, "reports_to", "reports_to 'C-4' is a contact of account 'A-2' (expected a contact of account 'A-1')"),
+    ]
+    assert [(c.record, c.column, c.new) for c in preview.changes] == [("C-2", "reports_to", "C-1")]
+    # a loop over two rows: the second row sees the first
+    loop = partial_workbook(tmp_path / "loop.xlsx", {"contacts": [
+        ["contact_id", "reports_to"], ["C-2", "C-1"], ["C-1", "C-2"]]})
+    assert [(r.row, r.reason) for r in preview_import(wb, loop).refused] == [
+        (3, "reports_to 'C-2' makes a loop C-1 → C-2 → C-1 (expected a manager who does not report to this contact)")]

@@ -138,6 +138,13 @@ def test_contacts_editor_asks_who_saves_and_the_account_turns_red_then_undo(env)
     at = app("account", "A-1", who=None)
     assert ":green-badge[green]" in heading(at)
     assert not any("opponent" in r for r in reasons(at))
+    # the columns of the map fit the screen; the others on asking
+    assert list(editor(at, "contacts").value.columns) == ["name", "piece", "attitude", "level", "department",
+                                                         "reports_to", "is_active"]
+    at.toggle(key="wb_contacts_A-1_all").set_value(True)
+    assert list(editor(run(at), "contacts").value.columns) == [
+        "name", "title", "piece", "attitude", "level", "department", "buying_role", "reports_to", "location",
+        "is_active", "source", "contact_id"]
     # a contact the CRM does not know, without a name; nobody said who they are yet: asked first
     key = edit(at, "contacts", added=[{"title": "CTO", "piece": "rook"}])
     save(at, key)
@@ -174,6 +181,13 @@ def test_contacts_editor_asks_who_saves_and_the_account_turns_red_then_undo(env)
     assert "Cy Newman" not in Workbench(env["db"]).records("contacts", "A-1")["name"].tolist()
     assert ":green-badge[green]" in heading(at)
     assert "Undone: save 1 (9 changes)." in texts(at.success)
+    # reports-to: Ada King under Bob Queen, who reports to her — a loop, refused, the input kept
+    key = edit(at, "contacts", edited={0: {"reports_to": "C-2"}, 1: {"reports_to": "C-1"}})
+    save(at, key)
+    assert texts(at.error) == ["contacts C-2: reports_to 'C-1' makes a loop C-2 → C-1 → C-2 (expected a manager "
+                               "who does not report to this contact)"]
+    assert at.session_state[key]["edited_rows"] == {0: {"reports_to": "C-2"}, 1: {"reports_to": "C-1"}}
+    assert record(env, "contacts", "C-1")["reports_to"] is None
 
 
 def test_relationships_editor(env) -> None:

@@ -124,10 +124,20 @@ def _print_refused(preview: Any) -> None:
 
 
 def _show(value: Any) -> str:
+    """A value on one line: one change per line, whatever the notes hold (a line break shows as ⏎)."""
     from kam_core.workbench.tables import to_text
 
     text = to_text(value)
-    return "–" if text is None else text
+    return "–" if text is None else one_line(text)
+
+
+def one_line(text: str) -> str:
+    """``text`` with its line breaks shown as `` ⏎ ``.
+
+    >>> one_line("first\\r\\nsecond\\n\\nthird")
+    'first ⏎ second ⏎  ⏎ third'
+    """
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", " ⏎ ")
 
 
 def _history(workbench: Any, args: argparse.Namespace) -> int:

@@ -620,6 +620,9 @@ class _Txn:
         self.crm = set(crm_tables(self.con))
         self.changes: list[Change] = []
         self._export: dict[tuple[str, Key], dict[str, Any] | None] = {}
+        # contacts as an import's earlier accepted rows will leave them (id → values): the org
+        # chart check of a later row sees them, so a sheet cannot close a loop over two rows
+        self.planned: dict[Any, dict[str, Any]] = {}
 
     # ---- reading
 
@@ -793,6 +796,9 @@ class _Txn:
                 problems.append(Problem(spec.name, shown, col.name,
                                         f"{col.name} {checks.show(value)} has no {reference_noun(ref_table)} "
                                         f"in {ref_table}"))
+        if (spec.name == "contacts" and not existence_only and not problems and values.get("reports_to") is not None
+                and changed & {"reports_to", "account_id"}):
+            problems += self.org_chart_problems(spec, values, shown)
         if (spec.name == "criterion_scores" and "criterion_id" in changed and "criteria" in self.crm
                 and not existence_only):
             source = self.con.execute(
@@ -804,6 +810,40 @@ class _Txn:
                                         f"criterion {checks.show(values['criterion_id'])} is derived from the "
                                         f"metric {source[0]}; a manual score would be ignored"))
         return problems
+
+    def org_chart_problems(self, spec: Editable, values: Mapping[str, Any], shown: str) -> list[Problem]:
+        """A contact's manager must be another contact of the same account, and not someone who
+        (through their own managers) reports to the contact: the org chart is a tree per account.
+
+        Checked only when the team sets ``reports_to`` or moves the contact to another account:
+        an export's own odd chart (a loop, a manager at another customer) is the export's, and
+        does not block an unrelated edit of the contact."""
+        me, boss, account = values.get("contact_id"), values["reports_to"], values.get("account_id")
+
+        def problem(reason: str) -> list[Problem]:
+            return [Problem(spec.name, shown, "reports_to", f"reports_to {checks.show(boss)} {reason}")]
+
+        if boss == me:
+            return problem(f"is the contact itself (expected another contact of account {checks.show(account)})")
+        manager = self._chart_row(spec, boss)
+        if manager is None:
+            return []  # not there: the reference check names it
+        if manager.get("account_id") != account:
+            return problem(f"is a contact of account {checks.show(manager.get('account_id'))} "
+                           f"(expected a contact of account {checks.show(account)})")
+        chain, above = [me, boss], manager.get("reports_to")
+        while above is not None and above not in chain[1:]:  # a loop above the manager is the export's
+            chain.append(above)
+            if above == me:
+                return problem(f"makes a loop {' → '.join(map(str, chain))} (expected a manager who does not "
+                               "report to this contact)")
+            row = self._chart_row(spec, above)
+            above = None if row is None else row.get("reports_to")
+        return []
+
+    def _chart_row(self, spec: Editable, contact_id: Any) -> dict[str, Any] | None:
+        planned = self.planned.get(contact_id)
+        return planned if planned is not None else self.effective(spec, (contact_id,))[0]
 
     def _team_has(self, table: str) -> bool:
         if self.sq is None:

@@ -496,6 +496,8 @@ def _check_pending(txn: _Txn, sheet: str, spec: Editable, given_cols: list[str],
                 if c != spec.generated and new[c] is not None and c not in spec.key:
                     preview.changes.append(CellChange(sheet, number, spec.name, record, c, None, new[c]))
             continue
+        if spec.name == "contacts":
+            txn.planned[key[0]] = new
         ordered = [c for c in spec.table.column_names if c in changed]
         preview.operations.append(Update(spec.name, key, {c: new[c] for c in ordered},
                                          seen={c: current[c] for c in ordered}))

@@ -89,6 +89,13 @@ class _Doc(FPDF):
             self.family_name = "Helvetica"
         self.add_page()
 
+    def discard(self) -> None:
+        """Close the font files of a document that will not be written (``output`` closes them)."""
+        for font in self.fonts.values():
+            close = getattr(font, "close", None)
+            if close is not None:
+                close()
+
     # text from the data: printed as written with a Unicode font, else made Latin-1
     def t(self, value: Any) -> str:
         text = "–" if value is None else str(value)
@@ -192,13 +199,50 @@ class ReviewDocument:
     prepared_by: str | None = None
 
 
+# The review's own words on the page, at most this many characters each: the longest that fits
+# first (None: as written); the page stays one page, the app keeps the full text.
+WORDS_LIMITS: tuple[int | None, ...] = (None, 900, 500, 250, 100)
+
+
 def review_pdf(doc: ReviewDocument, settings: Settings, images: Images | None = None) -> bytes:
-    """The one-page review document as PDF bytes (``images``: drawn already, else drawn here)."""
-    f = doc.now.figures
+    """The one-page review document as PDF bytes (``images``: drawn already, else drawn here).
+
+    Long notes or decisions are shortened on the page (ending in "…", with a line saying the
+    full text is in the app) to the longest of ``WORDS_LIMITS`` that keeps it one page."""
     name = doc.account.get("name") or doc.now.account_id
     if images is None:
         images = render_png([(relationship_figure(doc.now, settings), 780, 330)], settings) \
             if doc.now.contacts else Images([], "No contacts recorded for this account.")
+    words = [v for v in ((doc.review or {}).get("notes"), (doc.review or {}).get("decisions")) if v]
+    longest = max((len(str(v)) for v in words), default=0)
+    pdf = None
+    for limit in WORDS_LIMITS:
+        if limit is not None and limit >= longest:
+            continue  # would print the same as the try before
+        if pdf is not None:
+            pdf.discard()
+        pdf = _review_page(doc, settings, images, name, limit)
+        if pdf.page_no() == 1:
+            break
+    return bytes(pdf.output())
+
+
+def _shorten(text: str, limit: int | None) -> str:
+    """``text`` cut at a word before ``limit`` characters, ending in "…" (None: as it is).
+
+    >>> _shorten("Lost the sponsor in March", 12)
+    'Lost the…'
+    """
+    if limit is None or len(text) <= limit:
+        return text
+    cut = text[:limit - 1]
+    if " " in cut.strip():
+        cut = cut.rstrip()[: cut.rstrip().rfind(" ")]
+    return cut.rstrip(" ,;:.-\n") + "…"
+
+
+def _review_page(doc: ReviewDocument, settings: Settings, images: Images, name: str, limit: int | None) -> _Doc:
+    f = doc.now.figures
     pdf = _Doc(f"Account review: {name}", f"KAM dashboard · review of {name} ({doc.now.account_id}) · data as of "
                f"{doc.now.as_of.isoformat()}")
     cur = doc.currency
@@ -287,10 +331,14 @@ def review_pdf(doc: ReviewDocument, settings: Settings, images: Images | None = 
     # ---- plan and the review's words
     pdf.heading("Plan")
     if r and (r.get("notes") or r.get("decisions")):
-        if r.get("notes"):
-            pdf.line_text(f"Notes: {r['notes']}", size=8.5)
-        if r.get("decisions"):
-            pdf.line_text(f"Decisions: {r['decisions']}", size=8.5, bold=True)
+        notes, decisions = (_shorten(str(r[k]), limit) if r.get(k) else None for k in ("notes", "decisions"))
+        if notes:
+            pdf.line_text(f"Notes: {notes}", size=8.5)
+        if decisions:
+            pdf.line_text(f"Decisions: {decisions}", size=8.5, bold=True)
+        if limit is not None and any(len(str(r.get(k) or "")) > limit for k in ("notes", "decisions")):
+            pdf.line_text(f"Shortened to fit the page: the full text is in the app (Account page, the review of "
+                          f"{_d(r.get('review_date'))}).", size=7.5, colour=GREY)
     open_actions = [x for x in doc.now.actions if x.get("status") != "done"]
     if not open_actions:
         pdf.line_text("No open plan actions.", size=8.5, colour=GREY)
@@ -302,7 +350,7 @@ def review_pdf(doc: ReviewDocument, settings: Settings, images: Images | None = 
                        (100, 40, 26, 20), ("LEFT", "LEFT", "LEFT", "LEFT"))
         if len(open_actions) > len(shown):
             pdf.line_text(f"and {len(open_actions) - len(shown)} more open actions", size=8, colour=GREY)
-    return bytes(pdf.output())
+    return pdf
 
 
 def _d(value: Any) -> str:
