@@ -316,13 +316,28 @@ class StepResults:
     """The step tables of one run, on the run's private cursor (valid inside ``run_pipeline``)."""
 
     def __init__(self, cursor: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.date,
-                 loaded: frozenset[str], done: tuple[str, ...], fetched: Mapping[str, Any] | None = None) -> None:
-        self.cursor = cursor
+                 loaded: frozenset[str], done: tuple[str, ...], fetched: Mapping[str, Any] | None = None,
+                 lane: _Lane | None = None, unreceived: Iterable[str] = ()) -> None:
+        self._cursor = cursor
         self.settings = settings
         self.as_of = as_of
         self.loaded = loaded
         self.done = done
         self._fetched = dict(fetched or {})  # step -> its rows in account order, as Arrow
+        # the steps the other lane computed that the main cursor has not made tables of yet:
+        # made when the cursor is asked for (the frames come from their Arrow rows)
+        self._lane = lane
+        self._unreceived = list(unreceived)
+
+    @property
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """The run's cursor: every step of the run is a table on it."""
+        if self._lane is not None:
+            for name in self._unreceived:
+                self._lane.receive(name)
+            self._lane.materialize()
+            self._lane, self._unreceived = None, []
+        return self._cursor
 
     def params(self) -> dict[str, Any]:
         return step_params(self.settings, self.as_of, self.loaded)
@@ -339,9 +354,9 @@ class StepResults:
         step = STEPS[name]
         wanted = list(columns) if columns is not None else list(step.columns or ())
         table = self._fetched.get(name)
-        self.cursor.complete()  # as a fetch would: a result left unread by an execute() is closed
-        if table is None:
-            table = _fetch_step(self.cursor, step)
+        self._cursor.complete()  # as a fetch would: a result left unread by an execute() is closed
+        if table is None:  # a step of this cursor's lane (or a stored one): a table or view of it
+            table = _fetch_step(self._cursor, step)
         return LazyFrame(table.select(wanted) if wanted else table, step.columns)
 
     def query(self, text: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
@@ -475,22 +490,40 @@ class _Lane:
         self.timings = timings
         self.fetched: dict[str, Any] = {}
         self.registered: set[str] = set()
+        self.views: set[str] = set()  # received as Arrow views (``receive``)
         self.error: BaseException | None = None
 
-    def receive(self, name: str) -> None:
+    def receive(self, name: str, *, view: bool = False) -> None:
+        """The other lane's step ``name`` on this cursor: a temporary table like the lane's own
+        steps, or with ``view`` its Arrow rows registered under the step's name (no copy: for
+        the lane's next steps; ``materialize`` makes it a table before anyone else reads it —
+        a registered Arrow view reads differently: its results stream, so a fetchone() leaves
+        the cursor busy)."""
         if name in self.registered:
             return
         table = self.handoffs[name].get()
-        # a temporary table like the lane's own steps (a registered Arrow view reads
-        # differently: its results stream, so a fetchone() leaves the cursor busy)
+        if view:
+            self.cur.register(STEPS[name].relation, table)
+            self.views.add(name)
+        else:
+            self._copy(name, table)
+        self.fetched[name] = table
+        self.registered.add(name)
+
+    def _copy(self, name: str, table: Any) -> None:
         source = f"handoff_{name}"
         self.cur.register(source, table)
         try:
             self.cur.execute(f"create temp table {STEPS[name].relation} as select * from {source}")
         finally:
             self.cur.unregister(source)
-        self.fetched[name] = table
-        self.registered.add(name)
+
+    def materialize(self) -> None:
+        """Every step received as an Arrow view made a temporary table."""
+        for name in sorted(self.views):
+            self.cur.unregister(STEPS[name].relation)
+            self._copy(name, self.fetched[name])
+        self.views.clear()
 
     def run(self) -> None:
         mine = set(self.steps)
@@ -498,7 +531,7 @@ class _Lane:
             for name in self.steps:
                 for before in () if name in self.done else STEPS[name].after:
                     if before not in mine and before in self.handoffs:
-                        self.receive(before)
+                        self.receive(before, view=True)
                 started = time.perf_counter()
                 self.run_one(self.cur, name)
                 if name in self.shared:
@@ -593,9 +626,9 @@ def run_pipeline(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.d
             worker.start()
             try:
                 main_lane.run()
-                for name in side:  # the side lane's results, readable on the main cursor
+                for name in side:  # the side lane's results: waited for (made tables on demand)
                     if name in computed_side:
-                        main_lane.receive(name)
+                        handoffs[name].get()
             except PipelineError:
                 worker.join()
                 if side_lane.error is not None:  # the side lane's own error says more
@@ -609,7 +642,8 @@ def run_pipeline(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.d
         else:
             main_lane.run()
         fetched.update(main_lane.fetched)
-        yield StepResults(cur, settings, as_of, loaded, order, fetched)
+        unreceived = [name for name in side if name in computed_side]
+        yield StepResults(cur, settings, as_of, loaded, order, fetched, main_lane, unreceived)
     finally:
         if side_cur is not None:
             side_cur.close()
