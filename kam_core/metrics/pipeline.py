@@ -53,6 +53,7 @@ other step runs each time.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -317,7 +318,7 @@ class StepResults:
 
     def __init__(self, cursor: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.date,
                  loaded: frozenset[str], done: tuple[str, ...], fetched: Mapping[str, Any] | None = None,
-                 lane: _Lane | None = None, unreceived: Iterable[str] = ()) -> None:
+                 lane: _Lane | None = None, unreceived: Iterable[str] = (), stored: Iterable[str] = ()) -> None:
         self._cursor = cursor
         self.settings = settings
         self.as_of = as_of
@@ -328,6 +329,10 @@ class StepResults:
         # made when the cursor is asked for (the frames come from their Arrow rows)
         self._lane = lane
         self._unreceived = list(unreceived)
+        # the stored steps the run read from their tables: views named like the steps are
+        # made when the cursor is asked for
+        self._stored = frozenset(stored)
+        self._views_made = not self._stored
 
     @property
     def cursor(self) -> duckdb.DuckDBPyConnection:
@@ -337,6 +342,9 @@ class StepResults:
                 self._lane.receive(name)
             self._lane.materialize()
             self._lane, self._unreceived = None, []
+        if not self._views_made:
+            _read_stored(self._cursor, sorted(self._stored))
+            self._views_made = True
         return self._cursor
 
     def params(self) -> dict[str, Any]:
@@ -355,8 +363,8 @@ class StepResults:
         wanted = list(columns) if columns is not None else list(step.columns or ())
         table = self._fetched.get(name)
         self._cursor.complete()  # as a fetch would: a result left unread by an execute() is closed
-        if table is None:  # a step of this cursor's lane (or a stored one): a table or view of it
-            table = _fetch_step(self._cursor, step)
+        if table is None:  # a step of this cursor's lane (or a stored one): a table of it
+            table = _fetch_step(self._cursor, step, STORED_PREFIX + name if name in self._stored else None)
         return LazyFrame(table.select(wanted) if wanted else table, step.columns)
 
     def query(self, text: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
@@ -429,9 +437,28 @@ def _read_stored(cur: duckdb.DuckDBPyConnection, names: Iterable[str]) -> None:
         cur.execute("\n".join(views))
 
 
+# A step's name in a step's SQL (``step_<name>``).
+_STEP_REFERENCE = re.compile(r"\bstep_(\w+)\b")
+
+
+def step_sql(text: str, stored: Iterable[str]) -> str:
+    """A step's SQL reading the stored steps ``stored`` from their tables (``kam_step_<name>``)
+    instead of ``step_<name>`` (no view to make and bind first).
+
+    >>> step_sql("select * from step_names join step_coverage using (account_id)", {"names"})
+    'select * from kam_step_names join step_coverage using (account_id)'
+    """
+    stored = frozenset(stored)
+    if not stored:
+        return text
+    return _STEP_REFERENCE.sub(lambda m: STORED_PREFIX + m.group(1) if m.group(1) in stored else m.group(0), text)
+
+
 def _run_step(cur: duckdb.DuckDBPyConnection, step: Step, params: dict[str, Any], loaded: frozenset[str],
               stored: set[str]) -> None:
-    if step.name in stored:  # its view was made with the lane's others (_read_stored)
+    """Compute ``step`` into its temporary table; ``stored``: the steps read from their stored
+    tables (not computed, and read by name in the SQL of the others)."""
+    if step.name in stored:
         return
     if step.name == "manual_scores":
         ids = ([cid for (cid,) in cur.execute(MANUAL_CRITERIA_SQL).fetchall()]
@@ -441,14 +468,15 @@ def _run_step(cur: duckdb.DuckDBPyConnection, step: Step, params: dict[str, Any]
             text, extra = "select account_id, name from accounts", {}
         run(cur, f"create temp table {step.relation} as {text}", {**params, **extra})
         return
-    run(cur, f"create temp table {step.relation} as {sql(step.name)}", params)
+    run(cur, f"create temp table {step.relation} as {step_sql(sql(step.name), stored)}", params)
 
 
-def _fetch_step(cur: duckdb.DuckDBPyConnection, step: Step) -> Any:
-    """A step's rows as an Arrow table, in account order where it has an account_id."""
+def _fetch_step(cur: duckdb.DuckDBPyConnection, step: Step, relation: str | None = None) -> Any:
+    """A step's rows (from ``relation``, by default the step's table) as an Arrow table, in
+    account order where it has an account_id."""
     cur.complete()  # a result left unread by an earlier execute() would block sql()
     order = " order by account_id" if step.per_account else ""
-    return cur.sql(f"select * from {step.relation}{order}").to_arrow_table()
+    return cur.sql(f"select * from {relation or step.relation}{order}").to_arrow_table()
 
 
 class _Handoff:
@@ -480,8 +508,9 @@ class _Lane:
 
     def __init__(self, cur: duckdb.DuckDBPyConnection, steps: list[str], done: set[str],
                  handoffs: dict[str, _Handoff], shared: set[str], run_one: Any,
-                 timings: dict[str, float] | None) -> None:
+                 timings: dict[str, float] | None, setup: Any = None) -> None:
         self.cur = cur
+        self.setup = setup  # run first, on the lane's thread
         self.steps = steps
         self.done = done  # given or stored: made from what is there, reading no other step
         self.handoffs = handoffs  # steps of either lane another lane reads
@@ -528,6 +557,8 @@ class _Lane:
     def run(self) -> None:
         mine = set(self.steps)
         try:
+            if self.setup is not None:
+                self.setup()
             for name in self.steps:
                 for before in () if name in self.done else STEPS[name].after:
                     if before not in mine and before in self.handoffs:
@@ -599,11 +630,13 @@ def run_pipeline(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.d
         order = needed_steps(targets, set(given) | stored)
         params = step_params(settings, as_of, loaded)
 
+        read_stored = stored - set(given)  # (a given step's rows replace its stored ones)
+
         def run_one(lane_cur: duckdb.DuckDBPyConnection, name: str) -> None:
             if name in given:
                 _conform(lane_cur, STEPS[name], given[name])
             else:
-                _run_step(lane_cur, STEPS[name], params, loaded, stored)
+                _run_step(lane_cur, STEPS[name], params, loaded, read_stored)
 
         done = set(given) | stored
         main, side = _lanes(order, done)
@@ -615,13 +648,11 @@ def run_pipeline(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.d
                                     if before not in done and before not in computed_side}
         handoffs = {name: _Handoff() for name in crossing}
         main_lane = _Lane(cur, main, done, handoffs, crossing - computed_side, run_one, timings)
-        _read_stored(cur, [name for name in main if name in stored and name not in given])
         fetched: dict[str, Any] = {}
         if side:
             side_cur = con.cursor()
-            add_stand_ins(side_cur, loaded)
-            _read_stored(side_cur, [name for name in side if name in stored and name not in given])
-            side_lane = _Lane(side_cur, side, done, handoffs, computed_side, run_one, timings)
+            side_lane = _Lane(side_cur, side, done, handoffs, computed_side, run_one, timings,
+                              setup=lambda: add_stand_ins(side_cur, loaded))
             worker = threading.Thread(target=side_lane.run_caught, name="kam-pipeline-side", daemon=True)
             worker.start()
             try:
@@ -643,7 +674,8 @@ def run_pipeline(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.d
             main_lane.run()
         fetched.update(main_lane.fetched)
         unreceived = [name for name in side if name in computed_side]
-        yield StepResults(cur, settings, as_of, loaded, order, fetched, main_lane, unreceived)
+        yield StepResults(cur, settings, as_of, loaded, order, fetched, main_lane, unreceived,
+                          [name for name in order if name in read_stored])
     finally:
         if side_cur is not None:
             side_cur.close()
