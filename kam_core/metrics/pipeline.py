@@ -318,7 +318,8 @@ class StepResults:
 
     def __init__(self, cursor: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.date,
                  loaded: frozenset[str], done: tuple[str, ...], fetched: Mapping[str, Any] | None = None,
-                 lane: _Lane | None = None, unreceived: Iterable[str] = (), stored: Iterable[str] = ()) -> None:
+                 lane: _Lane | None = None, unreceived: Iterable[str] = (), stored: Iterable[str] = (),
+                 prepared: Mapping[str, Any] | None = None) -> None:
         self._cursor = cursor
         self.settings = settings
         self.as_of = as_of
@@ -333,6 +334,7 @@ class StepResults:
         # made when the cursor is asked for
         self._stored = frozenset(stored)
         self._views_made = not self._stored
+        self.prepared: dict[str, Any] = dict(prepared or {})  # run_pipeline's ``prepare`` results
 
     @property
     def cursor(self) -> duckdb.DuckDBPyConnection:
@@ -508,9 +510,13 @@ class _Lane:
 
     def __init__(self, cur: duckdb.DuckDBPyConnection, steps: list[str], done: set[str],
                  handoffs: dict[str, _Handoff], shared: set[str], run_one: Any,
-                 timings: dict[str, float] | None, setup: Any = None) -> None:
+                 timings: dict[str, float] | None, setup: Any = None,
+                 prepare: Mapping[str, Any] | None = None, prefetch: Iterable[str] = ()) -> None:
         self.cur = cur
         self.setup = setup  # run first, on the lane's thread
+        self.prepare = dict(prepare or {})  # step -> function of its Arrow rows, run once it has them
+        self.prefetch = list(prefetch)  # stored steps to fetch before waiting for the other lane
+        self.prepared: dict[str, Any] = {}
         self.steps = steps
         self.done = done  # given or stored: made from what is there, reading no other step
         self.handoffs = handoffs  # steps of either lane another lane reads
@@ -562,6 +568,8 @@ class _Lane:
             for name in self.steps:
                 for before in () if name in self.done else STEPS[name].after:
                     if before not in mine and before in self.handoffs:
+                        if before not in self.registered:  # (may wait for the other lane)
+                            self.fetch_stored()
                         self.receive(before, view=True)
                 started = time.perf_counter()
                 self.run_one(self.cur, name)
@@ -571,10 +579,21 @@ class _Lane:
                     self.handoffs[name].put(table)
                 if self.timings is not None:
                     self.timings[name] = time.perf_counter() - started
+                if name in self.prepare and name not in self.done:
+                    if name not in self.fetched:
+                        self.fetched[name] = _fetch_step(self.cur, STEPS[name])
+                    self.prepared[name] = self.prepare[name](self.fetched[name])
+            self.fetch_stored()
         except BaseException as error:
             for name in self.shared:  # the other lane must not wait for what will not come
                 self.handoffs[name].fail(error)
             raise
+
+    def fetch_stored(self) -> None:
+        """The rows of the stored steps of ``prefetch``, from their tables (once)."""
+        for name in self.prefetch:
+            self.fetched[name] = _fetch_step(self.cur, STEPS[name], STORED_PREFIX + name)
+        self.prefetch = []
 
     def run_caught(self) -> None:
         """``run`` in a thread of its own: an error is kept for the caller's thread."""
@@ -603,14 +622,18 @@ def _lanes(order: tuple[str, ...], done: set[str]) -> tuple[list[str], list[str]
 def run_pipeline(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.date,
                  targets: Iterable[str] = ALL_STEPS, *,
                  given: Mapping[str, pd.DataFrame] | None = None,
-                 timings: dict[str, float] | None = None) -> Iterator[StepResults]:
+                 timings: dict[str, float] | None = None, fetch: Iterable[str] = (),
+                 prepare: Mapping[str, Any] | None = None) -> Iterator[StepResults]:
     """Run the steps ``targets`` need on a private cursor of ``con``; yield their results.
 
     ``given`` supplies the rows of some steps instead of computing them (a frame per step
     name, its columns conformed to the step's: missing ones are null) — how a test states
     "given this coverage, expect this health". The step tables disappear with the cursor
     when the ``with`` block ends. ``timings``, when given, receives the seconds each step took
-    (the benchmark's per-step costs).
+    (the benchmark's per-step costs). ``fetch`` names steps whose rows the caller will read:
+    a stored one is fetched on the side lane while that lane would wait for the main one.
+    ``prepare`` maps a computed step to a function of its rows (Arrow), called on the lane
+    that computed it as soon as it is done; the results are ``StepResults.prepared``.
 
     Two lanes: the steps of ``SIDE_STEPS`` (and what only they need) run on a second cursor in
     a thread while the main cursor computes coverage — most steps are one scan of one row
@@ -647,12 +670,15 @@ def run_pipeline(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.d
         crossing = computed_side | {before for name in computed_side for before in STEPS[name].after
                                     if before not in done and before not in computed_side}
         handoffs = {name: _Handoff() for name in crossing}
-        main_lane = _Lane(cur, main, done, handoffs, crossing - computed_side, run_one, timings)
+        main_lane = _Lane(cur, main, done, handoffs, crossing - computed_side, run_one, timings,
+                          prepare=prepare)
         fetched: dict[str, Any] = {}
+        prepared: dict[str, Any] = {}
         if side:
             side_cur = con.cursor()
             side_lane = _Lane(side_cur, side, done, handoffs, computed_side, run_one, timings,
-                              setup=lambda: add_stand_ins(side_cur, loaded))
+                              setup=lambda: add_stand_ins(side_cur, loaded), prepare=prepare,
+                              prefetch=[name for name in fetch if name in read_stored and STEPS[name].per_account])
             worker = threading.Thread(target=side_lane.run_caught, name="kam-pipeline-side", daemon=True)
             worker.start()
             try:
@@ -670,12 +696,14 @@ def run_pipeline(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.d
             if side_lane.error is not None:
                 raise side_lane.error
             fetched.update(side_lane.fetched)
+            prepared.update(side_lane.prepared)
         else:
             main_lane.run()
         fetched.update(main_lane.fetched)
+        prepared.update(main_lane.prepared)
         unreceived = [name for name in side if name in computed_side]
         yield StepResults(cur, settings, as_of, loaded, order, fetched, main_lane, unreceived,
-                          [name for name in order if name in read_stored])
+                          [name for name in order if name in read_stored], prepared)
     finally:
         if side_cur is not None:
             side_cur.close()

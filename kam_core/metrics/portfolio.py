@@ -54,7 +54,7 @@ from kam_core.ingest.schema import DERIVED_METRICS
 from kam_core.metrics.pipeline import MANUAL_PREFIX, run_pipeline
 from kam_core.metrics.sources import loaded_inputs, reading, table_flags
 from kam_core.settings import Settings
-from kam_core.sqlutil import fetch_frame
+from kam_core.sqlutil import arrow_frame, fetch_frame
 
 __all__ = [
     "QUADRANTS",
@@ -148,10 +148,23 @@ def account_metrics(
 
 def metrics_frame(steps: Any) -> pd.DataFrame:
     """The metrics frame of a pipeline run that ran account_metrics (derived metric values
-    and the manual criteria's scores per account)."""
-    frame = steps.frame("account_metrics")
+    and the manual criteria's scores per account): made by the run when it was asked to
+    (``run_pipeline(prepare=METRICS_PREPARE)``, on the lane that computed the step), or now."""
+    prepared = getattr(steps, "prepared", {}).get("account_metrics")
+    if prepared is not None:
+        return prepared
+    return metrics_from_rows(steps.frame("account_metrics"))
+
+
+def metrics_from_rows(rows: Any) -> pd.DataFrame:
+    """The metrics frame from the step account_metrics' rows (a DataFrame or Arrow table)."""
+    frame = rows if isinstance(rows, pd.DataFrame) else arrow_frame(rows)
     frame = frame.astype({"account_id": "str", "name": "str"})
     return percent_ranks(frame)
+
+
+# ``run_pipeline``'s ``prepare`` for the metrics frame: made as soon as account_metrics is done.
+METRICS_PREPARE: dict[str, Any] = {"account_metrics": metrics_from_rows}
 
 
 def percent_ranks(metrics: pd.DataFrame) -> pd.DataFrame:
