@@ -394,6 +394,8 @@ def prepare_scores(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt
     cur = con.cursor()
     try:
         score_portfolio(cur, settings, as_of, metrics=metrics)
+    except (KamError, duckdb.Error):
+        pass  # (the caller's own score_portfolio meets the same error and reports it)
     finally:
         cur.close()
     return metrics
