@@ -298,17 +298,18 @@ def manual_scores_sql(criterion_ids: list[str]) -> tuple[str, dict[str, Any]]:
 
 class LazyFrame:
     """A step's rows as an Arrow table, made a pandas DataFrame (``sqlutil.arrow_frame``) on
-    first use and kept."""
+    first use and kept; with ``ordered``, in account_id order (sorted then: the rows come as
+    the step made them)."""
 
-    def __init__(self, table: Any, dtypes: Mapping[str, str] | None) -> None:
+    def __init__(self, table: Any, dtypes: Mapping[str, str] | None, *, ordered: bool = False) -> None:
         self._table = table
         self._dtypes = dtypes
+        self._ordered = ordered
         self._frame: pd.DataFrame | None = None
-
 
     def frame(self) -> pd.DataFrame:
         if self._frame is None:
-            self._frame = arrow_frame(self._table, self._dtypes)
+            self._frame = arrow_frame(account_order(self._table) if self._ordered else self._table, self._dtypes)
             self._table = None
         return self._frame
 
@@ -367,7 +368,7 @@ class StepResults:
         self._cursor.complete()  # as a fetch would: a result left unread by an execute() is closed
         if table is None:  # a step of this cursor's lane (or a stored one): a table of it
             table = _fetch_step(self._cursor, step, STORED_PREFIX + name if name in self._stored else None)
-        return LazyFrame(table.select(wanted) if wanted else table, step.columns)
+        return LazyFrame(table.select(wanted) if wanted else table, step.columns, ordered=step.per_account)
 
     def query(self, text: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """Any query over the step tables and inputs (with the step parameters)."""
@@ -474,11 +475,16 @@ def _run_step(cur: duckdb.DuckDBPyConnection, step: Step, params: dict[str, Any]
 
 
 def _fetch_step(cur: duckdb.DuckDBPyConnection, step: Step, relation: str | None = None) -> Any:
-    """A step's rows (from ``relation``, by default the step's table) as an Arrow table, in
-    account order where it has an account_id."""
+    """A step's rows (from ``relation``, by default the step's table) as an Arrow table, in the
+    order the step made them: its frame sorts them (``LazyFrame``), when somebody reads it."""
     cur.complete()  # a result left unread by an earlier execute() would block sql()
-    order = " order by account_id" if step.per_account else ""
-    return cur.sql(f"select * from {relation or step.relation}{order}").to_arrow_table()
+    return cur.sql(f"select * from {relation or step.relation}").to_arrow_table()
+
+
+def account_order(table: Any) -> Any:
+    """An Arrow table's rows in account_id order — DuckDB's ``order by account_id``: both
+    compare text byte by byte, and account_id is a key (no ties)."""
+    return table.sort_by("account_id")
 
 
 class _Handoff:

@@ -51,7 +51,7 @@ import pandas as pd
 from kam_core.asof import resolve_as_of
 from kam_core.errors import KamError
 from kam_core.ingest.schema import DERIVED_METRICS
-from kam_core.metrics.pipeline import MANUAL_PREFIX, run_pipeline
+from kam_core.metrics.pipeline import MANUAL_PREFIX, account_order, run_pipeline
 from kam_core.metrics.sources import loaded_inputs, reading, table_flags
 from kam_core.settings import Settings
 from kam_core.sqlutil import arrow_frame, fetch_frame
@@ -157,8 +157,9 @@ def metrics_frame(steps: Any) -> pd.DataFrame:
 
 
 def metrics_from_rows(rows: Any) -> pd.DataFrame:
-    """The metrics frame from the step account_metrics' rows (a DataFrame or Arrow table)."""
-    frame = rows if isinstance(rows, pd.DataFrame) else arrow_frame(rows)
+    """The metrics frame from the step account_metrics' rows (a DataFrame in account order, or
+    the step's Arrow rows)."""
+    frame = rows if isinstance(rows, pd.DataFrame) else arrow_frame(account_order(rows))
     frame = frame.astype({"account_id": "str", "name": "str"})
     return percent_ranks(frame)
 
