@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
 import weakref
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -380,11 +381,15 @@ def _scores_key(criteria: pd.DataFrame, settings: Settings) -> tuple:
 
 def _keep(cache: dict[int, tuple[weakref.ref, tuple, Any]], metrics: pd.DataFrame, key: tuple, value: Any) -> None:
     """Keep ``value`` for the frame ``metrics`` (while it lives) and ``key`` (the latest few)."""
-    for stale in [k for k, (ref, _, _) in cache.items() if ref() is None]:
-        del cache[stale]
-    while len(cache) >= _MATRICES_KEPT:
-        del cache[next(iter(cache))]
-    cache[id(metrics)] = (weakref.ref(metrics), key, value)
+    with _KEEPING:  # (the pipeline's side lane and the app's sessions keep from their threads)
+        for stale in [k for k, (ref, _, _) in list(cache.items()) if ref() is None]:
+            cache.pop(stale, None)
+        while len(cache) >= _MATRICES_KEPT:
+            cache.pop(next(iter(cache)), None)
+        cache[id(metrics)] = (weakref.ref(metrics), key, value)
+
+
+_KEEPING = threading.Lock()
 
 
 def prepare_scores(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.date | str | None,
