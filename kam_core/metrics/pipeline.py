@@ -326,7 +326,7 @@ class StepResults:
         self.as_of = as_of
         self.loaded = loaded
         self.done = done
-        self._fetched = dict(fetched or {})  # step -> its rows in account order, as Arrow
+        self._fetched = dict(fetched or {})  # step -> its rows as Arrow (as the step made them)
         # the steps the other lane computed that the main cursor has not made tables of yet:
         # made when the cursor is asked for (the frames come from their Arrow rows)
         self._lane = lane
@@ -644,8 +644,8 @@ def run_pipeline(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.d
     Two lanes: the steps of ``SIDE_STEPS`` (and what only they need) run on a second cursor in
     a thread while the main cursor computes coverage — most steps are one scan of one row
     group (a single thread inside DuckDB), so two lanes use two cores. A step one lane hands
-    to the other travels as Arrow (in account order, as the frames need it anyway); at the
-    end every step is readable on the main cursor by its name.
+    to the other travels as Arrow (its frame's source too); once a caller asks for
+    ``StepResults.cursor``, every step is readable on it by its name.
     """
     given = dict(given or {})
     rel = relations(con)
