@@ -148,6 +148,9 @@ class Step:
     # canonical table it depends on, through its steps too) are the export unchanged
     keyed: bool = False
     per_account: bool = False  # one row per account: fetched in account order
+    # keyed: a column only the present layout of the stored result has — a result stored by
+    # an older version (without it) is not read but computed, until the next load
+    layout: str | None = None
 
     @property
     def relation(self) -> str:
@@ -169,7 +172,7 @@ STEPS: dict[str, Step] = {
         Step("contact_links", ("accounts", "contacts", "relationships", "team"),
              ("relationship_links", "member_holds"), keyed=True),
         Step("account_contacts", ("accounts", "contacts", "relationships", "team"), ("names", "member_holds"),
-             keyed=True),
+             keyed=True, layout="cell_counts"),
         Step("coverage", ("accounts", "contacts", "relationships", "team"),
              ("names", "members", "contact_links", "account_contacts"), columns=COVERAGE_COLUMNS,
              per_account=True),
@@ -407,11 +410,22 @@ def _stored_for(cur: duckdb.DuckDBPyConnection, rel: Relations, loaded: frozense
     if STORED_INDEX in rel.present:
         static = {name for (name,) in cur.execute(STORED_FOR_SQL, {"as_of": as_of}).fetchall()}
         stored = {name for name in static if STORED_PREFIX + name in rel.present}
+    keyed = set()
     for name in KEYED_STEPS:
         catalog = rel.plain.get(STORED_PREFIX + name)
         if catalog is not None and all(rel.plain.get(t) == catalog for t in STEPS[name].inputs if t in loaded):
-            stored.add(name)
-    return stored
+            keyed.add(name)
+    if any(STEPS[name].layout for name in keyed):
+        laid_out = {table for (table,) in cur.execute(LAYOUT_SQL).fetchall()}
+        keyed = {name for name in keyed if STEPS[name].layout is None or STORED_PREFIX + name in laid_out}
+    return stored | keyed
+
+
+# The stored keyed results that have the column of their present layout (``Step.layout``).
+LAYOUT_SQL = "select distinct table_name from duckdb_columns() where " + " or ".join(
+    f"(table_name = {quote_literal(STORED_PREFIX + name)} and column_name = {quote_literal(step.layout)})"
+    for name, step in STEPS.items() if step.layout
+)
 
 
 def _conform(cur: duckdb.DuckDBPyConnection, step: Step, frame: pd.DataFrame) -> None:
