@@ -15,7 +15,7 @@ import duckdb
 import pandas as pd
 
 from kam_core.metrics.pipeline import ALL_STEPS, COVERAGE_COLUMNS, GROWTH_COLUMNS, LazyFrame, run_pipeline
-from kam_core.metrics.portfolio import metrics_frame, score_portfolio
+from kam_core.metrics.portfolio import metrics_frame, metrics_from_rows, prepare_scores, score_portfolio
 from kam_core.settings import Settings
 
 # Settings that change scores but not the base metrics: a change to these re-scores only.
@@ -72,7 +72,12 @@ class BaseMetrics:
 
 def base_metrics(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.date) -> BaseMetrics:
     """Every per-account metric: the pipeline's steps run once, their rows fetched at the end."""
-    with run_pipeline(con, settings, as_of, ALL_STEPS) as steps:
+    # the metrics frame made, and scored with these settings, as soon as account_metrics is
+    # done: beside the health step (score_portfolio then finds the scores)
+    def prepare(rows: Any) -> pd.DataFrame:
+        return prepare_scores(con, settings, as_of, metrics_from_rows(rows))
+
+    with run_pipeline(con, settings, as_of, ALL_STEPS, fetch=("names",), prepare={"account_metrics": prepare}) as steps:
         return BaseMetrics(
             as_of=as_of,
             accounts=steps.lazy_frame("names"),

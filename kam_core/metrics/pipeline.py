@@ -53,6 +53,7 @@ other step runs each time.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -147,6 +148,9 @@ class Step:
     # canonical table it depends on, through its steps too) are the export unchanged
     keyed: bool = False
     per_account: bool = False  # one row per account: fetched in account order
+    # keyed: a column only the present layout of the stored result has — a result stored by
+    # an older version (without it) is not read but computed, until the next load
+    layout: str | None = None
 
     @property
     def relation(self) -> str:
@@ -168,7 +172,7 @@ STEPS: dict[str, Step] = {
         Step("contact_links", ("accounts", "contacts", "relationships", "team"),
              ("relationship_links", "member_holds"), keyed=True),
         Step("account_contacts", ("accounts", "contacts", "relationships", "team"), ("names", "member_holds"),
-             keyed=True),
+             keyed=True, layout="cell_counts"),
         Step("coverage", ("accounts", "contacts", "relationships", "team"),
              ("names", "members", "contact_links", "account_contacts"), columns=COVERAGE_COLUMNS,
              per_account=True),
@@ -297,17 +301,18 @@ def manual_scores_sql(criterion_ids: list[str]) -> tuple[str, dict[str, Any]]:
 
 class LazyFrame:
     """A step's rows as an Arrow table, made a pandas DataFrame (``sqlutil.arrow_frame``) on
-    first use and kept."""
+    first use and kept; with ``ordered``, in account_id order (sorted then: the rows come as
+    the step made them)."""
 
-    def __init__(self, table: Any, dtypes: Mapping[str, str] | None) -> None:
+    def __init__(self, table: Any, dtypes: Mapping[str, str] | None, *, ordered: bool = False) -> None:
         self._table = table
         self._dtypes = dtypes
+        self._ordered = ordered
         self._frame: pd.DataFrame | None = None
-
 
     def frame(self) -> pd.DataFrame:
         if self._frame is None:
-            self._frame = arrow_frame(self._table, self._dtypes)
+            self._frame = arrow_frame(account_order(self._table) if self._ordered else self._table, self._dtypes)
             self._table = None
         return self._frame
 
@@ -316,13 +321,37 @@ class StepResults:
     """The step tables of one run, on the run's private cursor (valid inside ``run_pipeline``)."""
 
     def __init__(self, cursor: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.date,
-                 loaded: frozenset[str], done: tuple[str, ...], fetched: Mapping[str, Any] | None = None) -> None:
-        self.cursor = cursor
+                 loaded: frozenset[str], done: tuple[str, ...], fetched: Mapping[str, Any] | None = None,
+                 lane: _Lane | None = None, unreceived: Iterable[str] = (), stored: Iterable[str] = (),
+                 prepared: Mapping[str, Any] | None = None) -> None:
+        self._cursor = cursor
         self.settings = settings
         self.as_of = as_of
         self.loaded = loaded
         self.done = done
-        self._fetched = dict(fetched or {})  # step -> its rows in account order, as Arrow
+        self._fetched = dict(fetched or {})  # step -> its rows as Arrow (as the step made them)
+        # the steps the other lane computed that the main cursor has not made tables of yet:
+        # made when the cursor is asked for (the frames come from their Arrow rows)
+        self._lane = lane
+        self._unreceived = list(unreceived)
+        # the stored steps the run read from their tables: views named like the steps are
+        # made when the cursor is asked for
+        self._stored = frozenset(stored)
+        self._views_made = not self._stored
+        self.prepared: dict[str, Any] = dict(prepared or {})  # run_pipeline's ``prepare`` results
+
+    @property
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """The run's cursor: every step of the run is a table on it."""
+        if self._lane is not None:
+            for name in self._unreceived:
+                self._lane.receive(name)
+            self._lane.materialize()
+            self._lane, self._unreceived = None, []
+        if not self._views_made:
+            _read_stored(self._cursor, sorted(self._stored))
+            self._views_made = True
+        return self._cursor
 
     def params(self) -> dict[str, Any]:
         return step_params(self.settings, self.as_of, self.loaded)
@@ -339,10 +368,10 @@ class StepResults:
         step = STEPS[name]
         wanted = list(columns) if columns is not None else list(step.columns or ())
         table = self._fetched.get(name)
-        self.cursor.complete()  # as a fetch would: a result left unread by an execute() is closed
-        if table is None:
-            table = _fetch_step(self.cursor, step)
-        return LazyFrame(table.select(wanted) if wanted else table, step.columns)
+        self._cursor.complete()  # as a fetch would: a result left unread by an execute() is closed
+        if table is None:  # a step of this cursor's lane (or a stored one): a table of it
+            table = _fetch_step(self._cursor, step, STORED_PREFIX + name if name in self._stored else None)
+        return LazyFrame(table.select(wanted) if wanted else table, step.columns, ordered=step.per_account)
 
     def query(self, text: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """Any query over the step tables and inputs (with the step parameters)."""
@@ -381,11 +410,22 @@ def _stored_for(cur: duckdb.DuckDBPyConnection, rel: Relations, loaded: frozense
     if STORED_INDEX in rel.present:
         static = {name for (name,) in cur.execute(STORED_FOR_SQL, {"as_of": as_of}).fetchall()}
         stored = {name for name in static if STORED_PREFIX + name in rel.present}
+    keyed = set()
     for name in KEYED_STEPS:
         catalog = rel.plain.get(STORED_PREFIX + name)
         if catalog is not None and all(rel.plain.get(t) == catalog for t in STEPS[name].inputs if t in loaded):
-            stored.add(name)
-    return stored
+            keyed.add(name)
+    if any(STEPS[name].layout for name in keyed):
+        laid_out = {table for (table,) in cur.execute(LAYOUT_SQL).fetchall()}
+        keyed = {name for name in keyed if STEPS[name].layout is None or STORED_PREFIX + name in laid_out}
+    return stored | keyed
+
+
+# The stored keyed results that have the column of their present layout (``Step.layout``).
+LAYOUT_SQL = "select distinct table_name from duckdb_columns() where " + " or ".join(
+    f"(table_name = {quote_literal(STORED_PREFIX + name)} and column_name = {quote_literal(step.layout)})"
+    for name, step in STEPS.items() if step.layout
+)
 
 
 def _conform(cur: duckdb.DuckDBPyConnection, step: Step, frame: pd.DataFrame) -> None:
@@ -414,9 +454,28 @@ def _read_stored(cur: duckdb.DuckDBPyConnection, names: Iterable[str]) -> None:
         cur.execute("\n".join(views))
 
 
+# A step's name in a step's SQL (``step_<name>``).
+_STEP_REFERENCE = re.compile(r"\bstep_(\w+)\b")
+
+
+def step_sql(text: str, stored: Iterable[str]) -> str:
+    """A step's SQL reading the stored steps ``stored`` from their tables (``kam_step_<name>``)
+    instead of ``step_<name>`` (no view to make and bind first).
+
+    >>> step_sql("select * from step_names join step_coverage using (account_id)", {"names"})
+    'select * from kam_step_names join step_coverage using (account_id)'
+    """
+    stored = frozenset(stored)
+    if not stored:
+        return text
+    return _STEP_REFERENCE.sub(lambda m: STORED_PREFIX + m.group(1) if m.group(1) in stored else m.group(0), text)
+
+
 def _run_step(cur: duckdb.DuckDBPyConnection, step: Step, params: dict[str, Any], loaded: frozenset[str],
               stored: set[str]) -> None:
-    if step.name in stored:  # its view was made with the lane's others (_read_stored)
+    """Compute ``step`` into its temporary table; ``stored``: the steps read from their stored
+    tables (not computed, and read by name in the SQL of the others)."""
+    if step.name in stored:
         return
     if step.name == "manual_scores":
         ids = ([cid for (cid,) in cur.execute(MANUAL_CRITERIA_SQL).fetchall()]
@@ -426,14 +485,20 @@ def _run_step(cur: duckdb.DuckDBPyConnection, step: Step, params: dict[str, Any]
             text, extra = "select account_id, name from accounts", {}
         run(cur, f"create temp table {step.relation} as {text}", {**params, **extra})
         return
-    run(cur, f"create temp table {step.relation} as {sql(step.name)}", params)
+    run(cur, f"create temp table {step.relation} as {step_sql(sql(step.name), stored)}", params)
 
 
-def _fetch_step(cur: duckdb.DuckDBPyConnection, step: Step) -> Any:
-    """A step's rows as an Arrow table, in account order where it has an account_id."""
+def _fetch_step(cur: duckdb.DuckDBPyConnection, step: Step, relation: str | None = None) -> Any:
+    """A step's rows (from ``relation``, by default the step's table) as an Arrow table, in the
+    order the step made them: its frame sorts them (``LazyFrame``), when somebody reads it."""
     cur.complete()  # a result left unread by an earlier execute() would block sql()
-    order = " order by account_id" if step.per_account else ""
-    return cur.sql(f"select * from {step.relation}{order}").to_arrow_table()
+    return cur.sql(f"select * from {relation or step.relation}").to_arrow_table()
+
+
+def account_order(table: Any) -> Any:
+    """An Arrow table's rows in account_id order — DuckDB's ``order by account_id``: both
+    compare text byte by byte, and account_id is a key (no ties)."""
+    return table.sort_by("account_id")
 
 
 class _Handoff:
@@ -465,8 +530,13 @@ class _Lane:
 
     def __init__(self, cur: duckdb.DuckDBPyConnection, steps: list[str], done: set[str],
                  handoffs: dict[str, _Handoff], shared: set[str], run_one: Any,
-                 timings: dict[str, float] | None) -> None:
+                 timings: dict[str, float] | None, setup: Any = None,
+                 prepare: Mapping[str, Any] | None = None, prefetch: Iterable[str] = ()) -> None:
         self.cur = cur
+        self.setup = setup  # run first, on the lane's thread
+        self.prepare = dict(prepare or {})  # step -> function of its Arrow rows, run once it has them
+        self.prefetch = list(prefetch)  # stored steps to fetch before waiting for the other lane
+        self.prepared: dict[str, Any] = {}
         self.steps = steps
         self.done = done  # given or stored: made from what is there, reading no other step
         self.handoffs = handoffs  # steps of either lane another lane reads
@@ -475,30 +545,52 @@ class _Lane:
         self.timings = timings
         self.fetched: dict[str, Any] = {}
         self.registered: set[str] = set()
+        self.views: set[str] = set()  # received as Arrow views (``receive``)
         self.error: BaseException | None = None
 
-    def receive(self, name: str) -> None:
+    def receive(self, name: str, *, view: bool = False) -> None:
+        """The other lane's step ``name`` on this cursor: a temporary table like the lane's own
+        steps, or with ``view`` its Arrow rows registered under the step's name (no copy: for
+        the lane's next steps; ``materialize`` makes it a table before anyone else reads it —
+        a registered Arrow view reads differently: its results stream, so a fetchone() leaves
+        the cursor busy)."""
         if name in self.registered:
             return
         table = self.handoffs[name].get()
-        # a temporary table like the lane's own steps (a registered Arrow view reads
-        # differently: its results stream, so a fetchone() leaves the cursor busy)
+        if view:
+            self.cur.register(STEPS[name].relation, table)
+            self.views.add(name)
+        else:
+            self._copy(name, table)
+        self.fetched[name] = table
+        self.registered.add(name)
+
+    def _copy(self, name: str, table: Any) -> None:
         source = f"handoff_{name}"
         self.cur.register(source, table)
         try:
             self.cur.execute(f"create temp table {STEPS[name].relation} as select * from {source}")
         finally:
             self.cur.unregister(source)
-        self.fetched[name] = table
-        self.registered.add(name)
+
+    def materialize(self) -> None:
+        """Every step received as an Arrow view made a temporary table."""
+        for name in sorted(self.views):
+            self.cur.unregister(STEPS[name].relation)
+            self._copy(name, self.fetched[name])
+        self.views.clear()
 
     def run(self) -> None:
         mine = set(self.steps)
         try:
+            if self.setup is not None:
+                self.setup()
             for name in self.steps:
                 for before in () if name in self.done else STEPS[name].after:
                     if before not in mine and before in self.handoffs:
-                        self.receive(before)
+                        if before not in self.registered:  # (may wait for the other lane)
+                            self.fetch_stored()
+                        self.receive(before, view=True)
                 started = time.perf_counter()
                 self.run_one(self.cur, name)
                 if name in self.shared:
@@ -507,10 +599,21 @@ class _Lane:
                     self.handoffs[name].put(table)
                 if self.timings is not None:
                     self.timings[name] = time.perf_counter() - started
+                if name in self.prepare and name not in self.done:
+                    if name not in self.fetched:
+                        self.fetched[name] = _fetch_step(self.cur, STEPS[name])
+                    self.prepared[name] = self.prepare[name](self.fetched[name])
+            self.fetch_stored()
         except BaseException as error:
             for name in self.shared:  # the other lane must not wait for what will not come
                 self.handoffs[name].fail(error)
             raise
+
+    def fetch_stored(self) -> None:
+        """The rows of the stored steps of ``prefetch``, from their tables (once)."""
+        for name in self.prefetch:
+            self.fetched[name] = _fetch_step(self.cur, STEPS[name], STORED_PREFIX + name)
+        self.prefetch = []
 
     def run_caught(self) -> None:
         """``run`` in a thread of its own: an error is kept for the caller's thread."""
@@ -539,20 +642,24 @@ def _lanes(order: tuple[str, ...], done: set[str]) -> tuple[list[str], list[str]
 def run_pipeline(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.date,
                  targets: Iterable[str] = ALL_STEPS, *,
                  given: Mapping[str, pd.DataFrame] | None = None,
-                 timings: dict[str, float] | None = None) -> Iterator[StepResults]:
+                 timings: dict[str, float] | None = None, fetch: Iterable[str] = (),
+                 prepare: Mapping[str, Any] | None = None) -> Iterator[StepResults]:
     """Run the steps ``targets`` need on a private cursor of ``con``; yield their results.
 
     ``given`` supplies the rows of some steps instead of computing them (a frame per step
     name, its columns conformed to the step's: missing ones are null) — how a test states
     "given this coverage, expect this health". The step tables disappear with the cursor
     when the ``with`` block ends. ``timings``, when given, receives the seconds each step took
-    (the benchmark's per-step costs).
+    (the benchmark's per-step costs). ``fetch`` names steps whose rows the caller will read:
+    a stored one is fetched on the side lane while that lane would wait for the main one.
+    ``prepare`` maps a computed step to a function of its rows (Arrow), called on the lane
+    that computed it as soon as it is done; the results are ``StepResults.prepared``.
 
     Two lanes: the steps of ``SIDE_STEPS`` (and what only they need) run on a second cursor in
     a thread while the main cursor computes coverage — most steps are one scan of one row
     group (a single thread inside DuckDB), so two lanes use two cores. A step one lane hands
-    to the other travels as Arrow (in account order, as the frames need it anyway); at the
-    end every step is readable on the main cursor by its name.
+    to the other travels as Arrow (its frame's source too); once a caller asks for
+    ``StepResults.cursor``, every step is readable on it by its name.
     """
     given = dict(given or {})
     rel = relations(con)
@@ -566,11 +673,13 @@ def run_pipeline(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.d
         order = needed_steps(targets, set(given) | stored)
         params = step_params(settings, as_of, loaded)
 
+        read_stored = stored - set(given)  # (a given step's rows replace its stored ones)
+
         def run_one(lane_cur: duckdb.DuckDBPyConnection, name: str) -> None:
             if name in given:
                 _conform(lane_cur, STEPS[name], given[name])
             else:
-                _run_step(lane_cur, STEPS[name], params, loaded, stored)
+                _run_step(lane_cur, STEPS[name], params, loaded, read_stored)
 
         done = set(given) | stored
         main, side = _lanes(order, done)
@@ -581,21 +690,22 @@ def run_pipeline(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.d
         crossing = computed_side | {before for name in computed_side for before in STEPS[name].after
                                     if before not in done and before not in computed_side}
         handoffs = {name: _Handoff() for name in crossing}
-        main_lane = _Lane(cur, main, done, handoffs, crossing - computed_side, run_one, timings)
-        _read_stored(cur, [name for name in main if name in stored and name not in given])
+        main_lane = _Lane(cur, main, done, handoffs, crossing - computed_side, run_one, timings,
+                          prepare=prepare)
         fetched: dict[str, Any] = {}
+        prepared: dict[str, Any] = {}
         if side:
             side_cur = con.cursor()
-            add_stand_ins(side_cur, loaded)
-            _read_stored(side_cur, [name for name in side if name in stored and name not in given])
-            side_lane = _Lane(side_cur, side, done, handoffs, computed_side, run_one, timings)
+            side_lane = _Lane(side_cur, side, done, handoffs, computed_side, run_one, timings,
+                              setup=lambda: add_stand_ins(side_cur, loaded), prepare=prepare,
+                              prefetch=[name for name in fetch if name in read_stored and STEPS[name].per_account])
             worker = threading.Thread(target=side_lane.run_caught, name="kam-pipeline-side", daemon=True)
             worker.start()
             try:
                 main_lane.run()
-                for name in side:  # the side lane's results, readable on the main cursor
+                for name in side:  # the side lane's results: waited for (made tables on demand)
                     if name in computed_side:
-                        main_lane.receive(name)
+                        handoffs[name].get()
             except PipelineError:
                 worker.join()
                 if side_lane.error is not None:  # the side lane's own error says more
@@ -606,10 +716,14 @@ def run_pipeline(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.d
             if side_lane.error is not None:
                 raise side_lane.error
             fetched.update(side_lane.fetched)
+            prepared.update(side_lane.prepared)
         else:
             main_lane.run()
         fetched.update(main_lane.fetched)
-        yield StepResults(cur, settings, as_of, loaded, order, fetched)
+        prepared.update(main_lane.prepared)
+        unreceived = [name for name in side if name in computed_side]
+        yield StepResults(cur, settings, as_of, loaded, order, fetched, main_lane, unreceived,
+                          [name for name in order if name in read_stored], prepared)
     finally:
         if side_cur is not None:
             side_cur.close()

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
 import weakref
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -51,10 +52,10 @@ import pandas as pd
 from kam_core.asof import resolve_as_of
 from kam_core.errors import KamError
 from kam_core.ingest.schema import DERIVED_METRICS
-from kam_core.metrics.pipeline import MANUAL_PREFIX, run_pipeline
+from kam_core.metrics.pipeline import MANUAL_PREFIX, account_order, run_pipeline
 from kam_core.metrics.sources import loaded_inputs, reading, table_flags
 from kam_core.settings import Settings
-from kam_core.sqlutil import fetch_frame
+from kam_core.sqlutil import arrow_frame, fetch_frame
 
 __all__ = [
     "QUADRANTS",
@@ -148,8 +149,18 @@ def account_metrics(
 
 def metrics_frame(steps: Any) -> pd.DataFrame:
     """The metrics frame of a pipeline run that ran account_metrics (derived metric values
-    and the manual criteria's scores per account)."""
-    frame = steps.frame("account_metrics")
+    and the manual criteria's scores per account): made by the run when it was asked to
+    (``run_pipeline``'s ``prepare``, on the lane that computed the step), or now."""
+    prepared = steps.prepared.get("account_metrics")
+    if prepared is not None:
+        return prepared
+    return metrics_from_rows(steps.frame("account_metrics"))
+
+
+def metrics_from_rows(rows: Any) -> pd.DataFrame:
+    """The metrics frame from the step account_metrics' rows (a DataFrame in account order, or
+    the step's Arrow rows)."""
+    frame = rows if isinstance(rows, pd.DataFrame) else arrow_frame(account_order(rows))
     frame = frame.astype({"account_id": "str", "name": "str"})
     return percent_ranks(frame)
 
@@ -270,11 +281,7 @@ def score_matrix(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.d
         kept = cached[2]
         return ScoreMatrix(kept.accounts, criteria.reset_index(drop=True), kept.scores, kept.missing)
     matrix = _score_matrix(con, settings, as_of, metrics, criteria)
-    for stale in [k for k, (ref, _, _) in _MATRICES.items() if ref() is None]:
-        del _MATRICES[stale]
-    while len(_MATRICES) >= _MATRICES_KEPT:
-        del _MATRICES[next(iter(_MATRICES))]
-    _MATRICES[id(metrics)] = (weakref.ref(metrics), key, matrix)
+    _keep(_MATRICES, metrics, key, matrix)
     return matrix
 
 
@@ -347,6 +354,61 @@ def score_portfolio(
     criteria = effective_criteria(con, settings)
     if criteria is None or criteria.empty:
         return _unscored(con)
+    key = _scores_key(criteria, settings)
+    cached = _SCORES.get(id(metrics))
+    if cached is not None and cached[0]() is metrics and cached[1] == key:
+        return cached[2].copy()  # (a copy: the caller may change its frame)
+    scores = _score_portfolio(con, settings, as_of, metrics, criteria)
+    kept = _MATRICES.get(id(metrics))
+    if kept is not None and kept[0]() is metrics:  # a complete frame (its matrix is kept)
+        _keep(_SCORES, metrics, key, scores.copy())
+    return scores
+
+
+# The scores of the latest complete metrics frames, by the criteria and scoring settings they
+# were computed with: ``base_metrics`` scores its frame beside the health step (``prepare_scores``)
+# and the caller's ``score_portfolio`` with the same settings finds them here.
+_SCORES: dict[int, tuple[weakref.ref, tuple, pd.DataFrame]] = {}
+
+
+def _scores_key(criteria: pd.DataFrame, settings: Settings) -> tuple:
+    """What a score of a complete metrics frame depends on besides the frame: the criteria in
+    force (weights included) and the scoring settings."""
+    return (repr(criteria.to_dict("list")), repr(settings.tier_list), settings.quadrant_attractiveness,
+            settings.quadrant_strength, settings.stability_runs, settings.stability_spread,
+            settings.stability_seed, settings.borderline_stability)
+
+
+def _keep(cache: dict[int, tuple[weakref.ref, tuple, Any]], metrics: pd.DataFrame, key: tuple, value: Any) -> None:
+    """Keep ``value`` for the frame ``metrics`` (while it lives) and ``key`` (the latest few)."""
+    with _KEEPING:  # (the pipeline's side lane and the app's sessions keep from their threads)
+        for stale in [k for k, (ref, _, _) in list(cache.items()) if ref() is None]:
+            cache.pop(stale, None)
+        while len(cache) >= _MATRICES_KEPT:
+            cache.pop(next(iter(cache)), None)
+        cache[id(metrics)] = (weakref.ref(metrics), key, value)
+
+
+_KEEPING = threading.Lock()
+
+
+def prepare_scores(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.date | str | None,
+                   metrics: pd.DataFrame) -> pd.DataFrame:
+    """``metrics``, scored with ``settings`` now (on a cursor of its own: callable from the
+    pipeline's side lane), so that ``score_portfolio`` with the same frame and settings returns
+    the kept scores."""
+    cur = con.cursor()
+    try:
+        score_portfolio(cur, settings, as_of, metrics=metrics)
+    except (KamError, duckdb.Error):
+        pass  # (the caller's own score_portfolio meets the same error and reports it)
+    finally:
+        cur.close()
+    return metrics
+
+
+def _score_portfolio(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.date | str | None,
+                     metrics: pd.DataFrame | None, criteria: pd.DataFrame) -> pd.DataFrame:
     matrix = score_matrix(con, settings, as_of, metrics, criteria)
     on_attractiveness, attractiveness = _axis(matrix, "attractiveness")
     _, strength = _axis(matrix, "strength")

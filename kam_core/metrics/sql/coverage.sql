@@ -94,36 +94,62 @@ shared_losses as (
     where shared_losses is not null
 ),
 
--- the contact-side figures from each account's list of active contacts
+-- what a contact of each (piece, attitude) cell of account_contacts counts for under the
+-- settings (one row): its piece value, its piece value × attitude value (support balance),
+-- whether it is a high-influence opponent; and per set of king attitudes (a bit per
+-- attitude code) the worst of them — the lowest attitude value, then the first name
+settings_cells as (
+    select
+        list(coalesce(($piece_values_by_code::double[])[piece_code], 0) order by piece_code, attitude_code)
+            as piece_values,
+        list(
+            coalesce(($piece_values_by_code::double[])[piece_code], 0)
+                * coalesce(($attitude_values_by_code::double[])[attitude_code], 0)
+            order by piece_code, attitude_code
+        ) as support_values,
+        list(
+            (round(coalesce(($attitude_values_by_code::double[])[attitude_code], 0), 6) < 0
+                and round(coalesce(($piece_values_by_code::double[])[piece_code], 0), 6) >= $high_influence_value
+            )::integer
+            order by piece_code, attitude_code
+        ) as opponent_flags,
+    from range(0, len($pieces::varchar[]) + 1) as p(piece_code)
+    cross join range(0, len($attitudes::varchar[]) + 1) as a(attitude_code)
+),
+
+king_attitudes as (
+    select
+        list(worst order by mask) as worst_by_mask,
+    from (
+        select
+            masks.mask,
+            arg_min(
+                ($attitudes::varchar[])[codes.code],
+                {'value': coalesce(($attitude_values_by_code::double[])[codes.code], 0),
+                 'attitude': ($attitudes::varchar[])[codes.code]}
+            ) filter (where masks.mask & (1 << codes.code) <> 0) as worst,
+        from range(0, 1 << (len($attitudes::varchar[]) + 1)) as masks(mask)
+        cross join range(0, len($attitudes::varchar[]) + 1) as codes(code)
+        group by masks.mask
+    )
+),
+
+-- the contact-side figures from each account's contact counts per cell
 account_contacts as (
     select
         account_no,
         member_counts,
-        len(contacts) as contacts_count,
-        list_sum(list_transform(
-            contacts, lambda c: coalesce(($piece_values_by_code::double[])[c.piece_code], 0)
-        )) as total_value,
-        len(list_filter(contacts, lambda c: c.key_piece > 0)) as key_players_count,
-        len(list_filter(contacts, lambda c: c.key_piece = 2)) as kings_count,
-        list_sum(list_transform(
-            contacts,
-            lambda c: coalesce(($piece_values_by_code::double[])[c.piece_code], 0)
-                * coalesce(($attitude_values_by_code::double[])[c.attitude_code], 0)
-        )) as support_balance,
-        len(list_filter(
-            contacts,
-            lambda c: round(coalesce(($attitude_values_by_code::double[])[c.attitude_code], 0), 6) < 0
-                and round(coalesce(($piece_values_by_code::double[])[c.piece_code], 0), 6) >= $high_influence_value
-        )) as high_influence_opponents,
-        -- the worst attitude among the active kings
-        list_sort(list_transform(
-            list_filter(contacts, lambda c: c.key_piece = 2),
-            lambda c: {
-                'value': coalesce(($attitude_values_by_code::double[])[c.attitude_code], 0),
-                'attitude': ($attitudes::varchar[])[c.attitude_code],
-            }
-        ))[1].attitude as king_attitude,
+        contacts_count,
+        list_dot_product(cell_counts, list_select(cells_values.piece_values, cells)) as total_value,
+        key_players_count,
+        kings_count,
+        list_dot_product(cell_counts, list_select(cells_values.support_values, cells)) as support_balance,
+        list_dot_product(cell_counts, list_select(cells_values.opponent_flags, cells))::bigint
+            as high_influence_opponents,
+        (kings.worst_by_mask)[king_attitudes + 1] as king_attitude,
     from step_account_contacts
+    cross join settings_cells as cells_values
+    cross join king_attitudes as kings
 ),
 
 account_coverage as (

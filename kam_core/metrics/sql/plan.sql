@@ -28,6 +28,8 @@ reviews_as_of as (
             when 'on_track' then 1
             else 0
         end as severity,
+        -- (review_date, severity) as one number, in the same order: days × 4 + severity
+        (review_date - date '1970-01-01') * 4 + severity as review_key,
     from reviews
     where review_date <= $as_of
 ),
@@ -38,11 +40,10 @@ reviews_by_account as (
         count(*) as reviews_count,
         max(review_date) as last_review_date,
         -- the latest review, and among the reviews of that day the worst rating
-        arg_max_null(rating, (review_date, severity)) as last_rating,
+        arg_max_null(rating, review_key) as last_rating,
         -- the latest review that has a rating (the mentor's latest verdict)
         max(review_date) filter (where rating is not null) as latest_rating_date,
-        arg_max(rating, (review_date, severity)) filter (where rating is not null)
-            as latest_rating,
+        arg_max(rating, review_key) filter (where rating is not null) as latest_rating,
     from reviews_as_of
     group by account_id
 ),
