@@ -6,6 +6,7 @@ a click on a bubble of the matrix; and a filter change. Screenshots go to test-a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 
 import pytest
 
@@ -37,39 +39,51 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def require_chromium() -> None:
     if CHROMIUM is None:
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed; .ci/run installs Debian's chromium package")
         pytest.skip("chromium is not installed (apt-get install chromium)")
+
+
+@contextlib.contextmanager
+def running_app(db, config) -> Iterator[str]:
+    """``streamlit run app.py`` on a free loopback port over ``db`` and ``config`` (its log beside
+    the database); yields the app's URL once it answers, and stops it afterwards."""
+    port = _free_port()
+    env = dict(os.environ, KAM_DB=str(db), KAM_CONFIG=str(config))
+    log_path = db.parent / "streamlit.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
+             "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 90
+            while True:
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise RuntimeError("streamlit did not start: " + log_path.read_text()) from None
+                    time.sleep(0.5)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    require_chromium()
     db = tmp_path_factory.mktemp("browser") / "kam.duckdb"
     load([DEMO_DIR], db)
-    port = _free_port()
-    env = dict(os.environ, KAM_DB=str(db), KAM_CONFIG=str(db.parent / "kam.toml"))
-    log = open(db.parent / "streamlit.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
-         "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("streamlit did not start: " + (db.parent / "streamlit.log").read_text()) from None
-                time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with running_app(db, db.parent / "kam.toml") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

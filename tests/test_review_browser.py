@@ -4,58 +4,25 @@ chromium driven by playwright; screenshots in test-artifacts/)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-import urllib.request
-
 import pytest
 
 from kam_core.appdata import DEMO_DIR
 from kam_core.ingest.loader import load
 
-from .conftest import ROOT
-from .test_browser import ARTIFACTS, CHROMIUM, _free_port, _settle
+from .test_browser import ARTIFACTS, CHROMIUM, _settle, require_chromium, running_app
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed; .ci/run installs Debian's chromium package")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
+    require_chromium()
     db = tmp_path_factory.mktemp("review_browser") / "kam.duckdb"
     load([DEMO_DIR], db)
     config = db.parent / "kam.toml"
     config.write_text('as_of = "2026-10-31"\n', encoding="utf-8")  # the demo's date: the form proposes it
-    port = _free_port()
-    env = dict(os.environ, KAM_DB=str(db), KAM_CONFIG=str(config))
-    log = open(db.parent / "streamlit.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
-         "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("streamlit did not start: " + (db.parent / "streamlit.log").read_text()) from None
-                time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with running_app(db, config) as url:
+        yield url
 
 
 def test_a_mentor_records_a_review_in_the_browser(server) -> None:
