@@ -61,14 +61,20 @@ def add_parser(sub: Any) -> None:
     common(q)
 
 
-def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    from kam_core.workbench.edits import Workbench
-
+def settings_for(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Settings:
+    """The settings of a subcommand that reads ``--db`` (and ``--config``): a usage error
+    (exit 2) when either file is missing."""
     if not args.db.is_file():
         parser.error(f"database {args.db} does not exist; build it with 'python -m kam_core load'")
     if args.config is not None and not args.config.is_file():
         parser.error(f"settings file {args.config} does not exist")
-    settings = Settings.from_file(args.config)
+    return Settings.from_file(args.config)
+
+
+def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from kam_core.workbench.edits import Workbench
+
+    settings = settings_for(parser, args)
     workbench = Workbench(args.db, args.store, settings=settings)
     command = args.overlay_command
     if command == "export":

@@ -88,13 +88,10 @@ def add_parser(sub: Any) -> None:
 
 
 def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from kam_core.workbench.cli import settings_for
     from kam_core.workbench.store import store_path_for
 
-    if not args.db.is_file():
-        parser.error(f"database {args.db} does not exist; build it with 'python -m kam_core load'")
-    if args.config is not None and not args.config.is_file():
-        parser.error(f"settings file {args.config} does not exist")
-    settings = Settings.from_file(args.config)
+    settings = settings_for(parser, args)
     store = args.store or store_path_for(args.db, settings)
     command = args.review_command
     if command == "add":
