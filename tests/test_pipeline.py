@@ -22,7 +22,7 @@ from kam_core.ingest.loader import load
 from kam_core.ingest.schema import LOAD_ORDER, PHASES
 from kam_core.metrics import coverage, pipeline
 from kam_core.metrics.overview import base_metrics
-from kam_core.metrics.pipeline import ALL_STEPS, STATIC_STEPS, STEPS, manual_scores_sql, run_pipeline, sql
+from kam_core.metrics.pipeline import ALL_STEPS, DATED_STEPS, STATIC_STEPS, STEPS, manual_scores_sql, run_pipeline, sql
 from kam_core.metrics.sources import stand_in_sql
 from kam_core.settings import Settings
 from kam_core.sqlutil import used_params
@@ -103,8 +103,10 @@ def test_stored_steps_equal_computed_ones(demo_db: Path, tmp_path: Path, as_of: 
     settings = Settings() if as_of is None else Settings({"as_of": as_of.isoformat()})
     day = resolve_as_of(con, settings)
     stored = dict(con.execute("select step, as_of from kam_steps").fetchall())
-    assert set(stored) == set(STATIC_STEPS)
+    assert set(stored) == set(DATED_STEPS) == {*STATIC_STEPS, "growth"}
     assert (set(stored.values()) == {day}) == (as_of is None)
+    with run_pipeline(con, settings, day, ("health",)) as steps:  # read for the load's date only
+        assert ("growth" in steps.stored) == (as_of is None)
     with_stored = base_metrics(con, settings, day)
     # the same database without the stored steps
     plain_path = tmp_path / "plain.duckdb"
@@ -140,6 +142,43 @@ def test_inputs_are_read_through_the_connections_views(demo_db: Path) -> None:
     changed = after[after["status"] != before["status"]]
     assert len(changed) > 0 and set(changed["status"]) == {"red"}
     assert all(any("opponent" in r for r in reasons) for reasons in after.loc[[a for (a,) in kings], "reasons"])
+
+
+def test_growth_follows_the_teams_potential(demo_db: Path, tmp_path: Path) -> None:
+    """growth is stored at load; once the team's edits lie over potential, a run computes it
+    from the view, with the numbers a database loaded with that potential gives."""
+    settings = Settings()
+
+    def doubled(con: duckdb.DuckDBPyConnection) -> None:
+        con.execute("create or replace view potential as select * replace "
+                    "(2 * annual_potential as annual_potential) from crm.main.potential")
+
+    plain = open_dataset(demo_db)
+    edited = open_dataset(demo_db, overlay=doubled)
+    as_of = resolve_as_of(plain, settings)
+    with run_pipeline(plain, settings, as_of, ("growth",)) as steps:
+        assert "growth" in steps.stored  # the stored result: nothing computed
+        stored = steps.frame("growth")
+    with run_pipeline(edited, settings, as_of, ("growth",)) as steps:
+        assert "growth" in steps.done and "growth" not in steps.stored
+        computed = steps.frame("growth")
+    # the same export with the doubled potential, loaded without stored steps
+    reference_path = tmp_path / "doubled.duckdb"
+    with duckdb.connect(str(reference_path)) as ref:
+        ref.execute(f"attach '{demo_db}' as demo (read_only)")
+        for table in LOAD_ORDER:
+            ref.execute(f"create table {table} as select * from demo.{table}")
+        ref.execute("update potential set annual_potential = 2 * annual_potential")
+    with duckdb.connect(str(reference_path), read_only=True) as ref:
+        expected = base_metrics(ref, settings, as_of).growth
+    assert len(computed) == 150 and computed["annual_potential"].notna().sum() > 50
+    assert_frame_equal(computed, expected)
+    changed = computed["annual_potential"].ne(stored["annual_potential"]) & computed["annual_potential"].gt(0)
+    assert changed.sum() > 50
+    assert_frame_equal(stored.drop(columns=["annual_potential", "share_of_wallet", "whitespace", "open_lines",
+                                            "open_lines_list"]),
+                       computed.drop(columns=["annual_potential", "share_of_wallet", "whitespace", "open_lines",
+                                              "open_lines_list"]))
 
 
 def test_step_tables_are_private_to_the_run(con) -> None:

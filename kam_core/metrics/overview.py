@@ -77,7 +77,7 @@ def base_metrics(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.d
     def prepare(rows: Any) -> pd.DataFrame:
         return prepare_scores(con, settings, as_of, metrics_from_rows(rows))
 
-    with run_pipeline(con, settings, as_of, ALL_STEPS, fetch=("names",), prepare={"account_metrics": prepare}) as steps:
+    with run_pipeline(con, settings, as_of, ALL_STEPS, fetch=("names", "growth"), prepare={"account_metrics": prepare}) as steps:
         return BaseMetrics(
             as_of=as_of,
             accounts=steps.lazy_frame("names"),

@@ -22,8 +22,9 @@ The steps and what they read::
     account_contacts    contacts, names, member_holds               keyed
     coverage            names, members, contact_links, account_contacts
     plan                accounts, plan_actions, reviews
-    growth          accounts, potential, revenue, revenue_lines, opportunities
-    health          accounts, contacts, team, coverage, growth, plan, activity
+    growth              accounts, potential, revenue, revenue_lines,
+                        opportunities                               keyed, as_of
+    health              accounts, contacts, team, coverage, growth, plan, activity
     manual_scores       accounts, criteria, criterion_scores
     account_metrics     accounts, coverage, growth, manual_scores
 
@@ -35,8 +36,11 @@ they put the relationships into numbers and lists (account, member, piece) so th
 groups integers, not texts. The loader stores them too, and a run reads them only while
 every table they read is the export itself — a table the connection reads unchanged from the
 database that holds the stored result (``sources.relations``); once the team's edits lie
-over contacts or relationships, they are computed from what the connection reads. Every
-other step runs each time.
+over contacts or relationships, they are computed from what the connection reads. growth
+is keyed too, and depends on the as-of date (no setting): it is stored for the date in force
+at load time and read for that date while potential and accounts are the export. Every
+other step runs each time: each depends on the settings (coverage, plan, health) or reads
+the team's edits of criterion scores (manual_scores, account_metrics).
 
 >>> import datetime as dt, duckdb
 >>> from kam_core.ingest.schema import create_schema
@@ -151,6 +155,9 @@ class Step:
     # keyed: a column only the present layout of the stored result has — a result stored by
     # an older version (without it) is not read but computed, until the next load
     layout: str | None = None
+    # keyed, and dependent on the as-of date (not on the settings): stored at load for the
+    # as-of date in force then, and read only for that date (like a static step)
+    dated: bool = False
 
     @property
     def relation(self) -> str:
@@ -177,8 +184,9 @@ STEPS: dict[str, Step] = {
              ("names", "members", "contact_links", "account_contacts"), columns=COVERAGE_COLUMNS,
              per_account=True),
         Step("plan", ("accounts", "plan_actions", "reviews"), columns=PLAN_COLUMNS, per_account=True),
-        Step("growth", ("accounts", "potential"), ("revenue", "revenue_lines", "opportunities"),
-             columns=GROWTH_COLUMNS, per_account=True),
+        Step("growth", ("accounts", "potential", "revenue", "opportunities"),
+             ("revenue", "revenue_lines", "opportunities"), columns=GROWTH_COLUMNS, per_account=True,
+             keyed=True, dated=True),
         Step("health", ("accounts", "contacts", "team"), ("coverage", "growth", "plan", "activity"),
              columns=HEALTH_COLUMNS, per_account=True),
         Step("manual_scores", ("accounts", "criteria", "criterion_scores"), per_account=True),
@@ -187,6 +195,8 @@ STEPS: dict[str, Step] = {
 }
 STATIC_STEPS: tuple[str, ...] = tuple(name for name, step in STEPS.items() if step.static)
 KEYED_STEPS: tuple[str, ...] = tuple(name for name, step in STEPS.items() if step.keyed)
+# the stored steps indexed by the as-of date they were computed for
+DATED_STEPS: tuple[str, ...] = tuple(name for name, step in STEPS.items() if step.static or step.dated)
 
 # The steps a run computes on its second cursor, beside coverage on the first (see run_pipeline).
 SIDE_STEPS: tuple[str, ...] = ("plan", "growth", "manual_scores", "account_metrics")
@@ -353,6 +363,11 @@ class StepResults:
             self._views_made = True
         return self._cursor
 
+    @property
+    def stored(self) -> frozenset[str]:
+        """The steps of ``done`` read from their stored results, not computed by this run."""
+        return self._stored
+
     def params(self) -> dict[str, Any]:
         return step_params(self.settings, self.as_of, self.loaded)
 
@@ -407,11 +422,15 @@ def _stored_for(cur: duckdb.DuckDBPyConnection, rel: Relations, loaded: frozense
     """The steps this run reads from the database: the static ones stored for ``as_of`` and
     the keyed ones whose inputs are all the export the stored result was computed from."""
     stored: set[str] = set()
+    dated: set[str] = set()  # the static and dated steps stored for as_of
     if STORED_INDEX in rel.present:
-        static = {name for (name,) in cur.execute(STORED_FOR_SQL, {"as_of": as_of}).fetchall()}
-        stored = {name for name in static if STORED_PREFIX + name in rel.present}
+        dated = {name for (name,) in cur.execute(STORED_FOR_SQL, {"as_of": as_of}).fetchall()}
+        stored = {name for name in dated if name in STEPS and STEPS[name].static
+                  and STORED_PREFIX + name in rel.present}
     keyed = set()
     for name in KEYED_STEPS:
+        if STEPS[name].dated and name not in dated:
+            continue
         catalog = rel.plain.get(STORED_PREFIX + name)
         if catalog is not None and all(rel.plain.get(t) == catalog for t in STEPS[name].inputs if t in loaded):
             keyed.add(name)
@@ -753,6 +772,7 @@ def store_static_steps(con: duckdb.DuckDBPyConnection, settings: Settings) -> li
         for name in KEYED_STEPS:  # computed afresh below, never read from an earlier store
             cur.execute(f"drop table if exists {quote_ident(STORED_PREFIX + name)}")
         cur.execute(f"create or replace table {STORED_INDEX} (step varchar, as_of date)")
+        # (the dated keyed steps are indexed once stored, below)
         values = ", ".join(f"({quote_literal(name)}, $as_of)" for name in STATIC_STEPS)
         cur.execute(f"insert into {STORED_INDEX} values {values}", {"as_of": as_of})
     finally:
@@ -766,4 +786,8 @@ def store_static_steps(con: duckdb.DuckDBPyConnection, settings: Settings) -> li
                                                          ).fetchall()}
             order = " order by account_no" if "account_no" in columns else ""
             steps.cursor.execute(f"create or replace table {table} as select * from {STEPS[name].relation}{order}")
+        dated = [name for name in KEYED_STEPS if STEPS[name].dated]
+        if dated:
+            values = ", ".join(f"({quote_literal(name)}, $as_of)" for name in dated)
+            steps.cursor.execute(f"insert into {STORED_INDEX} values {values}", {"as_of": as_of})
     return [*STATIC_STEPS, *KEYED_STEPS]
