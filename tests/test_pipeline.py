@@ -22,7 +22,15 @@ from kam_core.ingest.loader import load
 from kam_core.ingest.schema import LOAD_ORDER, PHASES
 from kam_core.metrics import coverage, pipeline
 from kam_core.metrics.overview import base_metrics
-from kam_core.metrics.pipeline import ALL_STEPS, DATED_STEPS, STATIC_STEPS, STEPS, manual_scores_sql, run_pipeline, sql
+from kam_core.metrics.pipeline import (
+    ALL_STEPS,
+    DATED_STEPS,
+    STATIC_STEPS,
+    STEPS,
+    manual_scores_sql,
+    run_pipeline,
+    sql,
+)
 from kam_core.metrics.sources import stand_in_sql
 from kam_core.settings import Settings
 from kam_core.sqlutil import used_params
