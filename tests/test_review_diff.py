@@ -214,3 +214,14 @@ def test_status_worse_and_matrix_moves() -> None:
     assert moves.loc["A", "distance"] == pytest.approx(5.0)
     assert moves.loc["B", "distance"] == pytest.approx(16.0)
     assert list(moves.index) == ["B", "C", "A"]
+
+
+def test_a_review_recorded_afterwards_says_whose_figures_it_holds() -> None:
+    """A review entered with an earlier date than the data's holds the figures of the data it
+    was recorded with: its label says so, and a review on the data's date reads as before."""
+    import dataclasses
+
+    backdated = dataclasses.replace(THEN, as_of=dt.date(2025, 6, 30), review_date=dt.date(2025, 5, 2))
+    assert backdated.label == "the review of 2025-05-02, figures as of 2025-06-30"
+    assert THEN.label == "the review of 2025-03-31"
+    assert diff_snapshots(backdated, NOW).then_label == "the review of 2025-05-02, figures as of 2025-06-30"

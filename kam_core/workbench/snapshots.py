@@ -151,8 +151,12 @@ class AccountSnapshot:
 
     @property
     def label(self) -> str:
-        """What the snapshot is, for a person: "the review of 2025-06-30" or "now (as of …)"."""
+        """What the snapshot is, for a person: "the review of 2025-06-30" or "now (as of …)". A
+        review recorded with an earlier date than the data's (a review entered afterwards)
+        holds the figures of the data it was recorded with, and says so."""
         if self.review_date is not None:
+            if self.as_of != self.review_date:
+                return f"the review of {self.review_date.isoformat()}, figures as of {self.as_of.isoformat()}"
             return f"the review of {self.review_date.isoformat()}"
         return f"now (as of {self.as_of.isoformat()})"
 
