@@ -353,7 +353,8 @@ class _Loader:
         dec_comma = staged.decimal_comma
         if dec_comma is None:
             dec_comma = self._decimal_comma(table, colmap, staged)
-        checked = checked_sql(table, colmap, staged.has_pre_reason, staged.cleaned, staged.source)
+        checked = checked_sql(table, colmap, staged.has_pre_reason, staged.cleaned, staged.source,
+                              staged.has_pre_blank)
         params = dict(staged.source_params)
         if "$dec_comma" in checked:
             params["dec_comma"] = dec_comma

@@ -58,6 +58,9 @@ class Staged:
     # e.g. "currency 'MXN' has no conversion rate"; null when fine).
     has_raw: bool = False
     has_pre_reason: bool = False
+    # ``_pre_blank`` (importers): the columns whose blank ``_pre_reason`` already explains (a
+    # lookup that found nothing), so the loader does not add "<column> is blank (required)"
+    has_pre_blank: bool = False
     # True when the reader already turned blank and 'NULL' cells into nulls (the loader's
     # readers do; an importer's stager may leave it to the loader)
     cleaned: bool = False

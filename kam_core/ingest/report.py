@@ -27,6 +27,8 @@ FIX_HINTS: tuple[tuple[str, str], ...] = (
      "that it is the account's id (not its name), or map the right column in a mapping file"),
     (" has no ", "the column must hold ids of the table it names: check that it is the id column, or map "
      "the right column in a mapping file"),
+    ("no row of ", "the lookup's key must name a row of the file it looks in: check that its on = { … } pairs "
+     'the columns that hold the same key in both files (match = "normalised" ignores case and spaces)'),
     ("is blank (required", "map the source column that holds it ([tables.<table>.columns] in a "
      "mapping file) or give a constant ([tables.<table>.defaults])"),
     ("is not a date", "give the date format (date_format in a mapping file) or the day order "

@@ -28,7 +28,15 @@ import duckdb
 
 from kam_core.errors import FatalFileError
 from kam_core.ingest.checks import checked_sql, decimal_comma_cells
-from kam_core.ingest.importers.common import RawTable, build_stg, stage_raw, used_params
+from kam_core.ingest.importers.common import (
+    BlankReason,
+    RawTable,
+    blank_sql,
+    build_stg,
+    reason_sql,
+    stage_raw,
+    used_params,
+)
 from kam_core.ingest.importers.mapping.formula import formula_refs, formula_sql, parse_formula
 from kam_core.ingest.importers.mapping.model import Mapping, TableMapping
 from kam_core.ingest.readers import RawReject, Staged
@@ -112,7 +120,8 @@ def declarative_stager(mapping: Mapping, tm: TableMapping, path: Path, display: 
             required_lookups = _required_lookups(tm, src)
             for alias in src.lookups:
                 if alias in required_lookups:
-                    reasons.append(_miss_reason(src.lookups[alias]))
+                    # the one reason for the columns it leaves blank
+                    reasons.append(BlankReason(_miss_reason(src.lookups[alias]), required_lookups[alias]))
             extra = [h for h in raw.headers if h.strip() and h not in src.used]
             from_sql = f"from {raw.name} m {' '.join(joins)}"
             decimal = tm.decimal or mapping.decimal
@@ -186,11 +195,14 @@ def _lookups(con: duckdb.DuckDBPyConnection, tm: TableMapping, src: _Sources,
     return joins
 
 
-def _required_lookups(tm: TableMapping, src: _Sources) -> set[str]:
+def _required_lookups(tm: TableMapping, src: _Sources) -> dict[str, tuple[str, ...]]:
     """Lookups that fill a required column or a group key (directly or through a later lookup):
-    a row without partner there is rejected."""
+    a row without partner there is rejected. Each with the columns its miss leaves blank.
+
+    A later lookup keyed on this one's column finds nothing either, so its columns count too.
+    """
     table = TABLES[tm.table]
-    needed: set[str] = set()
+    fills: dict[str, list[str]] = {}
     for col in table.columns:
         if not (col.required or col.name in tm.group_by):
             continue
@@ -202,18 +214,20 @@ def _required_lookups(tm: TableMapping, src: _Sources) -> set[str]:
             refs += formula_refs(parse_formula(tm.formulas[col.name], "formula"))
         for ref in refs:
             alias, dot, _ = ref.partition(".")
-            if dot and alias in src.lookups and not src.raw.has(ref):
-                needed.add(alias)
+            if dot and alias in src.lookups and not src.raw.has(ref) and col.name not in fills.get(alias, []):
+                fills.setdefault(alias, []).append(col.name)
     changed = True
     while changed:  # a needed lookup's key may come from an earlier lookup
         changed = False
-        for alias in list(needed):
+        for alias in list(fills):
             for mine in tm.lookups[alias].on:
                 other, dot, _ = mine.partition(".")
-                if dot and other in src.lookups and not src.raw.has(mine) and other not in needed:
-                    needed.add(other)
-                    changed = True
-    return needed
+                if dot and other in src.lookups and not src.raw.has(mine):
+                    missing = [c for c in fills[alias] if c not in fills.get(other, [])]
+                    if missing:
+                        fills.setdefault(other, []).extend(missing)
+                        changed = True
+    return {alias: tuple(cols) for alias, cols in fills.items()}
 
 
 def _key_shown(lookup: _Lookup) -> str:
@@ -242,9 +256,9 @@ def _misses_kept(con: duckdb.DuckDBPyConnection, lookup: _Lookup, from_sql: str,
 
 
 def _columns(con: duckdb.DuckDBPyConnection, tm: TableMapping, mapping: Mapping, src: _Sources,
-             params: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
+             params: dict[str, Any]) -> tuple[dict[str, str], list[str | BlankReason]]:
     """SQL text per canonical column (value maps, date format, defaults applied) and the reasons
-    of formulas whose operands are not numbers."""
+    of formulas whose operands are not numbers (the reason why the formula's column is blank)."""
     from kam_core.ingest.importers.mapping.staging import column_sql
 
     table = TABLES[tm.table]
@@ -258,7 +272,7 @@ def _columns(con: duckdb.DuckDBPyConnection, tm: TableMapping, mapping: Mapping,
         if c.name not in exprs and c.name not in tm.formulas and src.raw.has(c.name) \
                 and src.raw.find(c.name) not in src.used:
             exprs[c.name] = src.cell(c.name, f"tables.{tm.table}.columns")
-    reasons: list[str] = []
+    reasons: list[str | BlankReason] = []
     if tm.formulas:
         decimal = tm.decimal or mapping.decimal
         operands = {r: src.cell(r, f"tables.{tm.table}.formulas") for text in tm.formulas.values()
@@ -275,9 +289,10 @@ def _columns(con: duckdb.DuckDBPyConnection, tm: TableMapping, mapping: Mapping,
             exprs[col] = f"replace({out}, '.', ',')" if dec else out
             for ref in formula_refs(tree):
                 cell = operands[ref]
-                reasons.append(
+                reasons.append(BlankReason(
                     f"case when kam_clean({cell}) is not null and kam_num({cell}, {str(dec).lower()}) is null "
-                    f"then {quote_literal(f'{col} = {text}: {ref} ')} || kam_show({cell}) || ' is not a number' end")
+                    f"then {quote_literal(f'{col} = {text}: {ref} ')} || kam_show({cell}) || ' is not a number' end",
+                    (col,)))
     date_format = tm.date_format or mapping.date_format
     final = {}
     for i, c in enumerate(table.columns):
@@ -321,7 +336,8 @@ def _as_text(col: Column, value: str, dec: bool) -> str:
 
 
 def _grouped(con: duckdb.DuckDBPyConnection, tm: TableMapping, src: _Sources, exprs: dict[str, str],
-             reasons: list[str], params: dict[str, Any], from_sql: str, decimal: str | None) -> Staged:
+             reasons: list[str | BlankReason], params: dict[str, Any], from_sql: str, decimal: str | None
+             ) -> Staged:
     """One row per group: each file row checked on its own first, then the groups combined."""
     table = TABLES[tm.table]
     missing = [c for c in tm.group_by if c not in exprs]
@@ -329,9 +345,9 @@ def _grouped(con: duckdb.DuckDBPyConnection, tm: TableMapping, src: _Sources, ex
         raise FatalFileError(f"{src.display}: the mapping's tables.{tm.table}.group_by names {missing[0]}, which "
                              "has no source: add it to [columns] (or defaults)")
     cols = [c.name for c in table.columns if c.name in exprs]
-    reason_sql = ("nullif(concat_ws('; ', " + ", ".join(reasons) + "), '')") if reasons else "null::varchar"
     cells = ", ".join(f"cast({exprs[c]} as varchar) as c{i}" for i, c in enumerate(cols))
-    lines_sql = f"create or replace temp table map_lines as select m._row, {reason_sql} as _pre_reason, {cells} {from_sql}"
+    lines_sql = (f"create or replace temp table map_lines as select m._row, {reason_sql(reasons)} as _pre_reason, "
+                 f"{blank_sql(reasons)} as _pre_blank, {cells} {from_sql}")
     con.execute(lines_sql, used_params(lines_sql, params))
     colmap = {c: i for i, c in enumerate(cols)}
     how = {c: tm.aggregate.get(c, "first") for c in cols if c not in tm.group_by}
@@ -343,7 +359,7 @@ def _grouped(con: duckdb.DuckDBPyConnection, tm: TableMapping, src: _Sources, ex
     dec = (decimal == ",") if decimal is not None else decimal_comma_cells(
         con, numeric, "map_lines", None, src.raw.staged.delimiter)
     sub_map = {c: colmap[c] for c in checked_cols}
-    checks = checked_sql(line_table, sub_map, pre_reason=True, cleaned=False, source="map_lines")
+    checks = checked_sql(line_table, sub_map, pre_reason=True, cleaned=False, source="map_lines", pre_blank=True)
     con.execute(f"create or replace temp table map_checked as {checks}",
                 {"dec_comma": dec} if "$dec_comma" in checks else None)
     raw_text = ("concat_ws(" + quote_literal(src.raw.staged.delimiter) + ", "
