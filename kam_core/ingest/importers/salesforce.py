@@ -6,7 +6,7 @@ sentinel ``000000000000000AAA``, 15- and 18-character ids for the same record, l
 stage names and amounts in the record's ``CurrencyIsoCode`` (facts: shared/formats/salesforce.md).
 
 Objects used: User -> team, Account -> accounts, Contact -> contacts (buying_role from
-OpportunityContactRole), Task + Event -> activities and derived relationships, Opportunity ->
+OpportunityContactRole, reports_to from ReportsToId), Task + Event -> activities and derived relationships, Opportunity ->
 opportunities (converted with CurrencyType rates). Every other object is listed as ignored.
 """
 
@@ -588,6 +588,9 @@ def _contacts(con: duckdb.DuckDBPyConnection, exp: SalesforceExport) -> Staged:
         "department": m.col("Department"),
         "location": f"coalesce(kam_clean({m.col('MailingCity')}), {m.col('MailingCountry')})",
         "buying_role": "r.buying_role" if has_roles else "null::varchar",
+        # the manager's Contact Id, keyed as contact_id is (18 characters): the org chart. One
+        # that is not loaded stays, with the loader's warning (docs/workbench.md: the export's chart)
+        "reports_to": f"kam_sfid({m.col('ReportsToId')})",
     }
     joins = f"left join sf_ocr_role r on r.contact_id = kam_sfid({m.col('Id')})" if has_roles else ""
     reasons: list[str | BlankReason] = [
