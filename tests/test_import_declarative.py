@@ -154,6 +154,89 @@ def test_pipeline_with_agents_managers_and_hand_typed_names(tmp_path: Path) -> N
     # the agents met the customers: one activity per engaged deal
     assert query(db, "select member_id, count(*) from activities group by 1 order by 1") == [
         ("Anna Snelling", 2), ("Cecily Lampkin", 2), ("Daniell Hammack", 2), ("Donn Cantrell", 1)]
+    # sales_pipeline.csv feeds opportunities and activities: what one reads is not "ignored" in the
+    # other's line (every column of it is read by one or the other)
+    assert {(f.source_file, f.table): f.ignored_columns for f in report.files} == {
+        ("sales_teams.csv", "team"): ["manager"],
+        ("accounts.csv", "accounts"): ["year_established", "employees"],
+        ("sales_pipeline.csv", "activities"): [],
+        ("sales_pipeline.csv", "opportunities"): [],
+    }
+
+
+def test_the_pipeline_load_as_the_user_reads_it(tmp_path: Path, capsys) -> None:
+    from kam_core.cli import main
+
+    assert main(["load", str(FIXTURES / "pipeline"), "--db", str(tmp_path / "kam.duckdb"),
+                 "--mapping", str(MAPPINGS / "pipeline.toml")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    ignored = [line for line in lines if "ignored:" in line]
+    assert ignored == ["  columns outside the model, ignored: manager",
+                       "  columns outside the model, ignored: year_established, employees"]
+    unknown = "no row of accounts.csv matches account 'Unknown Corp' (compared without case and spaces)"
+    assert [line for line in lines if line.startswith("  sales_pipeline.csv row")] == [
+        "  sales_pipeline.csv row 8: left out by the mapping's where_not: deal_stage is 'Prospecting' (-> activities)",
+        "  sales_pipeline.csv row 8: account_id is blank (required) (-> opportunities)",
+        f"  sales_pipeline.csv row 10: {unknown} (-> activities)",
+        f"  sales_pipeline.csv row 10: {unknown} (-> opportunities)",
+    ]
+
+
+def test_tables_from_two_sheets_of_one_workbook_keep_their_own_ignored_columns(tmp_path: Path) -> None:
+    import openpyxl
+
+    src = tmp_path / "src"
+    src.mkdir()
+    wb = openpyxl.Workbook()
+    wb.active.title = "Kunden"
+    for row in (["nr", "firma", "notiz"], ["K1", "Alpha", "x"]):
+        wb["Kunden"].append(row)
+    deals = wb.create_sheet("Deals")
+    for row in (["id", "kunde", "phase", "bemerkung"], ["D1", "K1", "open", "y"]):
+        deals.append(row)
+    wb.save(src / "crm.xlsx")
+    mfile = tmp_path / "m.toml"
+    mfile.write_text('''
+[tables.accounts]
+file = "crm.xlsx"
+sheet = "Kunden"
+columns = { account_id = "nr", name = "firma" }
+[tables.opportunities]
+file = "crm.xlsx"
+sheet = "Deals"
+columns = { opportunity_id = "id", account_id = "kunde", status = "phase" }
+''', encoding="utf-8")
+    report = load([src], tmp_path / "kam.duckdb", mapping=mfile)
+    assert report.ok, report.lines()
+    # one file name, two sheets: each table's columns are its own sheet's
+    assert [(f.table, f.ignored_columns) for f in report.files] == [
+        ("accounts", ["notiz"]), ("opportunities", ["bemerkung"])]
+
+
+def test_a_column_read_through_a_lookup_is_not_ignored_in_its_files_line(tmp_path: Path) -> None:
+    src = write_source(tmp_path / "src", {
+        "kunden.csv": "nr,firma,betreuer,notiz\nK1,Alpha,Ada,x\nK2,Beta,Bob,\n",
+        "besuche.csv": "datum,kunde\n2024-01-05,K1\n2024-01-09,k2\n",
+    })
+    mfile = tmp_path / "m.toml"
+    mfile.write_text('''
+[tables.accounts]
+file = "kunden.csv"
+columns = { account_id = "nr", name = "firma" }
+[tables.activities]
+file = "besuche.csv"
+columns = { date = "datum", account_id = "kd.nr", member_id = "kd.betreuer" }
+[tables.activities.lookups.kd]
+file = "kunden.csv"
+on = { kunde = "nr" }
+''', encoding="utf-8")
+    db = tmp_path / "kam.duckdb"
+    report = load([src], db, mapping=mfile)
+    assert query(db, "select account_id, member_id from activities order by 1") == [("K1", "Ada"), ("K2", "Bob")]
+    # the visits read betreuer through the lookup: only notiz is read by nothing
+    assert {f.source_file: f.ignored_columns for f in report.files} == {"kunden.csv": ["notiz"], "besuche.csv": []}
+    assert query(db, "select source_file, ignored_columns from load_files order by 1") == [
+        ("besuche.csv", None), ("kunden.csv", "notiz")]
 
 
 # ---------------------------------------------------------------- the keys, one by one

@@ -82,6 +82,8 @@ class Staged:
     # a table derived from raw files: each file and the rows read from it
     inputs: list[tuple[str, int]] = field(default_factory=list)
     extra_warnings: int = 0  # warnings the stager wrote under other files' names (a join's lost rows)
+    # columns read from other files (a mapping's lookups): (file, sheet, header), not "ignored" there
+    lookup_reads: list[tuple[str, str | None, str]] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- encoding and dialect

@@ -61,6 +61,7 @@ class _Lookup:
     shown: str  # the key as the reason shows it: "ProductID"
     match: str
     cells: list[str]  # SQL of the table's side as written (for messages)
+    sheet: str | None = None
 
 
 class _Sources:
@@ -71,6 +72,8 @@ class _Sources:
         self.raw, self.display, self.table = raw, display, table
         self.lookups: dict[str, _Lookup] = {}
         self.used: set[str] = set()
+        # the columns read from the lookup files: (file, sheet, header), not "ignored" there
+        self.lookup_reads: set[tuple[str, str | None, str]] = set()
 
     def cell(self, ref: str, where: str) -> str:
         if self.raw.has(ref):
@@ -79,6 +82,7 @@ class _Sources:
         alias, dot, header = ref.partition(".")
         lookup = self.lookups.get(alias) if dot else None
         if lookup is not None and lookup.raw.has(header):
+            self.lookup_reads.add((lookup.raw.display, lookup.sheet, (lookup.raw.find(header) or header).strip()))
             return lookup.raw.col(header, alias=f"lk_{alias}")
         if lookup is not None:
             raise FatalFileError(
@@ -138,6 +142,7 @@ def declarative_stager(mapping: Mapping, tm: TableMapping, path: Path, display: 
                 staged.inputs = [(display, raw.staged.rows_read)] + [
                     (lk.raw.display, lk.raw.staged.rows_read) for lk in src.lookups.values()]
             staged.notes = notes + staged.notes
+            staged.lookup_reads = sorted(src.lookup_reads, key=str)
             if tm.group_by:
                 staged.headers += extra
             return staged
@@ -175,6 +180,7 @@ def _lookups(con: duckdb.DuckDBPyConnection, tm: TableMapping, src: _Sources,
                     f"{display}: the mapping's tables.{tm.table}.lookups.{alias}.on names {theirs!r}, no column of "
                     f"this file; its columns are {', '.join(h for h in raw.headers if h.strip())}")
             keys.append((normalised_key(left, spec.match), normalised_key(raw.col(theirs, alias="l"), spec.match)))
+            src.lookup_reads.add((display, spec.sheet, (raw.find(theirs) or theirs).strip()))
         key_cols = ", ".join(f"{right} as _k{i}" for i, (_, right) in enumerate(keys))
         partition = ", ".join(f"_k{i}" for i in range(len(keys)))
         not_null = " and ".join(f"_k{i} is not null" for i in range(len(keys)))
@@ -189,7 +195,7 @@ def _lookups(con: duckdb.DuckDBPyConnection, tm: TableMapping, src: _Sources,
             notes.append(f"lookup {alias} ({display}): {repeated[0]:,} keys appear in more than one row (e.g. "
                          f"{repeated[1]!r}); the first row of each is used")
         how = " (compared without case and spaces)" if spec.match == "normalised" else ""
-        src.lookups[alias] = _Lookup(alias, raw, keys, " + ".join(spec.on), how, cells)
+        src.lookups[alias] = _Lookup(alias, raw, keys, " + ".join(spec.on), how, cells, spec.sheet)
         joins.append(f"left join lk_{alias} lk_{alias} on "
                      + " and ".join(f"lk_{alias}._k{i} = {left}" for i, (left, _) in enumerate(keys)))
     return joins
