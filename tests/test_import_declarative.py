@@ -213,6 +213,20 @@ columns = { opportunity_id = "id", account_id = "kunde", status = "phase" }
         ("accounts", ["notiz"]), ("opportunities", ["bemerkung"])]
 
 
+def test_an_unused_column_named_like_a_mapped_one_is_only_ignored(tmp_path: Path) -> None:
+    """name comes from firma; the file's own "name" column is not read: listed as ignored, never a
+    second name column (it made the load stop: "column name appears twice")."""
+    src = write_source(tmp_path / "src", {"kunden.csv": "nr,firma,name\nK1,Alpha,old\n"})
+    mfile = tmp_path / "m.toml"
+    mfile.write_text('[tables.accounts]\nfile = "kunden.csv"\ncolumns = { account_id = "nr", name = "firma" }\n',
+                     encoding="utf-8")
+    db = tmp_path / "kam.duckdb"
+    report = load([src], db, mapping=mfile)
+    assert report.ok
+    assert query(db, "select account_id, name from accounts") == [("K1", "Alpha")]
+    assert report.files[0].ignored_columns == ["name"]
+
+
 def test_a_column_read_through_a_lookup_is_not_ignored_in_its_files_line(tmp_path: Path) -> None:
     src = write_source(tmp_path / "src", {
         "kunden.csv": "nr,firma,betreuer,notiz\nK1,Alpha,Ada,x\nK2,Beta,Bob,\n",

@@ -289,7 +289,7 @@ class _Loader:
 
     def _check_and_insert(self, sf: SourceFile, table: Table, staged: Staged, res: FileResult) -> None:
         colmap, ignored = self._map_columns(sf, table, staged.headers)
-        res.ignored_columns = ignored
+        res.ignored_columns = ignored + [h.strip() for h in staged.ignored_headers]
         res.rows_read = staged.rows_read
         if sf.table not in self.created:
             create_schema(self.con, [sf.table])

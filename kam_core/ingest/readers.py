@@ -82,6 +82,9 @@ class Staged:
     # a table derived from raw files: each file and the rows read from it
     inputs: list[tuple[str, int]] = field(default_factory=list)
     extra_warnings: int = 0  # warnings the stager wrote under other files' names (a join's lost rows)
+    # the file's columns an importer does not read (listed as ignored; never matched to a column
+    # by name, so a file's unused "name" beside the mapped one is not a second name column)
+    ignored_headers: list[str] = field(default_factory=list)
     # columns read from other files (a mapping's lookups): (file, sheet, header), not "ignored" there
     lookup_reads: list[tuple[str, str | None, str]] = field(default_factory=list)
 

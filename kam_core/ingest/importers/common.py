@@ -266,12 +266,8 @@ def build_stg(
     then drops it.
     """
     cols = list(exprs)
-    extra = list(extra_headers or [])
     reasons = list(reasons or [])
-    select = ", ".join(
-        [f"cast({exprs[c]} as varchar) as c{i}" for i, c in enumerate(cols)]
-        + [f"null::varchar as c{len(cols) + j}" for j in range(len(extra))]
-    )
+    select = ", ".join(f"cast({exprs[c]} as varchar) as c{i}" for i, c in enumerate(cols))
     sql = f"""create or replace temp table stg as
             select m._row, {reason_sql(reasons)} as _pre_reason, {blank_sql(reasons)} as _pre_blank, {select}
             {from_sql}"""
@@ -281,7 +277,8 @@ def build_stg(
     if staged_rows != expected:  # a lookup joined more than once: a bug, never a silent loss
         raise AssertionError(f"{main.display}: staged {staged_rows} rows, expected {expected}")
     return Staged(
-        headers=cols + extra,
+        headers=cols,
+        ignored_headers=list(extra_headers or []),
         delimiter=main.staged.delimiter,
         encoding=main.staged.encoding,
         file_format=main.staged.file_format,

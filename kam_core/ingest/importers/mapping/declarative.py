@@ -144,7 +144,7 @@ def declarative_stager(mapping: Mapping, tm: TableMapping, path: Path, display: 
             staged.notes = notes + staged.notes
             staged.lookup_reads = sorted(src.lookup_reads, key=str)
             if tm.group_by:
-                staged.headers += extra
+                staged.ignored_headers = extra
             return staged
         finally:
             for name in [*names, "map_lines", "map_checked"]:
