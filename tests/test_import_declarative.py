@@ -112,7 +112,7 @@ def test_erp_monthly_revenue_with_an_article_lookup(tmp_path: Path) -> None:
         ("umsatz.csv", 8, "revenue", "left out by the mapping's where: Belegart 'Proforma' is none of 'Rechnung', "
          "'Gutschrift'"),
         ("umsatz.csv", 9, "revenue", "no row of artikel.csv matches Artikel 'Schulung Tag' (compared without case and "
-         "spaces); product_line is blank (required)"),
+         "spaces)"),
     ]
     accounts = next(f for f in report.files if f.table == "accounts")
     assert accounts.notes == ["10 rows combined into 3 (one per account_id); other columns take the first "
@@ -144,8 +144,7 @@ def test_pipeline_with_agents_managers_and_hand_typed_names(tmp_path: Path) -> N
     ]
     assert ("opportunities: 2 open deals and 1 lost deal have no amount (kept: counted as deals, left out of "
             "value sums)") in report.notes
-    unknown = ("no row of accounts.csv matches account 'Unknown Corp' (compared without case and spaces); "
-               "account_id is blank (required)")
+    unknown = "no row of accounts.csv matches account 'Unknown Corp' (compared without case and spaces)"
     assert rejects(db) == [
         ("sales_pipeline.csv", 8, "activities", "left out by the mapping's where_not: deal_stage is 'Prospecting'"),
         ("sales_pipeline.csv", 8, "opportunities", "account_id is blank (required)"),
@@ -155,6 +154,103 @@ def test_pipeline_with_agents_managers_and_hand_typed_names(tmp_path: Path) -> N
     # the agents met the customers: one activity per engaged deal
     assert query(db, "select member_id, count(*) from activities group by 1 order by 1") == [
         ("Anna Snelling", 2), ("Cecily Lampkin", 2), ("Daniell Hammack", 2), ("Donn Cantrell", 1)]
+    # sales_pipeline.csv feeds opportunities and activities: what one reads is not "ignored" in the
+    # other's line (every column of it is read by one or the other)
+    assert {(f.source_file, f.table): f.ignored_columns for f in report.files} == {
+        ("sales_teams.csv", "team"): ["manager"],
+        ("accounts.csv", "accounts"): ["year_established", "employees"],
+        ("sales_pipeline.csv", "activities"): [],
+        ("sales_pipeline.csv", "opportunities"): [],
+    }
+
+
+def test_the_pipeline_load_as_the_user_reads_it(tmp_path: Path, capsys) -> None:
+    from kam_core.cli import main
+
+    assert main(["load", str(FIXTURES / "pipeline"), "--db", str(tmp_path / "kam.duckdb"),
+                 "--mapping", str(MAPPINGS / "pipeline.toml")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    ignored = [line for line in lines if "ignored:" in line]
+    assert ignored == ["  columns outside the model, ignored: manager",
+                       "  columns outside the model, ignored: year_established, employees"]
+    unknown = "no row of accounts.csv matches account 'Unknown Corp' (compared without case and spaces)"
+    assert [line for line in lines if line.startswith("  sales_pipeline.csv row")] == [
+        "  sales_pipeline.csv row 8: left out by the mapping's where_not: deal_stage is 'Prospecting' (-> activities)",
+        "  sales_pipeline.csv row 8: account_id is blank (required) (-> opportunities)",
+        f"  sales_pipeline.csv row 10: {unknown} (-> activities)",
+        f"  sales_pipeline.csv row 10: {unknown} (-> opportunities)",
+    ]
+
+
+def test_tables_from_two_sheets_of_one_workbook_keep_their_own_ignored_columns(tmp_path: Path) -> None:
+    import openpyxl
+
+    src = tmp_path / "src"
+    src.mkdir()
+    wb = openpyxl.Workbook()
+    wb.active.title = "Kunden"
+    for row in (["nr", "firma", "notiz"], ["K1", "Alpha", "x"]):
+        wb["Kunden"].append(row)
+    deals = wb.create_sheet("Deals")
+    for row in (["id", "kunde", "phase", "bemerkung"], ["D1", "K1", "open", "y"]):
+        deals.append(row)
+    wb.save(src / "crm.xlsx")
+    mfile = tmp_path / "m.toml"
+    mfile.write_text('''
+[tables.accounts]
+file = "crm.xlsx"
+sheet = "Kunden"
+columns = { account_id = "nr", name = "firma" }
+[tables.opportunities]
+file = "crm.xlsx"
+sheet = "Deals"
+columns = { opportunity_id = "id", account_id = "kunde", status = "phase" }
+''', encoding="utf-8")
+    report = load([src], tmp_path / "kam.duckdb", mapping=mfile)
+    assert report.ok, report.lines()
+    # one file name, two sheets: each table's columns are its own sheet's
+    assert [(f.table, f.ignored_columns) for f in report.files] == [
+        ("accounts", ["notiz"]), ("opportunities", ["bemerkung"])]
+
+
+def test_an_unused_column_named_like_a_mapped_one_is_only_ignored(tmp_path: Path) -> None:
+    """name comes from firma; the file's own "name" column is not read: listed as ignored, never a
+    second name column (it made the load stop: "column name appears twice")."""
+    src = write_source(tmp_path / "src", {"kunden.csv": "nr,firma,name\nK1,Alpha,old\n"})
+    mfile = tmp_path / "m.toml"
+    mfile.write_text('[tables.accounts]\nfile = "kunden.csv"\ncolumns = { account_id = "nr", name = "firma" }\n',
+                     encoding="utf-8")
+    db = tmp_path / "kam.duckdb"
+    report = load([src], db, mapping=mfile)
+    assert report.ok
+    assert query(db, "select account_id, name from accounts") == [("K1", "Alpha")]
+    assert report.files[0].ignored_columns == ["name"]
+
+
+def test_a_column_read_through_a_lookup_is_not_ignored_in_its_files_line(tmp_path: Path) -> None:
+    src = write_source(tmp_path / "src", {
+        "kunden.csv": "nr,firma,betreuer,notiz\nK1,Alpha,Ada,x\nK2,Beta,Bob,\n",
+        "besuche.csv": "datum,kunde\n2024-01-05,K1\n2024-01-09,k2\n",
+    })
+    mfile = tmp_path / "m.toml"
+    mfile.write_text('''
+[tables.accounts]
+file = "kunden.csv"
+columns = { account_id = "nr", name = "firma" }
+[tables.activities]
+file = "besuche.csv"
+columns = { date = "datum", account_id = "kd.nr", member_id = "kd.betreuer" }
+[tables.activities.lookups.kd]
+file = "kunden.csv"
+on = { kunde = "nr" }
+''', encoding="utf-8")
+    db = tmp_path / "kam.duckdb"
+    report = load([src], db, mapping=mfile)
+    assert query(db, "select account_id, member_id from activities order by 1") == [("K1", "Ada"), ("K2", "Bob")]
+    # the visits read betreuer through the lookup: only notiz is read by nothing
+    assert {f.source_file: f.ignored_columns for f in report.files} == {"kunden.csv": ["notiz"], "besuche.csv": []}
+    assert query(db, "select source_file, ignored_columns from load_files order by 1") == [
+        ("besuche.csv", None), ("kunden.csv", "notiz")]
 
 
 # ---------------------------------------------------------------- the keys, one by one
@@ -188,10 +284,105 @@ formulas = { revenue = "preis * menge * (1 - rabatt)", gross_margin = '-"preis" 
     # 10 x 3 x 0.5 = 15; a blank discount leaves the product blank: revenue is required
     assert query(db, "select revenue, gross_margin from revenue") == [(15.0, -5.0)]
     assert rejects(db) == [
-        ("lines.csv", 3, "revenue", "revenue = preis * menge * (1 - rabatt): menge 'x' is not a number; revenue is "
-         "blank (required)"),
+        ("lines.csv", 3, "revenue", "revenue = preis * menge * (1 - rabatt): menge 'x' is not a number"),
         ("lines.csv", 4, "revenue", "revenue is blank (required)"),
     ]
+
+
+LOOKUP_MISSES = {
+    "kunden.csv": "nr,firma\nK1,Alpha\nK2,Beta\n",
+    "deals.csv": "id,kunde,phase\nD1,K1,Open\nD2,K9,Open\nD3,,Open\nD4,k 9,\nD5, ,Lost\n",
+}
+LOOKUP_MISSES_MAPPING = '''
+[tables.accounts]
+file = "kunden.csv"
+columns = { account_id = "nr", name = "firma" }
+[tables.opportunities]
+file = "deals.csv"
+columns = { opportunity_id = "id", account_id = "kd.nr", status = "phase" }
+[tables.opportunities.values.status]
+Open = "open"
+Lost = "lost"
+[tables.opportunities.lookups.kd]
+file = "kunden.csv"
+on = { kunde = "nr" }
+'''
+
+
+def test_a_lookup_miss_is_the_one_reason_for_the_column_it_leaves_blank(tmp_path: Path) -> None:
+    src = write_source(tmp_path / "src", LOOKUP_MISSES)
+    mfile = tmp_path / "m.toml"
+    mfile.write_text(LOOKUP_MISSES_MAPPING, encoding="utf-8")
+    db = tmp_path / "kam.duckdb"
+    load([src], db, mapping=mfile)
+    miss = "no row of kunden.csv matches kunde 'K9' (compared without case and spaces)"
+    assert rejects(db) == [
+        ("deals.csv", 3, "opportunities", miss),  # not also "account_id is blank (required)"
+        ("deals.csv", 4, "opportunities", "account_id is blank (required)"),  # the key itself is blank
+        # the miss explains account_id only: the blank status is its own reason
+        ("deals.csv", 5, "opportunities", "no row of kunden.csv matches kunde 'k 9' (compared without case and "
+         "spaces); status is blank (required)"),
+        ("deals.csv", 6, "opportunities", "account_id is blank (required)"),  # a blank of spaces is blank
+    ]
+
+
+def test_a_miss_early_in_a_chain_of_lookups_is_the_one_reason(tmp_path: Path) -> None:
+    src = write_source(tmp_path / "src", {
+        "kunden.csv": "nr,firma\nK1,Alpha\n",
+        "artikel.csv": "artikel,gruppe\nA1,G1\nA2,G2\nA3,\n",
+        "gruppen.csv": "gruppe,linie\nG1,Service\n",
+        "umsatz.csv": "kunde,monat,artikel,betrag\nK1,2024-01,A1,10\nK1,2024-01,A9,20\nK1,2024-02,A2,30\n"
+                      "K1,2024-02,A3,40\n",
+    })
+    mfile = tmp_path / "m.toml"
+    mfile.write_text('''
+[tables.accounts]
+file = "kunden.csv"
+columns = { account_id = "nr", name = "firma" }
+[tables.revenue]
+file = "umsatz.csv"
+columns = { account_id = "kunde", period = "monat", product_line = "grp.linie", revenue = "betrag" }
+[tables.revenue.lookups.art]
+file = "artikel.csv"
+on = { artikel = "artikel" }
+[tables.revenue.lookups.grp]
+file = "gruppen.csv"
+on = { "art.gruppe" = "gruppe" }
+''', encoding="utf-8")
+    db = tmp_path / "kam.duckdb"
+    load([src], db, mapping=mfile)
+    assert rejects(db) == [
+        # the article is unknown: its group, and so the product line, cannot be found either
+        ("umsatz.csv", 3, "revenue", "no row of artikel.csv matches artikel 'A9' (compared without case and spaces)"),
+        ("umsatz.csv", 4, "revenue", "no row of gruppen.csv matches art.gruppe 'G2' (compared without case and "
+         "spaces)"),
+        # the article is known but names no group: nothing to look up, the column is blank
+        ("umsatz.csv", 5, "revenue", "product_line is blank (required)"),
+    ]
+    # grouped by month and line (each row checked first): the same single reason
+    mfile.write_text(mfile.read_text().replace('revenue = "betrag" }',
+                                               'revenue = "betrag" }\ngroup_by = ["account_id", "period", '
+                                               '"product_line"]'))
+    load([src], db, mapping=mfile)
+    assert [r[3] for r in rejects(db)] == [
+        "no row of artikel.csv matches artikel 'A9' (compared without case and spaces)",
+        "no row of gruppen.csv matches art.gruppe 'G2' (compared without case and spaces)",
+        "product_line is blank (required)",
+    ]
+
+
+def test_most_rows_missing_their_lookup_fail_the_table_with_the_lookup_fix(tmp_path: Path) -> None:
+    src = write_source(tmp_path / "src", {**LOOKUP_MISSES,
+                                          "deals.csv": "id,kunde,phase\nD1,K7,Open\nD2,K8,Open\nD3,K1,Open\n"})
+    mfile = tmp_path / "m.toml"
+    mfile.write_text(LOOKUP_MISSES_MAPPING, encoding="utf-8")
+    report = load([src], tmp_path / "kam.duckdb", mapping=mfile)
+    [failed] = report.failed_tables
+    assert failed.failure == (
+        "2 of 3 rows rejected for one reason, e.g. no row of kunden.csv matches kunde 'K7' (compared without case "
+        "and spaces) (and others like it). Fix: the lookup's key must name a row of the file it looks in: check "
+        "that its on = { … } pairs the columns that hold the same key in both files (match = \"normalised\" "
+        "ignores case and spaces)")
 
 
 def test_a_lookup_with_repeated_keys_uses_the_first_row_and_says_so(tmp_path: Path) -> None:

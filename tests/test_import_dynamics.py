@@ -234,12 +234,11 @@ def test_contacts_role_status_and_company_by_name(loaded) -> None:
     ) == [
         (
             3,
-            "Company Name 'Litware, Inc. (sample)' matches 2 accounts in Accounts.xlsx, Accounts_2.xlsx: ambiguous; "
-            "account_id is blank (required)",
+            "Company Name 'Litware, Inc. (sample)' matches 2 accounts in Accounts.xlsx, Accounts_2.xlsx: ambiguous",
         ),
         (
             4,
-            "Company Name 'Unknown Ltd' names no account in Accounts.xlsx, Accounts_2.xlsx; account_id is blank (required); "
+            "Company Name 'Unknown Ltd' names no account in Accounts.xlsx, Accounts_2.xlsx; "
             "buying_role 'Chief' is not one of: economic_buyer, decision_maker, technical_buyer, user, influencer, "
             "gatekeeper, coach",
         ),

@@ -527,6 +527,10 @@ def test_a_deal_pipeline_export_gets_accounts_by_name_and_its_deals(tmp_path: Pa
     assert query(db, "select account_id, status, count(*), sum(amount) from opportunities group by all order by 1, 2"
                  ) == [("acme corp", "open", 2, 9000.0), ("acme corp", "won", 1, 12500.0),
                        ("globex", "open", 1, None), ("initech", "lost", 1, 3200.0)]
+    # accounts and opportunities both come from the file: the deal columns are used, not ignored by
+    # the accounts; only the owner is read by neither
+    assert [(f.table, f.ignored_columns) for f in report.files] == [
+        ("accounts", ["Opportunity Owner"]), ("opportunities", ["Opportunity Owner"])]
 
 
 def test_the_preview_shows_what_the_load_would_not_load_first(tmp_path: Path) -> None:

@@ -529,8 +529,7 @@ def test_contacts_roles_and_side_file_merge(loaded) -> None:
         (
             "Contact.csv",
             4,
-            "the contact has no AccountId (a private contact in Salesforce): it belongs to no "
-            "account; account_id is blank (required)",
+            "the contact has no AccountId (a private contact in Salesforce): it belongs to no account",
         ),
         ("contacts.csv", 3, "no contact '0038a00000Zzz99AAB' in the export"),
     ]
@@ -582,8 +581,7 @@ def test_activities_account_from_what_or_who(loaded) -> None:
     assert got == [
         (
             4,
-            "no account for this task: AccountId is blank and neither WhatId nor WhoId leads to an account; "
-            "account_id is blank (required)",
+            "no account for this task: AccountId is blank and neither WhatId nor WhoId leads to an account",
         ),
         (6, "deleted in Salesforce (IsDeleted = 1)"),
     ]
@@ -604,6 +602,44 @@ def test_side_file_for_a_table_the_export_lacks_loads_as_usual(loaded) -> None:
     assert rows(db, "select criterion_id, name, axis, weight, source from criteria") == [
         ("K1", "Size", "attractiveness", 1.0, "manual")
     ]
+
+
+def test_reports_to_from_reports_to_id_keyed_as_contact_id(tmp_path: Path, capsys) -> None:
+    """ReportsToId is the manager's Contact Id: the same 18-character key as contact_id, so a
+    15-character reference finds its contact. A manager who is not loaded keeps the row (and the
+    id, as the loader keeps an export's chart) with a warning naming the file, row and value."""
+    from kam_core.cli import main
+
+    export = write_export(tmp_path / "export")
+    c5, c6, gone = "0038a00000Con05AAB", "0038a00000Con06AAB", "0038a00000Gone1AAB"
+    header = ["Id", "IsDeleted", "AccountId", "FirstName", "LastName", "ReportsToId"]
+    (export / "Contact.csv").write_bytes(quoted_csv([
+        header,
+        [C1, "0", A1, "José", "Núñez", SENTINEL],  # the top of the chart: the empty-lookup sentinel
+        [C2, "0", A2, "", "Smith", ""],
+        [C3, "0", "", "Private", "Person", C1],  # rejected: no account
+        [C4, "0", A1, "Eva", "Ruiz", C1[:15]],  # the 15-character form of José's id
+        [c5, "0", A1, "Ana", "Gómez", C4],
+        [c6, "0", A1, "Leo", "Ríos", gone],  # a manager not in the export
+        ["0038a00000Con07AAB", "0", A1, "Max", "Paz", C3],  # a manager whose row was rejected
+    ]).encode("cp1252"))
+    db = tmp_path / "kam.duckdb"
+    assert main(["load", str(export), "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert query(db, "select contact_id, reports_to from contacts order by contact_id") == [
+        (C1, None), (C2, None), (C4, C1), (c5, C4), (c6, gone), ("0038a00000Con07AAB", C3)]
+    assert query(db, "select row_number, column_name, value, message from warnings "
+                     "where source_file = 'Contact.csv' and column_name = 'reports_to' order by 1") == [
+        (7, "reports_to", gone, f"reports_to '{gone}' has no contact in contacts (kept)"),
+        (8, "reports_to", C3, f"reports_to '{C3}' has no contact in contacts (kept)"),
+    ]
+    assert f"  Contact.csv row 7: reports_to '{gone}' has no contact in contacts (kept)" in out.splitlines()
+    assert query(db, "select row_number from rejects where source_file = 'Contact.csv'") == [(4,)]
+    # the workbench's org chart reads the column as loaded
+    from kam_core.workbench.edits import Workbench
+
+    chart = Workbench(db).records("contacts", A1).set_index("contact_id")["reports_to"].dropna().to_dict()
+    assert chart == {C4: C1, c5: C4, c6: gone, "0038a00000Con07AAB": C3}
 
 
 def test_sf18_sql_matches_python_and_known_pair() -> None:

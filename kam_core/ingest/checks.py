@@ -130,12 +130,17 @@ def _parse_expr(col: Column, v: str) -> str:
     raise AssertionError(col.kind)
 
 
-def _checks(col: Column, v: str, p: str) -> list[tuple[str, str]]:
-    """(condition, reason) SQL pairs: the reason text applies when the condition is true."""
+def _checks(col: Column, v: str, p: str, pre_blank: bool = False) -> list[tuple[str, str]]:
+    """(condition, reason) SQL pairs: the reason text applies when the condition is true.
+
+    ``pre_blank``: the staged rows have ``_pre_blank``, the columns whose blank an importer's
+    reason already explains (that reason is given instead of "is blank (required)").
+    """
     name = quote_literal(col.name)
     checks: list[tuple[str, str]] = []
     if col.required:
-        checks.append((f"{v} is null", f"{name} || ' is blank (required)'"))
+        explained = f" and not list_contains(_pre_blank, {name})" if pre_blank else ""
+        checks.append((f"{v} is null{explained}", f"{name} || ' is blank (required)'"))
     # Excel error literals all contain '#': that cheap test guards the costly one
     is_excel = f"(contains({v}, '#') and upper(trim({v})) in {tuple(EXCEL_ERRORS)!r})"
     checks.append((is_excel, f"{name} || ' holds the Excel error ' || trim({v})"))
@@ -218,13 +223,17 @@ def _final_value(col: Column, p: str) -> str:
 
 
 def checked_sql(table: Table, colmap: dict[str, int], pre_reason: bool = False, cleaned: bool = False,
-                source: str = "stg") -> str:
+                source: str = "stg", pre_blank: bool = False) -> str:
     """The SELECT that parses and checks every column of one staged file (``stg``).
 
     The reason text is built only for rows that fail a check (a CASE evaluates its branch
-    only for the rows that reach it), which keeps clean files fast.
+    only for the rows that reach it), which keeps clean files fast. ``pre_blank``: the source
+    has ``_pre_blank`` (with ``_pre_reason``), the columns whose blank that reason explains.
     """
+    pre_blank = pre_blank and pre_reason
     selected = ["_pre_reason"] if pre_reason else []
+    if pre_blank:
+        selected.append("_pre_blank")
     parsed, values = [], {}  # values: the cleaned cell of each column, as the checks see it
     for c in table.columns:
         if c.name not in colmap:
@@ -248,7 +257,8 @@ def checked_sql(table: Table, colmap: dict[str, int], pre_reason: bool = False, 
     finals = ", ".join(f"{_final_value(c, 'p_' + c.name)} as {c.name}" for c in table.columns)
     # columns absent from the file are null: only their 'required' check could fail, and a
     # missing required column is fatal before we get here
-    pairs = [pair for c in table.columns if c.name in colmap for pair in _checks(c, values[c.name], f"p_{c.name}")]
+    pairs = [pair for c in table.columns if c.name in colmap
+             for pair in _checks(c, values[c.name], f"p_{c.name}", pre_blank)]
     # a null condition counts as false: OR-ing and CASE WHEN both treat it so
     conditions = [f"({_failed(c, values[c.name], f'p_{c.name}')})" for c in table.columns if c.name in colmap]
     for c in table.columns:  # required in some rows only (a won deal's amount)

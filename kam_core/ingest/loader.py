@@ -43,7 +43,13 @@ from kam_core.ingest.readers import (
     stage_parquet,
     stage_xlsx,
 )
-from kam_core.ingest.report import INTENDED_REJECTS, FileResult, LoadReport, fix_for
+from kam_core.ingest.report import (
+    INTENDED_REJECTS,
+    FileResult,
+    LoadReport,
+    fix_for,
+    ignore_only_unread_columns,
+)
 from kam_core.ingest.schema import LOAD_ORDER, TABLES, Table, create_schema
 from kam_core.ingest.sources import (
     SourceFile,
@@ -153,7 +159,7 @@ class _Loader:
         self.pending = Counter(sf.table for sf in files if not sf.merge)
 
     def load_file(self, sf: SourceFile) -> FileResult:
-        res = FileResult(sf.display, sf.table, sf.file_format)
+        res = FileResult(sf.display, sf.table, sf.file_format, sheet=sf.sheet)
         started = time.perf_counter()
         try:
             self._load(sf, res)
@@ -203,6 +209,7 @@ class _Loader:
         staged = self._stage(sf)
         res.notes += staged.notes
         res.inputs = list(staged.inputs)
+        res.lookup_reads = list(staged.lookup_reads)
         try:
             self._check_and_insert(sf, table, staged, res)
         finally:
@@ -282,7 +289,7 @@ class _Loader:
 
     def _check_and_insert(self, sf: SourceFile, table: Table, staged: Staged, res: FileResult) -> None:
         colmap, ignored = self._map_columns(sf, table, staged.headers)
-        res.ignored_columns = ignored
+        res.ignored_columns = ignored + [h.strip() for h in staged.ignored_headers]
         res.rows_read = staged.rows_read
         if sf.table not in self.created:
             create_schema(self.con, [sf.table])
@@ -353,7 +360,8 @@ class _Loader:
         dec_comma = staged.decimal_comma
         if dec_comma is None:
             dec_comma = self._decimal_comma(table, colmap, staged)
-        checked = checked_sql(table, colmap, staged.has_pre_reason, staged.cleaned, staged.source)
+        checked = checked_sql(table, colmap, staged.has_pre_reason, staged.cleaned, staged.source,
+                              staged.has_pre_blank)
         params = dict(staged.source_params)
         if "$dec_comma" in checked:
             params["dec_comma"] = dec_comma
@@ -553,6 +561,7 @@ def _load_locked(sources: list[Path], db_path: Path, settings: Settings, mapping
             loader = _Loader(con, settings, files)
             for sf in files:
                 report.files.append(loader.load_file(sf))
+            ignore_only_unread_columns(report.files)
             _report_nuls(con, report, found.displays)
             if "accounts" not in loader.created:
                 fatal = [f.fatal for f in report.files if f.fatal and f.table == "accounts"]

@@ -58,6 +58,9 @@ class Staged:
     # e.g. "currency 'MXN' has no conversion rate"; null when fine).
     has_raw: bool = False
     has_pre_reason: bool = False
+    # ``_pre_blank`` (importers): the columns whose blank ``_pre_reason`` already explains (a
+    # lookup that found nothing), so the loader does not add "<column> is blank (required)"
+    has_pre_blank: bool = False
     # True when the reader already turned blank and 'NULL' cells into nulls (the loader's
     # readers do; an importer's stager may leave it to the loader)
     cleaned: bool = False
@@ -79,6 +82,11 @@ class Staged:
     # a table derived from raw files: each file and the rows read from it
     inputs: list[tuple[str, int]] = field(default_factory=list)
     extra_warnings: int = 0  # warnings the stager wrote under other files' names (a join's lost rows)
+    # the file's columns an importer does not read (listed as ignored; never matched to a column
+    # by name, so a file's unused "name" beside the mapped one is not a second name column)
+    ignored_headers: list[str] = field(default_factory=list)
+    # columns read from other files (a mapping's lookups): (file, sheet, header), not "ignored" there
+    lookup_reads: list[tuple[str, str | None, str]] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- encoding and dialect

@@ -27,6 +27,8 @@ FIX_HINTS: tuple[tuple[str, str], ...] = (
      "that it is the account's id (not its name), or map the right column in a mapping file"),
     (" has no ", "the column must hold ids of the table it names: check that it is the id column, or map "
      "the right column in a mapping file"),
+    ("no row of ", "the lookup's key must name a row of the file it looks in: check that its on = { … } pairs "
+     'the columns that hold the same key in both files (match = "normalised" ignores case and spaces)'),
     ("is blank (required", "map the source column that holds it ([tables.<table>.columns] in a "
      "mapping file) or give a constant ([tables.<table>.defaults])"),
     ("is not a date", "give the date format (date_format in a mapping file) or the day order "
@@ -93,6 +95,9 @@ class FileResult:
     notes: list[str] = field(default_factory=list)
     # a table derived from raw files (mapping SQL, grouped rows): each raw file and its rows
     inputs: list[tuple[str, int]] = field(default_factory=list)
+    sheet: str | None = None  # the worksheet read (with source_file, the one file it was built from)
+    # columns read from other files (a mapping's lookups): (file, sheet, header)
+    lookup_reads: list[tuple[str, str | None, str]] = field(default_factory=list)
 
     def line(self) -> str:
         target = f" -> {self.table}" if self.table else ""
@@ -150,6 +155,33 @@ class LoadReport:
         out += self.notes
         out += ignored_lines(self.ignored_files, verbose)
         return out
+
+
+def ignore_only_unread_columns(files: list[FileResult]) -> None:
+    """Narrow each file's ignored columns to those no table built from the same file reads,
+    and no table reads through a lookup.
+
+    Several tables can be built from one file (a deal pipeline's accounts and opportunities,
+    its activities): a column one of them maps is used, not "ignored" in another one's line.
+    A table whose file was fatal read nothing and does not count.
+
+    >>> deals = [FileResult("deals.csv", "accounts", "csv", ignored_columns=["Stage", "Value", "Note"]),
+    ...          FileResult("deals.csv", "opportunities", "csv", ignored_columns=["Note", "Account"])]
+    >>> ignore_only_unread_columns(deals)
+    >>> [f.ignored_columns for f in deals]
+    [['Note'], ['Note']]
+    """
+    by_file: dict[tuple[str, str | None], list[FileResult]] = {}
+    looked_up: dict[tuple[str, str | None], set[str]] = {}
+    for f in files:
+        if not f.fatal:
+            by_file.setdefault((f.source_file, f.sheet), []).append(f)
+            for name, sheet, header in f.lookup_reads:
+                looked_up.setdefault((name, sheet), set()).add(header)
+    for key, same in by_file.items():
+        unread = set.intersection(*(set(f.ignored_columns) for f in same)) - looked_up.get(key, set())
+        for f in same:
+            f.ignored_columns = [c for c in f.ignored_columns if c in unread]
 
 
 def ignored_lines(ignored: list[str], verbose: bool = False) -> list[str]:

@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 
 from kam_core.ingest.readers import Staged, binary_reason, stage_csv, stage_xlsx
-from kam_core.sqlutil import quote_ident
+from kam_core.sqlutil import quote_ident, quote_literal
 
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
 XLSX_SUFFIXES = {".xlsx", ".xlsm"}
@@ -213,12 +213,46 @@ def stage_raw(
     return RawTable(name, path, display, staged, headers, columns, originals, key)
 
 
+@dataclass(frozen=True)
+class BlankReason:
+    """A reject reason (SQL: the text, or null) that also says why ``columns`` are blank.
+
+    A lookup that finds no partner leaves the column it fills blank: the row is rejected with
+    this reason alone, not also with the loader's "account_id is blank (required)". Where the
+    reason does not apply (e.g. the lookup's key itself is blank), the loader's own reason does.
+    """
+
+    sql: str
+    columns: tuple[str, ...]
+
+
+def reason_sql(reasons: list[str | BlankReason]) -> str:
+    """SQL for ``_pre_reason``: every reason that applies, joined by ``'; '`` (null: none)."""
+    texts = [r.sql if isinstance(r, BlankReason) else r for r in reasons]
+    return ("nullif(concat_ws('; ', " + ", ".join(texts) + "), '')") if texts else "null::varchar"
+
+
+def blank_sql(reasons: list[str | BlankReason]) -> str:
+    """SQL for ``_pre_blank``: the columns whose blank a reason that applies already explains.
+
+    >>> blank_sql([BlankReason("r", ("account_id",))])
+    "list_filter([case when (r) is not null then 'account_id' end], lambda x: x is not null)"
+    >>> blank_sql(["r"])
+    '[]::varchar[]'
+    """
+    cases = [f"case when ({r.sql}) is not null then {quote_literal(c)} end"
+             for r in reasons if isinstance(r, BlankReason) for c in r.columns]
+    if not cases:
+        return "[]::varchar[]"
+    return f"list_filter([{', '.join(cases)}], lambda x: x is not null)"
+
+
 def build_stg(
     con: duckdb.DuckDBPyConnection,
     main: RawTable,
     exprs: dict[str, str],
     from_sql: str,
-    reasons: list[str] | None = None,
+    reasons: list[str | BlankReason] | None = None,
     params: dict | None = None,
     extra_headers: list[str] | None = None,
     decimal_comma: bool | None = False,
@@ -226,19 +260,16 @@ def build_stg(
     """Create ``stg`` from one SELECT over ``main`` (alias ``m``) and return what the loader needs.
 
     ``exprs`` maps canonical column names to SQL; ``reasons`` are SQL expressions giving a
-    reject reason or null; ``extra_headers`` are listed by the loader as ignored columns.
+    reject reason or null (a ``BlankReason`` also names the columns it leaves blank);
+    ``extra_headers`` are listed by the loader as ignored columns.
     ``main`` stays in place: the loader shows its cells as the raw text of rejected rows and
     then drops it.
     """
     cols = list(exprs)
-    extra = list(extra_headers or [])
-    reason_sql = ("nullif(concat_ws('; ', " + ", ".join(reasons) + "), '')") if reasons else "null::varchar"
-    select = ", ".join(
-        [f"cast({exprs[c]} as varchar) as c{i}" for i, c in enumerate(cols)]
-        + [f"null::varchar as c{len(cols) + j}" for j in range(len(extra))]
-    )
+    reasons = list(reasons or [])
+    select = ", ".join(f"cast({exprs[c]} as varchar) as c{i}" for i, c in enumerate(cols))
     sql = f"""create or replace temp table stg as
-            select m._row, {reason_sql} as _pre_reason, {select}
+            select m._row, {reason_sql(reasons)} as _pre_reason, {blank_sql(reasons)} as _pre_blank, {select}
             {from_sql}"""
     con.execute(sql, used_params(sql, params))
     staged_rows = con.execute(COUNT_STG).fetchone()[0]
@@ -246,13 +277,15 @@ def build_stg(
     if staged_rows != expected:  # a lookup joined more than once: a bug, never a silent loss
         raise AssertionError(f"{main.display}: staged {staged_rows} rows, expected {expected}")
     return Staged(
-        headers=cols + extra,
+        headers=cols,
+        ignored_headers=list(extra_headers or []),
         delimiter=main.staged.delimiter,
         encoding=main.staged.encoding,
         file_format=main.staged.file_format,
         rows_read=main.staged.rows_read,
         raw_rejects=list(main.staged.raw_rejects),
         has_pre_reason=True,
+        has_pre_blank=True,
         decimal_comma=decimal_comma,
         raw_table=main.name,
         raw_columns=len(main.headers),

@@ -23,6 +23,7 @@ import duckdb
 from kam_core.ingest.importers.common import (
     OWNER_KEY_MACRO,
     XLSX_SUFFIXES,
+    BlankReason,
     RawTable,
     build_stg,
     display_of,
@@ -330,7 +331,7 @@ def _finish(
     m: RawTable,
     exprs: dict[str, str],
     from_sql: str,
-    reasons: list[str],
+    reasons: list[str | BlankReason],
     params: dict[str, Any],
     groups: dict[str, tuple[str, ...]],
 ) -> Staged:
@@ -387,7 +388,8 @@ def _contacts(con: duckdb.DuckDBPyConnection, exp: DynamicsExport, path: Path, s
         "is_active": _map_sql(m.col(*CONTACT["status"]), "dyn_active"),
     }
     staged = _finish(
-        con, exp, "contacts", m, exprs, f"from {m.name} m {join}", [account_reason], params, CONTACT
+        con, exp, "contacts", m, exprs, f"from {m.name} m {join}", [BlankReason(account_reason, ("account_id",))],
+        params, CONTACT
     )
     return staged
 
@@ -431,6 +433,7 @@ def _opportunities(con: duckdb.DuckDBPyConnection, exp: DynamicsExport, path: Pa
         ),
     }
     staged = _finish(
-        con, exp, "opportunities", m, exprs, f"from {m.name} m {join}", [account_reason], params, OPPORTUNITY
+        con, exp, "opportunities", m, exprs, f"from {m.name} m {join}", [BlankReason(account_reason, ("account_id",))],
+        params, OPPORTUNITY
     )
     return staged

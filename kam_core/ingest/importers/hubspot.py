@@ -20,6 +20,7 @@ from kam_core.ingest.importers.common import (
     OWNER_KEY_MACRO,
     TABULAR_SUFFIXES,
     XLSX_SUFFIXES,
+    BlankReason,
     RawTable,
     add_warnings,
     build_stg,
@@ -244,7 +245,7 @@ def _finish(
     table: str,
     m: RawTable,
     exprs: dict[str, str],
-    reasons: list[str],
+    reasons: list[str | BlankReason],
     params: dict[str, Any],
     mapped: set[str],
 ) -> Staged:
@@ -321,10 +322,9 @@ def _contacts(con: duckdb.DuckDBPyConnection, exp: HubSpotExport, path: Path) ->
         "location": m.col(*CONTACT["location"]),
         "buying_role": role_sql,
     }
-    reasons = [
+    reasons: list[str | BlankReason] = [BlankReason(
         f"case when {company} is null then 'the contact is associated with no company "
-        f"(Associated Company IDs is blank)' end"
-    ]
+        f"(Associated Company IDs is blank)' end", ("account_id",))]
     mapped = _mapped(m, RECORD_ID, *CONTACT.values(), PRIMARY_COMPANY, COMPANY_IDS)
     used = apply_overrides("contacts", exprs, m, override, params) | mapped
     extra = [h for h in m.headers if h.strip() and h not in used]
@@ -363,10 +363,9 @@ def _opportunities(con: duckdb.DuckDBPyConnection, exp: HubSpotExport, path: Pat
         "created_date": m.col(*DEAL["created"]),
         "close_date": m.col(*DEAL["close_date"]),
     }
-    reasons = [
+    reasons: list[str | BlankReason] = [BlankReason(
         f"case when {company} is null then 'the deal is associated with no company "
-        f"(Associated Company IDs is blank)' end"
-    ]
+        f"(Associated Company IDs is blank)' end", ("account_id",))]
     mapped = _mapped(m, RECORD_ID, *DEAL.values(), PRIMARY_COMPANY, COMPANY_IDS)
     staged = _finish(con, exp, "opportunities", m, exprs, reasons, params, mapped)
     if m.has(*COMPANY_IDS):

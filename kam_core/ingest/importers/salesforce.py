@@ -6,7 +6,7 @@ sentinel ``000000000000000AAA``, 15- and 18-character ids for the same record, l
 stage names and amounts in the record's ``CurrencyIsoCode`` (facts: shared/formats/salesforce.md).
 
 Objects used: User -> team, Account -> accounts, Contact -> contacts (buying_role from
-OpportunityContactRole), Task + Event -> activities and derived relationships, Opportunity ->
+OpportunityContactRole, reports_to from ReportsToId), Task + Event -> activities and derived relationships, Opportunity ->
 opportunities (converted with CurrencyType rates). Every other object is listed as ignored.
 """
 
@@ -22,6 +22,7 @@ import duckdb
 
 from kam_core.errors import FatalFileError
 from kam_core.ingest.importers.common import (
+    BlankReason,
     RawTable,
     add_warnings,
     build_derived_stg,
@@ -414,7 +415,7 @@ def _finish(
     raw,
     exprs: dict[str, str],
     from_sql: str,
-    reasons: list[str],
+    reasons: list[str | BlankReason],
     params: dict[str, Any],
 ) -> Staged:
     used = apply_overrides(table, exprs, raw, exp.overrides.get(table), params)
@@ -587,12 +588,15 @@ def _contacts(con: duckdb.DuckDBPyConnection, exp: SalesforceExport) -> Staged:
         "department": m.col("Department"),
         "location": f"coalesce(kam_clean({m.col('MailingCity')}), {m.col('MailingCountry')})",
         "buying_role": "r.buying_role" if has_roles else "null::varchar",
+        # the manager's Contact Id, keyed as contact_id is (18 characters): the org chart. One
+        # that is not loaded stays, with the loader's warning (docs/workbench.md: the export's chart)
+        "reports_to": f"kam_sfid({m.col('ReportsToId')})",
     }
     joins = f"left join sf_ocr_role r on r.contact_id = kam_sfid({m.col('Id')})" if has_roles else ""
-    reasons = [
+    reasons: list[str | BlankReason] = [
         _deleted(m),
-        f"case when kam_sfid({m.col('AccountId')}) is null then 'the contact has no AccountId "
-        f"(a private contact in Salesforce): it belongs to no account' end",
+        BlankReason(f"case when kam_sfid({m.col('AccountId')}) is null then 'the contact has no AccountId "
+                    f"(a private contact in Salesforce): it belongs to no account' end", ("account_id",)),
     ]
     params: dict[str, Any] = {}
     staged = _finish(con, exp, "contacts", m, exprs, f"from {m.name} m {joins}", reasons, params)
@@ -663,10 +667,10 @@ def _activities(con: duckdb.DuckDBPyConnection, exp: SalesforceExport, obj: str)
         "member_id": f"kam_sfid({m.col('OwnerId')})",
         "type": f"coalesce(kam_clean({m.col('Type')}), kam_clean({m.col(subtype)}), '{obj}')",
     }
-    reasons = [
+    reasons: list[str | BlankReason] = [
         _deleted(m),
-        f"case when {account_sql} is null then 'no account for this {obj.lower()}: AccountId is blank and "
-        f"neither WhatId nor WhoId leads to an account' end",
+        BlankReason(f"case when {account_sql} is null then 'no account for this {obj.lower()}: AccountId is "
+                    f"blank and neither WhatId nor WhoId leads to an account' end", ("account_id",)),
     ]
     params: dict[str, Any] = {}
     staged = _finish(con, exp, "activities", m, exprs, f"from {m.name} m {' '.join(joins)}", reasons, params)

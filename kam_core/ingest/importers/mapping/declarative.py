@@ -28,7 +28,15 @@ import duckdb
 
 from kam_core.errors import FatalFileError
 from kam_core.ingest.checks import checked_sql, decimal_comma_cells
-from kam_core.ingest.importers.common import RawTable, build_stg, stage_raw, used_params
+from kam_core.ingest.importers.common import (
+    BlankReason,
+    RawTable,
+    blank_sql,
+    build_stg,
+    reason_sql,
+    stage_raw,
+    used_params,
+)
 from kam_core.ingest.importers.mapping.formula import formula_refs, formula_sql, parse_formula
 from kam_core.ingest.importers.mapping.model import Mapping, TableMapping
 from kam_core.ingest.readers import RawReject, Staged
@@ -53,6 +61,7 @@ class _Lookup:
     shown: str  # the key as the reason shows it: "ProductID"
     match: str
     cells: list[str]  # SQL of the table's side as written (for messages)
+    sheet: str | None = None
 
 
 class _Sources:
@@ -63,6 +72,8 @@ class _Sources:
         self.raw, self.display, self.table = raw, display, table
         self.lookups: dict[str, _Lookup] = {}
         self.used: set[str] = set()
+        # the columns read from the lookup files: (file, sheet, header), not "ignored" there
+        self.lookup_reads: set[tuple[str, str | None, str]] = set()
 
     def cell(self, ref: str, where: str) -> str:
         if self.raw.has(ref):
@@ -71,6 +82,7 @@ class _Sources:
         alias, dot, header = ref.partition(".")
         lookup = self.lookups.get(alias) if dot else None
         if lookup is not None and lookup.raw.has(header):
+            self.lookup_reads.add((lookup.raw.display, lookup.sheet, (lookup.raw.find(header) or header).strip()))
             return lookup.raw.col(header, alias=f"lk_{alias}")
         if lookup is not None:
             raise FatalFileError(
@@ -112,7 +124,8 @@ def declarative_stager(mapping: Mapping, tm: TableMapping, path: Path, display: 
             required_lookups = _required_lookups(tm, src)
             for alias in src.lookups:
                 if alias in required_lookups:
-                    reasons.append(_miss_reason(src.lookups[alias]))
+                    # the one reason for the columns it leaves blank
+                    reasons.append(BlankReason(_miss_reason(src.lookups[alias]), required_lookups[alias]))
             extra = [h for h in raw.headers if h.strip() and h not in src.used]
             from_sql = f"from {raw.name} m {' '.join(joins)}"
             decimal = tm.decimal or mapping.decimal
@@ -129,8 +142,9 @@ def declarative_stager(mapping: Mapping, tm: TableMapping, path: Path, display: 
                 staged.inputs = [(display, raw.staged.rows_read)] + [
                     (lk.raw.display, lk.raw.staged.rows_read) for lk in src.lookups.values()]
             staged.notes = notes + staged.notes
+            staged.lookup_reads = sorted(src.lookup_reads, key=str)
             if tm.group_by:
-                staged.headers += extra
+                staged.ignored_headers = extra
             return staged
         finally:
             for name in [*names, "map_lines", "map_checked"]:
@@ -166,6 +180,7 @@ def _lookups(con: duckdb.DuckDBPyConnection, tm: TableMapping, src: _Sources,
                     f"{display}: the mapping's tables.{tm.table}.lookups.{alias}.on names {theirs!r}, no column of "
                     f"this file; its columns are {', '.join(h for h in raw.headers if h.strip())}")
             keys.append((normalised_key(left, spec.match), normalised_key(raw.col(theirs, alias="l"), spec.match)))
+            src.lookup_reads.add((display, spec.sheet, (raw.find(theirs) or theirs).strip()))
         key_cols = ", ".join(f"{right} as _k{i}" for i, (_, right) in enumerate(keys))
         partition = ", ".join(f"_k{i}" for i in range(len(keys)))
         not_null = " and ".join(f"_k{i} is not null" for i in range(len(keys)))
@@ -180,17 +195,20 @@ def _lookups(con: duckdb.DuckDBPyConnection, tm: TableMapping, src: _Sources,
             notes.append(f"lookup {alias} ({display}): {repeated[0]:,} keys appear in more than one row (e.g. "
                          f"{repeated[1]!r}); the first row of each is used")
         how = " (compared without case and spaces)" if spec.match == "normalised" else ""
-        src.lookups[alias] = _Lookup(alias, raw, keys, " + ".join(spec.on), how, cells)
+        src.lookups[alias] = _Lookup(alias, raw, keys, " + ".join(spec.on), how, cells, spec.sheet)
         joins.append(f"left join lk_{alias} lk_{alias} on "
                      + " and ".join(f"lk_{alias}._k{i} = {left}" for i, (left, _) in enumerate(keys)))
     return joins
 
 
-def _required_lookups(tm: TableMapping, src: _Sources) -> set[str]:
+def _required_lookups(tm: TableMapping, src: _Sources) -> dict[str, tuple[str, ...]]:
     """Lookups that fill a required column or a group key (directly or through a later lookup):
-    a row without partner there is rejected."""
+    a row without partner there is rejected. Each with the columns its miss leaves blank.
+
+    A later lookup keyed on this one's column finds nothing either, so its columns count too.
+    """
     table = TABLES[tm.table]
-    needed: set[str] = set()
+    fills: dict[str, list[str]] = {}
     for col in table.columns:
         if not (col.required or col.name in tm.group_by):
             continue
@@ -202,18 +220,20 @@ def _required_lookups(tm: TableMapping, src: _Sources) -> set[str]:
             refs += formula_refs(parse_formula(tm.formulas[col.name], "formula"))
         for ref in refs:
             alias, dot, _ = ref.partition(".")
-            if dot and alias in src.lookups and not src.raw.has(ref):
-                needed.add(alias)
+            if dot and alias in src.lookups and not src.raw.has(ref) and col.name not in fills.get(alias, []):
+                fills.setdefault(alias, []).append(col.name)
     changed = True
     while changed:  # a needed lookup's key may come from an earlier lookup
         changed = False
-        for alias in list(needed):
+        for alias in list(fills):
             for mine in tm.lookups[alias].on:
                 other, dot, _ = mine.partition(".")
-                if dot and other in src.lookups and not src.raw.has(mine) and other not in needed:
-                    needed.add(other)
-                    changed = True
-    return needed
+                if dot and other in src.lookups and not src.raw.has(mine):
+                    missing = [c for c in fills[alias] if c not in fills.get(other, [])]
+                    if missing:
+                        fills.setdefault(other, []).extend(missing)
+                        changed = True
+    return {alias: tuple(cols) for alias, cols in fills.items()}
 
 
 def _key_shown(lookup: _Lookup) -> str:
@@ -242,9 +262,9 @@ def _misses_kept(con: duckdb.DuckDBPyConnection, lookup: _Lookup, from_sql: str,
 
 
 def _columns(con: duckdb.DuckDBPyConnection, tm: TableMapping, mapping: Mapping, src: _Sources,
-             params: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
+             params: dict[str, Any]) -> tuple[dict[str, str], list[str | BlankReason]]:
     """SQL text per canonical column (value maps, date format, defaults applied) and the reasons
-    of formulas whose operands are not numbers."""
+    of formulas whose operands are not numbers (the reason why the formula's column is blank)."""
     from kam_core.ingest.importers.mapping.staging import column_sql
 
     table = TABLES[tm.table]
@@ -258,7 +278,7 @@ def _columns(con: duckdb.DuckDBPyConnection, tm: TableMapping, mapping: Mapping,
         if c.name not in exprs and c.name not in tm.formulas and src.raw.has(c.name) \
                 and src.raw.find(c.name) not in src.used:
             exprs[c.name] = src.cell(c.name, f"tables.{tm.table}.columns")
-    reasons: list[str] = []
+    reasons: list[str | BlankReason] = []
     if tm.formulas:
         decimal = tm.decimal or mapping.decimal
         operands = {r: src.cell(r, f"tables.{tm.table}.formulas") for text in tm.formulas.values()
@@ -275,9 +295,10 @@ def _columns(con: duckdb.DuckDBPyConnection, tm: TableMapping, mapping: Mapping,
             exprs[col] = f"replace({out}, '.', ',')" if dec else out
             for ref in formula_refs(tree):
                 cell = operands[ref]
-                reasons.append(
+                reasons.append(BlankReason(
                     f"case when kam_clean({cell}) is not null and kam_num({cell}, {str(dec).lower()}) is null "
-                    f"then {quote_literal(f'{col} = {text}: {ref} ')} || kam_show({cell}) || ' is not a number' end")
+                    f"then {quote_literal(f'{col} = {text}: {ref} ')} || kam_show({cell}) || ' is not a number' end",
+                    (col,)))
     date_format = tm.date_format or mapping.date_format
     final = {}
     for i, c in enumerate(table.columns):
@@ -321,7 +342,8 @@ def _as_text(col: Column, value: str, dec: bool) -> str:
 
 
 def _grouped(con: duckdb.DuckDBPyConnection, tm: TableMapping, src: _Sources, exprs: dict[str, str],
-             reasons: list[str], params: dict[str, Any], from_sql: str, decimal: str | None) -> Staged:
+             reasons: list[str | BlankReason], params: dict[str, Any], from_sql: str, decimal: str | None
+             ) -> Staged:
     """One row per group: each file row checked on its own first, then the groups combined."""
     table = TABLES[tm.table]
     missing = [c for c in tm.group_by if c not in exprs]
@@ -329,9 +351,9 @@ def _grouped(con: duckdb.DuckDBPyConnection, tm: TableMapping, src: _Sources, ex
         raise FatalFileError(f"{src.display}: the mapping's tables.{tm.table}.group_by names {missing[0]}, which "
                              "has no source: add it to [columns] (or defaults)")
     cols = [c.name for c in table.columns if c.name in exprs]
-    reason_sql = ("nullif(concat_ws('; ', " + ", ".join(reasons) + "), '')") if reasons else "null::varchar"
     cells = ", ".join(f"cast({exprs[c]} as varchar) as c{i}" for i, c in enumerate(cols))
-    lines_sql = f"create or replace temp table map_lines as select m._row, {reason_sql} as _pre_reason, {cells} {from_sql}"
+    lines_sql = (f"create or replace temp table map_lines as select m._row, {reason_sql(reasons)} as _pre_reason, "
+                 f"{blank_sql(reasons)} as _pre_blank, {cells} {from_sql}")
     con.execute(lines_sql, used_params(lines_sql, params))
     colmap = {c: i for i, c in enumerate(cols)}
     how = {c: tm.aggregate.get(c, "first") for c in cols if c not in tm.group_by}
@@ -343,7 +365,7 @@ def _grouped(con: duckdb.DuckDBPyConnection, tm: TableMapping, src: _Sources, ex
     dec = (decimal == ",") if decimal is not None else decimal_comma_cells(
         con, numeric, "map_lines", None, src.raw.staged.delimiter)
     sub_map = {c: colmap[c] for c in checked_cols}
-    checks = checked_sql(line_table, sub_map, pre_reason=True, cleaned=False, source="map_lines")
+    checks = checked_sql(line_table, sub_map, pre_reason=True, cleaned=False, source="map_lines", pre_blank=True)
     con.execute(f"create or replace temp table map_checked as {checks}",
                 {"dec_comma": dec} if "$dec_comma" in checks else None)
     raw_text = ("concat_ws(" + quote_literal(src.raw.staged.delimiter) + ", "
