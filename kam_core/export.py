@@ -96,8 +96,13 @@ def to_csv_bytes(frame: pd.DataFrame, missing: dict[str, str] | None = None) -> 
 
 def to_excel_bytes(frame: pd.DataFrame, sheet: str = "data", missing: dict[str, str] | None = None) -> bytes:
     """An .xlsx workbook of ``frame`` (the columns in ``missing`` marked, ``mark_missing``)."""
+    return write_xlsx(neutralise(mark_missing(flatten_lists(frame), missing)), sheet)
+
+
+def write_xlsx(safe: pd.DataFrame, sheet: str = "data") -> bytes:
+    """The workbook of a frame already flattened, marked and neutralised."""
     buf = io.BytesIO()
-    safe = neutralise(mark_missing(flatten_lists(frame), missing))
+    safe = safe.copy()
     for col in safe.columns:  # Excel has no time zones
         if isinstance(safe[col].dtype, pd.DatetimeTZDtype):
             safe[col] = safe[col].dt.tz_localize(None)
