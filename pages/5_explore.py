@@ -1,6 +1,8 @@
 """Explore: the meeting's questions — one row per account (``account_metrics``) and every loaded
 table, filterable and downloadable, and a read-only SQL box over both."""
 
+from functools import partial
+
 import streamlit as st
 
 import ui
@@ -15,7 +17,7 @@ from kam_core.explore import (
     missing_inputs_by_column,
     table_columns,
 )
-from kam_core.export import to_csv_bytes, to_excel_bytes
+from kam_core.export import XLSX_MIME, to_csv_bytes, to_excel_bytes
 from kam_core.sqlbox import Limits, prestart, run_query
 
 ctx = ui.setup_page("Explore", "🔎", "One row per account with what a meeting asks about, every loaded table, "
@@ -49,10 +51,11 @@ with tab_browse:
                        + "; ".join(f"{ui.md(c)} ({ui.md(w)})" for c, w in empty.items()) + ".")
         st.dataframe(page.frame, hide_index=True, width="stretch", column_config=ui.result_config(page.frame))
         d1, d2, _ = st.columns([1, 1, 4])
-        d1.download_button("CSV", to_csv_bytes(page.frame, empty), f"{table}.csv", "text/csv",
-                           icon=":material/download:", key="dl_browse_csv")
-        d2.download_button("Excel", to_excel_bytes(page.frame, table, empty), f"{table}.xlsx",
-                           icon=":material/download:", key="dl_browse_xlsx")
+        # the files are written on the click (in a thread of their own), not on every run of the page
+        d1.download_button("CSV", partial(to_csv_bytes, page.frame, empty), f"{table}.csv", "text/csv",
+                           icon=":material/download:", key="dl_browse_csv", on_click="ignore")
+        d2.download_button("Excel", partial(to_excel_bytes, page.frame, table, empty), f"{table}.xlsx", XLSX_MIME,
+                           icon=":material/download:", key="dl_browse_xlsx", on_click="ignore")
 
 with tab_sql:
     may_sql = ui.permitted(Action.RUN_SQL)  # else: which roles the setting sql_roles lists
@@ -86,7 +89,7 @@ with tab_sql:
         st.caption(f"{len(result.frame):,} rows in {result.seconds:.2f} s{more}")
         st.dataframe(result.frame, hide_index=True, width="stretch", column_config=ui.result_config(result.frame))
         d1, d2, _ = st.columns([1, 1, 4])
-        d1.download_button("CSV", to_csv_bytes(result.frame), "query.csv", "text/csv",
-                           icon=":material/download:", key="dl_sql_csv")
-        d2.download_button("Excel", to_excel_bytes(result.frame, "query"), "query.xlsx",
-                           icon=":material/download:", key="dl_sql_xlsx")
+        d1.download_button("CSV", partial(to_csv_bytes, result.frame), "query.csv", "text/csv",
+                           icon=":material/download:", key="dl_sql_csv", on_click="ignore")
+        d2.download_button("Excel", partial(to_excel_bytes, result.frame, "query"), "query.xlsx", XLSX_MIME,
+                           icon=":material/download:", key="dl_sql_xlsx", on_click="ignore")

@@ -338,6 +338,43 @@ def test_explore_opens_on_accounts_and_the_sql_box_reads_account_metrics(env, re
     assert result["revenue"].round(2).to_dict() == expected["sum"].round(2).to_dict()
 
 
+def test_explore_writes_its_downloads_on_the_click_not_on_every_run(env, monkeypatch) -> None:
+    """The page hands the downloads over as callables (Streamlit runs one when its button is
+    clicked, in a thread of its own): a run of the page writes no file, and the Excel file
+    the click gets is the workbook of the rows shown."""
+    import io
+
+    import openpyxl
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    import kam_core.export as export
+
+    written: list[str] = []
+    for name in ("to_csv_bytes", "to_excel_bytes"):
+        real = getattr(export, name)
+        monkeypatch.setattr(export, name, lambda *a, _real=real, _name=name, **k: written.append(_name) or _real(*a, **k))
+    deferred: dict[str, object] = {}
+    add_deferred = MediaFileManager.add_deferred
+
+    def remember(self, data_callable, mimetype, coordinates, file_name=None, **kwargs):
+        deferred[file_name] = data_callable
+        return add_deferred(self, data_callable, mimetype, coordinates, file_name, **kwargs)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", remember)
+    at = open_page("explore")
+    assert not at.exception
+    buttons = {b.proto.label: b.proto for b in at.get("download_button")}
+    assert buttons["Excel"].deferred_file_id and buttons["CSV"].deferred_file_id
+    assert buttons["Excel"].ignore_rerun  # the click does not run the page again
+    assert written == []  # the run wrote neither file
+    sheet = openpyxl.load_workbook(io.BytesIO(deferred["account_metrics.xlsx"]())).active
+    assert written == ["to_excel_bytes"]
+    shown = at.dataframe[0].value
+    assert sheet.title == "account_metrics" and sheet.max_row == len(shown) + 1
+    assert [c.value for c in sheet[1]] == list(shown.columns)
+    assert [c.value for c in sheet["A"][1:]] == shown["account_id"].tolist()
+
+
 # ---- the data's currency
 
 
