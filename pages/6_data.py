@@ -189,7 +189,8 @@ if inv.rejects:
 else:
     st.success("Every input row was loaded.")
 if inv.warnings:
-    with st.expander(f"Warnings ({inv.warnings:,}): rows kept, but a reference does not resolve"):
+    with st.expander(f"Warnings ({inv.warnings:,}): rows kept, with something to check (a reference that "
+                     "does not resolve, cells read as blank, characters removed)"):
         warnings = ctx.con.execute(
             "select source_file as file, row_number as row, message from warnings "
             "order by source_file, row_number limit 10000"

@@ -560,3 +560,23 @@ def test_reading_options_that_reach_no_file_are_named(tmp_path: Path, capsys) ->
                  "--mapping", str(mfile)]) == 0
     assert ("mapping: date_format not applied to accounts.csv (loaded by its name, read as usual); to read it with "
             'the mapping\'s options, add [tables.accounts] with file = "accounts.csv"') in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("how", ["file", "sql"])
+def test_short_rows_of_a_mapped_file_are_reported_under_its_table(how: str, src: Path, tmp_path: Path) -> None:
+    """A row with fewer fields than the header loads with its missing cells blank, and the load
+    says so under the table the file feeds (an SQL table's file is read by the worker process)."""
+    (src / "kunden.csv").write_text("nr,firma,ort\nK1,Alpha,Berlin\nK2,Beta\n", encoding="utf-8")
+    mfile = tmp_path / "m.toml"
+    mfile.write_text(
+        '[tables.accounts]\nsql = "select nr as account_id, firma as name, ort as region from kunden"\n'
+        if how == "sql" else
+        '[tables.accounts]\nfile = "kunden.csv"\n[tables.accounts.columns]\naccount_id = "nr"\nname = "firma"\n'
+        'region = "ort"\n')
+    db = tmp_path / "kam.duckdb"
+    report = load([src], db, mapping=mfile)
+    [accounts] = [f for f in report.files if f.table == "accounts"]
+    note = ("1 row has fewer fields than the header (row 3: 2 of 3 fields): the missing cells were read as blank")
+    assert note in accounts.notes and accounts.warnings == 1
+    assert query(db, "select account_id, region from accounts order by 1") == [("K1", "Berlin"), ("K2", None)]
+    assert query(db, "select source_file, row_number, message from warnings") == [("kunden.csv", 3, note)]

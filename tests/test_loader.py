@@ -202,6 +202,55 @@ def test_bad_values_reject_the_row(src: Path, tmp_path: Path, column: str, value
     assert reason in why
 
 
+SERIAL_FIX = "so format the column as a date in the spreadsheet before exporting"
+
+
+@pytest.mark.parametrize(("cell", "reason"), [
+    ("45123", "key_account_since '45123' is not a date (YYYY-MM-DD or DD.MM.YYYY): it looks like an Excel serial "
+              f"day number (45123 = 2023-07-16), {SERIAL_FIX}"),
+    ("45000.5", "key_account_since '45000.5' is not a date (YYYY-MM-DD or DD.MM.YYYY): it looks like an Excel "
+                f"serial day number (45000.5 = 2023-03-15), {SERIAL_FIX}"),
+    ("10000", "key_account_since '10000' is not a date (YYYY-MM-DD or DD.MM.YYYY): it looks like an Excel serial "
+              f"day number (10000 = 1927-05-18), {SERIAL_FIX}"),
+    # a year, a plain number, a German decimal: no guess
+    ("2024", "key_account_since '2024' is not a date (YYYY-MM-DD or DD.MM.YYYY)"),
+    ("123456", "key_account_since '123456' is not a date (YYYY-MM-DD or DD.MM.YYYY)"),
+    ("45123,5", "key_account_since '45123,5' is not a date (YYYY-MM-DD or DD.MM.YYYY)"),
+])
+def test_an_excel_serial_date_is_rejected_with_what_it_looks_like(src: Path, tmp_path: Path, cell: str,
+                                                                  reason: str) -> None:
+    write(src, "accounts.csv", f'account_id,name,key_account_since\nA-1,Alpha,2020-01-01\nA-2,Beta,"{cell}"\n')
+    db = tmp_path / "kam.duckdb"
+    load([src], db)
+    # never converted: the day number may be a guess (or a date of the 1904 system)
+    assert query(db, "select account_id, key_account_since from accounts") == [("A-1", dt.date(2020, 1, 1))]
+    assert reasons(db) == [("accounts.csv", 3, reason)]
+
+
+def test_a_month_column_of_excel_serial_dates_fails_with_the_export_fix(src: Path, tmp_path: Path) -> None:
+    write(src, "accounts.csv", MINI_ACCOUNTS)
+    write(src, "revenue.csv", "account_id,period,product_line,revenue\nA-1,45292,S,1\nA-2,45323,S,2\n")
+    report = load([src], tmp_path / "kam.duckdb")
+    [failed] = report.failed_tables
+    assert failed.failure == (
+        "2 of 2 rows rejected for one reason, e.g. period '45292' is not a month (YYYY-MM or a date in the month): "
+        f"it looks like an Excel serial day number (45292 = 2024-01-01), {SERIAL_FIX} (and others like it). Fix: "
+        "format the date columns as dates in the spreadsheet before exporting (the file holds Excel's day numbers, "
+        "such as 45123 for 2023-07-16)")
+
+
+@pytest.mark.parametrize(("serial", "day"), [
+    (1, "1900-01-01"), (59, "1900-02-28"), (60, "1900-02-29"), (61, "1900-03-01"), (45123, "2023-07-16"),
+    (0, None),
+])
+def test_excel_day_numbers_of_the_1900_system(serial: int, day: str | None) -> None:
+    from kam_core.ingest.checks import install_macros
+
+    con = duckdb.connect()
+    install_macros(con, Settings())
+    assert con.execute("select kam_excel_day($n)", {"n": serial}).fetchone()[0] == day
+
+
 def test_null_literal_is_missing_in_optional_columns(src: Path, tmp_path: Path) -> None:
     write(src, "accounts.csv", "account_id,name,industry,annual_revenue\nA-1,Alpha,null,NULL\n")
     db = tmp_path / "kam.duckdb"
@@ -568,6 +617,114 @@ def test_xlsx_one_file_per_table(src: Path, tmp_path: Path) -> None:
     assert query(db, "select account_id from accounts") == [("A-1",)]
 
 
+FORMULA_FIX = "open the file in Excel and save it, or export values"
+
+
+def test_a_formula_without_a_saved_value_is_named_in_the_reason_and_the_warnings(src: Path, tmp_path: Path) -> None:
+    # openpyxl writes formulas without their values, as any tool does that is not Excel
+    _workbook(src / "crm.xlsx", {
+        "Accounts": [["account_id", "name", "industry"], ["A-1", "Alpha", "Retail"], ["A-2", '="Be"&"ta"', None]],
+        "Contacts": [["contact_id", "account_id", "name", "title", "piece"],
+                     ["C-1", "A-1", "Pat", "=UPPER(\"cfo\")", '="king"'], ["C-2", "A-1", "Sam", "CEO", None],
+                     ["C-3", "A-1", None, None, None]],
+    })
+    db = tmp_path / "kam.duckdb"
+    report = load([src], db)
+    assert_counts_add_up(report)
+    # the rows load or are rejected as before; only the words are clearer
+    assert [(f.rows_loaded, f.rows_rejected) for f in report.files] == [(1, 1), (2, 1)]
+    assert reasons(db) == [
+        ("crm.xlsx [Accounts]", 3, "name holds a formula without a saved value (sheet Accounts, row 3, column B), "
+         f"so it is blank (required): {FORMULA_FIX}"),
+        ("crm.xlsx [Contacts]", 4, "name is blank (required)"),  # an empty cell stays an empty cell
+    ]
+    assert query(db, "select source_file, row_number, column_name, value, message from warnings order by 2, 3") == [
+        ("crm.xlsx [Contacts]", 2, "piece", '="king"', "piece holds a formula without a saved value (sheet "
+         f"Contacts, row 2, column E), so it was read as blank and took the default pawn: {FORMULA_FIX}"),
+        ("crm.xlsx [Contacts]", 2, "title", '=UPPER("cfo")', "title holds a formula without a saved value (sheet "
+         f"Contacts, row 2, column D), so it was read as blank: {FORMULA_FIX}"),
+    ]
+    assert query(db, "select contact_id, title, piece from contacts order by 1") == [
+        ("C-1", None, "pawn"), ("C-2", "CEO", "pawn")]
+    accounts, contacts = report.files
+    assert accounts.notes == ["1 cell of sheet Accounts (name) holds a formula without a saved value, so it was "
+                              f"read as blank: {FORMULA_FIX}"]
+    assert contacts.notes == ["2 cells of sheet Contacts (title, piece) hold a formula without a saved value, so "
+                              f"they were read as blank: {FORMULA_FIX}"]
+    assert contacts.warnings == 2
+
+
+def test_a_formula_required_for_most_rows_fails_the_table_with_the_formula_fix(src: Path, tmp_path: Path) -> None:
+    _workbook(src / "accounts.xlsx", {"Sheet1": [["account_id", "name"], ["A-1", "Alpha"],
+                                                 *[[f"A-{i}", f'=UPPER("a{i}")'] for i in range(2, 5)]]})
+    report = load([src], tmp_path / "kam.duckdb")
+    [failed] = report.failed_tables
+    assert failed.failure == (
+        "3 of 4 rows rejected for one reason, e.g. name holds a formula without a saved value (sheet Sheet1, row 3, "
+        f"column B), so it is blank (required): {FORMULA_FIX} (and others like it). Fix: open the file in Excel and "
+        "save it (Excel then saves the formulas' values), or export values instead of formulas")
+
+
+def _with_saved_values(path: Path, cells: dict[str, bytes]) -> None:
+    """Rewrite cells of the first sheet as Excel saves them: ``{"B3": b'<c r="B3" ...>...</c>'}``."""
+    import re
+    import zipfile
+
+    with zipfile.ZipFile(path) as zin:
+        items = [(info, zin.read(info.filename)) for info in zin.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info, data in items:
+            if info.filename == "xl/worksheets/sheet1.xml":
+                for ref, xml in cells.items():
+                    data, n = re.subn(rb'<c r="' + ref.encode() + rb'".*?</c>', xml, data)
+                    assert n == 1, ref
+            zout.writestr(info, data)
+
+
+def test_a_formula_with_its_saved_value_or_an_empty_text_result_is_a_plain_cell(src: Path, tmp_path: Path,
+                                                                                  monkeypatch) -> None:
+    _workbook(src / "accounts.xlsx", {"Sheet1": [["account_id", "name", "industry"], ["A-1", "=X", "Retail"],
+                                                 ["A-2", "=Y", "=Z"]]})
+    _with_saved_values(src / "accounts.xlsx", {
+        "B2": b'<c r="B2" t="str"><f>UPPER("alpha")</f><v>ALPHA</v></c>',
+        "B3": b'<c r="B3" t="str"><f>IF(1,"","x")</f><v></v></c>',  # Excel's save of a formula giving ""
+        "C3": b'<c r="C3" t="str"><f>IF(1,"","x")</f><v></v></c>',
+    })
+    calls: list[set[int]] = []
+    real = loader.xlsx_formulas_without_values
+    monkeypatch.setattr(loader, "xlsx_formulas_without_values",
+                        lambda path, sheet, columns: (calls.append(columns), real(path, sheet, columns))[1])
+    db = tmp_path / "kam.duckdb"
+    report = load([src], db)
+    assert reasons(db) == [("accounts.xlsx", 3, "name is blank (required)")]
+    assert query(db, "select account_id, name from accounts") == [("A-1", "ALPHA")]
+    assert report.files[0].notes == [] and report.files[0].warnings == 0
+    assert calls == [{2, 3}]  # read for the columns with blank cells
+    # a sheet without a blank cell in a column the table uses is not read again
+    calls.clear()
+    _workbook(src / "accounts.xlsx", {"Sheet1": [["account_id", "name", "notes"], ["A-1", "Alpha", None]]})
+    load([src], db)
+    assert calls == []
+
+
+@pytest.mark.parametrize(("xml", "found"), [
+    (b'<c r="B3"><f>1+2</f></c>', [(3, 2, "=1+2")]),  # no value at all
+    (b'<c r="B3"><f>1+2</f><v/></c>', [(3, 2, "=1+2")]),
+    (b'<c r="B3"><f t="shared" si="0"/><v></v></c>', [(3, 2, "")]),  # a shared formula's other cells
+    (b'<c r="B3"><f>1+2</f><v>3</v></c>', []),
+    (b'<c r="B3" t="str"><f>IF(1,"","x")</f><v></v></c>', []),
+    (b'<c r="B3" t="s"><v>0</v></c>', []),
+])
+def test_formula_cells_without_a_saved_value_in_the_sheet_xml(tmp_path: Path, xml: bytes, found: list) -> None:
+    from kam_core.ingest.readers import xlsx_formulas_without_values
+
+    path = tmp_path / "book.xlsx"
+    _workbook(path, {"Data": [["a", "b"], ["1", "x"], ["2", "y"]]})
+    _with_saved_values(path, {"B3": xml})
+    assert xlsx_formulas_without_values(path, "Data", {2}) == found
+    assert xlsx_formulas_without_values(path, "Data", {1}) == []  # only the columns asked for
+
+
 def test_parquet_and_zip(src: Path, tmp_path: Path) -> None:
     import zipfile
 
@@ -656,6 +813,73 @@ def test_line_breaks_inside_values_on_the_fast_path(src: Path, tmp_path: Path) -
     assert query(db, "select name from accounts where account_id = 'A-3'") == [("Name\n3",)]
     # 39 records, 13 of them two lines long: the bad one is spreadsheet row 41
     assert query(db, "select row_number, reason from rejects") == [(41, "annual_revenue 'x' is not a number")]
+
+
+# ---------------------------------------------------------------- rows with fewer fields than the header
+
+SHORT_NOTE = ("2 rows have fewer fields than the header (row 3: 2 of 4 fields, row 5: 1 of 4 fields): "
+              "the missing cells were read as blank")
+SHORT_ROWS = "A-2,Beta\nA-3,Gamma,,\nA-4\n"  # rows 3-5: two fields, four (two empty), one
+# Each case makes another reader read the file (row 2 is the first record): (its bytes, the reader)
+SHORT_READERS = {
+    "streamed": ("A-1,Alpha,Retail,5\n" + SHORT_ROWS, "streamed"),
+    "line break in a quoted value": ('A-1,"Al\npha",Retail,5\n' + SHORT_ROWS, "serial"),
+    "blank line": ("A-1,Alpha,Retail,5\n" + SHORT_ROWS + "\nA-5,Epsilon,Retail,1\n", "python"),
+    "quote never closed": ('A-1,Alpha,Retail,5\n' + SHORT_ROWS + 'A-5,"Eps,Retail,1\n', "python"),
+    "stray NUL": ("A-1,Al\x00pha,Retail,5\n" + SHORT_ROWS, "materialised"),
+    "Windows-1252": ("A-1,Müller € GmbH,Retail,5\n" + SHORT_ROWS, "streamed"),
+}
+
+
+@pytest.mark.parametrize("case", list(SHORT_READERS))
+def test_rows_with_fewer_fields_load_with_a_warning_on_every_reader(case: str, src: Path, tmp_path: Path,
+                                                                     monkeypatch) -> None:
+    from kam_core.ingest import readers
+
+    body, reader = SHORT_READERS[case]
+    text = "account_id,name,industry,annual_revenue\n" + body
+    (src / "accounts.csv").write_bytes(text.encode("cp1252" if case == "Windows-1252" else "utf-8"))
+    used: list[str] = []
+    for name, label in (("_stage_csv_python", "python"), ("_stage_csv_duckdb", "materialised")):
+        real = getattr(readers, name)
+        monkeypatch.setattr(readers, name, lambda *a, _real=real, _label=label: (used.append(_label), _real(*a))[1])
+    real_serial = loader.serial
+    monkeypatch.setattr(loader, "serial", lambda staged: (used.append("serial"), real_serial(staged))[1])
+    db = tmp_path / "kam.duckdb"
+    report = load([src], db)
+    assert_counts_add_up(report)
+    assert used == ([] if reader == "streamed" else [reader])
+    [f] = report.files
+    assert SHORT_NOTE in f.notes
+    # the rows load as before: missing cells blank; a missing required cell rejects its row
+    assert query(db, "select account_id, industry, annual_revenue from accounts where account_id in ('A-2', 'A-3') "
+                     "order by 1") == [("A-2", None, None), ("A-3", None, None)]
+    assert (5, "name is blank (required)") in [(r, why) for _, r, why in reasons(db)]
+    assert query(db, "select source_file, row_number, table_name, column_name, value, message from warnings "
+                     "where message like '%fewer fields%'") == [
+        ("accounts.csv", 3, "accounts", None, "2", SHORT_NOTE)]
+    assert f.warnings == query(db, "select count(*) from warnings")[0][0]
+
+
+def test_many_short_rows_name_the_first_five(src: Path, tmp_path: Path, capsys) -> None:
+    from kam_core.cli import main
+
+    rows = "".join(f"A-{i},Name {i}\n" if i % 2 else f"A-{i},Name {i},Retail\n" for i in range(1, 14))
+    write(src, "accounts.csv", "account_id,name,industry\n" + rows)
+    assert main(["load", str(src), "--db", str(tmp_path / "kam.duckdb")]) == 0
+    out = capsys.readouterr().out
+    assert ("accounts.csv -> accounts: 13 read, 13 loaded, 0 rejected, 1 warning" in out)
+    assert ("  7 rows have fewer fields than the header (row 2: 2 of 3 fields, row 4: 2 of 3 fields, row 6: 2 of 3 "
+            "fields, row 8: 2 of 3 fields, row 10: 2 of 3 fields, and 2 more): the missing cells were read as blank"
+            in out.splitlines())
+
+
+def test_a_row_with_every_field_some_empty_is_not_short(src: Path, tmp_path: Path) -> None:
+    write(src, "accounts.csv", 'account_id,name,industry\nA-1,Alpha,\nA-2,Beta,""\n')
+    db = tmp_path / "kam.duckdb"
+    report = load([src], db)
+    assert report.files[0].notes == [] and report.files[0].warnings == 0
+    assert query(db, "select count(*) from warnings") == [(0,)]
 
 
 def test_schema_doc_is_generated_from_the_schema() -> None:

@@ -87,6 +87,8 @@ NOT_CLEAN = {
         "contacts.csv", 'contact_id,account_id,name,notes\nC-1,A-1,P,"two\nlines"\nC-2,A-1,Q,x\n'),
     "extra trailing delimiter": (
         "contacts.csv", "contact_id,account_id,name\nC-1,A-1,P\nC-2,A-1,Q,\n"),
+    "fewer fields than the header (a warning)": (
+        "contacts.csv", "contact_id,account_id,name,title\nC-1,A-1,P,Boss\nC-2,A-1,Q\n"),
     "quote never closed": (
         "contacts.csv", 'contact_id,account_id,name,notes\nC-1,A-1,P,"open\nC-2,A-1,Q,x\nC-3,A-2,R,y\n'),
     "blank and NULL cells": (

@@ -15,6 +15,9 @@ EXCEL_ERRORS = ("#N/A", "#REF!", "#DIV/0!", "#VALUE!", "#NAME?", "#NUM!", "#NULL
 
 LAZY_CLEAN = ("float", "int", "date", "month", "bool")
 
+# The fix in the reason of a date that is an Excel day number (not converted: it may be a guess)
+EXCEL_SERIAL_FIX = "so format the column as a date in the spreadsheet before exporting"
+
 KIND_WORDS = {
     "float": "a number",
     "int": "a whole number",
@@ -82,6 +85,20 @@ def install_macros(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
             case when length(v) <= 8 then try_cast(v || '-01' as date) end,
             try_cast(try_strptime(trim(v), ['%Y-%m', '%Y/%m', '%m.%Y', '%m/%Y']) as date),
             kam_date(v)))::date;
+        -- Excel's day number in its 1900 system as text: 1 = 1900-01-01, and 60 the 1900-02-29
+        -- that never was (Lotus 1-2-3's leap-year bug, kept by Excel), so from 61 on the day is
+        -- 1899-12-30 + n
+        create or replace temp macro kam_excel_day(n) as
+            case when n < 1 then null
+                 when n < 60 then strftime(date '1899-12-31' + n::int, '%Y-%m-%d')
+                 when n = 60 then '1900-02-29'
+                 else strftime(date '1899-12-30' + n::int, '%Y-%m-%d') end;
+        -- a cell that looks like an Excel serial date (a spreadsheet saved as CSV without a date
+        -- format): a five-digit day number (1927-05-18 to 2173-10-14), perhaps with a time as a
+        -- fraction; its day as text, else null. Only for the reason: the row stays rejected
+        create or replace temp macro kam_excel_serial(v) as
+            case when regexp_full_match(trim(v), '\\d{{5}}(\\.\\d+)?')
+                 then kam_excel_day(floor(trim(v)::double)) end;
         create or replace temp macro kam_bool(v) as
             case when lower(trim(v)) in ('true', '1', 'yes', 'y', 'ja', 'j', 'wahr', 't') then true
                  when lower(trim(v)) in ('false', '0', 'no', 'n', 'nein', 'falsch', 'f') then false
@@ -146,8 +163,11 @@ def _checks(col: Column, v: str, p: str, pre_blank: bool = False) -> list[tuple[
     checks.append((is_excel, f"{name} || ' holds the Excel error ' || trim({v})"))
     if col.kind in KIND_WORDS:
         words = quote_literal(KIND_WORDS[col.kind])
-        checks.append((f"{v} is not null and {p} is null and not {is_excel}",
-                       f"{name} || ' ' || kam_show({v}) || ' is not ' || {words}"))
+        why = f"{name} || ' ' || kam_show({v}) || ' is not ' || {words}"
+        if col.kind in ("date", "month"):  # an Excel day number: say so, and how to export a date
+            why += (f" || coalesce(': it looks like an Excel serial day number (' || trim({v}) || ' = ' "
+                    f"|| kam_excel_serial({v}) || '), {EXCEL_SERIAL_FIX}', '')")
+        checks.append((f"{v} is not null and {p} is null and not {is_excel}", why))
     if col.kind in ("float", "int"):
         checks.append((f"not isfinite({p})", f"{name} || ' must be a finite number'"))
     if col.kind == "int":
@@ -223,17 +243,19 @@ def _final_value(col: Column, p: str) -> str:
 
 
 def checked_sql(table: Table, colmap: dict[str, int], pre_reason: bool = False, cleaned: bool = False,
-                source: str = "stg", pre_blank: bool = False) -> str:
+                source: str = "stg", pre_blank: bool = False, keep: tuple[str, ...] = ()) -> str:
     """The SELECT that parses and checks every column of one staged file (``stg``).
 
     The reason text is built only for rows that fail a check (a CASE evaluates its branch
     only for the rows that reach it), which keeps clean files fast. ``pre_blank``: the source
     has ``_pre_blank`` (with ``_pre_reason``), the columns whose blank that reason explains.
+    ``keep``: columns of the source passed through unchanged (a CSV row's ``_fields``).
     """
     pre_blank = pre_blank and pre_reason
     selected = ["_pre_reason"] if pre_reason else []
     if pre_blank:
         selected.append("_pre_blank")
+    selected += list(keep)
     parsed, values = [], {}  # values: the cleaned cell of each column, as the checks see it
     for c in table.columns:
         if c.name not in colmap:
@@ -286,7 +308,7 @@ def checked_sql(table: Table, colmap: dict[str, int], pre_reason: bool = False, 
             select *, {parsed} from cleaned
         )
         select
-            _row,
+            _row,{"".join(f" {k}," for k in keep)}
             {finals},
             case when {any_failed}
             then {every_reason} end as _reason

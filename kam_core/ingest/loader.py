@@ -7,9 +7,10 @@ its table or to ``rejects`` with a reason a person can act on.
 
 A CSV file is first tried in one pass: DuckDB reads it in parallel without row numbers and
 the same checks run as the rows go straight into their table, stopping at the first row
-that fails one; references and keys are then checked on the inserted rows. Any problem
-rolls that attempt back and the steps above run, so a clean file is read once and a file
-with rejects twice, with the same result either way (the tests load every case both ways).
+that fails one (or has fewer fields than the header); references and keys are then checked
+on the inserted rows. Any problem rolls that attempt back and the steps above run, so a
+clean file is read once and a file with rejects or short rows twice, with the same result
+either way (the tests load every case both ways).
 
 A load writes a new database file beside the target and moves it into place only when it
 is complete, so a crash or a fatal file never leaves a broken database behind.
@@ -27,6 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from kam_core import __version__
 from kam_core.asof import data_as_of
@@ -35,13 +37,16 @@ from kam_core.ingest.checks import KIND_WORDS, checked_sql, decimal_comma, insta
 from kam_core.ingest.importers import detect
 from kam_core.ingest.readers import (
     NUL_LOG,
+    SHORT_LOG,
     WORK_DIR,
     Staged,
     fast_csv,
+    log_short_rows_of,
     serial,
     stage_csv,
     stage_parquet,
     stage_xlsx,
+    xlsx_formulas_without_values,
 )
 from kam_core.ingest.report import (
     INTENDED_REJECTS,
@@ -221,7 +226,7 @@ class _Loader:
         in one parallel pass straight into the table. True when that worked.
 
         The pass runs the same checks as the full path but stops at the first row that fails
-        one; then, or when a reference has no target (a reject or a warning) or a key repeats,
+        one (or has fewer fields than the header: its warning names rows); then, or when a reference has no target (a reject or a warning) or a key repeats,
         the attempt is rolled back and the full path runs, which numbers the rows and keeps
         every reject with its reason. So a clean file is read once, a file with rejects twice.
         Only the sole file of its table is tried (a later file's duplicates must name this
@@ -241,12 +246,14 @@ class _Loader:
         self.con.execute("begin transaction")
         try:
             params = dict(staged.source_params)
-            checked = checked_sql(table, colmap, True, staged.cleaned, staged.source)
+            checked = checked_sql(table, colmap, True, staged.cleaned, staged.source, keep=("_fields",))
             if "$dec_comma" in checked:
                 params["dec_comma"] = self._decimal_comma(table, colmap, staged)
+            # a row with fewer fields than the header stops it too: the warning names its row
             inserted = self.con.execute(
                 f"""insert into {table.name} select {cols} from ({checked})
-                    where case when _reason is not null then error('{FAST_PATH_STOP}') else true end""",
+                    where case when _reason is not null or _fields is not null
+                               then error('{FAST_PATH_STOP}') else true end""",
                 params,
             ).fetchone()[0]
             # references are checked on the inserted rows: far faster than a join in the pass
@@ -312,6 +319,10 @@ class _Loader:
                 self._checked_rows(sf, table, staged, colmap)
         if staged.rows_read < 0:  # a streamed file: its rows are counted now
             staged.rows_read = self.con.execute("select count(*) from fin").fetchone()[0]
+        if staged.has_fields:  # a streamed file: its short rows are logged now (the other readers did)
+            log_short_rows_of(self.con, sf.path, len(staged.headers), "fin")
+        if staged.sheet is not None and sf.stager is None:
+            res.notes += self._formulas_without_values(sf, table, staged, colmap)
         res.rows_read = staged.rows_read
         cols = ", ".join(table.column_names)
         if sf.merge:
@@ -355,13 +366,66 @@ class _Loader:
                                         {"f": sf.display}).fetchone()[0] + staged.extra_warnings
         assert res.rows_read == res.rows_loaded + res.rows_rejected, (sf.display, res)
 
+    def _formulas_without_values(self, sf: SourceFile, table: Table, staged: Staged, colmap: dict[str, int]
+                                 ) -> list[str]:
+        """Blank cells of a worksheet that hold a formula without a saved value: the reason of a
+        row rejected for the blank says so, and a loaded row gets a warning. The rows load or
+        are rejected as before. The sheet's XML is read only if a column the table uses has a
+        blank cell (``xlsx_formulas_without_values``). Returns the note for the file."""
+        used = {i: table.column(name) for name, i in colmap.items()}
+        from openpyxl.utils.cell import get_column_letter
+
+        blank = self.con.execute(
+            "select " + ", ".join(f"bool_or(c{i} is null)" for i in used) + " from stg").fetchone()
+        columns = {i + 1 for i, has_blank in zip(used, blank, strict=True) if has_blank}
+        if not columns:
+            return []
+        cells = xlsx_formulas_without_values(sf.path, staged.sheet, columns)
+        if not cells:
+            return []
+        found = pa.table({"_row": pa.array([c[0] for c in cells], pa.int64()),  # noqa: F841 - used in SQL
+                          "col": pa.array([c[1] for c in cells], pa.int64()),
+                          "formula": pa.array([c[2] or None for c in cells], pa.string())})
+        self.con.execute("create or replace temp table kam_formulas as select * from found")
+        sheet = staged.sheet
+        for i, col in used.items():
+            where = f"kam_formulas._row = fin._row and kam_formulas.col = {i + 1}"
+            letter = quote_literal(get_column_letter(i + 1))
+            said = (f"'{col.name} holds a formula without a saved value (sheet ' || {quote_literal(sheet)} || ', row ' "
+                    f"|| fin._row || ', column ' || {letter} || '), so '")
+            fix = "': open the file in Excel and save it, or export values'"
+            blanks = [f"{col.name} is blank (required)"] if col.required else []
+            if col.required_when:
+                other, wanted = col.required_when
+                blanks.append(f"{col.name} is blank (required when {other} is {' or '.join(wanted)})")
+            for blank_part in blanks:  # the part of the reason, wherever it stands among '; '
+                new = f"{said} || 'it is {blank_part.removeprefix(col.name + ' is ')}' || {fix}"
+                self.con.execute(
+                    f"""update fin set _reason = substr(replace('; ' || _reason, {quote_literal('; ' + blank_part)},
+                                                       '; ' || {new}), 3)
+                        from kam_formulas where {where} and _reason is not null""")
+            default = f" and took the default {col.default if col.default is not True else 'true'}" \
+                if col.default is not None else ""
+            self.con.execute(
+                f"""insert into warnings
+                    select $f, fin._row, $t, $c, formula, {said} || 'it was read as blank{default}' || {fix}
+                    from fin join kam_formulas on {where}
+                    where fin._reason is null order by fin._row""",
+                {"f": sf.display, "t": table.name, "c": col.name})
+        self.con.execute("drop table kam_formulas")
+        names = ", ".join(dict.fromkeys(used[col - 1].name for _, col, _ in sorted(cells, key=lambda c: c[1])))
+        cells_hold = "1 cell of" if len(cells) == 1 else f"{len(cells):,} cells of"
+        were = "it was" if len(cells) == 1 else "they were"
+        return [f"{cells_hold} sheet {sheet} ({names}) hold{'s' if len(cells) == 1 else ''} a formula without a "
+                f"saved value, so {were} read as blank: open the file in Excel and save it, or export values"]
+
     def _checked_rows(self, sf: SourceFile, table: Table, staged: Staged, colmap: dict[str, int]) -> None:
         """Build ``fin``: every staged row with its values, reason (null = loads) and warnings."""
         dec_comma = staged.decimal_comma
         if dec_comma is None:
             dec_comma = self._decimal_comma(table, colmap, staged)
         checked = checked_sql(table, colmap, staged.has_pre_reason, staged.cleaned, staged.source,
-                              staged.has_pre_blank)
+                              staged.has_pre_blank, keep=("_fields",) if staged.has_fields else ())
         params = dict(staged.source_params)
         if "$dec_comma" in checked:
             params["dec_comma"] = dec_comma
@@ -563,6 +627,7 @@ def _load_locked(sources: list[Path], db_path: Path, settings: Settings, mapping
                 report.files.append(loader.load_file(sf))
             ignore_only_unread_columns(report.files)
             _report_nuls(con, report, found.displays)
+            _report_short_rows(con, report, found.displays)
             if "accounts" not in loader.created:
                 fatal = [f.fatal for f in report.files if f.fatal and f.table == "accounts"]
                 why = fatal[0] if fatal else "no accounts file was found (expected accounts.csv, .xlsx or .parquet)"
@@ -692,6 +757,48 @@ def _report_nuls(con: duckdb.DuckDBPyConnection, report: LoadReport, displays: d
             results[0].warnings += len(columns)
         else:
             report.notes.append(f"{display}: {note}")
+
+
+SHORT_ROWS_SQL = f"""
+select path, any_value(count_rows), any_value(header_fields), list((row_number, fields) order by row_number)
+from {SHORT_LOG}
+group by path
+order by path
+"""
+
+
+def short_rows_message(count: int, header_fields: int, examples: list[tuple[int, int]]) -> str:
+    """The warning for a file's rows with fewer fields than the header (they are loaded).
+
+    >>> short_rows_message(7, 4, [(3, 2), (5, 1)])
+    '7 rows have fewer fields than the header (row 3: 2 of 4 fields, row 5: 1 of 4 fields, and 5 more): the missing cells were read as blank'
+    """
+    shown = ", ".join(f"row {row}: {fields} of {header_fields} field{'s' if header_fields != 1 else ''}"
+                      for row, fields in examples)
+    more = f", and {count - len(examples):,} more" if count > len(examples) else ""
+    rows = "1 row has" if count == 1 else f"{count:,} rows have"
+    return f"{rows} fewer fields than the header ({shown}{more}): the missing cells were read as blank"
+
+
+def _report_short_rows(con: duckdb.DuckDBPyConnection, report: LoadReport, displays: dict[Path, str]) -> None:
+    """Rows with fewer fields than the header: per file a warning (at the first such row) and a note."""
+    if not con.execute("select count(*) from duckdb_tables() where temporary and table_name = $t",
+                       {"t": SHORT_LOG}).fetchone()[0]:
+        return
+    by_display = {str(p): d for p, d in displays.items()}
+    for path, count, header_fields, examples in con.execute(SHORT_ROWS_SQL).fetchall():
+        display = by_display.get(path, Path(path).name)
+        message = short_rows_message(count, header_fields, examples)
+        results = [f for f in report.files if f.source_file == display and not f.fatal] or [
+            f for f in report.files if not f.fatal and display in (name for name, _ in f.inputs)]  # a derived table
+        con.execute("insert into warnings values ($f, $r, $t, null, $v, $m)",
+                    {"f": display, "r": examples[0][0], "t": results[0].table if results else None,
+                     "v": str(count), "m": message})
+        if results:
+            results[0].notes.append(message)
+            results[0].warnings += 1
+        else:
+            report.notes.append(f"{display}: {message}")
 
 
 DEALS_WITHOUT_AMOUNT_SQL = """

@@ -6,8 +6,10 @@ file's columns as VARCHAR named ``c0 … cN`` (user headers never enter SQL text
 header list and any rows that could not even be split into fields (``RawReject``).
 
 CSV goes through DuckDB's own reader when the file is clean (the fast path: millions of rows
-per second); files DuckDB would refuse (rows with too many or too few fields, blank lines,
-non-UTF-8 text) go through Python's ``csv`` module, which keeps every row and its raw text.
+per second); files DuckDB would refuse (rows with too many fields, blank lines, a quote never
+closed) go through Python's ``csv`` module, which keeps every row and its raw text. Rows with
+fewer fields than the header are read with the missing cells blank, on every path, and logged
+(``SHORT_LOG``).
 Windows-1252 is decoded in Python because DuckDB's reader does not know it.
 """
 
@@ -18,10 +20,14 @@ import csv
 import datetime as dt
 import io
 import os
+import posixpath
+import re
 import tempfile
+import zipfile
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
+from xml.etree import ElementTree
 
 import duckdb
 import pyarrow as pa
@@ -72,6 +78,9 @@ class Staged:
     source: str = "stg"
     source_params: dict = field(default_factory=dict)
     raw_source: str | None = None  # the same cells as read (not cleaned), for the rejects' raw rows
+    # The streamed source has ``_fields``: a row's number of fields when it has fewer than the
+    # header (null otherwise); the loader keeps it in its checked rows and logs them (``SHORT_LOG``).
+    has_fields: bool = False
     cleanup: list[Path] = field(default_factory=list)  # temporary files to delete after the load
     # Importers: a temp table holding the original file's cells (``_row``, ``c0 … c{raw_columns-1}``);
     # rejects show those cells as the raw row (built only for rejected rows). The loader drops it.
@@ -79,6 +88,7 @@ class Staged:
     raw_columns: int = 0
     # lines the load prints under the file (e.g. a lookup file that could not be read)
     notes: list[str] = field(default_factory=list)
+    sheet: str | None = None  # an .xlsx file: the worksheet read (``xlsx_formulas_without_values``)
     # a table derived from raw files: each file and the rows read from it
     inputs: list[tuple[str, int]] = field(default_factory=list)
     extra_warnings: int = 0  # warnings the stager wrote under other files' names (a join's lost rows)
@@ -305,10 +315,11 @@ def stage_csv(con: duckdb.DuckDBPyConnection, path: Path, lazy: bool = False, ca
             staged.raw_source = f"({_read_csv_sql(staged, raw=True)})"
             staged.source_params = {"path": str(fast_path)}
             staged.has_pre_reason = True
+            staged.has_fields = True
             staged.rows_read = -1  # known after the checks have run
             return staged
         try:
-            _stage_csv_duckdb(con, fast_path, staged)
+            _stage_csv_duckdb(con, fast_path, staged, path)
             _drop_nuls(con, path, staged, facts.nuls)
             return staged
         except duckdb.Error:
@@ -376,6 +387,7 @@ def fast_csv(path: Path) -> Staged | None:
     staged.source = f"({_read_csv_sql(staged, numbered=False, clean=False)})"
     staged.source_params = {"path": str(path)}
     staged.has_pre_reason = True
+    staged.has_fields = True
     return staged
 
 
@@ -386,7 +398,9 @@ def _read_csv_sql(staged: Staged, raw: bool = False, parallel: bool = True, numb
     One column more than the header is read, padded with null: an empty string there means
     the row ended with an extra delimiter, any value an extra field — both are rejected
     (``_pre_reason``), as a row with more fields than the header must be. Empty fields are
-    read as '' (not null) for that reason, and cleaned afterwards. ``raw``: one column
+    read as '' (not null) for that reason, and cleaned afterwards. A row with fewer fields than
+    the header is padded with nulls, so its last cell is null (an empty field is ''): ``_fields``
+    is its number of fields (null for a full row), for the load's warning. ``raw``: one column
     ``_raw`` with the row's cells as read, for the rejects. ``numbered=False``: ``_row`` is
     null and the file is read at full parallel speed (see ``fast_csv``). ``clean=False``: the
     cells as read; the loader's checks clean each column as its kind needs.
@@ -398,9 +412,13 @@ def _read_csv_sql(staged: Staged, raw: bool = False, parallel: bool = True, numb
         cells = ", ".join(f"kam_csvq(c{i}, {delim_sql})" for i in range(n + 1))
         select = f"concat_ws({delim_sql}, {cells}) as _raw"
     else:
+        # padding is trailing: the fields present are the cells that are not null (computed
+        # only for the rare short row; first in the list, before the cells' names are reused)
+        present = " + ".join(f"(c{i} is not null)::int" for i in range(n))
+        fields = f"case when c{n - 1} is null then ({present})::bigint end as _fields"
         cells = ", ".join(f"kam_clean(c{i}) as c{i}" if clean else f"c{i}" for i in range(n))
-        select = (f"{cells}, case when c{n} is not null then 'the row has {n + 1} fields but the header has "
-                  f"{n}; a delimiter inside a value must be quoted' end as _pre_reason")
+        select = (f"{fields}, {cells}, case when c{n} is not null then 'the row has {n + 1} fields but the header "
+                  f"has {n}; a delimiter inside a value must be quoted' end as _pre_reason")
     row = "(ordinality + 1)::bigint" if numbered else "null::bigint"
     return f"""
         select {row} as _row, {select}
@@ -420,11 +438,39 @@ def serial(staged: Staged) -> Staged:
     return staged
 
 
-def _stage_csv_duckdb(con: duckdb.DuckDBPyConnection, path: Path, staged: Staged) -> None:
+def _stage_csv_duckdb(con: duckdb.DuckDBPyConnection, path: Path, staged: Staged, original: Path) -> None:
+    """``stg`` from DuckDB's serial reader (``path``: the file, or its UTF-8 copy of ``original``)."""
     con.execute(f"create or replace temp table stg as {_read_csv_sql(staged, parallel=False)}", {"path": str(path)})
     staged.rows_read = con.execute("select count(*) from stg").fetchone()[0]
+    log_short_rows_of(con, original, len(staged.headers), "stg")
+    con.execute("alter table stg drop column _fields")  # stg holds the cells only
     staged.cleaned = True
     staged.has_pre_reason = True
+
+
+# Rows with fewer fields than the header (real exports drop trailing empty fields): they load,
+# their missing cells blank. Per file: how many, and the first few with their number of fields
+# (one row each). The loader turns them into a warning and a note ("3 rows have fewer fields …").
+SHORT_LOG = "kam_short_log"
+SHORT_EXAMPLES = 5
+
+
+def log_short_rows(con: duckdb.DuckDBPyConnection, path: Path, header_fields: int, count: int,
+                   examples: list[tuple[int, int]]) -> None:
+    """Log ``count`` short rows of ``path``, with the first ``(row, fields)``; replaces its earlier entry."""
+    con.execute(f"create temp table if not exists {SHORT_LOG} (path varchar, count_rows bigint, "
+                "header_fields bigint, row_number bigint, fields bigint)")
+    con.execute(f"delete from {SHORT_LOG} where path = $p", {"p": str(path)})
+    for row, fields in examples[:SHORT_EXAMPLES] if count else []:
+        con.execute(f"insert into {SHORT_LOG} values ($p, $count, $n, $row, $fields)",
+                    {"p": str(path), "count": count, "n": header_fields, "row": row, "fields": fields})
+
+
+def log_short_rows_of(con: duckdb.DuckDBPyConnection, path: Path, header_fields: int, relation: str) -> None:
+    """``log_short_rows`` from a table with ``_row`` and ``_fields`` (one cheap aggregate)."""
+    rows = con.execute(f"""select count(*) over (), _row, _fields from {relation}
+                           where _fields is not null order by _row limit {SHORT_EXAMPLES}""").fetchall()
+    log_short_rows(con, path, header_fields, rows[0][0] if rows else 0, [(r, f) for _, r, f in rows])
 
 
 def clean_cell(v: str | None) -> str | None:
@@ -470,6 +516,8 @@ def _stage_csv_python(con: duckdb.DuckDBPyConnection, path: Path, staged: Staged
     rows: list[list[str | None]] = [[] for _ in range(n)]
     raws: list[str] = []
     row_numbers: list[int] = []
+    short: list[tuple[int, int]] = []  # the first rows with fewer fields than the header: (row, fields)
+    count_short = 0
     with open_text(path, staged.encoding) as fh:
         tap = _LineTap(fh)
         reader = csv.reader(tap, delimiter=staged.delimiter, strict=True)
@@ -512,11 +560,16 @@ def _stage_csv_python(con: duckdb.DuckDBPyConnection, path: Path, staged: Staged
                               "a delimiter inside a value must be quoted")
                 )
                 continue
+            if len(record) < n:
+                count_short += 1
+                if len(short) < SHORT_EXAMPLES:
+                    short.append((row_no, len(record)))
             row_numbers.append(row_no)
             raws.append(raw)
             for i in range(n):
                 rows[i].append(clean_cell(record[i]) if i < len(record) else None)
     _register_stage(con, row_numbers, rows, raws)
+    log_short_rows(con, path, n, count_short, short)
     staged.cleaned = True
     staged.has_raw = True
 
@@ -586,7 +639,7 @@ def stage_xlsx(con: duckdb.DuckDBPyConnection, path: Path, sheet: str | None) ->
         while header and not header[-1].strip():
             header.pop()
         n = len(header)
-        staged = Staged(headers=header, file_format="xlsx", encoding="xlsx")
+        staged = Staged(headers=header, file_format="xlsx", encoding="xlsx", sheet=ws.title)
         cols: list[list[str | None]] = [[] for _ in range(n)]
         raws: list[str] = []
         row_numbers: list[int] = []
@@ -608,6 +661,102 @@ def stage_xlsx(con: duckdb.DuckDBPyConnection, path: Path, sheet: str | None) ->
     staged.has_raw = True
     staged.cleaned = True
     return staged
+
+
+# The end of a cell whose formula has no value in a worksheet's XML (any namespace prefix):
+# ``…</f></c>``, ``…</f><v/></c>``, ``…</f><v></v></c>`` or a shared ``<f …/>`` before them.
+# A quick filter: a match may still be a text result (t="str"), which the parse tells.
+_P = rb"(?:[A-Za-z_][\w.-]*:)?"
+_FORMULA_WITHOUT_VALUE = re.compile(
+    rb"(?:</" + _P + rb"f>|<" + _P + rb"f\b[^<>]*/>)\s*(?:<" + _P + rb"v\b[^<>]*/>\s*|<" + _P + rb"v\b[^<>]*>\s*</"
+    + _P + rb"v>\s*)?</" + _P + rb"c>")
+
+
+def xlsx_formulas_without_values(path: Path, sheet: str, columns: set[int], first_row: int = 1
+                                 ) -> list[tuple[int, int, str]]:
+    """The cells of ``sheet`` in ``columns`` (1 = A) from ``first_row`` on that hold a formula
+    whose value was never saved: ``(row, column, formula)``, formula as ``=…`` ('' when shared).
+
+    A workbook written by a tool (not saved by Excel) stores formulas without their values;
+    read for values (``stage_xlsx``) such a cell is blank, like an empty one. Only the sheet's
+    XML tells them apart: a ``<c>`` with an ``<f>`` and no (or an empty) ``<v>`` — and not a
+    text result (Excel saves a formula that returns "" as ``t="str"`` with an empty value).
+    Read only when needed (a blank cell in a column the load uses), and parsed only after a
+    quick scan of the bytes finds such a cell: an export has no formulas, and a workbook saved
+    by Excel has every formula's value, so most files stop at the scan.
+    Returns [] when the file cannot be read this way (the cells then stay plain blanks).
+    """
+    try:
+        with zipfile.ZipFile(path) as zf:
+            part = _sheet_part(zf, sheet)
+            with zf.open(part) as fh:
+                tail = b""
+                while chunk := fh.read(CHUNK):
+                    if _FORMULA_WITHOUT_VALUE.search(tail + chunk):
+                        break
+                    tail = chunk[-1024:]  # a match across the chunks' boundary
+                else:
+                    return []
+            with zf.open(part) as fh:
+                return _formula_cells(fh, columns, first_row)
+    except (KeyError, StopIteration, ValueError, OSError, zipfile.BadZipFile, ElementTree.ParseError):
+        return []
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
+
+
+def _sheet_part(zf: zipfile.ZipFile, sheet: str) -> str:
+    """The zip member holding the worksheet named ``sheet`` (through the package's relationships)."""
+
+    def relationships(part: str) -> dict[str, tuple[str, str]]:  # id -> (type, member)
+        folder, name = posixpath.split(part)
+        root = ElementTree.fromstring(zf.read(posixpath.join(folder, "_rels", name + ".rels")))
+        out = {}
+        for rel in root:
+            target = rel.get("Target", "")
+            member = target[1:] if target.startswith("/") else posixpath.normpath(posixpath.join(folder, target))
+            out[rel.get("Id", "")] = (rel.get("Type", ""), member)
+        return out
+
+    workbook = next(m for t, m in relationships("").values() if t.endswith("/officeDocument"))
+    sheets = relationships(workbook)
+    for el in ElementTree.fromstring(zf.read(workbook)).iter():
+        if _local(el.tag) == "sheet" and el.get("name") == sheet:
+            rid = next(v for k, v in el.attrib.items() if _local(k) == "id")
+            return sheets[rid][1]
+    raise KeyError(sheet)
+
+
+def _formula_cells(fh: io.BufferedIOBase, columns: set[int], first_row: int) -> list[tuple[int, int, str]]:
+    from openpyxl.utils.cell import column_index_from_string, coordinate_from_string
+
+    found: list[tuple[int, int, str]] = []
+    row_no = 0
+    for _, el in ElementTree.iterparse(fh, events=("end",)):
+        if _local(el.tag) != "row":
+            continue
+        row_no = int(el.get("r") or row_no + 1)
+        col_no = 0
+        for cell in el:
+            if _local(cell.tag) != "c":
+                continue
+            ref = cell.get("r")
+            col_no = column_index_from_string(coordinate_from_string(ref)[0]) if ref else col_no + 1
+            if row_no < first_row or col_no not in columns or cell.get("t") == "str":
+                continue
+            formula = value = None
+            for child in cell:
+                kind = _local(child.tag)
+                if kind == "f":
+                    formula = child
+                elif kind == "v":
+                    value = child
+            if formula is not None and (value is None or not value.text):
+                found.append((row_no, col_no, "=" + formula.text if formula.text else ""))
+        el.clear()
+    return found
 
 
 def _join_raw(cells: list[str | None]) -> str:

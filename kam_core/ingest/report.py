@@ -1,8 +1,8 @@
 """The load report: what happened to every file, in the words the load prints.
 
 Problems come first (a failed table, a fatal file), then what was recognised, one line per
-file, notes (an open deal without amount, NUL characters removed, rows a mapping's join did not
-match) and last what was ignored — files of the same kind summarised in one line unless
+file, notes (an open deal without amount, NUL characters removed, rows with fewer fields than the
+header, formulas without a saved value, rows a mapping's join did not match) and last what was ignored — files of the same kind summarised in one line unless
 ``verbose``.
 """
 
@@ -20,6 +20,8 @@ INTENDED_REJECTS = ("deleted in Salesforce", "left out by the mapping's where")
 
 # The fix for a table most of whose rows are rejected for one reason (first match wins).
 FIX_HINTS: tuple[tuple[str, str], ...] = (
+    ("holds a formula without a saved value", "open the file in Excel and save it (Excel then saves the "
+     "formulas' values), or export values instead of formulas"),
     ("has no conversion rate", "set currency in kam.toml to a currency of CurrencyType.csv (its "
      "corporate currency is the usual choice), or add the missing rates to CurrencyType.csv"),
     ("cannot be converted to", "set currency in kam.toml to a currency of CurrencyType.csv"),
@@ -31,6 +33,8 @@ FIX_HINTS: tuple[tuple[str, str], ...] = (
      'the columns that hold the same key in both files (match = "normalised" ignores case and spaces)'),
     ("is blank (required", "map the source column that holds it ([tables.<table>.columns] in a "
      "mapping file) or give a constant ([tables.<table>.defaults])"),
+    ("looks like an Excel serial day number", "format the date columns as dates in the spreadsheet before "
+     "exporting (the file holds Excel's day numbers, such as 45123 for 2023-07-16)"),
     ("is not a date", "give the date format (date_format in a mapping file) or the day order "
      "(date_order in kam.toml)"),
     ("is not a month", "give the date format (date_format in a mapping file)"),

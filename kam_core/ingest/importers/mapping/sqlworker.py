@@ -77,6 +77,7 @@ class SqlResult:
     joins: list[JoinLoss] = field(default_factory=list)
     raw_rejects: list[tuple[str, int, str, str]] = field(default_factory=list)  # display, row, raw, reason
     nul_log: list[tuple[str, str, int, int, int]] = field(default_factory=list)
+    short_log: list[tuple[str, int, int, int, int]] = field(default_factory=list)  # readers.SHORT_LOG rows
     seconds: float = 0.0  # the SELECT's time
     peak_mb: float = 0.0  # the worker's peak resident memory
 
@@ -142,6 +143,7 @@ def run_sql(job: SqlJob) -> SqlResult:
     result.inputs = [tuple(i) for i in result.inputs]  # type: ignore[misc]
     result.raw_rejects = [tuple(r) for r in result.raw_rejects]  # type: ignore[misc]
     result.nul_log = [tuple(r) for r in result.nul_log]  # type: ignore[misc]
+    result.short_log = [tuple(r) for r in result.short_log]  # type: ignore[misc]
     result.peak_mb = max(result.peak_mb, peak)
     return result
 
@@ -188,7 +190,7 @@ def _stage(con: duckdb.DuckDBPyConnection, job: SqlJob, result: SqlResult) -> di
     """Stage each named file as table ``<name>`` (text columns) and ``__kam_rows_<name>`` (row
     numbers and cells, in the same order, for the join check). Returns name -> display."""
     from kam_core.ingest.importers.common import stage_raw
-    from kam_core.ingest.readers import NUL_LOG
+    from kam_core.ingest.readers import NUL_LOG, SHORT_LOG
 
     displays = {}
     for name, (path, display) in job.files.items():
@@ -207,6 +209,8 @@ def _stage(con: duckdb.DuckDBPyConnection, job: SqlJob, result: SqlResult) -> di
         displays[name] = display
     if con.execute("select count(*) from duckdb_tables() where table_name = $t", {"t": NUL_LOG}).fetchone()[0]:
         result.nul_log = [tuple(r) for r in con.execute(f"select * from {NUL_LOG}").fetchall()]
+    if con.execute("select count(*) from duckdb_tables() where table_name = $t", {"t": SHORT_LOG}).fetchone()[0]:
+        result.short_log = [tuple(r) for r in con.execute(f"select * from {SHORT_LOG}").fetchall()]
     return displays
 
 

@@ -22,7 +22,7 @@ from kam_core.ingest.importers.common import (
 from kam_core.ingest.importers.mapping.declarative import declarative_stager
 from kam_core.ingest.importers.mapping.model import Mapping, TableMapping, table_order
 from kam_core.ingest.importers.mapping.sqlworker import SqlJob, SqlResult, run_sql
-from kam_core.ingest.readers import NUL_LOG, WORK_DIR, RawReject, Staged
+from kam_core.ingest.readers import NUL_LOG, WORK_DIR, RawReject, Staged, log_short_rows
 from kam_core.ingest.schema import TABLES, Column
 from kam_core.ingest.sources import SourceFile
 from kam_core.ingest.workspace import work_dir
@@ -302,6 +302,9 @@ def _stage_sql_result(con: duckdb.DuckDBPyConnection, tm: TableMapping, mapping:
         for row in result.nul_log:
             con.execute(f"delete from {NUL_LOG} where path = $1 and column_name = $2", [row[0], row[1]])
             con.execute(f"insert into {NUL_LOG} values ($1, $2, $3, $4, $5)", list(row))
+    for path in dict.fromkeys(row[0] for row in result.short_log):
+        rows = [r for r in result.short_log if r[0] == path]
+        log_short_rows(con, Path(path), rows[0][2], rows[0][1], [(r[3], r[4]) for r in rows])
     return staged
 
 
