@@ -3,6 +3,7 @@ and loading new exports by upload — with a mapping screen for files in no reco
 (the upload and mapping screen live in ``mapping_ui``; this page stays thin).
 """
 
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -13,9 +14,8 @@ import workbench_ui
 from kam_core.access import Action
 from kam_core.appdata import backup_summary, backups, database_path, replace_database, restore_backup
 from kam_core.errors import KamError
-from kam_core.export import to_csv_bytes
 from kam_core.ingest.importers import missing_analyses
-from kam_core.ingest.inventory import database_inventory
+from kam_core.ingest.inventory import all_rejects_csv, database_inventory
 from mapping_ui import UPLOAD_DIR, mapping_screen, scan_needs_mapping, stamp, store_uploads, upload_sources
 
 REPLACE = "_replace_pending"  # session key: the load waiting for confirmation
@@ -175,16 +175,29 @@ ui.table(inv.files, {"file": ui.Col("file", width=150, pinned=True), "table": ui
 st.subheader(f"Rejected rows ({inv.rejects:,})")
 if inv.rejects:
     st.caption(
+        "Why, by kind of problem: each kind with its number of rows, the first row that has it "
+        "and that row's reason. Fix the kind in the export (or its column mapping) and load again."
+    )
+    ui.table(inv.reject_groups, {"file": ui.Col("file", width=150), "table": ui.Col("table", width=115),
+                                 "rows": ui.Col("rows", "count", width=75),
+                                 "first_row": ui.Col("first row", "count", width=75),
+                                 "reason": ui.Col("reason", "wrap", width=560)},
+             ctx.currency, key="data_reject_groups")
+    shown = len(inv.reject_sample)
+    st.caption(
         "Each row that could not be loaded, with the file, the row number as a spreadsheet "
-        "shows it, the raw row and the reason."
+        "shows it, the reason and the raw row"
+        + (f" — the first {shown:,} of {inv.rejects:,}; the download has every one." if shown < inv.rejects else ".")
     )
     st.dataframe(inv.reject_sample, hide_index=True, width="stretch")
     st.download_button(
-        "Download rejects (CSV)",
-        to_csv_bytes(inv.reject_sample),
+        f"Download all {inv.rejects:,} rejects (CSV)",
+        partial(all_rejects_csv, ctx.con),  # written on the click, from the data this page showed
         "rejects.csv",
         "text/csv",
         icon=":material/download:",
+        on_click="ignore",
+        key="dl_rejects",
     )
 else:
     st.success("Every input row was loaded.")

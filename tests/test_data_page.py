@@ -527,3 +527,26 @@ def test_the_screen_shows_what_it_keeps_from_a_declarative_mapping(env) -> None:
             "sum); lookup ord in orders.csv by orderID = orderID") in shown
     # (a formula from the file is data: escaped, it shows as written)
     assert "formula: unitPrice \\* quantity \\* (1 - discount)" in shown
+
+
+def test_the_page_groups_the_rejects_by_kind(tmp_path: Path, monkeypatch) -> None:
+    """A load with rejects of two kinds: the page lists the kinds (largest first) above the rows,
+    and offers every reject for download."""
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "accounts.csv").write_text(
+        "account_id,name,annual_revenue\nA-1,Alpha,1000\nA-2,Beta,12x\nA-3,Gamma,7y\nA-4,Delta,9z\n,Nobody,5\n",
+        encoding="utf-8")
+    db = tmp_path / "kam.duckdb"
+    load([folder], db)
+    monkeypatch.setenv("KAM_DB", str(db))
+    monkeypatch.setenv("KAM_CONFIG", str(tmp_path / "kam.toml"))
+    at = open_data_page(None)
+    kinds = [d.value for d in at.dataframe if list(d.value.columns) == ["file", "table", "rows", "first_row", "reason"]]
+    assert kinds, "no table of the rejects by kind"
+    assert kinds[0]["rows"].tolist() == [3, 1]
+    assert kinds[0]["first_row"].tolist() == [3, 6]
+    assert kinds[0]["reason"].tolist() == ["annual_revenue '12x' is not a number", "account_id is blank (required)"]
+    assert "Why, by kind of problem" in texts(at)
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert "Download all 4 rejects (CSV)" in labels

@@ -32,6 +32,38 @@ order by source_file, row_number, table_name
 limit $limit
 """
 
+# Every reject, for the download (the page shows a sample)
+ALL_REJECTS_SQL = """
+select source_file as file, row_number as "row", table_name as "table", reason, raw_row
+from rejects
+order by source_file, row_number, table_name
+"""
+
+# The rejects by kind of problem: a reason with its values (quoted cells, numbers) taken out
+# is the kind; each kind with its number of rows, its first row and that row's reason. A file
+# with 5,000 rejects for one bad column reads as one line.
+REJECT_GROUPS_SQL = """
+with kinds as (
+    select
+        source_file,
+        table_name,
+        row_number,
+        reason,
+        regexp_replace(coalesce(reason, ''), '''[^'']*''|[0-9][0-9.,:/-]*', '…', 'g') as kind,
+    from rejects
+)
+select
+    source_file as file,
+    table_name as "table",
+    count(*) as "rows",
+    min(row_number) as first_row,
+    arg_min(reason, (row_number, reason)) as reason,
+from kinds
+group by source_file, table_name, kind
+order by "rows" desc, file, first_row
+limit $limit
+"""
+
 
 @dataclass
 class Inventory:
@@ -42,6 +74,8 @@ class Inventory:
     warnings: int
     reject_sample: pd.DataFrame
     info: dict[str, str]
+    # the rejects by kind of problem (``REJECT_GROUPS_SQL``): file, table, rows, first_row, reason
+    reject_groups: pd.DataFrame
 
 
 def database_inventory(con: duckdb.DuckDBPyConnection, sample: int = 200) -> Inventory:
@@ -55,4 +89,17 @@ def database_inventory(con: duckdb.DuckDBPyConnection, sample: int = 200) -> Inv
         warnings=con.execute("select count(*) from warnings").fetchone()[0],
         reject_sample=fetch_frame(con, REJECT_SAMPLE_SQL, {"limit": sample}),
         info=dict(con.execute("select key, value from load_info").fetchall()),
+        reject_groups=fetch_frame(con, REJECT_GROUPS_SQL, {"limit": sample}),
     )
+
+
+def all_rejects_csv(con: duckdb.DuckDBPyConnection) -> bytes:
+    """Every reject as the download's CSV (file, row, table, reason, raw_row), on a cursor of
+    its own: a download is built on the server's thread when somebody clicks."""
+    from kam_core.export import to_csv_bytes
+
+    cur = con.cursor()
+    try:
+        return to_csv_bytes(fetch_frame(cur, ALL_REJECTS_SQL))
+    finally:
+        cur.close()
