@@ -130,7 +130,7 @@ def previous_data() -> None:
 ctx = ui.setup_page(
     "Data", "🗄️", "What the dashboard is computed from — and every row it could not use, with the reason."
 )
-inv = database_inventory(ctx.con, sample=100_000)
+inv = database_inventory(ctx.con, sample=10_000)
 ui.presentation_toggle()
 
 c1, c2, c3, c4 = st.columns(4)
