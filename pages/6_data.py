@@ -15,7 +15,7 @@ from kam_core.access import Action
 from kam_core.appdata import backup_summary, backups, database_path, replace_database, restore_backup
 from kam_core.errors import KamError
 from kam_core.ingest.importers import missing_analyses
-from kam_core.ingest.inventory import all_rejects_csv, database_inventory
+from kam_core.ingest.inventory import all_rejects_csv, all_warnings_csv, database_inventory
 from mapping_ui import UPLOAD_DIR, mapping_screen, scan_needs_mapping, stamp, store_uploads, upload_sources
 
 REPLACE = "_replace_pending"  # session key: the load waiting for confirmation
@@ -191,7 +191,7 @@ if inv.rejects:
     )
     st.dataframe(inv.reject_sample, hide_index=True, width="stretch")
     st.download_button(
-        f"Download all {inv.rejects:,} rejects (CSV)",
+        f"Download all {inv.rejects:,} rejects (CSV)" if inv.rejects != 1 else "Download the reject (CSV)",
         partial(all_rejects_csv, ctx.con),  # written on the click, from the data this page showed
         "rejects.csv",
         "text/csv",
@@ -204,11 +204,25 @@ else:
 if inv.warnings:
     with st.expander(f"Warnings ({inv.warnings:,}): rows kept, with something to check (a reference that "
                      "does not resolve, cells read as blank, characters removed)"):
-        warnings = ctx.con.execute(
-            "select source_file as file, row_number as row, message from warnings "
-            "order by source_file, row_number limit 10000"
-        ).df()
-        st.dataframe(warnings, hide_index=True, width="stretch")
+        st.caption("By kind: each with its number of rows, the first row that has it and that row's message.")
+        ui.table(inv.warning_groups, {"file": ui.Col("file", width=150), "table": ui.Col("table", width=115),
+                                      "rows": ui.Col("rows", "count", width=75),
+                                      "first_row": ui.Col("first row", "count", width=75),
+                                      "message": ui.Col("message", "wrap", width=560)},
+                 ctx.currency, key="data_warning_groups")
+        shown = len(inv.warning_sample)
+        st.caption("Each warning" + (f" — the first {shown:,} of {inv.warnings:,}; the download has every one:"
+                                     if shown < inv.warnings else ":"))
+        st.dataframe(inv.warning_sample, hide_index=True, width="stretch")
+        st.download_button(
+            f"Download all {inv.warnings:,} warnings (CSV)" if inv.warnings != 1 else "Download the warning (CSV)",
+            partial(all_warnings_csv, ctx.con),  # written on the click, from the data this page showed
+            "warnings.csv",
+            "text/csv",
+            icon=":material/download:",
+            on_click="ignore",
+            key="dl_warnings",
+        )
 
 st.subheader("Load new exports")
 st.caption(

@@ -537,6 +537,7 @@ def test_the_page_groups_the_rejects_by_kind(tmp_path: Path, monkeypatch) -> Non
     (folder / "accounts.csv").write_text(
         "account_id,name,annual_revenue\nA-1,Alpha,1000\nA-2,Beta,12x\nA-3,Gamma,7y\nA-4,Delta,9z\n,Nobody,5\n",
         encoding="utf-8")
+    (folder / "contacts.csv").write_text("contact_id,account_id,name,reports_to\nC-1,A-1,Ann,C-9\n", encoding="utf-8")
     db = tmp_path / "kam.duckdb"
     load([folder], db)
     monkeypatch.setenv("KAM_DB", str(db))
@@ -550,3 +551,8 @@ def test_the_page_groups_the_rejects_by_kind(tmp_path: Path, monkeypatch) -> Non
     assert "Why, by kind of problem" in texts(at)
     labels = [b.proto.label for b in at.get("download_button")]
     assert "Download all 4 rejects (CSV)" in labels
+    # the warnings, by kind too: one contact reports to a contact the export does not have
+    warning_kinds = [d.value for d in at.dataframe
+                     if list(d.value.columns) == ["file", "table", "rows", "first_row", "message"]]
+    assert warning_kinds and warning_kinds[0]["message"].tolist() == ["reports_to 'C-9' has no contact in contacts (kept)"]
+    assert "Download the warning (CSV)" in labels

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from kam_core.ingest.inventory import all_rejects_csv, database_inventory
+from kam_core.ingest.inventory import all_rejects_csv, all_warnings_csv, database_inventory
 from kam_core.ingest.loader import load
 
 ACCOUNTS = "account_id,name,annual_revenue\n" + "".join(f"A-{i},Account {i},{i}000\n" for i in range(1, 41))
@@ -21,6 +21,8 @@ REVENUE = "account_id,period,product_line,revenue\n" + "".join(
 ) + "".join(f"A-{i},2025-03,Service,{i}x\n" for i in range(1, 13)) + "".join(
     f"A-9{i},2025-03,Service,100\n" for i in range(5)
 ) + "".join(f"A-{i},2025-13,Service,100\n" for i in range(1, 4))
+# two contacts report to a contact the export does not have: kept, with a warning each
+CONTACTS = "contact_id,account_id,name,reports_to\nC-1,A-1,Ann,\nC-2,A-1,Bob,C-9\nC-3,A-2,Cy,C-8\n"
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +30,7 @@ def db(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("export")
     (folder / "accounts.csv").write_text(ACCOUNTS, encoding="utf-8")
     (folder / "revenue.csv").write_text(REVENUE, encoding="utf-8")
+    (folder / "contacts.csv").write_text(CONTACTS, encoding="utf-8")
     path = folder / "kam.duckdb"
     load([folder], path)
     return path
@@ -82,3 +85,19 @@ def test_no_rejects_no_kinds(tmp_path: Path) -> None:
         assert all_rejects_csv(con).decode("utf-8-sig").splitlines() == ["file,row,table,reason,raw_row"]
     finally:
         con.close()
+
+
+def test_warnings_are_grouped_and_every_one_downloads(db: Path) -> None:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        inv = database_inventory(con, sample=1)
+        data = all_warnings_csv(con)
+    finally:
+        con.close()
+    assert inv.warnings == 2
+    groups = inv.warning_groups
+    assert groups[["file", "table", "rows", "first_row"]].values.tolist() == [["contacts.csv", "contacts", 2, 3]]
+    assert groups.iloc[0]["message"] == "reports_to 'C-9' has no contact in contacts (kept)"
+    assert len(inv.warning_sample) == 1  # the page's sample is cut …
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+    assert [(r["row"], r["column"], r["value"]) for r in rows] == [("3", "reports_to", "C-9"), ("4", "reports_to", "C-8")]

@@ -65,6 +65,44 @@ limit $limit
 """
 
 
+# The warnings by kind, as REJECT_GROUPS_SQL groups the rejects (2,000 activities that name a
+# contact the export does not have read as one line)
+WARNING_GROUPS_SQL = """
+with kinds as (
+    select
+        source_file,
+        table_name,
+        row_number,
+        message,
+        regexp_replace(coalesce(message, ''), '''[^'']*''|[0-9][0-9.,:/-]*', '…', 'g') as kind,
+    from warnings
+)
+select
+    source_file as file,
+    table_name as "table",
+    count(*) as "rows",
+    min(row_number) as first_row,
+    arg_min(message, (row_number, message)) as message,
+from kinds
+group by source_file, table_name, kind
+order by "rows" desc, file, first_row
+limit $limit
+"""
+
+WARNING_SAMPLE_SQL = """
+select source_file as file, row_number as "row", table_name as "table", message
+from warnings
+order by source_file, row_number, table_name
+limit $limit
+"""
+
+# Every warning, for the download
+ALL_WARNINGS_SQL = """
+select source_file as file, row_number as "row", table_name as "table", column_name as "column", value, message
+from warnings
+order by source_file, row_number, table_name
+"""
+
 @dataclass
 class Inventory:
     table_rows: dict[str, int]
@@ -76,6 +114,9 @@ class Inventory:
     info: dict[str, str]
     # the rejects by kind of problem (``REJECT_GROUPS_SQL``): file, table, rows, first_row, reason
     reject_groups: pd.DataFrame
+    # the warnings by kind (``WARNING_GROUPS_SQL``): file, table, rows, first_row, message
+    warning_groups: pd.DataFrame
+    warning_sample: pd.DataFrame
 
 
 def database_inventory(con: duckdb.DuckDBPyConnection, sample: int = 200) -> Inventory:
@@ -90,16 +131,28 @@ def database_inventory(con: duckdb.DuckDBPyConnection, sample: int = 200) -> Inv
         reject_sample=fetch_frame(con, REJECT_SAMPLE_SQL, {"limit": sample}),
         info=dict(con.execute("select key, value from load_info").fetchall()),
         reject_groups=fetch_frame(con, REJECT_GROUPS_SQL, {"limit": sample}),
+        warning_groups=fetch_frame(con, WARNING_GROUPS_SQL, {"limit": sample}),
+        warning_sample=fetch_frame(con, WARNING_SAMPLE_SQL, {"limit": sample}),
     )
 
 
 def all_rejects_csv(con: duckdb.DuckDBPyConnection) -> bytes:
-    """Every reject as the download's CSV (file, row, table, reason, raw_row), on a cursor of
-    its own: a download is built on the server's thread when somebody clicks."""
+    """Every reject as the download's CSV (file, row, table, reason, raw_row)."""
+    return _csv(con, ALL_REJECTS_SQL)
+
+
+def all_warnings_csv(con: duckdb.DuckDBPyConnection) -> bytes:
+    """Every warning as the download's CSV (file, row, table, column, value, message)."""
+    return _csv(con, ALL_WARNINGS_SQL)
+
+
+def _csv(con: duckdb.DuckDBPyConnection, query: str) -> bytes:
+    """A query's rows as a download's CSV, on a cursor of its own: a download is built on the
+    server's thread when somebody clicks."""
     from kam_core.export import to_csv_bytes
 
     cur = con.cursor()
     try:
-        return to_csv_bytes(fetch_frame(cur, ALL_REJECTS_SQL))
+        return to_csv_bytes(fetch_frame(cur, query))
     finally:
         cur.close()
