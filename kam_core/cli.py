@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mapping", type=Path, help="column mapping (TOML) for exports of other formats")
     p.add_argument("--config", type=Path, help="settings file (kam.toml)")
     p.add_argument("--show-rejects", type=int, default=10, metavar="N",
-                   help="print the first N rejected rows (default 10)")
+                   help="print the rejected rows and the warnings when there are at most N (default 10), "
+                   "else them by kind of problem (the N largest kinds)")
     p.add_argument("--verbose", action="store_true",
                    help="list every ignored file (else files ignored for one reason are one line)")
     p.add_argument("--keep-backups", type=int, default=0, metavar="N",
@@ -206,7 +207,11 @@ def _print_draft_mapping(sources: list[Path]) -> None:
 
 
 def _print_rejects(db: Path, limit: int) -> None:
+    """The rejected rows and the warnings: each row while there are at most ``limit``, else by
+    kind of problem (the Data page's groups: rows, first row and its reason), the largest first."""
     import duckdb
+
+    from kam_core.ingest.inventory import REJECT_GROUPS_SQL, WARNING_GROUPS_SQL
 
     if limit <= 0:
         return
@@ -220,22 +225,37 @@ def _print_rejects(db: Path, limit: int) -> None:
                            then table_name end as table_name
                from rejects order by source_file, row_number, table_name limit $n""",
             {"n": limit},
-        ).fetchall()
+        ).fetchall() if total <= limit else []
+        kinds = con.execute(REJECT_GROUPS_SQL, {"limit": limit}).fetchall() if total > limit else []
         wtotal = con.execute("select count(*) from warnings").fetchone()[0]
         warns = con.execute(
             "select source_file, row_number, message from warnings order by source_file, row_number limit $n",
             {"n": limit},
-        ).fetchall()
+        ).fetchall() if wtotal <= limit else []
+        wkinds = con.execute(WARNING_GROUPS_SQL, {"limit": limit}).fetchall() if wtotal > limit else []
     finally:
         con.close()
     if rows:
-        print(f"rejected rows ({total}; first {len(rows)}):")
+        print(f"rejected rows ({total:,}):")
         for f, r, why, table in rows:
             print(f"  {f} row {r}: {why}" + (f" (-> {table})" if table else ""))
+    _print_kinds("rejected rows", total, kinds, limit)
     if warns:
-        print(f"warnings ({wtotal}; first {len(warns)}):")
+        print(f"warnings ({wtotal:,}):")
         for f, r, why in warns:
             print(f"  {f} row {r}: {why}")
+    _print_kinds("warnings", wtotal, wkinds, limit)
+
+
+def _print_kinds(what: str, total: int, kinds: list[tuple], limit: int) -> None:
+    """``what`` by kind: "1,308 rows of revenue.csv, the first row 11: revenue '12,34x' is not a number"."""
+    if not kinds:
+        return
+    more = f"; the {limit} largest" if len(kinds) == limit else ""
+    print(f"{what} ({total:,}), by kind of problem{more} (every row: the Data page, or the tables rejects "
+          "and warnings of the database):")
+    for f, _table, n, first, why in kinds:
+        print(f"  {n:,} row{'s' if n != 1 else ''} of {f}, the first row {first}: {why}")
 
 
 def _print_missing_analyses(db: Path) -> None:

@@ -23,6 +23,21 @@ def test_load_ok_prints_per_file_counts(src: Path, tmp_path: Path, capsys) -> No
     assert query(db, "select count(*) from accounts") == [(2,)]
 
 
+def test_load_prints_many_rejects_by_kind(src: Path, tmp_path: Path, capsys) -> None:
+    """More rejects than --show-rejects: one line per kind of problem, the largest first, instead
+    of the first rows of the first file."""
+    write(src, "accounts.csv", "account_id,name,annual_revenue\n" + "".join(
+        f"A-{i},Account {i},{'12x' if i % 3 == 0 else 100}\n" for i in range(1, 31)) + ",Nobody,5\n,Nobody,6\n")
+    db = tmp_path / "kam.duckdb"
+    assert main(["load", str(src), "--db", str(db), "--show-rejects", "5"]) == 0
+    out = capsys.readouterr().out
+    assert ("rejected rows (12), by kind of problem (every row: the Data page, or the tables rejects and "
+            "warnings of the database):") in out
+    kinds = [line.strip() for line in out.splitlines() if " rows of accounts.csv" in line]
+    assert kinds == ["10 rows of accounts.csv, the first row 4: annual_revenue '12x' is not a number",
+                     "2 rows of accounts.csv, the first row 32: account_id is blank (required)"]
+    assert "accounts.csv row 4:" not in out  # not row by row
+
 def test_load_fatal_file_exit_1_others_load(src: Path, tmp_path: Path, capsys) -> None:
     write(src, "accounts.csv", MINI_ACCOUNTS)
     write(src, "contacts.csv", "contact_id,name\nC-1,X\n")
