@@ -3,6 +3,7 @@ and loading new exports by upload — with a mapping screen for files in no reco
 (the upload and mapping screen live in ``mapping_ui``; this page stays thin).
 """
 
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -172,57 +173,40 @@ ui.table(inv.files, {"file": ui.Col("file", width=150, pinned=True), "table": ui
                      "problem": ui.Col("problem", "wrap", width=150), "notes": ui.Col("notes", "wrap", width=150)},
          ctx.currency, key="data_files")
 
+
+def problems(kinds: pd.DataFrame, text: str, sample: pd.DataFrame, total: int, noun: str, intro: str,
+             download: Callable[[], bytes]) -> None:
+    """The rejects or the warnings: by kind of problem, the rows themselves (a sample, said so
+    when cut), and a download of every one (written on the click, from the data this page showed)."""
+    ui.table(kinds, {"file": ui.Col("file", width=150), "table": ui.Col("table", width=115),
+                     "rows": ui.Col("rows", "count", width=75), "first_row": ui.Col("first row", "count", width=75),
+                     text: ui.Col(text, "wrap", width=560)},
+             ctx.currency, key=f"data_{noun}_kinds")
+    shown = len(sample)
+    st.caption(intro + (f" — the first {shown:,} of {total:,}; the download has every one." if shown < total else "."))
+    st.dataframe(sample, hide_index=True, width="stretch")
+    st.download_button(f"Download all {total:,} {noun}s (CSV)" if total != 1 else f"Download the {noun} (CSV)",
+                       download, f"{noun}s.csv", "text/csv", icon=":material/download:", on_click="ignore",
+                       key=f"dl_{noun}s")
+
+
 st.subheader(f"Rejected rows ({inv.rejects:,})")
 if inv.rejects:
     st.caption(
         "Why, by kind of problem: each kind with its number of rows, the first row that has it "
         "and that row's reason. Fix the kind in the export (or its column mapping) and load again."
     )
-    ui.table(inv.reject_groups, {"file": ui.Col("file", width=150), "table": ui.Col("table", width=115),
-                                 "rows": ui.Col("rows", "count", width=75),
-                                 "first_row": ui.Col("first row", "count", width=75),
-                                 "reason": ui.Col("reason", "wrap", width=560)},
-             ctx.currency, key="data_reject_groups")
-    shown = len(inv.reject_sample)
-    st.caption(
-        "Each row that could not be loaded, with the file, the row number as a spreadsheet "
-        "shows it, the reason and the raw row"
-        + (f" — the first {shown:,} of {inv.rejects:,}; the download has every one." if shown < inv.rejects else ".")
-    )
-    st.dataframe(inv.reject_sample, hide_index=True, width="stretch")
-    st.download_button(
-        f"Download all {inv.rejects:,} rejects (CSV)" if inv.rejects != 1 else "Download the reject (CSV)",
-        partial(all_rejects_csv, ctx.con),  # written on the click, from the data this page showed
-        "rejects.csv",
-        "text/csv",
-        icon=":material/download:",
-        on_click="ignore",
-        key="dl_rejects",
-    )
+    problems(inv.reject_groups, "reason", inv.reject_sample, inv.rejects, "reject",
+             "Each row that could not be loaded, with the file, the row number as a spreadsheet shows it, "
+             "the reason and the raw row", partial(all_rejects_csv, ctx.con))
 else:
     st.success("Every input row was loaded.")
 if inv.warnings:
     with st.expander(f"Warnings ({inv.warnings:,}): rows kept, with something to check (a reference that "
                      "does not resolve, cells read as blank, characters removed)"):
         st.caption("By kind: each with its number of rows, the first row that has it and that row's message.")
-        ui.table(inv.warning_groups, {"file": ui.Col("file", width=150), "table": ui.Col("table", width=115),
-                                      "rows": ui.Col("rows", "count", width=75),
-                                      "first_row": ui.Col("first row", "count", width=75),
-                                      "message": ui.Col("message", "wrap", width=560)},
-                 ctx.currency, key="data_warning_groups")
-        shown = len(inv.warning_sample)
-        st.caption("Each warning" + (f" — the first {shown:,} of {inv.warnings:,}; the download has every one:"
-                                     if shown < inv.warnings else ":"))
-        st.dataframe(inv.warning_sample, hide_index=True, width="stretch")
-        st.download_button(
-            f"Download all {inv.warnings:,} warnings (CSV)" if inv.warnings != 1 else "Download the warning (CSV)",
-            partial(all_warnings_csv, ctx.con),  # written on the click, from the data this page showed
-            "warnings.csv",
-            "text/csv",
-            icon=":material/download:",
-            on_click="ignore",
-            key="dl_warnings",
-        )
+        problems(inv.warning_groups, "message", inv.warning_sample, inv.warnings, "warning", "Each warning",
+                 partial(all_warnings_csv, ctx.con))
 
 st.subheader("Load new exports")
 st.caption(

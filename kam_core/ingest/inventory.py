@@ -39,25 +39,27 @@ from rejects
 order by source_file, row_number, table_name
 """
 
-# The rejects by kind of problem: a reason with its values (quoted cells, numbers) taken out
-# is the kind; each kind with its number of rows, its first row and that row's reason. A file
-# with 5,000 rejects for one bad column reads as one line.
-REJECT_GROUPS_SQL = """
+def kinds_sql(table: str, text: str) -> str:
+    """The rows of ``rejects`` or ``warnings`` by kind of problem: a ``text`` (the reason, the
+    message) with its values (quoted cells, numbers) taken out is the kind; each kind with its
+    number of rows, its first row and that row's text, the largest kind first. A file with
+    5,000 rejects for one bad column reads as one line."""
+    return f"""
 with kinds as (
     select
         source_file,
         table_name,
         row_number,
-        reason,
-        regexp_replace(coalesce(reason, ''), '''[^'']*''|[0-9][0-9.,:/-]*', '…', 'g') as kind,
-    from rejects
+        {text},
+        regexp_replace(coalesce({text}, ''), '''[^'']*''|[0-9][0-9.,:/-]*', '…', 'g') as kind,
+    from {table}
 )
 select
     source_file as file,
     table_name as "table",
     count(*) as "rows",
     min(row_number) as first_row,
-    arg_min(reason, (row_number, reason)) as reason,
+    arg_min({text}, (row_number, {text})) as {text},
 from kinds
 group by source_file, table_name, kind
 order by "rows" desc, file, first_row
@@ -65,29 +67,8 @@ limit $limit
 """
 
 
-# The warnings by kind, as REJECT_GROUPS_SQL groups the rejects (2,000 activities that name a
-# contact the export does not have read as one line)
-WARNING_GROUPS_SQL = """
-with kinds as (
-    select
-        source_file,
-        table_name,
-        row_number,
-        message,
-        regexp_replace(coalesce(message, ''), '''[^'']*''|[0-9][0-9.,:/-]*', '…', 'g') as kind,
-    from warnings
-)
-select
-    source_file as file,
-    table_name as "table",
-    count(*) as "rows",
-    min(row_number) as first_row,
-    arg_min(message, (row_number, message)) as message,
-from kinds
-group by source_file, table_name, kind
-order by "rows" desc, file, first_row
-limit $limit
-"""
+REJECT_GROUPS_SQL = kinds_sql("rejects", "reason")
+WARNING_GROUPS_SQL = kinds_sql("warnings", "message")
 
 WARNING_SAMPLE_SQL = """
 select source_file as file, row_number as "row", table_name as "table", message
