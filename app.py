@@ -51,7 +51,7 @@ with left:
     elif red.empty:
         st.success("No account is red under the current filters.")
     for row in red.itertuples():
-        ui.account_link(f"**{ui.md(row.name)}** · {ui.md(row.tier or 'no tier')} · "
+        ui.account_link(f"**{ui.md(row.name)}** · {ui.md(ui.text(row.tier, 'no tier'))} · "
                         f"{ui.money(row.ttm_revenue, cur)}", row.account_id)
         reasons = ui.reason_list(row.reasons)
         reasons.sort(key=lambda r: not ui.makes_red(r, ctx.settings.status_amber))  # what makes it red first, then the rest

@@ -354,13 +354,13 @@ def show_preview(current_text: str) -> None:
         shown = rejects.rename(
             columns={"source_file": "file", "row_number": "row", "table_name": "table", "raw_row": "raw row"}
         )[["file", "row", "table", "reason", "raw row"]]
-        st.dataframe(shown, hide_index=True, width="stretch", key="map_preview_rejects")
+        ui.dataframe(shown, hide_index=True, width="stretch", key="map_preview_rejects")
     elif not preview.get("problems"):
         st.success("No row would be rejected.")
     if tables:
         for tab, (name, df) in zip(st.tabs(list(tables)), tables.items(), strict=True):
             with tab:
-                st.dataframe(
+                ui.dataframe(
                     df.head(PREVIEW_SHOWN), hide_index=True, width="stretch", key=f"map_preview_{name}"
                 )
 

@@ -158,7 +158,7 @@ def since_last_review(ctx: ui.PageContext, account_id: str) -> None:
     left, right = st.columns([3, 2])
     with left:
         if changed:
-            st.dataframe(pd.DataFrame({
+            ui.dataframe(pd.DataFrame({
                 "figure": [f.label for f in changed], "then": [show(f.then, f.kind, cur) for f in changed],
                 "now": [show(f.now, f.kind, cur) for f in changed], "change": [show_change(f, cur) for f in changed],
                 "": [DIRECTION_MARKS[f.direction] for f in changed]}), hide_index=True, width="stretch",
@@ -263,7 +263,7 @@ def review_form(ctx: ui.PageContext, account_id: str) -> None:
                 ["action_id", "objective", "owner", "due_date", "status"]]
             edited = st.data_editor(
                 shown, num_rows="add", hide_index=True, width="stretch", key=f"rv_actions_{account_id}",
-                disabled=["action_id"],
+                disabled=["action_id"], placeholder="",  # an empty cell to fill in, as in the team's tables
                 column_config={
                     "action_id": st.column_config.TextColumn("id", width="small"),
                     "objective": st.column_config.TextColumn("objective", width="large"),
@@ -409,7 +409,7 @@ def account_over_time(ctx: ui.PageContext, account_id: str, account_row: pd.Seri
                    "dotted lines: reviews recorded in the app.", "health")
     if reviews:
         st.markdown("**Reviews recorded in the app**")
-        st.dataframe(pd.DataFrame({
+        ui.dataframe(pd.DataFrame({
             "review": [r.review_date for r in reviews],
             "rating": [RATING_LABELS.get((r.figures.get("review") or {}).get("rating"), "–") for r in reviews],
             "health then": [r.figures.get("health") for r in reviews],
@@ -489,7 +489,7 @@ def portfolio_over_time(ctx: ui.PageContext, view: pd.DataFrame, ids: list[str] 
         if changed.empty:
             st.success("No account changed tier.")
         else:
-            st.dataframe(changed, hide_index=True, width="stretch", key="rv_migration", column_config={
+            ui.dataframe(changed, hide_index=True, width="stretch", key="rv_migration", column_config={
                 "tier_from": "from", "tier_to": "to", "accounts_count": "accounts",
                 "ttm_revenue_then": st.column_config.NumberColumn(f"revenue then ({ctx.settings.currency})",
                                                                   format="compact"),
@@ -560,7 +560,7 @@ def cadence(ctx: ui.PageContext, view: pd.DataFrame) -> None:
               help=f"Due within {ctx.settings.review_due_soon_days} days (review_due_soon_days).")
     c4.metric("Scheduled", f"{int(counts.get('scheduled', 0)):,}")
     st.subheader("Per mentor")
-    st.dataframe(cadence_by_mentor(frame).drop(columns=["mentor_id"]), hide_index=True, width="stretch",
+    ui.dataframe(cadence_by_mentor(frame).drop(columns=["mentor_id"]), hide_index=True, width="stretch",
                  key="rv_cadence_mentors", column_config={
                      "accounts_count": "accounts", "overdue_count": "overdue", "never_reviewed_count": "never reviewed",
                      "due_count": "due", "scheduled_count": "scheduled"})

@@ -17,6 +17,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -753,6 +754,14 @@ WORDS = {"pre_sales": "pre-sales", "at_risk": "at risk", "on_track": "on track",
          "technical_buyer": "technical buyer", "no data": "no data"}
 
 
+def text(value: object, empty: str = "–") -> str:
+    """A text of the data as it is, or ``empty`` where there is none: null, NaN (a blank cell
+    pandas holds as a float), pd.NA or an empty text. (``value or "–"`` shows ``nan``.)"""
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value) or value == "":
+        return empty
+    return str(value)
+
+
 def words(value: object) -> str:
     """A code of the data in words: ``at_risk`` → ``at risk``, ``pre_sales`` → ``pre-sales``."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
@@ -871,6 +880,14 @@ def table_frame(frame: pd.DataFrame, columns: dict[str, Col]) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+MISSING = "–"  # what a table cell without a value shows (Streamlit's own placeholder reads "None")
+
+
+def dataframe(data: Any, **kwargs: Any) -> Any:
+    """``st.dataframe`` in the house style: a cell without a value shows ``–``, never ``None``."""
+    return st.dataframe(data, placeholder=MISSING, **kwargs)
+
+
 def table(frame: pd.DataFrame, columns: dict[str, Col], currency: str, *, key: str | None = None,
           height: int | str = "auto", open_account: bool = False, open_review: bool = False):
     """One table in the house style. ``open_account``: clicking a cell of a row opens that
@@ -881,9 +898,9 @@ def table(frame: pd.DataFrame, columns: dict[str, Col], currency: str, *, key: s
     wraps = any(col.kind == "wrap" for col in columns.values())
     options = {"row_height": 60} if wraps else {}
     if not open_account:
-        return st.dataframe(shown, hide_index=True, width="stretch", height=height, column_config=config,
+        return dataframe(shown, hide_index=True, width="stretch", height=height, column_config=config,
                             key=key, **options)
-    event = st.dataframe(shown, hide_index=True, width="stretch", height=height, column_config=config, key=key,
+    event = dataframe(shown, hide_index=True, width="stretch", height=height, column_config=config, key=key,
                          on_select="rerun", selection_mode="single-cell", **options)
     picked = _picked_row(event)
     if picked is not None and picked < len(frame):

@@ -532,7 +532,7 @@ def account_history(ctx: ui.PageContext, account_id: str) -> None:
             who=history["actor"].map(lambda a: _label(members)(a) if a in members else a),
             record=history["table"] + " " + history["record"],
             undone=history["undone"].map({True: "undone", False: ""}))
-        st.dataframe(shown[["changed_at", "who", "action", "record", "column", "old_value", "new_value", "undone"]],
+        ui.dataframe(shown[["changed_at", "who", "action", "record", "column", "old_value", "new_value", "undone"]],
                      hide_index=True, width="stretch", height=min(400, 38 + 35 * len(shown)),
                      column_config={"changed_at": st.column_config.DatetimeColumn("when (UTC)",
                                                                                   format="YYYY-MM-DD HH:mm"),
@@ -554,7 +554,7 @@ def orphans(ctx: ui.PageContext) -> None:
                "has. They are kept and left out of the figures; when a later export has them again, they count again.")
     members = _members(ctx)
     found = found.assign(changed_by=found["changed_by"].map(lambda a: _label(members)(a) if a in members else a))
-    st.dataframe(found.rename(columns={"changed_by": "last changed by", "changed_at": "when"}), hide_index=True,
+    ui.dataframe(found.rename(columns={"changed_by": "last changed by", "changed_at": "when"}), hide_index=True,
                  width="stretch")
 
 
@@ -634,11 +634,11 @@ def excel_round_trip(ctx: ui.PageContext, account_id: str | None = None) -> None
         for note in preview.notes:
             st.caption(ui.md(note))
         if preview.changes:
-            st.dataframe(preview.frame(), hide_index=True, width="stretch")
+            ui.dataframe(preview.frame(), hide_index=True, width="stretch")
         if preview.refused:
             st.markdown(f"**Refused rows ({len(preview.refused)})** — not imported; fix them in the workbook and "
                         "upload it again:")
-            st.dataframe(preview.refused_frame(), hide_index=True, width="stretch")
+            ui.dataframe(preview.refused_frame(), hide_index=True, width="stretch")
         if st.session_state.get(f"{key}_error"):
             st.error(ui.md(st.session_state[f"{key}_error"]), icon=":material/error:")
         st.button(f"Apply {len(preview.changes)} change{'s' if len(preview.changes) != 1 else ''}", type="primary",

@@ -180,8 +180,8 @@ if criteria is not None and chosen:
                             account_ids=[chosen])
     row = ranked.set_index("account_id").loc[chosen]
     st.markdown(f"**{ui.md(row['name'])}** — attractiveness **{ui.score(row['attractiveness'])}**, strength "
-                f"**{ui.score(row['strength'])}** → tier **{ui.md(row['tier'] or '–')}**, quadrant "
-                f"**{ui.md(row['quadrant'] or '–')}**")
+                f"**{ui.score(row['strength'])}** → tier **{ui.md(ui.text(row['tier']))}**, quadrant "
+                f"**{ui.md(ui.text(row['quadrant']))}**")
     ui.chart(charts.contribution_bars(contrib), key="contrib", height=80 + 28 * len(contrib))
     missing = contrib[contrib["is_missing"].fillna(False)]
     if not missing.empty:

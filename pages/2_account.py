@@ -73,9 +73,9 @@ health = ui.base_metrics(ctx).health.set_index("account_id").loc[account_id]
 status = row["status"]
 st.markdown(
     f"## {ui.md(row['name'])} {ui.STATUS_BADGES.get(status, '')}\n"
-    f"{ui.md(row['tier'] or 'no tier')} · quadrant **{ui.md(row['quadrant'] or '–')}** · phase "
-    f"**{ui.md(ui.words(row['phase']))}** · {ui.md(row['industry'] or '–')}, {ui.md(row['region'] or '–')} · "
-    f"account manager **{ui.md(row['account_manager'] or '–')}** · mentor **{ui.md(row['mentor'] or '–')}**"
+    f"{ui.md(ui.text(row['tier'], 'no tier'))} · quadrant **{ui.md(ui.text(row['quadrant']))}** · phase "
+    f"**{ui.md(ui.words(row['phase']))}** · {ui.md(ui.text(row['industry']))}, {ui.md(ui.text(row['region']))} · "
+    f"account manager **{ui.md(ui.text(row['account_manager']))}** · mentor **{ui.md(ui.text(row['mentor']))}**"
 )
 if ui.needs(ctx, "reviews"):
     st.caption(":material/rate_review: The mentor's rating needs reviews.csv.")

@@ -49,7 +49,8 @@ with tab_browse:
         if empty:
             st.caption("Empty here because the export was not loaded: "
                        + "; ".join(f"{ui.md(c)} ({ui.md(w)})" for c, w in empty.items()) + ".")
-        st.dataframe(page.frame, hide_index=True, width="stretch", column_config=ui.result_config(page.frame))
+        st.dataframe(page.frame, hide_index=True, width="stretch", column_config=ui.result_config(page.frame),
+                     placeholder="null")
         d1, d2, _ = st.columns([1, 1, 4])
         # the files are written on the click (in a thread of their own), not on every run of the page
         d1.download_button("CSV", partial(to_csv_bytes, page.frame, empty), f"{table}.csv", "text/csv",
@@ -87,7 +88,8 @@ with tab_sql:
     if result is not None:
         more = " (row limit reached: more rows exist)" if result.truncated else ""
         st.caption(f"{len(result.frame):,} rows in {result.seconds:.2f} s{more}")
-        st.dataframe(result.frame, hide_index=True, width="stretch", column_config=ui.result_config(result.frame))
+        st.dataframe(result.frame, hide_index=True, width="stretch", column_config=ui.result_config(result.frame),
+                     placeholder="null")
         d1, d2, _ = st.columns([1, 1, 4])
         d1.download_button("CSV", partial(to_csv_bytes, result.frame), "query.csv", "text/csv",
                            icon=":material/download:", key="dl_sql_csv", on_click="ignore")

@@ -116,7 +116,7 @@ def previous_data() -> None:
             rows.append({"replaced": b.replaced_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
                          "accounts": info.get("accounts", "–"), "loaded": info.get("loaded_at", "–"),
                          "from": info.get("sources", "–"), "MB": round(b.size_bytes / 2**20, 1)})
-        st.dataframe(rows, hide_index=True, width="stretch")
+        ui.dataframe(rows, hide_index=True, width="stretch")
         labels = {str(b.path): f"{r['replaced']} · {r['accounts']} accounts from {r['from']}"
                   for b, r in zip(kept, rows, strict=True)}
         chosen = st.selectbox("Data to restore", list(labels), format_func=labels.get, key="restore_pick")
@@ -184,7 +184,7 @@ def problems(kinds: pd.DataFrame, text: str, sample: pd.DataFrame, total: int, n
              ctx.currency, key=f"data_{noun}_kinds")
     shown = len(sample)
     st.caption(intro + (f" — the first {shown:,} of {total:,}; the download has every one." if shown < total else "."))
-    st.dataframe(sample, hide_index=True, width="stretch")
+    ui.dataframe(sample, hide_index=True, width="stretch")
     st.download_button(f"Download all {total:,} {noun}s (CSV)" if total != 1 else f"Download the {noun} (CSV)",
                        download, f"{noun}s.csv", "text/csv", icon=":material/download:", on_click="ignore",
                        key=f"dl_{noun}s")

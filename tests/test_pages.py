@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -183,6 +184,9 @@ def minimal_env(tmp_path: Path, monkeypatch) -> Path:
 def test_pages_on_a_minimal_export_explain_what_is_missing(minimal_env, page: str | None) -> None:
     at = open_page(page)  # asserts no exception
     text = " ".join(x.value for x in [*at.info, *at.markdown, *at.caption])
+    shown = " ".join([text, *(m.value for m in at.metric), *(s.value for s in at.success),
+                      *(w.value for w in at.warning)])
+    assert not re.search(r"\b(nan|None|NaT|<NA>)\b", shown), re.findall(r".{0,60}\b(?:nan|None|NaT|<NA>)\b.{0,20}", shown)
     if page == "portfolio":
         assert "criteria.csv" in text
     if page == "relationships":
@@ -191,3 +195,39 @@ def test_pages_on_a_minimal_export_explain_what_is_missing(minimal_env, page: st
         assert "revenue.csv" in text
     if page == "data":
         assert metrics(at)["Rows rejected"] == "2"
+
+
+@pytest.fixture
+def untiered_env(tmp_path: Path, monkeypatch) -> Path:
+    """Accounts with relationships but no criteria (no tiers), blank industry and account manager:
+    health is red for the weakly covered account."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "accounts.csv").write_text("account_id,name,industry,account_manager_id\nA-1,Alpha GmbH,,\nA-2,Beta AG,Retail,T-1\n")
+    (src / "team.csv").write_text("member_id,name\nT-1,Tina\n")
+    (src / "contacts.csv").write_text("contact_id,account_id,name,piece,attitude\nC-1,A-1,Dr. X,king,opponent\n"
+                                      "C-2,A-2,Y,king,supporter\n")
+    (src / "relationships.csv").write_text("member_id,contact_id,strength\nT-1,C-1,1\nT-1,C-2,4\n")
+    db = tmp_path / "untiered.duckdb"
+    load([src], db)
+    monkeypatch.setenv("KAM_DB", str(db))
+    monkeypatch.setenv("KAM_CONFIG", str(tmp_path / "kam.toml"))
+    return db
+
+
+@pytest.mark.parametrize("page", [None, "portfolio", "account", "relationships"])
+def test_blank_cells_and_missing_tiers_show_a_dash_not_nan(untiered_env, page: str | None) -> None:
+    at = open_page(page, query={"account": "A-1"} if page == "account" else None)
+    shown = " ".join([*(x.value for x in [*at.info, *at.markdown, *at.caption, *at.success, *at.warning]),
+                      *(m.value for m in at.metric), *(link.proto.label for link in at.get("page_link"))])
+    assert not re.search(r"\b(nan|None|NaT|<NA>)\b", shown), re.findall(r".{0,60}\b(?:nan|None|NaT|<NA>)\b.{0,20}", shown)
+    if page is None:
+        assert "Alpha GmbH" in shown and "no tier" in shown  # red: its king is an opponent
+    if page == "account":
+        assert "no tier · quadrant **–**" in shown and "account manager **–**" in shown
+    # a table cell without a value (no revenue.csv: every revenue) shows –, not Streamlit's "None";
+    # a cell of an editor to fill in is empty
+    placeholders = [d.proto.placeholder for d in at.dataframe]
+    assert all(p in ("–", "") for p in placeholders), placeholders
+    if page is not None:
+        assert "–" in placeholders
