@@ -190,7 +190,7 @@ def _change_lists(d) -> None:
         elif c.change == "lost":
             lines.append(f":red[−] contact {name} ({ui.md(c.piece or 'pawn')}) lost")
         else:
-            lines.append(f"{ui.md(c.change)} of {name}: {ui.md(c.then or '–')} → {ui.md(c.now or '–')}")
+            lines.append(f"{ui.md(c.change)} of {name}: {ui.md(ui.text(c.then))} → {ui.md(ui.text(c.now))}")
     for r in d.relationships:
         pair = f"{ui.md(r.member_name or r.member_id)} – {ui.md(r.contact_name or r.contact_id)}"
         values = f"{show(r.effective_then, 'ratio')} → {show(r.effective_now, 'ratio')}"
@@ -199,7 +199,7 @@ def _change_lists(d) -> None:
     for a in d.actions:
         what = ui.md(a.objective or a.action_id)
         if a.change == "overdue":
-            lines.append(f":red[!] {what} overdue (due {ui.md(a.due_date or '–')})"
+            lines.append(f":red[!] {what} overdue (due {ui.md(ui.text(a.due_date))})"
                          + ("" if a.was_overdue else ", newly"))
         else:
             lines.append(f"action {what} {a.change}")

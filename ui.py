@@ -756,8 +756,8 @@ WORDS = {"pre_sales": "pre-sales", "at_risk": "at risk", "on_track": "on track",
 
 def text(value: object, empty: str = "–") -> str:
     """A text of the data as it is, or ``empty`` where there is none: null, NaN (a blank cell
-    pandas holds as a float), pd.NA or an empty text. (``value or "–"`` shows ``nan``.)"""
-    if value is None or value is pd.NA or (isinstance(value, float) and value != value) or value == "":
+    pandas holds as a float), NaT, pd.NA or an empty text. (``value or "–"`` shows ``nan``.)"""
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)) or value == "":
         return empty
     return str(value)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -231,3 +233,17 @@ def test_blank_cells_and_missing_tiers_show_a_dash_not_nan(untiered_env, page: s
     assert all(p in ("–", "") for p in placeholders), placeholders
     if page is not None:
         assert "–" in placeholders
+
+
+@pytest.mark.parametrize("value", [None, float("nan"), pd.NA, pd.NaT, ""])
+def test_a_missing_text_reads_as_a_dash(value) -> None:
+    import ui
+
+    assert ui.text(value) == "–"
+    assert ui.text(value, "no tier") == "no tier"
+
+
+def test_a_text_of_the_data_reads_as_it_is() -> None:
+    import ui
+
+    assert [ui.text(v) for v in ("Gold", 0, 0.0, dt.date(2024, 1, 2))] == ["Gold", "0", "0.0", "2024-01-02"]
