@@ -71,10 +71,11 @@ health = ui.base_metrics(ctx).health.set_index("account_id").loc[account_id]
 
 # ---- header: who, their colour, the mentor's latest verdict
 status = row["status"]
+where = ", ".join(ui.md(ui.text(row[c])) for c in ("industry", "region") if ui.text(row[c], "")) or "industry –"
 st.markdown(
     f"## {ui.md(row['name'])} {ui.STATUS_BADGES.get(status, '')}\n"
     f"{ui.md(ui.text(row['tier'], 'no tier'))} · quadrant **{ui.md(ui.text(row['quadrant']))}** · phase "
-    f"**{ui.md(ui.words(row['phase']))}** · {ui.md(ui.text(row['industry']))}, {ui.md(ui.text(row['region']))} · "
+    f"**{ui.md(ui.words(row['phase']))}** · {where} · "
     f"account manager **{ui.md(ui.text(row['account_manager']))}** · mentor **{ui.md(ui.text(row['mentor']))}**"
 )
 if ui.needs(ctx, "reviews"):

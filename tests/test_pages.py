@@ -227,6 +227,7 @@ def test_blank_cells_and_missing_tiers_show_a_dash_not_nan(untiered_env, page: s
         assert "Alpha GmbH" in shown and "no tier" in shown  # red: its king is an opponent
     if page == "account":
         assert "no tier · quadrant **–**" in shown and "account manager **–**" in shown
+        assert " · industry – · " in shown  # neither industry nor region: one dash, not "–, –"
     # a table cell without a value (no revenue.csv: every revenue) shows –, not Streamlit's "None";
     # a cell of an editor to fill in is empty
     placeholders = [d.proto.placeholder for d in at.dataframe]
