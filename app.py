@@ -6,6 +6,7 @@ CRM export in ``data/demo/`` by itself. The other pages are in ``pages/``.
 
 from __future__ import annotations
 
+import pandas as pd
 import plotly.express as px
 import streamlit as st
 
@@ -51,8 +52,8 @@ with left:
     elif red.empty:
         st.success("No account is red under the current filters.")
     for row in red.itertuples():
-        ui.account_link(f"**{ui.md(row.name)}** · {ui.md(ui.text(row.tier, 'no tier'))} · "
-                        f"{ui.money(row.ttm_revenue, cur)}", row.account_id)
+        revenue = "" if pd.isna(row.ttm_revenue) else f" · {ui.money(row.ttm_revenue, cur)}"  # (no revenue.csv: none)
+        ui.account_link(f"**{ui.md(row.name)}** · {ui.md(ui.text(row.tier, 'no tier'))}{revenue}", row.account_id)
         reasons = ui.reason_list(row.reasons)
         reasons.sort(key=lambda r: not ui.makes_red(r, ctx.settings.status_amber))  # what makes it red first, then the rest
         st.caption("; ".join(ui.md(r) for r in reasons[:3]) + (" …" if len(reasons) > 3 else ""))

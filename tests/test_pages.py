@@ -224,7 +224,8 @@ def test_blank_cells_and_missing_tiers_show_a_dash_not_nan(untiered_env, page: s
                       *(m.value for m in at.metric), *(link.proto.label for link in at.get("page_link"))])
     assert not re.search(r"\b(nan|None|NaT|<NA>)\b", shown), re.findall(r".{0,60}\b(?:nan|None|NaT|<NA>)\b.{0,20}", shown)
     if page is None:
-        assert "Alpha GmbH" in shown and "no tier" in shown  # red: its king is an opponent
+        assert "**Alpha GmbH** · no tier" in shown  # red: its king is an opponent
+        assert "Alpha GmbH** · no tier ·" not in shown  # no revenue.csv: no revenue after it
     if page == "account":
         assert "no tier · quadrant **–**" in shown and "account manager **–**" in shown
         assert " · industry – · " in shown  # neither industry nor region: one dash, not "–, –"
