@@ -79,6 +79,45 @@ def test_export_writes_the_effective_values_one_sheet_per_table(wb: Workbench, t
                       "criterion_scores": 1, "reviews": 1}
 
 
+def test_exported_cells_keep_their_kind(wb: Workbench, tmp_path: Path) -> None:
+    """Read back with openpyxl (not read-only): text that starts like a formula is a text cell,
+    dates are date cells, numbers numbers, truth values booleans, nulls blank; the header is
+    bold and frozen, the widths set, the size written up front, ``_kam`` hidden."""
+    wb.update("T-01", "reviews", ("A-1", "2025-05-01"), {"notes": "=HYPERLINK(\"x\")", "decisions": "-1 +2 @all"})
+    out = tmp_path / "kinds.xlsx"
+    export_workbook(wb, out)
+    book = openpyxl.load_workbook(out)
+    reviews = book["reviews"]
+    header = [c.value for c in reviews[1]]
+    assert header == EDITABLE["reviews"].table.column_names
+    row = dict(zip(header, reviews[2], strict=True))
+    assert (row["notes"].data_type, row["notes"].value) == ("s", '=HYPERLINK("x")')  # text, never a formula
+    assert (row["decisions"].data_type, row["decisions"].value) == ("s", "-1 +2 @all")
+    assert row["review_date"].is_date and row["review_date"].value == dt.datetime(2025, 5, 1)
+    assert row["review_date"].number_format.upper() == "YYYY-MM-DD"  # a date without a time
+    relationships = book["relationships"]
+    assert [c.data_type for c in relationships[2]] == ["s", "s", "n", "n"]  # T-01, C-1, 4, no date
+    assert relationships["D2"].value is None and relationships["C2"].value == 4
+    assert relationships["D3"].is_date and relationships["D3"].value == dt.datetime(2025, 6, 1)
+    contacts = book["contacts"]
+    assert contacts["K2"].data_type == "b" and contacts["K2"].value is True  # is_active
+    assert all(c.font.bold for c in contacts[1]) and not contacts["A2"].font.bold
+    for name in EDITABLE:
+        ws = book[name]
+        assert ws.freeze_panes == "A2"
+        assert ws.column_dimensions["A"].width >= 12
+        assert ws.sheet_state == "visible"
+    assert book[META_SHEET].sheet_state == "hidden"
+    meta = {r[0]: r[1] for r in book[META_SHEET].iter_rows(values_only=True)}
+    assert meta["format"] == "kam-workbench-1" and meta["store_last_save"] == 1 and meta["account_id"] is None
+    book.close()
+    # the size is in the file: the read-only reader (the loader's) knows it without parsing the sheet
+    book = openpyxl.load_workbook(out, read_only=True)
+    assert book["contacts"].calculate_dimension() == "A1:L6"
+    assert book["reviews"].calculate_dimension() == "A1:G2"
+    book.close()
+
+
 def test_round_trip_unchanged_records_nothing(wb: Workbench, tmp_path: Path) -> None:
     wb.update("T-01", "reviews", ("A-1", "2025-05-01"), {"notes": "=1+1"})
     export_workbook(wb, tmp_path / "out.xlsx")

@@ -33,6 +33,14 @@ from typing import IO, Any
 import pandas as pd
 
 from kam_core.errors import FatalFileError
+from kam_core.export import (
+    DATE_FORMAT,
+    DATETIME_FORMAT,
+    XLSX_OPTIONS,
+    number_formats,
+    write_column,
+    write_value,
+)
 from kam_core.ingest.loader import normalise_name, table_for_name
 from kam_core.ingest.readers import stage_xlsx, xlsx_sheet_names
 from kam_core.ingest.schema import loaded_tables
@@ -53,49 +61,47 @@ FORMAT = "kam-workbench-1"
 def export_workbook(workbench: Workbench, out: Path | str | IO[bytes], *, account_id: str | None = None,
                     tables: list[str] | None = None) -> dict[str, int]:
     """Write the effective values of the editable tables to ``out`` (a path or a binary file);
-    returns the rows written per sheet. ``account_id`` limits every sheet to one account."""
-    import openpyxl
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
+    returns the rows written per sheet. ``account_id`` limits every sheet to one account.
+
+    XlsxWriter writes each sheet column by column (``kam_core.export.write_column``): a text is
+    a text cell (one that starts like a formula too: the value goes back as it came), dates are
+    date cells, numbers numbers, truth values TRUE/FALSE, nulls blank. The header row is bold
+    and frozen; each sheet's size (``A1:L150001``) is written up front, as Excel does, so the
+    loader's reader does not parse a whole sheet to find it.
+    """
+    import xlsxwriter
 
     cur = workbench.dataset()
     present = loaded_tables(cur)
     wanted = [t for t in (tables or list(EDITABLE)) if t in EDITABLE]
-    book = openpyxl.Workbook(write_only=True)
-    counts: dict[str, int] = {}
-    bold = Font(bold=True)
-    for name in wanted:
-        if name not in present:
-            continue
-        spec = EDITABLE[name]
-        columns = spec.table.column_names
-        sql, params = _effective_sql(spec, account_id, present)
-        rows = cur.execute(sql, params or None).fetchall()
-        ws = book.create_sheet(name)
-        # the size up front (Excel writes it too): without it openpyxl's read-only reader,
-        # the loader's, parses a whole sheet only to find its size, for every sheet it opens
-        ref = f"A1:{get_column_letter(len(columns))}{len(rows) + 1}"
-        ws.calculate_dimension = lambda ref=ref: ref
-        ws.freeze_panes = "A2"
-        for i, col in enumerate(columns, start=1):
-            ws.column_dimensions[get_column_letter(i)].width = max(12, min(40, len(col) + 4))
-        header = []
-        for col in columns:
-            cell = WriteOnlyCell(ws, value=col)
-            cell.font = bold
-            header.append(cell)
-        ws.append(header)
-        for row in rows:
-            ws.append([_cell(ws, WriteOnlyCell, v) for v in row])
-        counts[name] = len(rows)
-    meta = book.create_sheet(META_SHEET)
-    meta.sheet_state = "hidden"
-    for item in _meta(workbench, cur, account_id).items():
-        meta.append(list(item))
     if isinstance(out, (str, Path)):
         Path(out).parent.mkdir(parents=True, exist_ok=True)
-    book.save(out)
+    target = str(out) if isinstance(out, (str, Path)) else out
+    counts: dict[str, int] = {}
+    with xlsxwriter.Workbook(target, {"in_memory": True, **XLSX_OPTIONS}) as book:
+        fmt = number_formats(book)
+        bold = book.add_format({"bold": True})
+        for name in wanted:
+            if name not in present:
+                continue
+            spec = EDITABLE[name]
+            sql, params = _effective_sql(spec, account_id, present)
+            frame = cur.execute(sql, params or None).df()
+            ws = book.add_worksheet(name)
+            ws.freeze_panes(1, 0)
+            for i, col in enumerate(spec.table.column_names):
+                ws.set_column(i, i, max(12, min(40, len(col) + 4)))
+                ws.write_string(0, i, col, bold)
+                date_only = spec.table.column(col).sql_type == "DATE"  # a date or a month
+                write_column(ws, i, frame.iloc[:, i], fmt, datetime_format=DATE_FORMAT if date_only else DATETIME_FORMAT)
+            counts[name] = len(frame)
+        meta = book.add_worksheet(META_SHEET)
+        if counts:
+            meta.hide()  # (a workbook needs one visible sheet)
+        for row, item in enumerate(_meta(workbench, cur, account_id).items()):
+            for col, value in enumerate(item):
+                if value is not None:
+                    write_value(meta, row, col, value, fmt)
     return counts
 
 
@@ -117,15 +123,6 @@ def _effective_sql(spec: Editable, account_id: str | None, present: set[str]) ->
         elif spec.name == "relationships" and "contacts" in present:
             where = "where v.contact_id in (select contact_id from main.contacts where account_id = $account)"
     return f"select {cols} from main.{quote_ident(spec.name)} as v {where} order by {order}", params
-
-
-def _cell(ws: Any, cell_type: Any, value: Any) -> Any:
-    # text that starts like a formula stays text: the value goes back as it came
-    if isinstance(value, str) and value.startswith(("=", "+", "-", "@")):
-        cell = cell_type(ws, value=value)
-        cell.data_type = "s"
-        return cell
-    return value
 
 
 def _meta(workbench: Workbench, cur: Any, account_id: str | None) -> dict[str, Any]:
