@@ -27,6 +27,7 @@ import zipfile
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from xml.etree import ElementTree
 
 import duckdb
@@ -34,6 +35,9 @@ import pyarrow as pa
 
 from kam_core.errors import FatalFileError
 from kam_core.sqlutil import quote_ident
+
+if TYPE_CHECKING:
+    import openpyxl
 
 DELIMITERS = (",", ";", "\t", "|")
 CHUNK = 8 << 20
@@ -616,14 +620,23 @@ def xlsx_sheet_names(path: Path) -> list[str]:
         wb.close()
 
 
-def stage_xlsx(con: duckdb.DuckDBPyConnection, path: Path, sheet: str | None) -> Staged:
-    """Stage one worksheet; the Excel row number is the row number."""
+def open_xlsx(path: Path) -> openpyxl.Workbook:
+    """The workbook opened as ``stage_xlsx`` reads it (read-only, saved values); the caller
+    closes it. Opening reads the whole shared-strings part (every distinct text of every sheet):
+    a caller that stages several sheets of one file opens it once and passes it on."""
     import openpyxl
 
     try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:
+        return openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for a broken file
         raise FatalFileError(f"{path.name}: cannot be opened as an Excel workbook ({exc})") from None
+
+
+def stage_xlsx(con: duckdb.DuckDBPyConnection, path: Path, sheet: str | None,
+               book: openpyxl.Workbook | None = None) -> Staged:
+    """Stage one worksheet; the Excel row number is the row number. ``book``: the file already
+    opened by ``open_xlsx`` (left open), else it is opened and closed here."""
+    wb = book if book is not None else open_xlsx(path)
     try:
         ws = wb[sheet] if sheet else wb.worksheets[0]
         rows_iter = ws.iter_rows(values_only=True)
@@ -656,7 +669,8 @@ def stage_xlsx(con: duckdb.DuckDBPyConnection, path: Path, sheet: str | None) ->
             for i in range(n):
                 cols[i].append(clean_cell(cells[i]) if i < len(cells) else None)
     finally:
-        wb.close()
+        if book is None:
+            wb.close()
     _register_stage(con, row_numbers, cols, raws)
     staged.has_raw = True
     staged.cleaned = True
