@@ -593,6 +593,8 @@ def _register_stage(con: duckdb.DuckDBPyConnection, row_numbers: list[int],
 
 
 def _cell_text(v: object) -> str | None:
+    if type(v) is str:  # most cells: what the last line does, without the checks above it
+        return v if v != "" else None
     if v is None:
         return None
     if isinstance(v, bool):
@@ -656,6 +658,7 @@ def stage_xlsx(con: duckdb.DuckDBPyConnection, path: Path, sheet: str | None,
         cols: list[list[str | None]] = [[] for _ in range(n)]
         raws: list[str] = []
         row_numbers: list[int] = []
+        join_raw = _RawJoiner()
         for r, values in enumerate(rows_iter, start=header_row + 1):
             cells = [_cell_text(v) for v in values]
             if not any(c is not None and c.strip() for c in cells):
@@ -665,7 +668,7 @@ def stage_xlsx(con: duckdb.DuckDBPyConnection, path: Path, sheet: str | None,
                 staged.raw_rejects.append(RawReject(r, _join_raw(cells), f"the row has values beyond the last of the {n} header columns"))
                 continue
             row_numbers.append(r)
-            raws.append(_join_raw(cells[:n]))
+            raws.append(join_raw(cells[:n]))
             for i in range(n):
                 cols[i].append(clean_cell(cells[i]) if i < len(cells) else None)
     finally:
@@ -777,6 +780,20 @@ def _join_raw(cells: list[str | None]) -> str:
     out = io.StringIO()
     csv.writer(out, lineterminator="").writerow(["" if c is None else c for c in cells])
     return out.getvalue()
+
+
+class _RawJoiner:
+    """``_join_raw`` for many rows: one buffer and one csv writer, emptied for each row."""
+
+    def __init__(self) -> None:
+        self.out = io.StringIO()
+        self.writer = csv.writer(self.out, lineterminator="")
+
+    def __call__(self, cells: list[str | None]) -> str:
+        self.out.seek(0)
+        self.out.truncate()
+        self.writer.writerow(["" if c is None else c for c in cells])
+        return self.out.getvalue()
 
 
 def stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
