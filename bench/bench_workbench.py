@@ -3,7 +3,8 @@
 What the app does after an edit: save it (one store transaction), notice the store's new
 version, open a new overlaid dataset connection and recompute every per-account metric
 (``base_metrics``); the edited account's status is then read. Also the same recompute on
-the plain export (what the overlay costs), and the Excel round trip of one account.
+the plain export (what the overlay costs), the Excel round trip of one account, and the whole
+portfolio's workbook written and previewed.
 
     python bench/bench_workbench.py --accounts 10000 [--workdir DIR] [--runs 5]
 
@@ -37,7 +38,7 @@ def main() -> None:
     from kam_core.metrics.overview import base_metrics
     from kam_core.settings import Settings
     from kam_core.workbench.edits import Workbench
-    from kam_core.workbench.excel import export_workbook, import_workbook
+    from kam_core.workbench.excel import export_workbook, import_workbook, preview_import
     from kam_core.workbench.overlay import overlay_for
     from kam_core.workbench.store import store_version
 
@@ -94,6 +95,12 @@ def main() -> None:
     exported = time.perf_counter()
     preview, _ = import_workbook(wb, out, "T-03")
     imported = time.perf_counter()
+    whole = args.workdir / "workbench-bench-all.xlsx"
+    started_all = time.perf_counter()
+    counts = export_workbook(wb, whole)
+    exported_all = time.perf_counter()
+    preview_all = preview_import(wb, whole)
+    previewed_all = time.perf_counter()
 
     print(f"{args.accounts} accounts; edited {king} of {account}: status per run {statuses}")
     print("| step | median s | slowest s |")
@@ -102,6 +109,8 @@ def main() -> None:
         print(f"| {name} | {statistics.median(values):.3f} | {max(values):.3f} |")
     print(f"| Excel export of one account | {exported - started:.3f} | |")
     print(f"| Excel import of it (unchanged: {preview.rows_unchanged} rows) | {imported - exported:.3f} | |")
+    print(f"| Excel export of the whole portfolio ({sum(counts.values())} rows) | {exported_all - started_all:.3f} | |")
+    print(f"| Excel preview of it (unchanged: {preview_all.rows_unchanged} rows) | {previewed_all - exported_all:.3f} | |")
 
 
 if __name__ == "__main__":

@@ -128,6 +128,23 @@ DURATION_FORMAT = "0"  # a duration as a number of days
 EXCEL_EPOCH = pd.Timestamp("1899-12-30")  # day 0 of Excel's 1900 date system
 
 
+XLSX_OPTIONS = {"strings_to_formulas": False, "strings_to_numbers": False, "strings_to_urls": False}
+"""XlsxWriter's options for every workbook the app writes: a text is always a text cell (never a
+formula, a number or a link)."""
+
+
+def number_formats(book: xlsxwriter.Workbook) -> Callable[[str], Any]:
+    """``fmt(code)``: the one format of ``book`` with number format ``code`` (made once)."""
+    formats: dict[str, Any] = {}
+
+    def fmt(code: str) -> Any:
+        if code not in formats:
+            formats[code] = book.add_format({"num_format": code})
+        return formats[code]
+
+    return fmt
+
+
 def write_xlsx(safe: pd.DataFrame, sheet: str = "data") -> bytes:
     """The workbook of a frame already flattened, marked and neutralised: one sheet, the column
     names in row 1 as text, one row per record, no widths set (as pandas wrote it with openpyxl).
@@ -144,24 +161,20 @@ def write_xlsx(safe: pd.DataFrame, sheet: str = "data") -> bytes:
     column of mixed values (an ``object`` column that is not all text) is looked at cell by cell.
     """
     buf = io.BytesIO()
-    options = {"in_memory": True, "strings_to_formulas": False, "strings_to_numbers": False, "strings_to_urls": False}
-    with xlsxwriter.Workbook(buf, options) as book:
+    with xlsxwriter.Workbook(buf, {"in_memory": True, **XLSX_OPTIONS}) as book:
         ws = book.add_worksheet(sheet[:31])
-        formats: dict[str, Any] = {}
-
-        def fmt(code: str) -> Any:
-            if code not in formats:
-                formats[code] = book.add_format({"num_format": code})
-            return formats[code]
-
+        fmt = number_formats(book)
         for col, name in enumerate(safe.columns):
             ws.write_string(0, col, str(name))
-            _write_column(ws, col, safe.iloc[:, col], fmt)
+            write_column(ws, col, safe.iloc[:, col], fmt)
     return buf.getvalue()
 
 
-def _write_column(ws: Any, col: int, values: pd.Series, fmt: Callable[[str], Any]) -> None:
-    """The cells of one column below its header (rows 2…): its kind from its dtype."""
+def write_column(ws: Any, col: int, values: pd.Series, fmt: Callable[[str], Any], *,
+                 datetime_format: str = DATETIME_FORMAT) -> None:
+    """The cells of one column below its header (rows 2…): its kind from its dtype.
+    ``datetime_format``: the number format of a datetime column (``DATE_FORMAT`` for a column of
+    dates without times)."""
     present = values.notna().to_numpy(dtype=bool)
     rows = (np.flatnonzero(present) + 1).tolist()  # row 0 is the header
     kept = values[present]
@@ -169,7 +182,7 @@ def _write_column(ws: Any, col: int, values: pd.Series, fmt: Callable[[str], Any
     if isinstance(dtype, pd.DatetimeTZDtype):  # Excel has no time zones: the local wall time
         kept = kept.dt.tz_localize(None)
     if pd.api.types.is_datetime64_any_dtype(dtype):
-        number, style = ws.write_number, fmt(DATETIME_FORMAT)
+        number, style = ws.write_number, fmt(datetime_format)
         for row, day in zip(rows, _excel_days(kept).tolist(), strict=True):
             number(row, col, day, style)
     elif pd.api.types.is_timedelta64_dtype(dtype):
@@ -196,10 +209,10 @@ def _write_column(ws: Any, col: int, values: pd.Series, fmt: Callable[[str], Any
                 string(row, col, text)
     else:  # mixed values, categories, periods …: cell by cell
         for row, value in zip(rows, kept.astype(object).tolist(), strict=True):
-            _write_value(ws, row, col, value, fmt)
+            write_value(ws, row, col, value, fmt)
 
 
-def _write_value(ws: Any, row: int, col: int, value: object, fmt: Callable[[str], Any]) -> None:
+def write_value(ws: Any, row: int, col: int, value: object, fmt: Callable[[str], Any]) -> None:
     """One cell of a mixed column, of the kind of its value (pandas' rules for its Excel writers)."""
     if isinstance(value, bool | np.bool_):
         ws.write_boolean(row, col, bool(value))

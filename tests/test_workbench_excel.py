@@ -9,6 +9,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from kam_core.workbench import excel
 from kam_core.workbench.edits import Workbench
 from kam_core.workbench.errors import ConflictError
 from kam_core.workbench.excel import (
@@ -79,6 +80,45 @@ def test_export_writes_the_effective_values_one_sheet_per_table(wb: Workbench, t
                       "criterion_scores": 1, "reviews": 1}
 
 
+def test_exported_cells_keep_their_kind(wb: Workbench, tmp_path: Path) -> None:
+    """Read back with openpyxl (not read-only): text that starts like a formula is a text cell,
+    dates are date cells, numbers numbers, truth values booleans, nulls blank; the header is
+    bold and frozen, the widths set, the size written up front, ``_kam`` hidden."""
+    wb.update("T-01", "reviews", ("A-1", "2025-05-01"), {"notes": "=HYPERLINK(\"x\")", "decisions": "-1 +2 @all"})
+    out = tmp_path / "kinds.xlsx"
+    export_workbook(wb, out)
+    book = openpyxl.load_workbook(out)
+    reviews = book["reviews"]
+    header = [c.value for c in reviews[1]]
+    assert header == EDITABLE["reviews"].table.column_names
+    row = dict(zip(header, reviews[2], strict=True))
+    assert (row["notes"].data_type, row["notes"].value) == ("s", '=HYPERLINK("x")')  # text, never a formula
+    assert (row["decisions"].data_type, row["decisions"].value) == ("s", "-1 +2 @all")
+    assert row["review_date"].is_date and row["review_date"].value == dt.datetime(2025, 5, 1)
+    assert row["review_date"].number_format.upper() == "YYYY-MM-DD"  # a date without a time
+    relationships = book["relationships"]
+    assert [c.data_type for c in relationships[2]] == ["s", "s", "n", "n"]  # T-01, C-1, 4, no date
+    assert relationships["D2"].value is None and relationships["C2"].value == 4
+    assert relationships["D3"].is_date and relationships["D3"].value == dt.datetime(2025, 6, 1)
+    contacts = book["contacts"]
+    assert contacts["K2"].data_type == "b" and contacts["K2"].value is True  # is_active
+    assert all(c.font.bold for c in contacts[1]) and not contacts["A2"].font.bold
+    for name in EDITABLE:
+        ws = book[name]
+        assert ws.freeze_panes == "A2"
+        assert ws.column_dimensions["A"].width >= 12
+        assert ws.sheet_state == "visible"
+    assert book[META_SHEET].sheet_state == "hidden"
+    meta = {r[0]: r[1] for r in book[META_SHEET].iter_rows(values_only=True)}
+    assert meta["format"] == "kam-workbench-1" and meta["store_last_save"] == 1 and meta["account_id"] is None
+    book.close()
+    # the size is in the file: the read-only reader (the loader's) knows it without parsing the sheet
+    book = openpyxl.load_workbook(out, read_only=True)
+    assert book["contacts"].calculate_dimension() == "A1:L6"
+    assert book["reviews"].calculate_dimension() == "A1:G2"
+    book.close()
+
+
 def test_round_trip_unchanged_records_nothing(wb: Workbench, tmp_path: Path) -> None:
     wb.update("T-01", "reviews", ("A-1", "2025-05-01"), {"notes": "=1+1"})
     export_workbook(wb, tmp_path / "out.xlsx")
@@ -86,6 +126,56 @@ def test_round_trip_unchanged_records_nothing(wb: Workbench, tmp_path: Path) -> 
     assert preview.changes == [] and preview.refused == [] and preview.operations == []
     assert preview.rows_read == preview.rows_unchanged == 5 + 4 + 2 + 2 + 2 + 2 + 1  # the action without id too
     assert len(wb.history()) == 1
+
+
+def test_whole_sheets_preview_as_row_by_row(wb: Workbench, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A whole sheet's unchanged rows are found in one query (``_unchanged_rows``); the preview
+    is the one the row by row path gives, whatever the sheet holds."""
+    wb.update("T-01", "contacts", "C-2", {"title": "Chief Financial Officer"})  # in the store
+    out = tmp_path / "all.xlsx"
+    export_workbook(wb, out)
+    wb.update("T-03", "contacts", "C-4", {"title": "Head Buyer"})  # after the download
+    wb.update("T-03", "relationships", ("T-01", "C-1"), {"strength": 2})  # after the download; the sheet has 4
+    book = openpyxl.load_workbook(out)
+    contacts = book["contacts"]
+    contacts["A2"] = "  C-1 "        # C-1 with blanks around its id: unchanged
+    contacts["J4"] = "Neutral"       # C-3: canonical after the checks, unchanged
+    contacts["J5"] = "skeptic"       # C-4: changed in the app after the download: refused
+    contacts["D6"] = "CTO"           # C-5: a change
+    contacts.append(["C-3", "A-2", "Cy Crown", "CEO", None, "executive", None, None, "king", "neutral", True])  # duplicate
+    contacts.append(["C-99", "A-1", "Nobody", None, None, None, None, None, None, None, True])  # unknown id
+    contacts.append([None, "A-1", "Ada King", "CEO", None, "executive", None, None, "king", "supporter", True])  # known
+    relationships = book["relationships"]
+    relationships["C3"] = 9           # refused: out of range
+    relationships["D4"] = "01.07.2025"  # a date as text: a change
+    book["reviews"]["B2"] = "2025-05-01"  # the date key as text: unchanged
+    book["potential"]["C3"] = "500"   # a number as text: unchanged
+    book["plan_actions"]["F2"] = "Open"  # the action without id: its text differs, a new one like it exists
+    book.save(out)
+
+    found: list[int] = []
+    shortcut = excel._unchanged_rows
+
+    def spy(*args: object) -> set[int]:
+        rows = shortcut(*args)
+        found.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(excel, "_unchanged_rows", spy)
+    fast = preview_import(wb, out)
+    monkeypatch.setattr(excel, "_unchanged_rows", lambda *args: set())
+    slow = preview_import(wb, out)
+    # one query found the plain rows; the action without id goes row by row
+    assert found == [1, 1, 1, 2, 2, 2, 1]  # contacts: C-1 (C-3 twice, C-2 and C-4 in the store, C-5 changed)
+    for part in ("changes", "refused", "notes", "operations", "rows_read", "rows_unchanged", "new_records"):
+        assert getattr(fast, part) == getattr(slow, part), part
+    assert [(c.record, c.column, c.new) for c in fast.changes] == [
+        ("C-5", "title", "CTO"), ("T-02, C-2", "last_contact_date", dt.date(2025, 7, 1))]
+    assert [(r.sheet, r.row, r.column) for r in fast.refused] == [
+        ("contacts", 5, "title"), ("contacts", 7, "contact_id"), ("contacts", 8, "contact_id"),
+        ("relationships", 2, "strength"), ("relationships", 3, "strength"), ("plan_actions", 2, "action_id")]
+    assert "was changed by Cara Dunn (T-03)" in fast.refused[0].reason
+    assert fast.rows_unchanged == 4 + 1 + 1 + 2 + 2 + 2 + 1  # C-1, C-2, C-3 and the one without id known
 
 
 def test_partial_sheet_changes_only_what_it_names(wb: Workbench, tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ import zipfile
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from xml.etree import ElementTree
 
 import duckdb
@@ -34,6 +35,9 @@ import pyarrow as pa
 
 from kam_core.errors import FatalFileError
 from kam_core.sqlutil import quote_ident
+
+if TYPE_CHECKING:
+    import openpyxl
 
 DELIMITERS = (",", ";", "\t", "|")
 CHUNK = 8 << 20
@@ -589,6 +593,8 @@ def _register_stage(con: duckdb.DuckDBPyConnection, row_numbers: list[int],
 
 
 def _cell_text(v: object) -> str | None:
+    if type(v) is str:  # most cells: what the last line does, without the checks above it
+        return v if v != "" else None
     if v is None:
         return None
     if isinstance(v, bool):
@@ -616,14 +622,23 @@ def xlsx_sheet_names(path: Path) -> list[str]:
         wb.close()
 
 
-def stage_xlsx(con: duckdb.DuckDBPyConnection, path: Path, sheet: str | None) -> Staged:
-    """Stage one worksheet; the Excel row number is the row number."""
+def open_xlsx(path: Path) -> openpyxl.Workbook:
+    """The workbook opened as ``stage_xlsx`` reads it (read-only, saved values); the caller
+    closes it. Opening reads the whole shared-strings part (every distinct text of every sheet):
+    a caller that stages several sheets of one file opens it once and passes it on."""
     import openpyxl
 
     try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:
+        return openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for a broken file
         raise FatalFileError(f"{path.name}: cannot be opened as an Excel workbook ({exc})") from None
+
+
+def stage_xlsx(con: duckdb.DuckDBPyConnection, path: Path, sheet: str | None,
+               book: openpyxl.Workbook | None = None) -> Staged:
+    """Stage one worksheet; the Excel row number is the row number. ``book``: the file already
+    opened by ``open_xlsx`` (left open), else it is opened and closed here."""
+    wb = book if book is not None else open_xlsx(path)
     try:
         ws = wb[sheet] if sheet else wb.worksheets[0]
         rows_iter = ws.iter_rows(values_only=True)
@@ -643,6 +658,7 @@ def stage_xlsx(con: duckdb.DuckDBPyConnection, path: Path, sheet: str | None) ->
         cols: list[list[str | None]] = [[] for _ in range(n)]
         raws: list[str] = []
         row_numbers: list[int] = []
+        join_raw = _RawJoiner()
         for r, values in enumerate(rows_iter, start=header_row + 1):
             cells = [_cell_text(v) for v in values]
             if not any(c is not None and c.strip() for c in cells):
@@ -652,11 +668,12 @@ def stage_xlsx(con: duckdb.DuckDBPyConnection, path: Path, sheet: str | None) ->
                 staged.raw_rejects.append(RawReject(r, _join_raw(cells), f"the row has values beyond the last of the {n} header columns"))
                 continue
             row_numbers.append(r)
-            raws.append(_join_raw(cells[:n]))
+            raws.append(join_raw(cells[:n]))
             for i in range(n):
                 cols[i].append(clean_cell(cells[i]) if i < len(cells) else None)
     finally:
-        wb.close()
+        if book is None:
+            wb.close()
     _register_stage(con, row_numbers, cols, raws)
     staged.has_raw = True
     staged.cleaned = True
@@ -763,6 +780,20 @@ def _join_raw(cells: list[str | None]) -> str:
     out = io.StringIO()
     csv.writer(out, lineterminator="").writerow(["" if c is None else c for c in cells])
     return out.getvalue()
+
+
+class _RawJoiner:
+    """``_join_raw`` for many rows: one buffer and one csv writer, emptied for each row."""
+
+    def __init__(self) -> None:
+        self.out = io.StringIO()
+        self.writer = csv.writer(self.out, lineterminator="")
+
+    def __call__(self, cells: list[str | None]) -> str:
+        self.out.seek(0)
+        self.out.truncate()
+        self.writer.writerow(["" if c is None else c for c in cells])
+        return self.out.getvalue()
 
 
 def stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:

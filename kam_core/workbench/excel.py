@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import io
 import tempfile
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,16 +33,26 @@ from typing import IO, Any
 
 import pandas as pd
 
+from kam_core.dataset import CRM_CATALOG
 from kam_core.errors import FatalFileError
+from kam_core.export import (
+    DATE_FORMAT,
+    DATETIME_FORMAT,
+    XLSX_OPTIONS,
+    number_formats,
+    write_column,
+    write_value,
+)
+from kam_core.ingest.checks import checked_sql
 from kam_core.ingest.loader import normalise_name, table_for_name
-from kam_core.ingest.readers import stage_xlsx, xlsx_sheet_names
+from kam_core.ingest.readers import open_xlsx, stage_xlsx
 from kam_core.ingest.schema import loaded_tables
 from kam_core.sqlutil import quote_ident
 from kam_core.workbench import checks
 from kam_core.workbench.edits import Create, Operation, Saved, Update, Workbench, WriteRequest, _Txn
 from kam_core.workbench.errors import ConflictError, PermissionDenied, WorkbenchError
 from kam_core.workbench.store import now_utc, read_store, show_time
-from kam_core.workbench.tables import EDITABLE, Editable, show_key, to_text
+from kam_core.workbench.tables import EDITABLE, Editable, decode_key, encode_key, show_key, to_text
 
 META_SHEET = "_kam"
 FORMAT = "kam-workbench-1"
@@ -53,49 +64,47 @@ FORMAT = "kam-workbench-1"
 def export_workbook(workbench: Workbench, out: Path | str | IO[bytes], *, account_id: str | None = None,
                     tables: list[str] | None = None) -> dict[str, int]:
     """Write the effective values of the editable tables to ``out`` (a path or a binary file);
-    returns the rows written per sheet. ``account_id`` limits every sheet to one account."""
-    import openpyxl
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
+    returns the rows written per sheet. ``account_id`` limits every sheet to one account.
+
+    XlsxWriter writes each sheet column by column (``kam_core.export.write_column``): a text is
+    a text cell (one that starts like a formula too: the value goes back as it came), dates are
+    date cells, numbers numbers, truth values TRUE/FALSE, nulls blank. The header row is bold
+    and frozen; each sheet's size (``A1:L150001``) is written up front, as Excel does, so the
+    loader's reader does not parse a whole sheet to find it.
+    """
+    import xlsxwriter
 
     cur = workbench.dataset()
     present = loaded_tables(cur)
     wanted = [t for t in (tables or list(EDITABLE)) if t in EDITABLE]
-    book = openpyxl.Workbook(write_only=True)
-    counts: dict[str, int] = {}
-    bold = Font(bold=True)
-    for name in wanted:
-        if name not in present:
-            continue
-        spec = EDITABLE[name]
-        columns = spec.table.column_names
-        sql, params = _effective_sql(spec, account_id, present)
-        rows = cur.execute(sql, params or None).fetchall()
-        ws = book.create_sheet(name)
-        # the size up front (Excel writes it too): without it openpyxl's read-only reader,
-        # the loader's, parses a whole sheet only to find its size, for every sheet it opens
-        ref = f"A1:{get_column_letter(len(columns))}{len(rows) + 1}"
-        ws.calculate_dimension = lambda ref=ref: ref
-        ws.freeze_panes = "A2"
-        for i, col in enumerate(columns, start=1):
-            ws.column_dimensions[get_column_letter(i)].width = max(12, min(40, len(col) + 4))
-        header = []
-        for col in columns:
-            cell = WriteOnlyCell(ws, value=col)
-            cell.font = bold
-            header.append(cell)
-        ws.append(header)
-        for row in rows:
-            ws.append([_cell(ws, WriteOnlyCell, v) for v in row])
-        counts[name] = len(rows)
-    meta = book.create_sheet(META_SHEET)
-    meta.sheet_state = "hidden"
-    for item in _meta(workbench, cur, account_id).items():
-        meta.append(list(item))
     if isinstance(out, (str, Path)):
         Path(out).parent.mkdir(parents=True, exist_ok=True)
-    book.save(out)
+    target = str(out) if isinstance(out, (str, Path)) else out
+    counts: dict[str, int] = {}
+    with xlsxwriter.Workbook(target, {"in_memory": True, **XLSX_OPTIONS}) as book:
+        fmt = number_formats(book)
+        bold = book.add_format({"bold": True})
+        for name in wanted:
+            if name not in present:
+                continue
+            spec = EDITABLE[name]
+            sql, params = _effective_sql(spec, account_id, present)
+            frame = cur.execute(sql, params or None).df()
+            ws = book.add_worksheet(name)
+            ws.freeze_panes(1, 0)
+            for i, col in enumerate(spec.table.column_names):
+                ws.set_column(i, i, max(12, min(40, len(col) + 4)))
+                ws.write_string(0, i, col, bold)
+                date_only = spec.table.column(col).sql_type == "DATE"  # a date or a month
+                write_column(ws, i, frame.iloc[:, i], fmt, datetime_format=DATE_FORMAT if date_only else DATETIME_FORMAT)
+            counts[name] = len(frame)
+        meta = book.add_worksheet(META_SHEET)
+        if counts:
+            meta.hide()  # (a workbook needs one visible sheet)
+        for row, item in enumerate(_meta(workbench, cur, account_id).items()):
+            for col, value in enumerate(item):
+                if value is not None:
+                    write_value(meta, row, col, value, fmt)
     return counts
 
 
@@ -117,15 +126,6 @@ def _effective_sql(spec: Editable, account_id: str | None, present: set[str]) ->
         elif spec.name == "relationships" and "contacts" in present:
             where = "where v.contact_id in (select contact_id from main.contacts where account_id = $account)"
     return f"select {cols} from main.{quote_ident(spec.name)} as v {where} order by {order}", params
-
-
-def _cell(ws: Any, cell_type: Any, value: Any) -> Any:
-    # text that starts like a formula stays text: the value goes back as it came
-    if isinstance(value, str) and value.startswith(("=", "+", "-", "@")):
-        cell = cell_type(ws, value=value)
-        cell.data_type = "s"
-        return cell
-    return value
 
 
 def _meta(workbench: Workbench, cur: Any, account_id: str | None) -> dict[str, Any]:
@@ -217,25 +217,33 @@ def preview_import(workbench: Workbench, source: Path | str | bytes | IO[bytes],
     with _as_file(source) as path:
         preview = ImportPreview(name or (Path(source).name if isinstance(source, (str, Path)) else "upload.xlsx"))
         try:
-            sheets = xlsx_sheet_names(path)
+            book = open_xlsx(path)  # once: opening reads every text of every sheet
         except FatalFileError as exc:
             raise WorkbenchError(str(exc)) from None
-        meta = _read_meta(path) if META_SHEET in sheets else {}
-        with workbench._lock, read_store(workbench.store_path) as sq:
-            txn = _Txn(workbench, sq, actor or "", None)
-            _check_reload(txn, meta, preview)
-            for sheet in sheets:
-                if sheet == META_SHEET:
-                    continue
-                table = table_for_name(sheet)
-                if table is None or table not in EDITABLE:
-                    why = "not editable in the workbench" if table else "not named after a table"
-                    preview.notes.append(f"sheet {sheet!r} ignored ({why}; editable: {', '.join(EDITABLE)})")
-                    continue
-                first = len(preview.refused)
-                _preview_sheet(txn, path, sheet, EDITABLE[table], meta, preview, actor)
-                preview.refused[first:] = sorted(preview.refused[first:], key=lambda r: r.row)  # as the sheet reads
+        try:
+            _preview_book(workbench, path, book, preview, actor)
+        finally:
+            book.close()
         return preview
+
+
+def _preview_book(workbench: Workbench, path: Path, book: Any, preview: ImportPreview, actor: str | None) -> None:
+    sheets = list(book.sheetnames)
+    meta = _read_meta(book) if META_SHEET in sheets else {}
+    with workbench._lock, read_store(workbench.store_path) as sq:
+        txn = _Txn(workbench, sq, actor or "", None)
+        _check_reload(txn, meta, preview)
+        for sheet in sheets:
+            if sheet == META_SHEET:
+                continue
+            table = table_for_name(sheet)
+            if table is None or table not in EDITABLE:
+                why = "not editable in the workbench" if table else "not named after a table"
+                preview.notes.append(f"sheet {sheet!r} ignored ({why}; editable: {', '.join(EDITABLE)})")
+                continue
+            first = len(preview.refused)
+            _preview_sheet(txn, path, book, sheet, EDITABLE[table], meta, preview, actor)
+            preview.refused[first:] = sorted(preview.refused[first:], key=lambda r: r.row)  # as the sheet reads
 
 
 def apply_import(workbench: Workbench, preview: ImportPreview, actor: str) -> Saved:
@@ -285,15 +293,9 @@ class _as_file:
             self.tmp.unlink(missing_ok=True)
 
 
-def _read_meta(path: Path) -> dict[str, Any]:
-    import openpyxl
-
-    book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    try:
-        return {str(row[0]): row[1] if len(row) > 1 else None
-                for row in book[META_SHEET].iter_rows(values_only=True) if row and row[0] is not None}
-    finally:
-        book.close()
+def _read_meta(book: Any) -> dict[str, Any]:
+    return {str(row[0]): row[1] if len(row) > 1 else None
+            for row in book[META_SHEET].iter_rows(values_only=True) if row and row[0] is not None}
 
 
 def _check_reload(txn: _Txn, meta: Mapping[str, Any], preview: ImportPreview) -> None:
@@ -308,11 +310,11 @@ def _check_reload(txn: _Txn, meta: Mapping[str, Any], preview: ImportPreview) ->
             "that differs from the new export's value counts as a change; download a fresh workbook to be sure")
 
 
-def _preview_sheet(txn: _Txn, path: Path, sheet: str, spec: Editable, meta: Mapping[str, Any],
+def _preview_sheet(txn: _Txn, path: Path, book: Any, sheet: str, spec: Editable, meta: Mapping[str, Any],
                    preview: ImportPreview, actor: str | None) -> None:
     con = txn.con
     try:
-        staged = stage_xlsx(con, path, sheet)
+        staged = stage_xlsx(con, path, sheet, book)
     except FatalFileError as exc:
         preview.refused.append(Refusal(sheet, 1, None, str(exc)))
         return
@@ -340,11 +342,17 @@ def _preview_sheet(txn: _Txn, path: Path, sheet: str, spec: Editable, meta: Mapp
             f"a sheet needs the key ({', '.join(spec.key)}) and the columns to change"))
         return
     rows = con.execute("select * from stg order by _row").fetchall()
-    con.execute("drop table if exists stg")
     given_cols = [c for c in spec.table.column_names if c in colmap]
     # the key of each row, as the loader parses it (a date key from text included)
     parsed_keys = _parse_keys(txn, spec, rows, colmap)
-    txn.prefetch(spec, [k for k in parsed_keys.values() if k is not None and None not in _required(spec, k)])
+    try:
+        unchanged = _unchanged_rows(txn, spec, colmap, parsed_keys)
+    finally:
+        con.execute("drop table if exists stg")
+    if unchanged:
+        preview.rows_unchanged += len(unchanged)
+        rows = [raw for raw in rows if raw[0] not in unchanged]
+    txn.prefetch(spec, [parsed_keys[raw[0]] for raw in rows if None not in _required(spec, parsed_keys[raw[0]])])
     last_save = int(meta.get("store_last_save") or 0) if meta.get("format") == FORMAT else None
     pending: list[tuple[int, dict[str, str | None], dict[str, Any] | None, tuple | None]] = []
     seen_keys: dict[tuple, int] = {}
@@ -407,6 +415,44 @@ def _preview_sheet(txn: _Txn, path: Path, sheet: str, spec: Editable, meta: Mapp
             full[spec.generated] = "(new)"  # checked as present; the save generates the id
         pending.append((number, full, current, None if blank_id else key))
     _check_pending(txn, sheet, spec, given_cols, pending, preview, actor)
+
+
+def _unchanged_rows(txn: _Txn, spec: Editable, colmap: dict[str, int], parsed_keys: dict[int, tuple]) -> set[int]:
+    """The rows of ``stg`` that change nothing, found in one query (the common case: a whole
+    downloaded sheet back); every other row goes through the row by row preview.
+
+    Only for a sheet with every column of its table (each row is then checked as it stands,
+    as ``_check_pending`` checks it) and only rows whose key is once in the sheet, is not in the
+    store (the record's effective values are the export's) and is in the export: a row whose
+    cells pass the loader's checks and whose checked values equal the export's record. The
+    key the checks parse must be the key the preview parses (``_parse_keys``); a row without
+    its generated id (a new record, or one known by its identity) is never taken here."""
+    if spec.name not in txn.crm or any(c not in colmap for c in spec.table.column_names):
+        return set()
+    stored = set()
+    if txn.sq is not None:
+        for (text,) in txn.sq.execute("select record_key from records where table_name = ?", (spec.name,)):
+            key = decode_key(spec, text)
+            if encode_key(spec, key) != text:
+                return set()  # a key the tuples below would not find: no shortcut
+            stored.add(key)
+    counts = Counter(parsed_keys.values())
+    match = " and ".join(f"c.{quote_ident(k)} is not distinct from e.{quote_ident(k)}" for k in spec.key)
+    same = " and ".join(f"c.{quote_ident(c)} is not distinct from e.{quote_ident(c)}"
+                        for c in spec.table.column_names if c not in spec.key) or "true"
+    keys = ", ".join(f"c.{quote_ident(k)}" for k in spec.key)
+    sql = (f"select c._row, {keys} from ({checked_sql(spec.table, colmap, source='stg')}) as c "
+           f"join (select {txn.export_select(spec, 'x')} from {CRM_CATALOG}.main.{quote_ident(spec.name)} as x) as e "
+           f"on {match} where c._reason is null and {same} qualify count(*) over (partition by c._row) = 1")
+    params = {"dec_comma": False} if "$dec_comma" in sql else None  # as checks.check_rows reads numbers
+    generated = spec.key.index(spec.generated) if spec.generated else None
+    out = set()
+    for number, *key in txn.con.execute(sql, params).fetchall():
+        parsed = parsed_keys.get(number)
+        if (parsed == tuple(key) and counts[parsed] == 1 and parsed not in stored
+                and (generated is None or parsed[generated] is not None)):  # no id: new, or known by identity
+            out.add(number)
+    return out
 
 
 def _required(spec: Editable, key: tuple) -> tuple:
