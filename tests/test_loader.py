@@ -610,6 +610,35 @@ def test_xlsx_one_sheet_per_table(src: Path, tmp_path: Path) -> None:
     assert any("Notes" in i for i in report.ignored_files)
 
 
+def test_a_workbook_is_opened_once_per_load(src: Path, tmp_path: Path, monkeypatch) -> None:
+    """Opening a workbook reads every distinct text of the file (seconds for a large export): the
+    load opens it once for the export detection, its sheet names and every sheet, and closes it."""
+    from kam_core.ingest import readers
+
+    _workbook(src / "crm.xlsx", {
+        "Accounts": [["account_id", "name"], ["A-1", "Alpha"], ["A-2", "Beta"]],
+        "Contacts": [["contact_id", "account_id", "name"], ["C-1", "A-1", "Ann"]],
+        "Reviews": [["account_id", "review_date"], ["A-2", "2025-01-31"]],
+    })
+    opened, closed = [], []
+    real_open = readers.open_xlsx
+
+    def counting_open(path):
+        book = real_open(path)
+        opened.append(path.name)
+        real_close = book.close
+        book.close = lambda: (closed.append(path.name), real_close())[1]
+        return book
+
+    monkeypatch.setattr(readers, "open_xlsx", counting_open)
+    db = tmp_path / "kam.duckdb"
+    report = load([src], db)
+    assert [f.rows_loaded for f in report.files] == [2, 1, 1]
+    assert opened == ["crm.xlsx"] and closed == ["crm.xlsx"]
+    # outside a load, each use opens and closes the file as before
+    assert readers.xlsx_sheet_names(src / "crm.xlsx") == ["Accounts", "Contacts", "Reviews"]
+    assert opened == closed == ["crm.xlsx", "crm.xlsx"]
+
 def test_xlsx_one_file_per_table(src: Path, tmp_path: Path) -> None:
     _workbook(src / "accounts.xlsx", {"Sheet1": [["account_id", "name"], ["A-1", "Alpha"]]})
     db = tmp_path / "kam.duckdb"

@@ -43,6 +43,7 @@ from kam_core.ingest.readers import (
     fast_csv,
     log_short_rows_of,
     serial,
+    shared_workbooks,
     stage_csv,
     stage_parquet,
     stage_xlsx,
@@ -606,54 +607,57 @@ def _load_locked(sources: list[Path], db_path: Path, settings: Settings, mapping
     tmp_db = db_path.with_name(f".{db_path.name}.loading-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     _remove_db(tmp_db)
     try:
-        found = discover(sources, workdir, mapping, settings)
-        files, report.ignored_files, report.detected = found.files, found.ignored, found.messages
-        report.currency = found.currency or settings.currency
-        con = duckdb.connect(str(tmp_db), config={
-            "autoinstall_known_extensions": False,
-            # bounded memory: large staging tables spill to a temporary folder instead
-            "memory_limit": LOAD_MEMORY_LIMIT,
-            "temp_directory": str(workdir / "spill"),
-            "preserve_insertion_order": False,
-        })
-        # Common-subexpression elimination would hoist the trims of the parsers' rare slow
-        # branches out of their CASEs, computing them for every cell (a third of the checks' time).
-        con.execute("set disabled_optimizers = 'common_subexpressions'")
-        try:
-            create_schema(con, [])
-            install_macros(con, settings)
-            loader = _Loader(con, settings, files)
-            for sf in files:
-                report.files.append(loader.load_file(sf))
-            ignore_only_unread_columns(report.files)
-            _report_nuls(con, report, found.displays)
-            _report_short_rows(con, report, found.displays)
-            if "accounts" not in loader.created:
-                fatal = [f.fatal for f in report.files if f.fatal and f.table == "accounts"]
-                why = fatal[0] if fatal else "no accounts file was found (expected accounts.csv, .xlsx or .parquet)"
-                if not fatal and mapping is not None:
-                    why = _accounts_to_add(mapping, list(found.displays))
-                if fatal and "the file is empty" in why:
-                    name = why.split(":", 1)[0]
-                    why = (f"{name} is empty (0 bytes) and accounts is required: re-export it (a header row with "
-                           "at least account_id, name, and one row per account)")
-                error = LoadError("\n".join([f"nothing was built: {why}", *report.detected]))
-                # the accounts file is there but unreadable: a mapping would not help (wrong
-                # columns would: the draft maps them)
-                error.draft_helps = not fatal or "required column" in why  # type: ignore[attr-defined]
-                raise error
-            _leave_out_rejected_tables(con, report, loader.created)
-            for t in sorted(loader.created):
-                report.table_rows[t] = con.execute(f"select count(*) from {t}").fetchone()[0]
-            if "opportunities" in loader.created:
-                report.notes += deals_without_amount(con)
-            report.seconds = time.perf_counter() - started
-            _write_load_info(con, report, sources, settings)
-            store_static_steps(con, settings)  # metrics whose inputs the app cannot edit
-            con.execute("checkpoint")
-        finally:
-            con.close()
-        _swap_in(tmp_db, db_path)
+        # a workbook is opened once for the whole load (which export is it, its sheets, each
+        # sheet), and closed before the work folder (an unpacked zip) is removed
+        with shared_workbooks():
+            found = discover(sources, workdir, mapping, settings)
+            files, report.ignored_files, report.detected = found.files, found.ignored, found.messages
+            report.currency = found.currency or settings.currency
+            con = duckdb.connect(str(tmp_db), config={
+                "autoinstall_known_extensions": False,
+                # bounded memory: large staging tables spill to a temporary folder instead
+                "memory_limit": LOAD_MEMORY_LIMIT,
+                "temp_directory": str(workdir / "spill"),
+                "preserve_insertion_order": False,
+            })
+            # Common-subexpression elimination would hoist the trims of the parsers' rare slow
+            # branches out of their CASEs, computing them for every cell (a third of the checks' time).
+            con.execute("set disabled_optimizers = 'common_subexpressions'")
+            try:
+                create_schema(con, [])
+                install_macros(con, settings)
+                loader = _Loader(con, settings, files)
+                for sf in files:
+                    report.files.append(loader.load_file(sf))
+                ignore_only_unread_columns(report.files)
+                _report_nuls(con, report, found.displays)
+                _report_short_rows(con, report, found.displays)
+                if "accounts" not in loader.created:
+                    fatal = [f.fatal for f in report.files if f.fatal and f.table == "accounts"]
+                    why = fatal[0] if fatal else "no accounts file was found (expected accounts.csv, .xlsx or .parquet)"
+                    if not fatal and mapping is not None:
+                        why = _accounts_to_add(mapping, list(found.displays))
+                    if fatal and "the file is empty" in why:
+                        name = why.split(":", 1)[0]
+                        why = (f"{name} is empty (0 bytes) and accounts is required: re-export it (a header row with "
+                               "at least account_id, name, and one row per account)")
+                    error = LoadError("\n".join([f"nothing was built: {why}", *report.detected]))
+                    # the accounts file is there but unreadable: a mapping would not help (wrong
+                    # columns would: the draft maps them)
+                    error.draft_helps = not fatal or "required column" in why  # type: ignore[attr-defined]
+                    raise error
+                _leave_out_rejected_tables(con, report, loader.created)
+                for t in sorted(loader.created):
+                    report.table_rows[t] = con.execute(f"select count(*) from {t}").fetchone()[0]
+                if "opportunities" in loader.created:
+                    report.notes += deals_without_amount(con)
+                report.seconds = time.perf_counter() - started
+                _write_load_info(con, report, sources, settings)
+                store_static_steps(con, settings)  # metrics whose inputs the app cannot edit
+                con.execute("checkpoint")
+            finally:
+                con.close()
+            _swap_in(tmp_db, db_path)
     finally:
         _remove_db(tmp_db)
         WORK_DIR.reset(work_token)

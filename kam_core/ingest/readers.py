@@ -24,6 +24,8 @@ import posixpath
 import re
 import tempfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -610,16 +612,8 @@ def _cell_text(v: object) -> str | None:
 
 
 def xlsx_sheet_names(path: Path) -> list[str]:
-    import openpyxl
-
-    try:
-        wb = openpyxl.load_workbook(path, read_only=True)
-    except Exception as exc:  # openpyxl raises many types for a broken file
-        raise FatalFileError(f"{path.name}: cannot be opened as an Excel workbook ({exc})") from None
-    try:
+    with workbook(path) as wb:
         return list(wb.sheetnames)
-    finally:
-        wb.close()
 
 
 def open_xlsx(path: Path) -> openpyxl.Workbook:
@@ -634,12 +628,50 @@ def open_xlsx(path: Path) -> openpyxl.Workbook:
         raise FatalFileError(f"{path.name}: cannot be opened as an Excel workbook ({exc})") from None
 
 
+# The workbooks of a ``shared_workbooks`` block, by file (path, size, modification time)
+_SHARED_BOOKS: ContextVar[dict[tuple, openpyxl.Workbook] | None] = ContextVar("kam_shared_workbooks", default=None)
+
+
+@contextmanager
+def shared_workbooks() -> Iterator[None]:
+    """Within the block, ``workbook`` opens each file once and the block's end closes them: a
+    load peeks at a workbook's sheet names and headers (which export is it?) and then stages
+    every sheet, and each opening reads every distinct text of the file (seconds for a large
+    export)."""
+    books: dict[tuple, openpyxl.Workbook] = {}
+    token = _SHARED_BOOKS.set(books)
+    try:
+        yield
+    finally:
+        _SHARED_BOOKS.reset(token)
+        for book in books.values():
+            book.close()
+
+
+@contextmanager
+def workbook(path: Path) -> Iterator[openpyxl.Workbook]:
+    """The workbook at ``path`` (``open_xlsx``) for the block: the one of the enclosing
+    ``shared_workbooks`` block, else opened now and closed after."""
+    books = _SHARED_BOOKS.get()
+    if books is None:
+        book = open_xlsx(path)
+        try:
+            yield book
+        finally:
+            book.close()
+        return
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in books:
+        books[key] = open_xlsx(path)
+    yield books[key]
+
+
 def stage_xlsx(con: duckdb.DuckDBPyConnection, path: Path, sheet: str | None,
                book: openpyxl.Workbook | None = None) -> Staged:
     """Stage one worksheet; the Excel row number is the row number. ``book``: the file already
-    opened by ``open_xlsx`` (left open), else it is opened and closed here."""
-    wb = book if book is not None else open_xlsx(path)
-    try:
+    opened by ``open_xlsx`` (left open), else ``workbook``'s."""
+    with nullcontext(book) if book is not None else workbook(path) as wb:
         ws = wb[sheet] if sheet else wb.worksheets[0]
         rows_iter = ws.iter_rows(values_only=True)
         header: list[str] | None = None
@@ -671,9 +703,6 @@ def stage_xlsx(con: duckdb.DuckDBPyConnection, path: Path, sheet: str | None,
             raws.append(join_raw(cells[:n]))
             for i in range(n):
                 cols[i].append(clean_cell(cells[i]) if i < len(cells) else None)
-    finally:
-        if book is None:
-            wb.close()
     _register_stage(con, row_numbers, cols, raws)
     staged.has_raw = True
     staged.cleaned = True

@@ -14,12 +14,13 @@ import csv
 import io
 import re
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
-from kam_core.ingest.readers import Staged, binary_reason, stage_csv, stage_xlsx
+from kam_core.ingest.readers import Staged, binary_reason, stage_csv, stage_xlsx, workbook
 from kam_core.sqlutil import quote_ident, quote_literal
 
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
@@ -110,21 +111,17 @@ def peek_csv_header(path: Path) -> list[str]:
 
 def peek_xlsx_headers(path: Path) -> dict[str, list[str]]:
     """First non-empty row of every worksheet, by sheet name (empty dict if unreadable)."""
-    import openpyxl
-
-    try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception:  # noqa: BLE001 - any broken workbook is simply "not recognised"
-        return {}
     out: dict[str, list[str]] = {}
-    try:
+    with ExitStack() as stack:
+        try:
+            wb = stack.enter_context(workbook(path))  # (the load's, opened once for every use)
+        except Exception:  # noqa: BLE001 - any broken workbook is simply "not recognised"
+            return {}
         for ws in wb.worksheets:
             for values in ws.iter_rows(values_only=True, max_row=20):
                 if any(v is not None and str(v).strip() for v in values):
                     out[ws.title] = ["" if v is None else str(v) for v in values]
                     break
-    finally:
-        wb.close()
     return out
 
 
