@@ -309,3 +309,30 @@ def test_reports_to_from_a_sheet_is_checked_like_an_edit(wb: Workbench, tmp_path
         ["contact_id", "reports_to"], ["C-2", "C-1"], ["C-1", "C-2"]]})
     assert [(r.row, r.reason) for r in preview_import(wb, loop).refused] == [
         (3, "reports_to 'C-2' makes a loop C-1 → C-2 → C-1 (expected a manager who does not report to this contact)")]
+
+
+def test_a_text_longer_than_a_cell_is_not_cut_by_the_round_trip(wb: Workbench, tmp_path: Path) -> None:
+    """A cell holds 32,767 characters: the export cuts a longer text there, and the workbook
+    back unchanged must not propose to cut it in the app; a real change of the row still counts."""
+    long_notes = "Minutes of the account review. " * 1500  # 46,500 characters
+    wb.update("T-01", "reviews", ("A-1", "2025-05-01"), {"notes": long_notes})
+    out = export_workbook(wb, tmp_path / "all.xlsx") and tmp_path / "all.xlsx"
+    row = next(r for r in sheet_rows(out, "reviews")[1:] if r[0] == "A-1")
+    assert any(isinstance(v, str) and len(v) == excel.EXCEL_CELL_CHARS for v in row)  # cut on export
+    preview = preview_import(wb, out)
+    assert not preview.changes, preview.changes
+    assert preview.cut_texts == 1
+    assert "1 text longer than an Excel cell's 32,767 characters was cut in the workbook: kept whole" in preview.notes[-1]
+    # the same row with its rating changed: one change, the notes kept whole
+    book = openpyxl.load_workbook(out)
+    ws = book["reviews"]
+    header = [c.value for c in ws[1]]
+    for cells in ws.iter_rows(min_row=2):
+        if cells[header.index("account_id")].value == "A-1" and cells[header.index("notes")].value:
+            cells[header.index("rating")].value = "off_track"
+    book.save(out)
+    preview = preview_import(wb, out)
+    assert [(c.record, c.column) for c in preview.changes] == [("A-1, 2025-05-01", "rating")]
+    apply_import(wb, preview, "T-02")
+    record = wb.record("reviews", ("A-1", "2025-05-01"))
+    assert record.values["rating"] == "off_track" and record.values["notes"] == long_notes

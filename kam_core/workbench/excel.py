@@ -181,6 +181,7 @@ class ImportPreview:
     operations: list[Operation] = field(default_factory=list)
     rows_read: int = 0
     rows_unchanged: int = 0
+    cut_texts: int = 0  # texts longer than a cell holds, cut in the workbook: kept whole
     new_records: int = 0
 
     @property
@@ -244,6 +245,11 @@ def _preview_book(workbench: Workbench, path: Path, book: Any, preview: ImportPr
             first = len(preview.refused)
             _preview_sheet(txn, path, book, sheet, EDITABLE[table], meta, preview, actor)
             preview.refused[first:] = sorted(preview.refused[first:], key=lambda r: r.row)  # as the sheet reads
+    if preview.cut_texts:
+        n = preview.cut_texts
+        preview.notes.append(f"{n} text{'s' if n != 1 else ''} longer than an Excel cell's {EXCEL_CELL_CHARS:,} "
+                             f"characters {'were' if n != 1 else 'was'} cut in the workbook: kept whole, not a "
+                             "change (change such a text in the app)")
 
 
 def apply_import(workbench: Workbench, preview: ImportPreview, actor: str) -> Saved:
@@ -497,6 +503,16 @@ def _by_identity(txn: _Txn, spec: Editable) -> dict[tuple, list[dict[str, Any]]]
     return out
 
 
+EXCEL_CELL_CHARS = 32_767  # the most characters a cell holds; a longer text is cut there on export
+
+
+def _cut_by_excel(cell: str | None, new: Any, current: Any) -> bool:
+    """A cell holding the first 32,767 characters of a longer text: the text as the workbook
+    could hold it (cut on export), not a change."""
+    return (isinstance(cell, str) and len(cell) == EXCEL_CELL_CHARS and isinstance(current, str)
+            and len(current) > EXCEL_CELL_CHARS and isinstance(new, str) and current.startswith(new))
+
+
 def _norm(text: str | None) -> str | None:
     return " ".join(text.split()).casefold() if text else None
 
@@ -506,7 +522,7 @@ def _check_pending(txn: _Txn, sheet: str, spec: Editable, given_cols: list[str],
                    preview: ImportPreview, actor: str | None) -> None:
     """The loader's checks on every pending row at once, then references, then the diffs."""
     results = checks.check_rows(txn.con, spec.table, [p[1] for p in pending], [p[0] for p in pending])
-    for (number, _full, current, key), result in zip(pending, results, strict=True):
+    for (number, full, current, key), result in zip(pending, results, strict=True):
         if result.values is None:
             for column, reason in result.problems:
                 preview.refused.append(Refusal(sheet, number, column, reason))
@@ -516,6 +532,10 @@ def _check_pending(txn: _Txn, sheet: str, spec: Editable, given_cols: list[str],
         changed = {c for c in given_cols if c not in spec.key}
         if not is_new:
             changed = {c for c in changed if new[c] != current[c]}
+            cut = {c for c in changed if _cut_by_excel(full.get(c), new[c], current[c])}
+            if cut:  # the workbook could not hold the whole text: not a change
+                changed -= cut
+                preview.cut_texts += len(cut)
             if not changed:
                 preview.rows_unchanged += 1
                 continue
