@@ -580,3 +580,23 @@ def test_short_rows_of_a_mapped_file_are_reported_under_its_table(how: str, src:
     assert note in accounts.notes and accounts.warnings == 1
     assert query(db, "select account_id, region from accounts order by 1") == [("K1", "Berlin"), ("K2", None)]
     assert query(db, "select source_file, row_number, message from warnings") == [("kunden.csv", 3, note)]
+
+
+def test_the_mapping_check_opens_a_workbook_once(tmp_path: Path, monkeypatch) -> None:
+    """Which export is it, and does it have an accounts sheet: one opening of the workbook (each
+    reads every distinct text of the file), not one per detection."""
+    import openpyxl
+
+    from kam_core.ingest import readers
+    from kam_core.ingest.importers.mapping import needs_mapping
+
+    book = openpyxl.Workbook()
+    book.active.title = "accounts"
+    book.active.append(["account_id", "name"])
+    book.active.append(["A-1", "Alpha"])
+    book.save(tmp_path / "export.xlsx")
+    opened = []
+    real_open = readers.open_xlsx
+    monkeypatch.setattr(readers, "open_xlsx", lambda path: (opened.append(path.name), real_open(path))[1])
+    assert needs_mapping([tmp_path / "export.xlsx"]) is False  # an accounts sheet with account_id
+    assert opened == ["export.xlsx"]

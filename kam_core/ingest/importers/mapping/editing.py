@@ -14,6 +14,7 @@ from kam_core.errors import LoadError
 from kam_core.ingest.importers.common import TABULAR_SUFFIXES, XLSX_SUFFIXES
 from kam_core.ingest.importers.mapping.model import Mapping, MappingError, TableMapping
 from kam_core.ingest.importers.mapping.proposals import _column_scores, named_like, sample_rows
+from kam_core.ingest.readers import shared_workbooks
 from kam_core.ingest.schema import LOAD_ORDER, TABLES
 from kam_core.ingest.sources import ZipLimits, source_hidden, table_for_name, unpack_zip
 from kam_core.ingest.workspace import work_dir
@@ -96,10 +97,15 @@ def needs_mapping(files: list[Path]) -> bool:
     ``account_id`` (an ``accounts.csv``, or a workbook with an ``accounts`` sheet).
     ``customers.csv`` with a ``customerID`` column is named like accounts but is not canonical.
     """
-    from kam_core.ingest.importers import _is_canonical, detect
-
     if not any(p.suffix.lower() in TABULAR_SUFFIXES for p in files):
         return False
+    with shared_workbooks():  # each workbook opened once for the detections and the peeks
+        return _needs_mapping(files)
+
+
+def _needs_mapping(files: list[Path]) -> bool:
+    from kam_core.ingest.importers import _is_canonical, detect
+
     base = Path(os.path.commonpath([str(p.parent) for p in files]))
     detection = detect(files, base)
     if detection is not None:
