@@ -170,6 +170,8 @@ st.subheader("Files")
 ui.table(inv.files, {"file": ui.Col("file", width=150, pinned=True), "table": ui.Col("table", width=115),
                      "rows_read": ui.Col("read", "count", width=75), "rows_loaded": ui.Col("loaded", "count", width=75),
                      "rows_rejected": ui.Col("rejected", "count", width=75),
+                     "rejected_share": ui.Col("rejected %", "pct", width=80,
+                                              help="The share of the file's rows rejected (Rejected rows says why)"),
                      "problem": ui.Col("problem", "wrap", width=150), "notes": ui.Col("notes", "wrap", width=150)},
          ctx.currency, key="data_files")
 

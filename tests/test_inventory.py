@@ -55,6 +55,9 @@ def test_rejects_are_grouped_by_kind_of_problem(db: Path) -> None:
     assert groups.iloc[1]["first_row"] == 54 and "A-90" in groups.iloc[1]["reason"]
     assert groups.iloc[2]["first_row"] == 59 and "'2025-13'" in groups.iloc[2]["reason"]
     assert groups["rows"].sum() == inv.rejects  # every reject is in one kind
+    # the Files table: the share of each file's rows rejected
+    shares = dict(zip(inv.files["file"], inv.files["rejected_share"], strict=True))
+    assert shares["revenue.csv"] == pytest.approx(20 / 60) and shares["accounts.csv"] == 0
 
 
 def test_the_sample_is_cut_and_the_download_has_every_reject(db: Path) -> None:

@@ -18,6 +18,8 @@ select
     rows_read,
     rows_loaded,
     rows_rejected,
+    -- the share of the file's rows rejected (null for a file with no row read)
+    rows_rejected / nullif(rows_read, 0) as rejected_share,
     coalesce(fatal_error, failure, '') as problem,
     coalesce(notes, '') as notes,
     coalesce(ignored_columns, '') as ignored_columns
