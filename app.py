@@ -7,7 +7,7 @@ CRM export in ``data/demo/`` by itself. The other pages are in ``pages/``.
 from __future__ import annotations
 
 import pandas as pd
-import plotly.express as px
+import plotly.graph_objects as go
 import streamlit as st
 
 import review_ui
@@ -70,10 +70,17 @@ with right:
         per_tier = (view.assign(tier=view["tier"].fillna("no tier")).groupby("tier", as_index=False)
                     .agg(accounts=("account_id", "count"), revenue=("ttm_revenue", "sum")))
         by_revenue = ui.needs(ctx, "revenue") is None
-        fig = px.bar(per_tier, x="tier", y="revenue" if by_revenue else "accounts", text="accounts", color="tier",
-                     category_orders={"tier": [*tiers, "no tier"]}, color_discrete_map=ui.tier_colour_map(tiers),
-                     labels={"revenue": f"revenue, last 12 months ({cur})", "tier": "", "accounts": "accounts"})
-        fig.update_traces(texttemplate="%{text:,} accounts", showlegend=False)
+        # (plotly.graph_objects, not plotly.express: the first page does not wait for px's import)
+        order = [*tiers, "no tier"]
+        per_tier = per_tier.sort_values("tier", key=lambda t: t.map({name: i for i, name in enumerate(order)}))
+        colours = ui.tier_colour_map(tiers)
+        measure = "revenue" if by_revenue else "accounts"
+        fig = go.Figure(go.Bar(
+            x=per_tier["tier"], y=per_tier[measure], text=per_tier["accounts"], texttemplate="%{text:,} accounts",
+            marker_color=[colours.get(t, "#BDBDBD") for t in per_tier["tier"]],
+            hovertemplate=("%{x}: %{y:,.0f} " + cur if by_revenue else "%{x}: %{y:,} accounts") + "<extra></extra>"))
+        fig.update_layout(xaxis=dict(categoryorder="array", categoryarray=order),
+                          yaxis_title=f"revenue, last 12 months ({cur})" if by_revenue else "accounts")
         ui.chart(fig, key="home_tiers", height=260)
         ui.explain("Revenue and number of accounts per tier." if by_revenue else
                    "Accounts per tier (revenue needs revenue.csv).", "tier")

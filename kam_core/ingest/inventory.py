@@ -103,19 +103,25 @@ class Inventory:
 
 
 def database_inventory(con: duckdb.DuckDBPyConnection, sample: int = 200) -> Inventory:
+    """What the database holds; ``sample``: at most this many rejects, warnings and kinds of
+    each (0: the counts alone, as the Home page's footer needs them — no kinds computed)."""
     tables = loaded_tables(con)
     rows = {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in LOAD_ORDER if t in tables}
+
+    def rows_of(query: str) -> pd.DataFrame:
+        return fetch_frame(con, query if sample > 0 else f"select * from ({query}) where false", {"limit": sample})
+
     return Inventory(
         table_rows=rows,
         missing_tables=[t for t in LOAD_ORDER if t not in tables],
         files=fetch_frame(con, FILES_SQL),
         rejects=con.execute("select count(*) from rejects").fetchone()[0],
         warnings=con.execute("select count(*) from warnings").fetchone()[0],
-        reject_sample=fetch_frame(con, REJECT_SAMPLE_SQL, {"limit": sample}),
+        reject_sample=rows_of(REJECT_SAMPLE_SQL),
         info=dict(con.execute("select key, value from load_info").fetchall()),
-        reject_groups=fetch_frame(con, REJECT_GROUPS_SQL, {"limit": sample}),
-        warning_groups=fetch_frame(con, WARNING_GROUPS_SQL, {"limit": sample}),
-        warning_sample=fetch_frame(con, WARNING_SAMPLE_SQL, {"limit": sample}),
+        reject_groups=rows_of(REJECT_GROUPS_SQL),
+        warning_groups=rows_of(WARNING_GROUPS_SQL),
+        warning_sample=rows_of(WARNING_SAMPLE_SQL),
     )
 
 
