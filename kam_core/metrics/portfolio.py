@@ -161,7 +161,9 @@ def metrics_from_rows(rows: Any) -> pd.DataFrame:
     """The metrics frame from the step account_metrics' rows (a DataFrame in account order, or
     the step's Arrow rows)."""
     frame = rows if isinstance(rows, pd.DataFrame) else arrow_frame(account_order(rows))
-    frame = frame.astype({"account_id": "str", "name": "str"})
+    texts = {column: "str" for column in ("account_id", "name") if frame[column].dtype != "str"}
+    if texts:  # (Arrow's rows are text already: a no-op astype still copies every column)
+        frame = frame.astype(texts)
     return percent_ranks(frame)
 
 
