@@ -93,7 +93,7 @@ def test_every_query_runs_against_the_demo_database(con) -> None:
         cur.register("tier_scheme", pd.DataFrame({"tier_rank": [0], "tier": ["Gold"], "threshold": [70.0]}))
         params = steps.params() | {
             "account_id": "A-0001", "member_id": None, "all_accounts": True, "account_ids": [],
-            "phases": list(PHASES),
+            "phases": list(PHASES), "table": "accounts", "column": "account_id",
         }
         text, extra = manual_scores_sql(["strategic_fit"])
         queries["pipeline.manual_scores_sql"] = text
@@ -201,6 +201,27 @@ def test_step_tables_are_private_to_the_run(con) -> None:
             steps.frame("health")
     names = {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
     assert not any(n.startswith("step_") for n in names)
+
+
+def test_a_step_no_other_step_reads_becomes_a_table_only_when_asked(con) -> None:
+    """health and account_metrics (read by no other step) are computed straight into Arrow
+    rows; the cursor gets their tables, with the same rows, when somebody asks for it."""
+    settings = Settings()
+    as_of = resolve_as_of(con, settings)
+    tables_sql = "select table_name from duckdb_tables() where temporary and table_name like 'step_%'"
+    with run_pipeline(con, settings, as_of) as steps:
+        before = {name for (name,) in steps._cursor.execute(tables_sql).fetchall()}
+        assert "step_coverage" in before  # (read by health and account_metrics: a table)
+        assert not {"step_health", "step_account_metrics"} & before
+        frame = steps.frame("health")
+        assert len(frame) == 150
+        in_sql = steps.query("select * from step_health order by account_id")
+        assert {name for (name,) in steps.cursor.execute(tables_sql).fetchall()} >= {
+            "step_health", "step_account_metrics"}
+        assert len(in_sql) == 150
+        for column in ("health", "status"):
+            pd.testing.assert_series_equal(in_sql[column], frame[column], check_dtype=False)
+        assert [list(r) for r in in_sql["reasons"]] == [list(r) for r in frame["reasons"]]
 
 
 def test_needed_steps() -> None:

@@ -240,3 +240,39 @@ def pipeline_as_of(con: duckdb.DuckDBPyConnection) -> dt.date:
     from kam_core.asof import resolve_as_of
 
     return resolve_as_of(con, Settings())
+
+
+def test_an_error_in_a_step_fetched_straight_as_rows_reaches_the_caller(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """account_metrics (side lane) and health (main lane) are read by no other step: computed
+    straight into Arrow rows, and their errors still reach the caller."""
+    db = database(tmp_path / "kam.duckdb", random_tables(8), stored=True)
+    original = pipeline._run_step_rows
+    for broken in ("account_metrics", "health"):
+        def failing(cur, step, params, loaded, stored, broken=broken):  # type: ignore[no-untyped-def]
+            if step.name == broken:
+                raise RuntimeError(f"{broken} broke")
+            return original(cur, step, params, loaded, stored)
+
+        monkeypatch.setattr(pipeline, "_run_step_rows", failing)
+        with duckdb.connect(str(db), read_only=True) as con:
+            with pytest.raises(RuntimeError, match=f"{broken} broke"):
+                base_metrics(con, SETTINGS, AS_OF)
+
+
+def test_a_stored_result_of_an_older_layout_is_computed_instead(tmp_path: Path) -> None:
+    """account_contacts stored without its present layout's column (by an older version) is
+    not read but computed, with the same coverage."""
+    db = database(tmp_path / "kam.duckdb", random_tables(9), stored=True)
+    with duckdb.connect(str(db), read_only=True) as con:
+        with run_pipeline(con, SETTINGS, AS_OF, ("coverage",)) as steps:
+            assert "account_contacts" in steps.stored
+            expected = steps.frame("coverage")
+    with duckdb.connect(str(db)) as con:
+        con.execute(f"alter table {STORED_PREFIX}account_contacts drop column cell_counts")
+    with duckdb.connect(str(db), read_only=True) as con:
+        with run_pipeline(con, SETTINGS, AS_OF, ("coverage",)) as steps:
+            assert "account_contacts" not in steps.stored
+            assert "contact_links" in steps.stored
+            assert len(expected) == 25
+            assert_frame_equal(steps.frame("coverage"), expected)

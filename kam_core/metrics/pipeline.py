@@ -441,17 +441,15 @@ def _stored_for(cur: duckdb.DuckDBPyConnection, rel: Relations, loaded: frozense
         catalog = rel.plain.get(STORED_PREFIX + name)
         if catalog is not None and all(rel.plain.get(t) == catalog for t in STEPS[name].inputs if t in loaded):
             keyed.add(name)
-    if any(STEPS[name].layout for name in keyed):
-        laid_out = {table for (table,) in cur.execute(LAYOUT_SQL).fetchall()}
-        keyed = {name for name in keyed if STEPS[name].layout is None or STORED_PREFIX + name in laid_out}
+    for name in [name for name in keyed if STEPS[name].layout]:
+        if not cur.execute(LAYOUT_SQL, {"table": STORED_PREFIX + name, "column": STEPS[name].layout}).fetchall():
+            keyed.discard(name)
     return stored | keyed
 
 
-# The stored keyed results that have the column of their present layout (``Step.layout``).
-LAYOUT_SQL = "select distinct table_name from duckdb_columns() where " + " or ".join(
-    f"(table_name = {quote_literal(STORED_PREFIX + name)} and column_name = {quote_literal(step.layout)})"
-    for name, step in STEPS.items() if step.layout
-)
+# Whether a stored keyed result has the column of its present layout (``Step.layout``); one
+# table's columns (``duckdb_columns()`` of every table took 1.3 against 0.5 ms).
+LAYOUT_SQL = "select name from pragma_table_info($table) where name = $column"
 
 
 def _conform(cur: duckdb.DuckDBPyConnection, step: Step, frame: pd.DataFrame) -> None:

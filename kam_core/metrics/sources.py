@@ -65,8 +65,9 @@ FILLS: dict[str, dict[str, str]] = {
 }
 
 
-# The tables and views of the connection's databases, not its temporary ones (the stand-ins
-# and step tables of a run are temporary: they never count as loaded); a view with its text.
+# The tables and the views of the connection's databases, not its temporary ones (the
+# stand-ins and step tables of a run are temporary: they never count as loaded); a view with
+# its text.
 RELATIONS_SQL = """
 select
     table_name as name,
@@ -76,7 +77,9 @@ select
 from duckdb_tables()
 where schema_name = 'main'
     and not temporary
-union all
+"""
+# (two queries: one union of both planned and ran slower, 3.0 against 1.4 ms)
+VIEWS_SQL = """
 select
     view_name as name,
     database_name as catalog,
@@ -108,10 +111,11 @@ class Relations:
 
 
 def relations(con: duckdb.DuckDBPyConnection) -> Relations:
-    """The connection's relations (one catalog query)."""
+    """The connection's relations (two catalog queries: its tables and its views)."""
     present: set[str] = set()
     plain: dict[str, str] = {}
-    for name, catalog, is_default, view_sql in con.execute(RELATIONS_SQL).fetchall():
+    rows = con.execute(RELATIONS_SQL).fetchall() + con.execute(VIEWS_SQL).fetchall()
+    for name, catalog, is_default, view_sql in rows:
         present.add(name)
         if not is_default:  # a bare name reads the default database's relation
             continue

@@ -68,30 +68,23 @@ account_reach as (
             as single_value_lost,
         arg_min(best_member_no, (-piece_value * (best_strength - second_strength), best_member_no))
             filter (where not best_is_shared) as single_member_no,
-        list({
-            'member_no': best_member_no,
-            'value_lost': piece_value * (best_strength - second_strength),
-        }) filter (where best_is_shared) as shared_losses,
     from contact_best
     group by account_no
 ),
 
--- the members who hold several contacts: each one's losses summed, the largest first
+shared_member_losses as (
+    select account_no, best_member_no as member_no,
+        sum(piece_value * (best_strength - second_strength)) as loss,
+    from contact_best
+    where best_is_shared
+    group by account_no, best_member_no
+),
 shared_losses as (
     select
         account_no,
-        list_sort(list_transform(
-            list_distinct(list_transform(shared_losses, lambda loss: loss.member_no)),
-            lambda member: {
-                'negative_loss': -list_sum(list_transform(
-                    list_filter(shared_losses, lambda loss: loss.member_no = member),
-                    lambda loss: loss.value_lost
-                )),
-                'member_no': member,
-            }
-        ))[1] as largest,
-    from account_reach
-    where shared_losses is not null
+        min({'negative_loss': -loss, 'member_no': member_no}) as largest,
+    from shared_member_losses
+    group by account_no
 ),
 
 -- what a contact of each (piece, attitude) cell of account_contacts counts for under the
