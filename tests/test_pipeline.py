@@ -111,7 +111,7 @@ def test_stored_steps_equal_computed_ones(demo_db: Path, tmp_path: Path, as_of: 
     settings = Settings() if as_of is None else Settings({"as_of": as_of.isoformat()})
     day = resolve_as_of(con, settings)
     stored = dict(con.execute("select step, as_of from kam_steps").fetchall())
-    assert set(stored) == set(DATED_STEPS) == {*STATIC_STEPS, "growth"}
+    assert set(stored) == set(DATED_STEPS) == {*STATIC_STEPS, "growth", "plan_facts"}
     assert (set(stored.values()) == {day}) == (as_of is None)
     with run_pipeline(con, settings, day, ("health",)) as steps:  # read for the load's date only
         assert ("growth" in steps.stored) == (as_of is None)
@@ -187,6 +187,48 @@ def test_growth_follows_the_teams_potential(demo_db: Path, tmp_path: Path) -> No
                                             "open_lines_list"]),
                        computed.drop(columns=["annual_potential", "share_of_wallet", "whitespace", "open_lines",
                                               "open_lines_list"]))
+
+
+def test_plan_follows_the_teams_reviews(demo_db: Path, tmp_path: Path) -> None:
+    """The plan's facts are stored at load; once the team's reviews lie over the export (the
+    review loop records them), a run computes them from the view, with the numbers of a
+    database loaded with those reviews; a change of the review cadence needs no recomputing."""
+    settings = Settings()
+    plain = open_dataset(demo_db)
+    as_of = resolve_as_of(plain, settings)
+    # a review today, at risk, for the accounts whose id ends in 1
+    today = (f"select * replace (date '{as_of}' as review_date, 'at_risk' as rating) "
+             "from {table} where account_id like '%1' qualify row_number() over (partition by account_id) = 1")
+
+    def reviewed_today(con: duckdb.DuckDBPyConnection) -> None:
+        con.execute("create or replace view reviews as select * from crm.main.reviews union all "
+                    + today.format(table="crm.main.reviews"))
+
+    edited = open_dataset(demo_db, overlay=reviewed_today)
+    with run_pipeline(plain, settings, as_of, ("plan",)) as steps:
+        assert "plan_facts" in steps.stored  # the stored facts: only the overdue flag computed
+        stored = steps.frame("plan")
+    stricter = settings.replace(review_cadence_days=30)
+    with run_pipeline(plain, stricter, as_of, ("plan",)) as steps:
+        assert "plan_facts" in steps.stored
+        strict = steps.frame("plan")
+    assert strict["review_overdue"].sum() > stored["review_overdue"].sum()
+    with run_pipeline(edited, settings, as_of, ("plan",)) as steps:
+        assert "plan_facts" in steps.done and "plan_facts" not in steps.stored
+        computed = steps.frame("plan")
+    reference_path = tmp_path / "reviewed.duckdb"
+    with duckdb.connect(str(reference_path)) as ref:
+        ref.execute(f"attach '{demo_db}' as demo (read_only)")
+        for table in LOAD_ORDER:
+            ref.execute(f"create table {table} as select * from demo.{table}")
+        ref.execute("insert into reviews " + today.format(table="demo.reviews"))
+    with duckdb.connect(str(reference_path), read_only=True) as ref:
+        expected = base_metrics(ref, settings, as_of).plan
+    assert len(computed) == 150
+    assert_frame_equal(computed, expected)
+    changed = computed["days_since_review"].eq(0) & stored["days_since_review"].ne(0)
+    assert changed.sum() > 5
+    assert (computed.loc[changed, "latest_rating"] == "at_risk").all()
 
 
 def test_step_tables_are_private_to_the_run(con) -> None:

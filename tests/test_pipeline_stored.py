@@ -200,8 +200,8 @@ def test_keyed_steps_are_stored_at_load_and_only_the_dated_ones_indexed_by_date(
         tables = {name for (name,) in con.execute("select table_name from duckdb_tables()").fetchall()}
         indexed = dict(con.execute("select step, as_of from kam_steps").fetchall())
     assert {STORED_PREFIX + name for name in KEYED_STEPS} <= tables
-    assert set(indexed) & set(KEYED_STEPS) == {"growth"}  # growth depends on the as-of date
-    assert indexed["growth"] == AS_OF
+    assert set(indexed) & set(KEYED_STEPS) == {"growth", "plan_facts"}  # (they depend on the as-of date)
+    assert indexed["growth"] == indexed["plan_facts"] == AS_OF
 
 
 def test_the_two_lanes_give_what_one_lane_gives(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

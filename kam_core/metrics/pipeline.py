@@ -21,7 +21,8 @@ The steps and what they read::
     contact_links       relationship_links, member_holds            keyed
     account_contacts    contacts, names, member_holds               keyed
     coverage            names, members, contact_links, account_contacts
-    plan                accounts, plan_actions, reviews
+    plan_facts          accounts, plan_actions, reviews             keyed, as_of
+    plan                plan_facts
     growth              accounts, potential, revenue, revenue_lines,
                         opportunities                               keyed, as_of
     health              accounts, contacts, team, coverage, growth, plan, activity
@@ -38,9 +39,11 @@ every table they read is the export itself — a table the connection reads unch
 database that holds the stored result (``sources.relations``); once the team's edits lie
 over contacts or relationships, they are computed from what the connection reads. growth
 is keyed too, and depends on the as-of date (no setting): it is stored for the date in force
-at load time and read for that date while potential and accounts are the export. Every
-other step runs each time: each depends on the settings (coverage, plan, health) or reads
-the team's edits of criterion scores (manual_scores, account_metrics).
+at load time and read for that date while potential and accounts are the export; so is
+plan_facts (the plan's actions and reviews as of that date), read while accounts,
+plan_actions and reviews are the export. Every other step runs each time: each depends on
+the settings (coverage, plan — whether a review is overdue under the review cadence —,
+health) or reads the team's edits of criterion scores (manual_scores, account_metrics).
 
 >>> import datetime as dt, duckdb
 >>> from kam_core.ingest.schema import create_schema
@@ -190,7 +193,9 @@ STEPS: dict[str, Step] = {
         Step("coverage", ("accounts", "contacts", "relationships", "team"),
              ("names", "members", "contact_links", "account_contacts"), columns=COVERAGE_COLUMNS,
              per_account=True),
-        Step("plan", ("accounts", "plan_actions", "reviews"), columns=PLAN_COLUMNS, per_account=True),
+        Step("plan_facts", ("accounts", "plan_actions", "reviews"), keyed=True, dated=True),
+        Step("plan", ("accounts", "plan_actions", "reviews"), ("plan_facts",), columns=PLAN_COLUMNS,
+             per_account=True),
         Step("growth", ("accounts", "potential", "revenue", "opportunities"),
              ("revenue", "revenue_lines", "opportunities"), columns=GROWTH_COLUMNS, per_account=True,
              keyed=True, dated=True),
