@@ -75,6 +75,8 @@ def test_every_page_renders(env, page: str | None) -> None:
     assert at.title, "every page has a heading"
     if page in ("portfolio", "account", "relationships", "growth"):
         assert plotly_specs(at), f"{page} shows charts"
+    for spec in plotly_specs(at):  # every chart in plotly's white template (the app's default)
+        assert spec["layout"]["template"]["layout"]["plot_bgcolor"] == "white", page
 
 
 def test_tier_filter_changes_the_numbers(env) -> None:
