@@ -17,7 +17,7 @@ from kam_core.metrics.portfolio import (
     weights_in_force,
 )
 
-ctx = ui.setup_page("Portfolio", ":material/chess_queen:", "Key accounts are chosen by weighted criteria, not by revenue alone.")
+ctx = ui.setup_page("Portfolio", "♛", "Key accounts are chosen by weighted criteria, not by revenue alone.")
 cur = ctx.currency
 criteria = ui.criteria_table(ctx)
 if criteria is None:

@@ -22,7 +22,7 @@ from kam_core.metrics.account import competitors, plan_actions, review_history
 from kam_core.metrics.coverage import coverage_breakdown, dependency_by_member, gap_list, relationship_map
 from kam_core.metrics.growth import monthly_revenue, pipeline, product_mix
 
-ctx = ui.setup_page("Account", ":material/person_search:")
+ctx = ui.setup_page("Account", "🔍")
 cur = ctx.currency
 accounts = ui.account_table(ctx)
 filters = ui.shared_filters(accounts)

@@ -16,7 +16,7 @@ from kam_core.metrics.coverage import (
     team_account_matrix,
 )
 
-ctx = ui.setup_page("Relationships", ":material/hub:", "People buy from people: how well the team reaches the "
+ctx = ui.setup_page("Relationships", "🕸️", "People buy from people: how well the team reaches the "
                     "customers' decision makers — and where it hangs on a single thread.")
 accounts = ui.account_table(ctx)
 filters = ui.shared_filters(accounts)

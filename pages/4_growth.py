@@ -11,7 +11,7 @@ import ui
 from kam_core.metrics.growth import missing_inputs, monthly_revenue, pipeline, portfolio_figures, product_mix
 from kam_core.metrics.lifecycle import phase_distribution
 
-ctx = ui.setup_page("Growth", ":material/trending_up:", "Profit matters more than volume, and the long term more than the short term.")
+ctx = ui.setup_page("Growth", "📈", "Profit matters more than volume, and the long term more than the short term.")
 accounts = ui.account_table(ctx)
 filters = ui.shared_filters(accounts)
 view, ids = ui.filtered_view(accounts, filters)

@@ -20,7 +20,7 @@ from kam_core.explore import (
 from kam_core.export import XLSX_MIME, to_csv_bytes, to_excel_bytes
 from kam_core.sqlbox import Limits, prestart, run_query
 
-ctx = ui.setup_page("Explore", ":material/query_stats:", "One row per account with what a meeting asks about, every loaded table, "
+ctx = ui.setup_page("Explore", "🔎", "One row per account with what a meeting asks about, every loaded table, "
                     "and a read-only SQL box over both — filterable and downloadable.")
 accounts = ui.account_table(ctx)
 filters = ui.shared_filters(accounts)

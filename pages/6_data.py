@@ -129,7 +129,7 @@ def previous_data() -> None:
 # ---------------------------------------------------------------- the page
 
 ctx = ui.setup_page(
-    "Data", ":material/database:", "What the dashboard is computed from — and every row it could not use, with the reason."
+    "Data", "🗄️", "What the dashboard is computed from — and every row it could not use, with the reason."
 )
 inv = database_inventory(ctx.con, sample=10_000)
 ui.presentation_toggle()

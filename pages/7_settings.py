@@ -9,7 +9,7 @@ from kam_core.appdata import settings_path
 from kam_core.errors import KamError
 from kam_core.settings import SETTINGS, TIER_PRESETS, reset_settings, save_settings, to_toml
 
-ctx = ui.setup_page("Settings", ":material/tune:", "The numbers behind the numbers. Saved to kam.toml; "
+ctx = ui.setup_page("Settings", "⚙️", "The numbers behind the numbers. Saved to kam.toml; "
                     "everything not changed stays at its default.")
 current = ctx.settings
 ui.presentation_toggle()

@@ -6,7 +6,7 @@ import streamlit as st
 
 import ui
 
-ui.setup_page("Definitions", ":material/menu_book:")
+ui.setup_page("Definitions", "📖")
 ui.presentation_toggle()
 doc = Path(__file__).resolve().parent.parent / "docs" / "metrics.md"
 if doc.is_file():

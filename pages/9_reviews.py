@@ -4,7 +4,7 @@ accounts are due, overdue or never reviewed, each with a link straight into its 
 import review_ui
 import ui
 
-ctx = ui.setup_page("Reviews", ":material/event_available:", "Every key account's plan is reviewed by its mentor every few months: "
+ctx = ui.setup_page("Reviews", "📅", "Every key account's plan is reviewed by its mentor every few months: "
                     "which reviews are due, overdue or missing.")
 accounts = ui.account_table(ctx)
 filters = ui.shared_filters(accounts)
