@@ -55,6 +55,18 @@ def con(demo_db: Path):
     con.close()
 
 
+def without_stored_steps(demo_db: Path, path: Path, *changes: str) -> Path:
+    """The demo export's tables copied into a database without the stored steps (a run
+    computes every step), then ``changes`` (SQL; the export is attached as ``demo``)."""
+    with duckdb.connect(str(path)) as con:
+        con.execute(f"attach '{demo_db}' as demo (read_only)")
+        for table in LOAD_ORDER:
+            con.execute(f"create table {table} as select * from demo.{table}")
+        for change in changes:
+            con.execute(change)
+    return path
+
+
 def named_queries() -> dict[str, str]:
     """Every query constant of the metrics package (``*_SQL``), templates filled as the code does."""
     queries: dict[str, str] = {}
@@ -117,12 +129,7 @@ def test_stored_steps_equal_computed_ones(demo_db: Path, tmp_path: Path, as_of: 
         assert ("growth" in steps.stored) == (as_of is None)
     with_stored = base_metrics(con, settings, day)
     # the same database without the stored steps
-    plain_path = tmp_path / "plain.duckdb"
-    with duckdb.connect(str(plain_path)) as plain:
-        plain.execute(f"attach '{demo_db}' as demo (read_only)")
-        for table in LOAD_ORDER:
-            plain.execute(f"create table {table} as select * from demo.{table}")
-    plain = duckdb.connect(str(plain_path), read_only=True)
+    plain = duckdb.connect(str(without_stored_steps(demo_db, tmp_path / "plain.duckdb")), read_only=True)
     without = base_metrics(plain, settings, day)
     for part in ("accounts", "coverage", "growth", "plan", "metrics", "health"):
         assert len(getattr(with_stored, part)) == 150
@@ -171,12 +178,8 @@ def test_growth_follows_the_teams_potential(demo_db: Path, tmp_path: Path) -> No
         assert "growth" in steps.done and "growth" not in steps.stored
         computed = steps.frame("growth")
     # the same export with the doubled potential, loaded without stored steps
-    reference_path = tmp_path / "doubled.duckdb"
-    with duckdb.connect(str(reference_path)) as ref:
-        ref.execute(f"attach '{demo_db}' as demo (read_only)")
-        for table in LOAD_ORDER:
-            ref.execute(f"create table {table} as select * from demo.{table}")
-        ref.execute("update potential set annual_potential = 2 * annual_potential")
+    reference_path = without_stored_steps(demo_db, tmp_path / "doubled.duckdb",
+                                          "update potential set annual_potential = 2 * annual_potential")
     with duckdb.connect(str(reference_path), read_only=True) as ref:
         expected = base_metrics(ref, settings, as_of).growth
     assert len(computed) == 150 and computed["annual_potential"].notna().sum() > 50
@@ -216,12 +219,8 @@ def test_plan_follows_the_teams_reviews(demo_db: Path, tmp_path: Path) -> None:
     with run_pipeline(edited, settings, as_of, ("plan",)) as steps:
         assert "plan_facts" in steps.done and "plan_facts" not in steps.stored
         computed = steps.frame("plan")
-    reference_path = tmp_path / "reviewed.duckdb"
-    with duckdb.connect(str(reference_path)) as ref:
-        ref.execute(f"attach '{demo_db}' as demo (read_only)")
-        for table in LOAD_ORDER:
-            ref.execute(f"create table {table} as select * from demo.{table}")
-        ref.execute("insert into reviews " + today.format(table="demo.reviews"))
+    reference_path = without_stored_steps(demo_db, tmp_path / "reviewed.duckdb",
+                                          "insert into reviews " + today.format(table="demo.reviews"))
     with duckdb.connect(str(reference_path), read_only=True) as ref:
         expected = base_metrics(ref, settings, as_of).plan
     assert len(computed) == 150
