@@ -88,7 +88,8 @@ SQL_DIR = Path(__file__).resolve().parent / "sql"
 # DuckDB warns that its rows are copied once on the way: that copy costs less than planning
 # the query twice, as a query fetched through ``cursor.sql`` is (measured: health at 10,000
 # accounts 59 against 66-72 ms with a temporary table and its scan).
-warnings.filterwarnings("ignore", message="Arrow output on a DB-API result", category=UserWarning)
+warnings.filterwarnings("ignore", message="Arrow output on a DB-API result", category=UserWarning,
+                        module=r"kam_core\.metrics\.pipeline")  # (this module's calls only)
 
 # Stored results of the static steps (written by the loader) and their as-of dates.
 STORED_PREFIX = "kam_step_"
