@@ -210,8 +210,23 @@ def favicon(glyph: str) -> str:
     return f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 100"><text y=".9em" font-size="90">{text}</text></svg>'
 
 
+def _not_a_repl() -> None:
+    """Spare the first page Streamlit's REPL check. At the first element a process draws,
+    Streamlit asks whether it runs in a Python REPL (to print "use streamlit run" there):
+    ``inspect.stack()``, which maps every loaded module to its file — 0.1 s of the first page
+    with pandas, plotly and DuckDB loaded. A script run by Streamlit (a server, or AppTest) is
+    not in a REPL; the flag is the one Streamlit sets after its check
+    (``test_the_first_page_skips_streamlits_repl_check`` notices if it goes)."""
+    from streamlit import delta_generator
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    if get_script_run_ctx() is not None:
+        delta_generator._use_warning_has_been_displayed = True
+
+
 def setup_page(title: str, icon: str = "♚", caption: str | None = None) -> PageContext:
     """Every page starts here: page config, sign-in, database, navigation, settings, as-of date."""
+    _not_a_repl()
     present = presenting()
     st.set_page_config(page_title=f"{title} · KAM dashboard", page_icon=favicon(icon), layout="wide",
                        initial_sidebar_state="collapsed" if present else "auto")

@@ -34,6 +34,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -42,6 +43,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import duckdb
 
 from kam_core.errors import InvalidSql, QueryInterrupted
+from kam_core.sqlutil import scratch
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -99,19 +101,16 @@ class Limits:
 def check_sql(sql: str, con: duckdb.DuckDBPyConnection | None = None) -> str:
     """The statement text if it is exactly one SELECT; else ``InvalidSql`` saying what to change.
 
-    ``con`` parses (a private connection when None: the module-level parser is shared).
+    ``con`` parses (a cursor of the scratch database, ``sqlutil.scratch``, when None).
     """
     text = sql.strip().rstrip(";").strip()
     if not text:
         raise InvalidSql("Enter a SELECT statement.")
-    parser = con if con is not None else duckdb.connect()
-    try:
-        statements = parser.extract_statements(text)
-    except duckdb.Error as exc:
-        raise InvalidSql(f"The SQL does not parse: {first_line(exc)}") from None
-    finally:
-        if con is None:
-            parser.close()
+    with nullcontext(con) if con is not None else scratch() as parser:
+        try:
+            statements = parser.extract_statements(text)
+        except duckdb.Error as exc:
+            raise InvalidSql(f"The SQL does not parse: {first_line(exc)}") from None
     if len(statements) != 1:
         raise InvalidSql(
             f"Only one statement at a time: found {len(statements)}. "

@@ -79,6 +79,19 @@ def test_every_page_renders(env, page: str | None) -> None:
         assert spec["layout"]["template"]["layout"]["plot_bgcolor"] == "white", page
 
 
+def test_the_first_page_skips_streamlits_repl_check(env, monkeypatch) -> None:
+    # Streamlit's check at a process's first element (inspect.stack(): 0.1 s of the first page);
+    # this fails when the flag ui sets is no longer the one Streamlit reads
+    from streamlit import delta_generator, env_util
+
+    calls = []
+    monkeypatch.setattr(delta_generator, "_use_warning_has_been_displayed", False)
+    monkeypatch.setattr(env_util, "is_repl", lambda: calls.append(1) or False)
+    at = open_page()
+    assert at.title and calls == []
+    assert delta_generator._use_warning_has_been_displayed is True
+
+
 def test_tier_filter_changes_the_numbers(env) -> None:
     at = open_page("portfolio")
     before = metrics(at)

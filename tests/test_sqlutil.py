@@ -44,3 +44,33 @@ def test_parameters_and_a_result_left_unread() -> None:
     con.execute("select 1").fetchone()  # an unfinished result must not get in the way
     got = fetch_frame(con, "select $x::integer + 1 as y", {"x": 41})
     assert got["y"].tolist() == [42]
+
+
+def test_scratch_cursors_share_one_database_and_nothing_else() -> None:
+    # one in-memory DuckDB per process (a new one per query cost 20-30 ms on the first page)
+    import threading
+
+    from kam_core import sqlutil
+    from kam_core.sqlutil import scratch
+
+    seen = []
+
+    def query(value: int) -> None:
+        with scratch() as con:
+            con.register("frame", pd.DataFrame({"x": [value]}))
+            seen.append(con.execute("select x from frame").fetchall()[0][0])
+
+    threads = [threading.Thread(target=query, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(seen) == list(range(8))  # each cursor read its own frame
+    assert len(sqlutil._SCRATCH) == 1
+    with scratch() as con:
+        with pytest.raises(duckdb.CatalogException):
+            con.execute("select * from frame")  # another cursor's frame is not seen
+        with pytest.raises(duckdb.PermissionException):
+            con.execute("select * from read_csv('/etc/passwd')")
+        with pytest.raises(duckdb.Error):
+            con.execute("set enable_external_access = true")

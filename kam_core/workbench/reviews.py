@@ -30,7 +30,7 @@ from kam_core.asof import resolve_as_of
 from kam_core.ingest.schema import RATINGS
 from kam_core.metrics.sources import loaded_inputs, reading
 from kam_core.settings import Settings
-from kam_core.sqlutil import fetch_frame
+from kam_core.sqlutil import fetch_frame, scratch
 from kam_core.workbench.edits import Create, Operation, Saved, Update, Workbench, WriteRequest
 from kam_core.workbench.errors import PermissionDenied, WorkbenchError
 from kam_core.workbench.review_diff import ReviewDiff, diff_snapshots
@@ -353,8 +353,7 @@ def review_cadence(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt
 def cadence_by_mentor(cadence: pd.DataFrame) -> pd.DataFrame:
     """Per mentor (``no mentor`` for accounts without one): accounts, overdue, never reviewed,
     due and scheduled; the mentors with the most overdue first."""
-    con = duckdb.connect()
-    try:
+    with scratch() as con:
         con.register("cadence", cadence[["mentor_id", "mentor", "cadence_status"]])
         return fetch_frame(con, """
             select
@@ -369,5 +368,3 @@ def cadence_by_mentor(cadence: pd.DataFrame) -> pd.DataFrame:
             group by mentor_id, mentor
             order by overdue_count desc, never_reviewed_count desc, due_count desc, mentor
         """)
-    finally:
-        con.close()

@@ -31,11 +31,12 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from kam_core.errors import KamError
 from kam_core.settings import Settings
-from kam_core.sqlutil import fetch_frame
+from kam_core.sqlutil import fetch_frame, scratch
 from kam_core.workbench.store import now_utc, open_store, read_store, write_transaction
 
 # ---------------------------------------------------------------- the figures kept
@@ -590,21 +591,16 @@ def _compare(sql: str, then: pd.DataFrame, now: pd.DataFrame) -> pd.DataFrame:
     columns = ["account_id", *PORTFOLIO_COLUMNS]
 
     def conformed(frame: pd.DataFrame) -> pd.DataFrame:
-        frame = frame[[c for c in columns if c in frame.columns]].copy()
+        # (made at once: a column added at a time took 13 ms a frame)
+        data = {c: frame[c] if c in frame.columns else np.full(len(frame), None, dtype=object) for c in columns}
         if "status" in frame.columns:
-            frame["status"] = frame["status"].astype("object").where(frame["status"] != "no data", None)
-        for c in columns:
-            if c not in frame.columns:
-                frame[c] = None
-        return frame[columns]
+            data["status"] = frame["status"].astype("object").where(frame["status"] != "no data", None)
+        return pd.DataFrame(data, index=frame.index)
 
-    con = duckdb.connect()
-    try:
+    with scratch() as con:
         con.register("then_rows", conformed(then))
         con.register("now_rows", conformed(now))
         return fetch_frame(con, sql)
-    finally:
-        con.close()
 
 
 def tier_migration(then: pd.DataFrame, now: pd.DataFrame, tier_names: Sequence[str]) -> pd.DataFrame:

@@ -13,6 +13,7 @@ import duckdb
 
 from kam_core.errors import LoadError
 from kam_core.ingest.schema import LOAD_ORDER, TABLES, Column
+from kam_core.sqlutil import scratch
 
 
 class MappingError(LoadError):
@@ -469,13 +470,11 @@ def validate_select(sql: str, where: str = "sql") -> None:
     ...
     kam_core.ingest.importers.mapping.model.MappingError: sql: only a single SELECT is allowed, got COPY
     """
-    con = duckdb.connect()
-    try:
-        statements = con.extract_statements(sql)
-    except duckdb.Error as exc:
-        raise MappingError(f"{where}: the SQL does not parse ({str(exc).splitlines()[0]})") from None
-    finally:
-        con.close()
+    with scratch() as con:
+        try:
+            statements = con.extract_statements(sql)
+        except duckdb.Error as exc:
+            raise MappingError(f"{where}: the SQL does not parse ({str(exc).splitlines()[0]})") from None
     if len(statements) != 1:
         raise MappingError(f"{where}: only a single SELECT is allowed, got {len(statements)} statements")
     kind = statements[0].type
