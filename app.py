@@ -13,7 +13,7 @@ import streamlit as st
 import review_ui
 import ui
 from kam_core.filters import most_urgent_first
-from kam_core.ingest.inventory import database_inventory
+from kam_core.ingest.inventory import load_summary
 from kam_core.metrics.growth import portfolio_figures
 from kam_core.metrics.portfolio import key_tiers
 
@@ -96,10 +96,10 @@ with right:
     st.page_link("pages/5_explore.py", label="Explore — tables, SQL, downloads", icon=":material/query_stats:",
                  query_params=ui.filter_params())
 
-inv = database_inventory(ctx.con, sample=0)
+loaded = load_summary(ctx.con)
 st.caption(
-    f"Data as of {ctx.as_of.isoformat()} · amounts in {ui.md(cur)} · {sum(inv.table_rows.values()):,} rows loaded, "
-    f"{inv.rejects:,} rejected · loaded {ui.md(inv.info.get('loaded_at', '–'))} from "
-    f"{ui.md(inv.info.get('sources', '–'))} "
+    f"Data as of {ctx.as_of.isoformat()} · amounts in {ui.md(cur)} · {loaded.rows_loaded:,} rows loaded, "
+    f"{loaded.rejects:,} rejected · loaded {ui.md(loaded.info.get('loaded_at', '–'))} from "
+    f"{ui.md(loaded.info.get('sources', '–'))} "
     "· see the Data page"
 )

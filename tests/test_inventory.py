@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from kam_core.ingest.inventory import all_rejects_csv, all_warnings_csv, database_inventory
+from kam_core.ingest.inventory import all_rejects_csv, all_warnings_csv, database_inventory, load_summary
 from kam_core.ingest.loader import load
 
 ACCOUNTS = "account_id,name,annual_revenue\n" + "".join(f"A-{i},Account {i},{i}000\n" for i in range(1, 41))
@@ -104,3 +104,18 @@ def test_warnings_are_grouped_and_every_one_downloads(db: Path) -> None:
     assert len(inv.warning_sample) == 1  # the page's sample is cut …
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
     assert [(r["row"], r["column"], r["value"]) for r in rows] == [("3", "reports_to", "C-9"), ("4", "reports_to", "C-8")]
+
+
+def test_the_home_pages_summary_agrees_with_the_inventory(db: Path) -> None:
+    # three tables of the fourteen loaded: the rows of the others are not counted as 0 rows of
+    # a table, they are not there
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        inv = database_inventory(con, sample=0)
+        summary = load_summary(con)
+    finally:
+        con.close()
+    assert inv.table_rows and set(inv.table_rows) == {"accounts", "revenue", "contacts"}
+    assert summary.rows_loaded == sum(inv.table_rows.values()) == 40 + 40 + 3
+    assert summary.rejects == inv.rejects == 20
+    assert summary.info == inv.info and summary.info["loaded_at"]

@@ -125,6 +125,29 @@ def database_inventory(con: duckdb.DuckDBPyConnection, sample: int = 200) -> Inv
     )
 
 
+@dataclass(frozen=True)
+class LoadSummary:
+    """The Home page's footer: rows loaded (every canonical table), rows rejected, and the
+    load's facts (``load_info``: loaded_at, sources, ...)."""
+
+    rows_loaded: int
+    rejects: int
+    info: dict[str, str]
+
+
+def load_summary(con: duckdb.DuckDBPyConnection) -> LoadSummary:
+    """What ``database_inventory`` tells the footer, in three queries (the inventory runs
+    eighteen: 30-40 ms on each Home page)."""
+    tables = loaded_tables(con)
+    counts = [f"select count(*) as n from {table}" for table in LOAD_ORDER if table in tables]
+    rows, rejects = con.execute(
+        f"select (select coalesce(sum(n), 0) from ({' union all '.join(counts) or 'select 0 as n'})), "
+        "(select count(*) from rejects)"
+    ).fetchone()
+    return LoadSummary(rows_loaded=int(rows), rejects=int(rejects),
+                       info=dict(con.execute("select key, value from load_info").fetchall()))
+
+
 def all_rejects_csv(con: duckdb.DuckDBPyConnection) -> bytes:
     """Every reject as the download's CSV (file, row, table, reason, raw_row)."""
     return _csv(con, ALL_REJECTS_SQL)
