@@ -527,7 +527,7 @@ def worse_since_last_load(ctx: ui.PageContext, view: pd.DataFrame) -> None:
     if previous is None:
         st.caption("The history starts with this load: the next load shows which accounts got worse.")
         return
-    changes = snap.status_changes(snap.snapshot_rows(store, previous.snapshot_id), view)
+    changes = snap.status_changes(snap.snapshot_rows(store, previous.snapshot_id), view, ctx.con)
     worse = changes[changes["is_worse"]].merge(view[["account_id", "name", "reasons", "ttm_revenue"]], on="account_id")
     st.caption(f"Status compared with the snapshot of the {ui.md(previous.label)}.")
     if worse.empty:

@@ -4,10 +4,14 @@ expectation below is worked out by hand from the two snapshots written in the te
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
+from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 
+from kam_core.dataset import open_dataset
 from kam_core.workbench.review_diff import diff_snapshots, reason_kind, show_change
 from kam_core.workbench.snapshots import AccountSnapshot, matrix_moves, status_changes, tier_migration
 
@@ -214,6 +218,16 @@ def test_status_worse_and_matrix_moves() -> None:
     assert moves.loc["A", "distance"] == pytest.approx(5.0)
     assert moves.loc["B", "distance"] == pytest.approx(16.0)
     assert list(moves.index) == ["B", "C", "A"]
+    # on a page's connection (a locked dataset connection: no file read) the same rows
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "kam.duckdb"
+        duckdb.connect(str(path)).close()
+        con = open_dataset(path)
+        try:
+            pd.testing.assert_frame_equal(status_changes(THEN_ROWS, NOW_ROWS, con).set_index("account_id"), changes)
+            assert not con.execute("select * from duckdb_views() where view_name like '%_rows'").fetchall()
+        finally:
+            con.close()
 
 
 def test_a_review_recorded_afterwards_says_whose_figures_it_holds() -> None:

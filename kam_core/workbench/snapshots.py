@@ -26,6 +26,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -586,8 +587,11 @@ order by distance desc, n.account_id
 """
 
 
-def _compare(sql: str, then: pd.DataFrame, now: pd.DataFrame) -> pd.DataFrame:
-    """Run one comparison over two frames of figures (``account_id`` and figure columns)."""
+def _compare(sql: str, then: pd.DataFrame, now: pd.DataFrame,
+             con: duckdb.DuckDBPyConnection | None = None) -> pd.DataFrame:
+    """Run one comparison over two frames of figures (``account_id`` and figure columns), on a
+    cursor of ``con`` (a page's dataset connection: no DuckDB started for it) or of the scratch
+    database."""
     columns = ["account_id", *PORTFOLIO_COLUMNS]
 
     def conformed(frame: pd.DataFrame) -> pd.DataFrame:
@@ -597,10 +601,10 @@ def _compare(sql: str, then: pd.DataFrame, now: pd.DataFrame) -> pd.DataFrame:
             data["status"] = frame["status"].astype("object").where(frame["status"] != "no data", None)
         return pd.DataFrame(data, index=frame.index)
 
-    with scratch() as con:
-        con.register("then_rows", conformed(then))
-        con.register("now_rows", conformed(now))
-        return fetch_frame(con, sql)
+    with closing(con.cursor()) if con is not None else scratch() as cur:
+        cur.register("then_rows", conformed(then))
+        cur.register("now_rows", conformed(now))
+        return fetch_frame(cur, sql)
 
 
 def tier_migration(then: pd.DataFrame, now: pd.DataFrame, tier_names: Sequence[str]) -> pd.DataFrame:
@@ -616,10 +620,12 @@ def tier_migration(then: pd.DataFrame, now: pd.DataFrame, tier_names: Sequence[s
     return frame
 
 
-def status_changes(then: pd.DataFrame, now: pd.DataFrame) -> pd.DataFrame:
+def status_changes(then: pd.DataFrame, now: pd.DataFrame, con: duckdb.DuckDBPyConnection | None = None
+                   ) -> pd.DataFrame:
     """Per account in both states: status and health then and now, tier then and now, and
-    whether the status got worse (green → amber → red) or better; the worse first."""
-    return _compare(STATUS_CHANGES_SQL, then, now)
+    whether the status got worse (green → amber → red) or better; the worse first. ``con``:
+    a connection to compare on (``_compare``)."""
+    return _compare(STATUS_CHANGES_SQL, then, now, con)
 
 
 def matrix_moves(then: pd.DataFrame, now: pd.DataFrame) -> pd.DataFrame:
