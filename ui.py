@@ -45,8 +45,14 @@ PAGES: list[tuple[str, str, str]] = [
 
 # Every chart in plotly's white template, as the default a figure takes as it is made (2 ms):
 # set on each figure it took 25 ms a chart (plotly validates and copies a template it is given).
-# (After streamlit's import, which makes its own template the default.)
-pio.templates.default = "plotly_white"
+# (After streamlit's import, which makes its own template the default.) The name is stored
+# as plotly's setter stores it, without the setter's check of the template, which copies it
+# with every property validated (60-80 ms of the first page); plotly reads its own built-in
+# templates unvalidated. test_every_page_renders checks that every chart is white.
+if isinstance(getattr(pio.templates, "_default", None), str) and "plotly_white" in pio.templates:
+    pio.templates._default = "plotly_white"
+else:  # (plotly keeps the default elsewhere: its public setter)
+    pio.templates.default = "plotly_white"
 
 # One visual language: fixed colours per tier rank, quadrant, status and attitude.
 TIER_COLOURS = ["#C9A227", "#8E9AAF", "#B87333", "#BDBDBD", "#9E9E9E", "#757575"]
