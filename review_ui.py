@@ -470,7 +470,7 @@ def portfolio_over_time(ctx: ui.PageContext, view: pd.DataFrame, ids: list[str] 
     if ids is not None:
         then = then[then["account_id"].isin(ids)]
     tier_names = [name for name, _ in ctx.settings.tier_list]
-    moves = snap.matrix_moves(then, view)
+    moves = snap.matrix_moves(then, view, ctx.con)
     plotted = view.dropna(subset=["attractiveness", "strength"])
     left, right = st.columns([3, 2])
     with left:
@@ -484,7 +484,7 @@ def portfolio_over_time(ctx: ui.PageContext, view: pd.DataFrame, ids: list[str] 
                        "(the 300 largest moves are drawn).", "quadrant")
     with right:
         st.markdown("**Tier migration**")
-        migration = snap.tier_migration(then, view, tier_names)
+        migration = snap.tier_migration(then, view, tier_names, ctx.con)
         changed = migration[migration["tier_from"] != migration["tier_to"]]
         if changed.empty:
             st.success("No account changed tier.")

@@ -607,11 +607,13 @@ def _compare(sql: str, then: pd.DataFrame, now: pd.DataFrame,
         return fetch_frame(cur, sql)
 
 
-def tier_migration(then: pd.DataFrame, now: pd.DataFrame, tier_names: Sequence[str]) -> pd.DataFrame:
+def tier_migration(then: pd.DataFrame, now: pd.DataFrame, tier_names: Sequence[str],
+                   con: duckdb.DuckDBPyConnection | None = None) -> pd.DataFrame:
     """Accounts per (tier then → tier now), with their revenue of the last 12 months then and
     now; ``tier_from`` is "new account" for accounts not in the earlier state, ``tier_to`` "no
-    longer in the data" for accounts gone. Ordered by the tiers' rank (best first)."""
-    frame = _compare(TIER_MIGRATION_SQL, then, now)
+    longer in the data" for accounts gone. Ordered by the tiers' rank (best first). ``con``: as
+    for ``status_changes``."""
+    frame = _compare(TIER_MIGRATION_SQL, then, now, con)
     order = {name: i for i, name in enumerate([*tier_names, "no tier", "new account", "no longer in the data"])}
     frame = frame.assign(_from=frame["tier_from"].map(order).fillna(len(order)),
                          _to=frame["tier_to"].map(order).fillna(len(order)))
@@ -628,7 +630,9 @@ def status_changes(then: pd.DataFrame, now: pd.DataFrame, con: duckdb.DuckDBPyCo
     return _compare(STATUS_CHANGES_SQL, then, now, con)
 
 
-def matrix_moves(then: pd.DataFrame, now: pd.DataFrame) -> pd.DataFrame:
+def matrix_moves(then: pd.DataFrame, now: pd.DataFrame, con: duckdb.DuckDBPyConnection | None = None
+                 ) -> pd.DataFrame:
     """Per account scored in both states: strength and attractiveness then and now and the
-    distance moved in the matrix (points), the largest move first."""
-    return _compare(MATRIX_MOVES_SQL, then, now)
+    distance moved in the matrix (points), the largest move first. ``con``: as for
+    ``status_changes``."""
+    return _compare(MATRIX_MOVES_SQL, then, now, con)
