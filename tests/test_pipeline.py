@@ -244,25 +244,27 @@ def test_step_tables_are_private_to_the_run(con) -> None:
     assert not any(n.startswith("step_") for n in names)
 
 
-def test_a_step_no_other_step_reads_becomes_a_table_only_when_asked(con) -> None:
-    """health and account_metrics (read by no other step) are computed straight into Arrow
-    rows; the cursor gets their tables, with the same rows, when somebody asks for it."""
+def test_steps_fetched_as_rows_become_tables_only_when_asked(con) -> None:
+    """health and account_metrics (read by no other step) and coverage (computed on the main
+    lane, read on both) are computed straight into Arrow rows; the cursor gets their tables,
+    with the same rows, when somebody asks for it."""
     settings = Settings()
     as_of = resolve_as_of(con, settings)
     tables_sql = "select table_name from duckdb_tables() where temporary and table_name like 'step_%'"
+    fetched_as_rows = {"step_coverage", "step_health", "step_account_metrics"}
     with run_pipeline(con, settings, as_of) as steps:
         before = {name for (name,) in steps._cursor.execute(tables_sql).fetchall()}
-        assert "step_coverage" in before  # (read by health and account_metrics: a table)
-        assert not {"step_health", "step_account_metrics"} & before
+        assert not fetched_as_rows & before
         frame = steps.frame("health")
         assert len(frame) == 150
         in_sql = steps.query("select * from step_health order by account_id")
-        assert {name for (name,) in steps.cursor.execute(tables_sql).fetchall()} >= {
-            "step_health", "step_account_metrics"}
+        assert {name for (name,) in steps.cursor.execute(tables_sql).fetchall()} >= fetched_as_rows
         assert len(in_sql) == 150
         for column in ("health", "status"):
             pd.testing.assert_series_equal(in_sql[column], frame[column], check_dtype=False)
         assert [list(r) for r in in_sql["reasons"]] == [list(r) for r in frame["reasons"]]
+        coverage = steps.query("select * from step_coverage order by account_id")
+        pd.testing.assert_frame_equal(coverage, steps.frame("coverage"), check_dtype=False)
 
 
 def test_needed_steps() -> None:

@@ -528,9 +528,11 @@ def _run_step(cur: duckdb.DuckDBPyConnection, step: Step, params: dict[str, Any]
 def _run_step_rows(cur: duckdb.DuckDBPyConnection, step: Step, params: dict[str, Any], loaded: frozenset[str],
                    stored: set[str]) -> Any:
     """Compute ``step`` straight into Arrow rows, without a temporary table: for a step no
-    other step of the run reads (a table is made of the rows only if somebody asks for the
-    cursor). One statement planned once — a query fetched through ``cursor.sql`` is bound
-    twice, and a temporary table costs a write and a scan."""
+    other step of the run reads, or one the other lane reads (its rows go there anyway; this
+    lane reads them registered) — a table is made of the rows only if somebody asks for the
+    cursor. One statement planned once — a query fetched through ``cursor.sql`` is bound
+    twice, and a temporary table costs a write and a scan (coverage at 10,000 accounts: the
+    run 7 ms shorter)."""
     text, used = _step_select(cur, step, params, loaded, stored)
     return run(cur, text, used).to_arrow_table()
 
@@ -655,6 +657,14 @@ class _Lane:
                         self.handoffs[name].put(table)
                     else:
                         self.unmade.add(name)
+                elif name in self.shared and name not in self.done:
+                    # straight into Arrow rows too: handed to the other lane at once, and read
+                    # on this one as registered rows (``materialize`` makes them a table)
+                    table = self.fetched[name] = self.run_rows(self.cur, name)
+                    self.handoffs[name].put(table)
+                    self.cur.register(STEPS[name].relation, table)
+                    self.views.add(name)
+                    self.registered.add(name)
                 else:
                     self.run_one(self.cur, name)
                     if name in self.shared:
