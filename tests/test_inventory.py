@@ -109,12 +109,9 @@ def test_warnings_are_grouped_and_every_one_downloads(db: Path) -> None:
 def test_the_home_pages_summary_agrees_with_the_inventory(db: Path) -> None:
     # three tables of the fourteen loaded: the rows of the others are not counted as 0 rows of
     # a table, they are not there
-    con = duckdb.connect(str(db), read_only=True)
-    try:
+    with duckdb.connect(str(db), read_only=True) as con:
         inv = database_inventory(con, sample=0)
         summary = load_summary(con)
-    finally:
-        con.close()
     assert inv.table_rows and set(inv.table_rows) == {"accounts", "revenue", "contacts"}
     assert summary.rows_loaded == sum(inv.table_rows.values()) == 40 + 40 + 3
     assert summary.rejects == inv.rejects == 20
