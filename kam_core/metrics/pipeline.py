@@ -613,10 +613,17 @@ class _Lane:
             return
         table = self.handoffs[name].get()
         if view:
-            self.cur.register(STEPS[name].relation, table)
-            self.views.add(name)
+            self._register_rows(name, table)
         else:
             self._copy(name, table)
+            self.fetched[name] = table
+            self.registered.add(name)
+
+    def _register_rows(self, name: str, table: Any) -> None:
+        """A step's Arrow rows readable on this cursor under the step's name, until
+        ``materialize`` makes them a table."""
+        self.cur.register(STEPS[name].relation, table)
+        self.views.add(name)
         self.fetched[name] = table
         self.registered.add(name)
 
@@ -660,11 +667,9 @@ class _Lane:
                 elif name in self.shared and name not in self.done:
                     # straight into Arrow rows too: handed to the other lane at once, and read
                     # on this one as registered rows (``materialize`` makes them a table)
-                    table = self.fetched[name] = self.run_rows(self.cur, name)
+                    table = self.run_rows(self.cur, name)
                     self.handoffs[name].put(table)
-                    self.cur.register(STEPS[name].relation, table)
-                    self.views.add(name)
-                    self.registered.add(name)
+                    self._register_rows(name, table)
                 else:
                     self.run_one(self.cur, name)
                     if name in self.shared:
