@@ -31,25 +31,27 @@ AS_OF = dt.date(2025, 6, 30)
 SETTINGS = Settings({"as_of": AS_OF.isoformat()})
 
 
-def random_tables(seed: int, with_team: bool = True) -> dict[str, pd.DataFrame]:
+def random_tables(seed: int, with_team: bool = True, *, accounts: int = 25, contacts: int = 160,
+                  pairs: int = 420) -> dict[str, pd.DataFrame]:
     """Accounts, team, contacts and relationships drawn at random, with exact ties on purpose:
     strengths 0–4 and a few distinct dates, so several members often share a contact's best e."""
     rng = np.random.default_rng(seed)
-    accounts = pd.DataFrame({"account_id": [f"A{i:02d}" for i in range(25)], "name": "x"})
+    n_accounts = accounts
+    accounts = pd.DataFrame({"account_id": [f"A{i:05d}" for i in range(n_accounts)], "name": "x"})
     members = [f"M{i}" for i in range(9)]
     team = pd.DataFrame({"member_id": members, "name": [f"Member {m}" for m in members],
                          "is_active": rng.random(len(members)) > 0.15})
-    n = 160
+    n = contacts
     contacts = pd.DataFrame({
-        "contact_id": [f"C{i:03d}" for i in range(n)],
+        "contact_id": [f"C{i:06d}" for i in range(n)],
         # some accounts get no contacts
-        "account_id": rng.choice(accounts["account_id"].iloc[:22], n),
+        "account_id": rng.choice(accounts["account_id"].iloc[:n_accounts * 22 // 25], n),
         "name": "c",
         "piece": rng.choice([*PIECES, None], n),
         "attitude": rng.choice([*ATTITUDES, None], n),
         "is_active": rng.choice([True, True, True, False, None], n),
     })
-    pairs = {(m, c) for m, c in zip(rng.choice(members, 420), rng.choice(contacts["contact_id"], 420), strict=True)}
+    pairs = {(m, c) for m, c in zip(rng.choice(members, pairs), rng.choice(contacts["contact_id"], pairs), strict=True)}
     days = [None, AS_OF - dt.timedelta(days=180), AS_OF - dt.timedelta(days=30), AS_OF + dt.timedelta(days=9)]
     relationships = pd.DataFrame({
         "member_id": [m for m, _ in sorted(pairs)],
@@ -202,6 +204,55 @@ def test_keyed_steps_are_stored_at_load_and_only_the_dated_ones_indexed_by_date(
     assert {STORED_PREFIX + name for name in KEYED_STEPS} <= tables
     assert set(indexed) & set(KEYED_STEPS) == {"growth", "plan_facts"}  # (they depend on the as-of date)
     assert indexed["growth"] == indexed["plan_facts"] == AS_OF
+
+
+def _row_groups(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    return con.execute("select count(distinct row_group_id) from pragma_storage_info(?)", [table]).fetchone()[0]
+
+
+def test_coverages_input_is_spread_over_row_groups_and_reads_the_same(tmp_path: Path) -> None:
+    """contact_links, rewritten in row groups of a few thousand rows (coverage then scans it on
+    every core): the same rows in the same order, still read as the stored result, the same
+    coverage to the last bit — and the coverage computed without any stored step."""
+    tables = random_tables(7, accounts=400, contacts=6000, pairs=15000)
+    db = database(tmp_path / "kam.duckdb", tables, stored=True)
+    table = STORED_PREFIX + "contact_links"
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.sql(f"select * from {table}").to_arrow_table()
+        assert _row_groups(con, table) == 1
+        before = coverage_by_account(con, SETTINGS, AS_OF)
+    size = pipeline.spread_row_group_size(len(rows))
+    assert len(rows) > 2 * pipeline.VECTOR_SIZE and size is not None
+
+    assert pipeline.spread_stored_steps(db) == {"contact_links": size}
+
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.sql(f"select * from {table}").to_arrow_table().equals(rows)
+        assert _row_groups(con, table) == -(-len(rows) // size) > 1
+        with run_pipeline(con, SETTINGS, AS_OF, ("coverage",)) as steps:
+            assert "contact_links" in steps.stored
+        after = coverage_by_account(con, SETTINGS, AS_OF)
+    with duckdb.connect(str(database(tmp_path / "plain.duckdb", tables, stored=False)), read_only=True) as plain:
+        computed = coverage_by_account(plain, SETTINGS, AS_OF)
+    assert before["coverage"].notna().sum() > 300
+    assert_frame_equal(after, before)
+    assert_frame_equal(after, computed, check_exact=False, rtol=1e-12, atol=1e-12)
+
+
+def test_the_loader_spreads_coverages_input(tmp_path: Path) -> None:
+    from kam_core.ingest.loader import load
+
+    export = tmp_path / "export"
+    export.mkdir()
+    for name, frame in random_tables(8, accounts=400, contacts=7000, pairs=14000).items():
+        frame.to_csv(export / f"{name}.csv", index=False)
+    db = tmp_path / "kam.duckdb"
+    load([export], db, SETTINGS)
+    with duckdb.connect(str(db), read_only=True) as con:
+        (rows,) = con.execute(f"select count(*) from {STORED_PREFIX}contact_links").fetchone()
+        assert rows > 2 * pipeline.VECTOR_SIZE
+        assert _row_groups(con, STORED_PREFIX + "contact_links") == -(-rows // pipeline.spread_row_group_size(rows))
+        assert _row_groups(con, "contacts") == 1  # (the export's own tables as DuckDB makes them)
 
 
 def test_the_two_lanes_give_what_one_lane_gives(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -66,7 +66,7 @@ from kam_core.ingest.sources import (
     table_for_name,
 )
 from kam_core.ingest.workspace import load_lock, sweep_stale, work_dir
-from kam_core.metrics.pipeline import store_static_steps
+from kam_core.metrics.pipeline import spread_stored_steps, store_static_steps
 from kam_core.settings import Settings
 from kam_core.sqlutil import quote_literal
 
@@ -613,12 +613,12 @@ def _load_locked(sources: list[Path], db_path: Path, settings: Settings, mapping
             found = discover(sources, workdir, mapping, settings)
             files, report.ignored_files, report.detected = found.files, found.ignored, found.messages
             report.currency = found.currency or settings.currency
-            con = duckdb.connect(str(tmp_db), config={
-                "autoinstall_known_extensions": False,
-                # bounded memory: large staging tables spill to a temporary folder instead
+            bounded = {  # bounded memory: large staging tables spill to a temporary folder instead
                 "memory_limit": LOAD_MEMORY_LIMIT,
                 "temp_directory": str(workdir / "spill"),
-                "preserve_insertion_order": False,
+            }
+            con = duckdb.connect(str(tmp_db), config={
+                "autoinstall_known_extensions": False, **bounded, "preserve_insertion_order": False,
             })
             # Common-subexpression elimination would hoist the trims of the parsers' rare slow
             # branches out of their CASEs, computing them for every cell (a third of the checks' time).
@@ -657,6 +657,7 @@ def _load_locked(sources: list[Path], db_path: Path, settings: Settings, mapping
                 con.execute("checkpoint")
             finally:
                 con.close()
+            spread_stored_steps(tmp_db, bounded)  # coverage's input in row groups it scans on every core
             _swap_in(tmp_db, db_path)
     finally:
         _remove_db(tmp_db)

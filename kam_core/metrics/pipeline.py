@@ -41,7 +41,9 @@ over contacts or relationships, they are computed from what the connection reads
 is keyed too, and depends on the as-of date (no setting): it is stored for the date in force
 at load time and read for that date while potential and accounts are the export; so is
 plan_facts (the plan's actions and reviews as of that date), read while accounts,
-plan_actions and reviews are the export. Every other step runs each time: each depends on
+plan_actions and reviews are the export. The loader then rewrites contact_links, which
+coverage reads a row at a time, in smaller row groups (``spread_stored_steps``) so that DuckDB
+scans it on every core. Every other step runs each time: each depends on
 the settings (coverage, plan — whether a review is overdue under the review cadence —,
 health) or reads the team's edits of criterion scores (manual_scores, account_metrics).
 
@@ -858,3 +860,70 @@ def store_static_steps(con: duckdb.DuckDBPyConnection, settings: Settings) -> li
             values = ", ".join(f"({quote_literal(name)}, $as_of)" for name in dated)
             steps.cursor.execute(f"insert into {STORED_INDEX} values {values}", {"as_of": as_of})
     return [*STATIC_STEPS, *KEYED_STEPS]
+
+
+# The stored step coverage reads a row at a time (contact_links: one row per contact, its
+# relationships as lists) is kept in smaller row groups than DuckDB's 122,880 rows. DuckDB scans
+# a table on as many threads as it has row groups, so coverage then runs on both cores while the
+# side lane, done with its own steps, waits for it. Measured at 10,000 accounts (146,000 rows:
+# two row groups as loaded, 15 spread), interleaved in fresh processes: the whole run 135 → 124
+# ms, coverage alone 67 → 53 ms; no change at 1,000 accounts. From eight row groups as loaded
+# (100,000 accounts: twelve) nothing is rewritten.
+SPREAD_STEPS: tuple[str, ...] = ("contact_links",)
+SPREAD_ROW_GROUPS = 16
+DEFAULT_ROW_GROUP_SIZE = 122_880  # DuckDB's
+VECTOR_SIZE = 2_048  # DuckDB's; a row group size is a multiple of it
+
+
+def spread_row_group_size(rows: int) -> int | None:
+    """The row group size that spreads ``rows`` over about ``SPREAD_ROW_GROUPS`` groups (a
+    multiple of DuckDB's vector size); None when there is nothing to spread (one vector) or
+    DuckDB's own size already makes eight groups or more.
+
+    >>> spread_row_group_size(146_341), spread_row_group_size(14_634)
+    (10240, 2048)
+    >>> spread_row_group_size(1_000), spread_row_group_size(1_463_410)
+    (None, None)
+    """
+    if rows <= VECTOR_SIZE or rows >= SPREAD_ROW_GROUPS // 2 * DEFAULT_ROW_GROUP_SIZE:
+        return None
+    return max(VECTOR_SIZE, -(-rows // (SPREAD_ROW_GROUPS * VECTOR_SIZE)) * VECTOR_SIZE)
+
+
+def spread_stored_steps(db_path: Path, config: Mapping[str, Any] | None = None) -> dict[str, int]:
+    """Rewrite the stored steps of ``SPREAD_STEPS`` in the database file ``db_path`` in row
+    groups of ``spread_row_group_size`` rows: same rows, same order. The file must not be open
+    elsewhere (the loader calls this on its new file, after its own connection is closed): the
+    row group size belongs to an attached database, so the file is attached once to count and
+    once per size. All or nothing (one transaction per size). Returns the size per rewritten step.
+    """
+    settings = {"autoinstall_known_extensions": False, "autoload_known_extensions": False, **(config or {})}
+    path = quote_literal(str(db_path))
+    con = duckdb.connect(":memory:", config=settings)
+    try:
+        con.execute(f"attach {path} as crm (read_only)")
+        present = {name for (name,) in con.execute(
+            "select table_name from duckdb_tables() where database_name = 'crm' and schema_name = 'main'").fetchall()}
+        sizes: dict[str, int] = {}
+        for name in SPREAD_STEPS:
+            if STORED_PREFIX + name in present:
+                (rows,) = con.execute(f"select count(*) from crm.main.{quote_ident(STORED_PREFIX + name)}").fetchone()
+                size = spread_row_group_size(rows)
+                if size is not None:
+                    sizes[name] = size
+        con.execute("detach crm")
+        for size in sorted(set(sizes.values())):
+            con.execute(f"attach {path} as crm (row_group_size {int(size)})")
+            con.execute("begin")
+            for name in (n for n in SPREAD_STEPS if sizes.get(n) == size):
+                table, spread = STORED_PREFIX + name, STORED_PREFIX + name + "_spread"
+                # (insertion order is kept: DuckDB's default, which the loader turns off)
+                con.execute(f"create table crm.main.{quote_ident(spread)} as select * from crm.main.{quote_ident(table)}")
+                con.execute(f"drop table crm.main.{quote_ident(table)}")
+                con.execute(f"alter table crm.main.{quote_ident(spread)} rename to {quote_ident(table)}")
+            con.execute("commit")
+            con.execute("checkpoint crm")
+            con.execute("detach crm")
+        return sizes
+    finally:
+        con.close()
