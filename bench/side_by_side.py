@@ -163,9 +163,9 @@ def one_steps(db: str, runs: int) -> dict:
 
     def cpu_timed(run):  # type: ignore[no-untyped-def]
         # a step into its table, or (one no other step reads) straight into Arrow rows
-        def timed_step(cur, step, params, loaded, stored):  # type: ignore[no-untyped-def]
+        def timed_step(cur, step, params, loaded, stored, *rest):  # type: ignore[no-untyped-def]
             cpu = time.process_time()
-            result = run(cur, step, params, loaded, stored)
+            result = run(cur, step, params, loaded, stored, *rest)
             if step.name not in stored:
                 cpus.setdefault(step.name, []).append(time.process_time() - cpu)
             return result

@@ -267,6 +267,23 @@ def test_steps_fetched_as_rows_become_tables_only_when_asked(con) -> None:
         pd.testing.assert_frame_equal(coverage, steps.frame("coverage"), check_dtype=False)
 
 
+def test_rows_handed_to_the_other_lane_come_in_small_batches(con, monkeypatch: pytest.MonkeyPatch) -> None:
+    """coverage and plan (each read on both lanes) come in batches of SHARED_BATCH_ROWS rows,
+    which DuckDB scans on several threads; the frames are the same as in one batch."""
+    settings = Settings()
+    as_of = resolve_as_of(con, settings)
+    whole = base_metrics(con, settings, as_of)
+    monkeypatch.setattr(pipeline, "SHARED_BATCH_ROWS", 32)  # (the demo has 150 accounts)
+    with run_pipeline(con, settings, as_of) as steps:
+        for name in ("coverage", "plan"):
+            batches = steps._fetched[name].to_batches()
+            assert len(batches) == 5 and max(len(b) for b in batches) == 32
+    small = base_metrics(con, settings, as_of)
+    for part in ("coverage", "plan", "health", "metrics"):
+        assert len(getattr(small, part)) == 150
+        assert_frame_equal(getattr(small, part), getattr(whole, part))
+
+
 def test_needed_steps() -> None:
     assert pipeline.needed_steps(["growth"]) == ("revenue", "revenue_lines", "opportunities", "growth")
     # a given step's own inputs are not computed

@@ -300,10 +300,10 @@ def test_an_error_in_a_step_fetched_straight_as_rows_reaches_the_caller(tmp_path
     db = database(tmp_path / "kam.duckdb", random_tables(8), stored=True)
     original = pipeline._run_step_rows
     for broken in ("account_metrics", "health"):
-        def failing(cur, step, params, loaded, stored, broken=broken):  # type: ignore[no-untyped-def]
+        def failing(cur, step, params, loaded, stored, *rest, broken=broken):  # type: ignore[no-untyped-def]
             if step.name == broken:
                 raise RuntimeError(f"{broken} broke")
-            return original(cur, step, params, loaded, stored)
+            return original(cur, step, params, loaded, stored, *rest)
 
         monkeypatch.setattr(pipeline, "_run_step_rows", failing)
         with duckdb.connect(str(db), read_only=True) as con:
