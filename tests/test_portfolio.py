@@ -439,3 +439,36 @@ def test_percent_ranks_equal_duckdb_percent_rank() -> None:
         ).df()["r"]
         pd.testing.assert_series_equal(ours[f"percent_rank_{metric}"], theirs.astype("float64"), check_names=False)
     assert ours.loc[0, "percent_rank_win_rate"] == ours.loc[1, "percent_rank_win_rate"]
+
+
+def test_kept_scores_follow_the_criteria_in_force(tmp_path) -> None:
+    """base_metrics scores its frame on the side lane and score_portfolio returns those scores
+    for the same criteria and settings; another weight (the settings' or the table's) is
+    scored afresh."""
+    from kam_core.appdata import DEMO_DIR
+    from kam_core.asof import resolve_as_of
+    from kam_core.ingest.loader import load
+    from kam_core.metrics.overview import base_metrics
+
+    db = tmp_path / "demo.duckdb"
+    load([DEMO_DIR], db)
+    with duckdb.connect(str(db)) as con:
+        settings = Settings()
+        as_of = resolve_as_of(con, settings)
+        metrics = base_metrics(con, settings, as_of).metrics
+
+        def fresh(settings: Settings) -> pd.DataFrame:  # (a copy of the frame has nothing kept)
+            return score_portfolio(con, settings, as_of, metrics=metrics.copy())
+
+        kept = score_portfolio(con, settings, as_of, metrics=metrics)
+        assert len(kept) == 150 and kept["attractiveness"].notna().all()
+        pd.testing.assert_frame_equal(kept, fresh(settings))
+        (first,) = con.execute("select min(criterion_id) from criteria where axis = 'attractiveness'").fetchone()
+        heavier = Settings({"criteria_weights": {first: 10}})
+        reweighted = score_portfolio(con, heavier, as_of, metrics=metrics)
+        assert not reweighted["attractiveness"].equals(kept["attractiveness"])
+        pd.testing.assert_frame_equal(reweighted, fresh(heavier))
+        con.execute("update criteria set weight = weight + 5 where criterion_id = ?", [first])
+        edited = score_portfolio(con, settings, as_of, metrics=metrics)
+        assert not edited["attractiveness"].equals(kept["attractiveness"])
+        pd.testing.assert_frame_equal(edited, fresh(settings))

@@ -214,13 +214,19 @@ def effective_criteria(con: duckdb.DuckDBPyConnection, settings: Settings) -> pd
 
     Columns: criterion_id, name, axis, weight, source, axis_weight (the total weight of the
     criterion's axis). None when no criteria table was loaded. The table is small (a few
-    dozen rows), so the override is applied in pandas.
+    dozen rows), so the override is applied in plain Python.
     """
+    rows = _criteria_rows(con, settings)
+    return None if rows is None else _criteria_frame(rows)
+
+
+def _criteria_rows(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[tuple] | None:
+    """``effective_criteria``'s rows as tuples (criterion_id, name, axis, weight, source,
+    axis_weight): what a kept score is looked up by, before any frame is made."""
     try:
         rows = con.execute(CRITERIA_SQL).fetchall()
     except duckdb.CatalogException:  # no criteria table was loaded
         return None
-    # (a few dozen rows: plain Python, cheaper than a DataFrame round trip)
     overrides = settings.criteria_weights or {}
     weights = [overrides.get(cid) if overrides.get(cid) is not None else weight for cid, _, _, weight, _ in rows]
     weights = [0.0 if weight is None else float(weight) for weight in weights]
@@ -228,23 +234,26 @@ def effective_criteria(con: duckdb.DuckDBPyConnection, settings: Settings) -> pd
     for (_, _, axis, _, _), weight in zip(rows, weights, strict=True):
         if axis is not None:
             axis_totals[axis] = axis_totals.get(axis, 0.0) + weight
-    columns = list(zip(*rows, strict=True)) if rows else [[], [], [], [], []]
-    criteria = pd.DataFrame({
-        "criterion_id": pd.Series(columns[0], dtype="str"),
-        "name": pd.Series(columns[1], dtype="str"),
-        "axis": pd.Series(columns[2], dtype="str"),
-        "weight": np.array(weights, dtype="float64"),
-        "source": pd.Series(columns[4], dtype="str"),
-        "axis_weight": np.array([np.nan if axis is None else axis_totals[axis] for axis in columns[2]],
-                                dtype="float64"),
-    })
-    unknown = sorted(set(criteria["source"]) - {"manual", *DERIVED_METRICS})
+    unknown = sorted({source for *_, source in rows} - {"manual", *DERIVED_METRICS})
     if unknown:
         raise PortfolioError(
             f"criteria name unknown source(s) {', '.join(unknown)}; valid sources: manual, "
             + ", ".join(DERIVED_METRICS)
         )
-    return criteria
+    return [(cid, name, axis, weight, source, np.nan if axis is None else axis_totals[axis])
+            for (cid, name, axis, _, source), weight in zip(rows, weights, strict=True)]
+
+
+def _criteria_frame(rows: list[tuple]) -> pd.DataFrame:
+    columns = list(zip(*rows, strict=True)) if rows else [[], [], [], [], [], []]
+    return pd.DataFrame({
+        "criterion_id": pd.Series(columns[0], dtype="str"),
+        "name": pd.Series(columns[1], dtype="str"),
+        "axis": pd.Series(columns[2], dtype="str"),
+        "weight": np.array(columns[3], dtype="float64"),
+        "source": pd.Series(columns[4], dtype="str"),
+        "axis_weight": np.array(columns[5], dtype="float64"),
+    })
 
 
 @dataclass(frozen=True)
@@ -353,14 +362,14 @@ def score_portfolio(
     ``metrics`` is the (cached) result of ``account_metrics``; without it the pipeline
     computes it. With cached metrics this is numpy arithmetic only.
     """
-    criteria = effective_criteria(con, settings)
-    if criteria is None or criteria.empty:
+    rows = _criteria_rows(con, settings)
+    if not rows:
         return _unscored(con)
-    key = _scores_key(criteria, settings)
+    key = _scores_key(rows, settings)
     cached = _SCORES.get(id(metrics))
     if cached is not None and cached[0]() is metrics and cached[1] == key:
         return cached[2].copy()  # (a copy: the caller may change its frame)
-    scores = _score_portfolio(con, settings, as_of, metrics, criteria)
+    scores = _score_portfolio(con, settings, as_of, metrics, _criteria_frame(rows))
     kept = _MATRICES.get(id(metrics))
     if kept is not None and kept[0]() is metrics:  # a complete frame (its matrix is kept)
         _keep(_SCORES, metrics, key, scores.copy())
@@ -373,10 +382,10 @@ def score_portfolio(
 _SCORES: dict[int, tuple[weakref.ref, tuple, pd.DataFrame]] = {}
 
 
-def _scores_key(criteria: pd.DataFrame, settings: Settings) -> tuple:
+def _scores_key(criteria: list[tuple], settings: Settings) -> tuple:
     """What a score of a complete metrics frame depends on besides the frame: the criteria in
-    force (weights included) and the scoring settings."""
-    return (repr(criteria.to_dict("list")), repr(settings.tier_list), settings.quadrant_attractiveness,
+    force (``_criteria_rows``: weights included) and the scoring settings."""
+    return (repr(criteria), repr(settings.tier_list), settings.quadrant_attractiveness,
             settings.quadrant_strength, settings.stability_runs, settings.stability_spread,
             settings.stability_seed, settings.borderline_stability)
 
