@@ -293,23 +293,25 @@ def main() -> int:
         last = anchor.stdout.strip().splitlines()[-1]  # app_vs_peer: product Xs, peer Ys, peer/product R
         product_s = float(last.split("product ")[1].split("s,")[0])
         peer_s = float(last.split("peer ")[1].split("s,")[0])
+        ratio = float(last.rsplit("peer/product ", 1)[1])  # (of the unrounded medians)
         product = _child("product", str(db), str(args.runs))
         peer = _child("peer", str(source), str(args.peer_dir), str(args.runs))
-        rows.append((scale, product_s, peer_s, load, product, peer))
+        rows.append((scale, product_s, peer_s, ratio, load, product, peer))
         print(f"{scale:,} accounts: {last} (load average {load:.1f})", file=sys.stderr, flush=True)
 
     print("The four reports (app_vs_peer.py, interleaved, median of "
-          f"{args.runs}; load = the 1-minute load average of the 2-core machine while measured):\n")
+          f"{args.runs}; its seconds as it prints them, to two decimals, and its ratio of the unrounded "
+          "medians; load = the 1-minute load average of the 2-core machine while measured):\n")
     print("| accounts | product s | peer s | peer/product | load |")
     print("|---|---|---|---|---|")
-    for scale, product_s, peer_s, load, _, _ in rows:
-        print(f"| {scale:,} | {product_s:.3f} | {peer_s:.3f} | {peer_s / product_s:.2f} | {load:.1f} |")
+    for scale, product_s, peer_s, ratio, load, _, _ in rows:
+        print(f"| {scale:,} | {product_s:.2f} | {peer_s:.2f} | {ratio:.2f} | {load:.1f} |")
     print("\nEach alone, in its own process (median wall and CPU seconds; re-score after a weight change; "
           "peak memory of the process):\n")
     print("| accounts | product s | product CPU s | peer s | peer CPU s | peer/product | re-score s | "
           "product peak MB | peer peak MB | load |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for scale, _, _, _, product, peer in rows:
+    for scale, _, _, _, _, product, peer in rows:
         print(f"| {scale:,} | {product['wall_s']:.3f} | {product['cpu_s']:.3f} | {peer['wall_s']:.3f} | "
               f"{peer['cpu_s']:.3f} | {peer['wall_s'] / product['wall_s']:.2f} | {product['rescore_s']:.3f} | "
               f"{product['peak_mb']:,.0f} | {peer['peak_mb']:,.0f} | {max(product['load'], peer['load']):.1f} |")
