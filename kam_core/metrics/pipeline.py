@@ -75,6 +75,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from kam_core.dataset import BASE_CONFIG
 from kam_core.errors import KamError
 from kam_core.ingest.schema import ATTITUDES, PIECES, TABLES
 from kam_core.metrics.sources import Relations, add_stand_ins, relations, table_flags
@@ -905,9 +906,8 @@ def spread_stored_steps(db_path: Path, config: Mapping[str, Any] | None = None) 
     row group size belongs to an attached database, so the file is attached once to count and
     once per size. All or nothing (one transaction per size). Returns the size per rewritten step.
     """
-    settings = {"autoinstall_known_extensions": False, "autoload_known_extensions": False, **(config or {})}
     path = quote_literal(str(db_path))
-    con = duckdb.connect(":memory:", config=settings)
+    con = duckdb.connect(":memory:", config={**BASE_CONFIG, **(config or {})})
     try:
         con.execute(f"attach {path} as crm (read_only)")
         present = {name for (name,) in con.execute(
