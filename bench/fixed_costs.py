@@ -28,20 +28,17 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from side_by_side import DEFAULT_PEER_DIR, DEFAULT_WORKDIR, ROOT, _child, _load, _peak_mb, prepare  # noqa: E402
 
 
 def _memory() -> dict[str, float]:
     """Resident MB now (all, anonymous, mapped from files) and the peak so far."""
-    from side_by_side import _peak_mb
-
     fields = {}
     with open("/proc/self/smaps_rollup", encoding="ascii") as rollup:
         for line in rollup:
@@ -58,17 +55,18 @@ def one_statements(db: str, runs: int) -> dict:
     sys.path.insert(0, str(ROOT))
     from kam_core import Settings, resolve_as_of
     from kam_core.metrics import pipeline
-    from kam_core.sqlutil import run, used_params
+    from kam_core.sqlutil import quote_literal, run, used_params
 
     settings = Settings()
     con = duckdb.connect(db, read_only=True)
     as_of = resolve_as_of(con, settings)
     result: dict = {"statements": {}}
-    with run_pipeline_once(pipeline, con, settings, as_of) as steps:
+    with pipeline.run_pipeline(con, settings, as_of, pipeline.ALL_STEPS) as steps, \
+            tempfile.TemporaryDirectory() as scratch:
         cur = steps.cursor
         params = steps.params()
         stored = set(steps.stored)
-        profile = Path(tempfile.mkdtemp()) / "profile.json"
+        profile = Path(scratch) / "profile.json"
         for name in steps.done:
             if name in stored:
                 continue
@@ -85,7 +83,7 @@ def one_statements(db: str, runs: int) -> dict:
                 wall.append(time.perf_counter() - started)
             cur.execute("set enable_profiling = 'json'")
             cur.execute("set profiling_mode = 'detailed'")
-            cur.execute(f"set profiling_output = '{profile}'")
+            cur.execute(f"set profiling_output = {quote_literal(str(profile))}")
             run(cur, statement, used)
             cur.execute("pragma disable_profiling")
             report = json.loads(profile.read_text(encoding="utf-8"))
@@ -110,12 +108,6 @@ def one_statements(db: str, runs: int) -> dict:
         starts.append(time.perf_counter() - started)
     result["start_ms"] = 1000 * statistics.median(starts)
     return result
-
-
-def run_pipeline_once(pipeline, con, settings, as_of):  # type: ignore[no-untyped-def]
-    """One run of every step on one lane (the statements are then measured alone)."""
-    pipeline.SIDE_STEPS = ()
-    return pipeline.run_pipeline(con, settings, as_of, pipeline.ALL_STEPS)
 
 
 def one_product_memory(db: str, runs: int) -> list:
@@ -163,18 +155,12 @@ def one_peer_memory(source: str, peer_dir: str, runs: int) -> list:
     return stages
 
 
-def _child(*args: str) -> object:
-    done = subprocess.run([sys.executable, __file__, "--one", *args], capture_output=True, text=True,
-                          cwd=ROOT, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=int, default=1_000)
     parser.add_argument("--runs", type=int, default=9)
-    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "kam-side-by-side")
-    parser.add_argument("--peer-dir", type=Path, default=None)
+    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
+    parser.add_argument("--peer-dir", type=Path, default=DEFAULT_PEER_DIR)
     parser.add_argument("--one", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -185,16 +171,14 @@ def main() -> int:
         print(json.dumps(result))
         return 0
 
-    import side_by_side
-
-    peer_dir = args.peer_dir or side_by_side.DEFAULT_PEER_DIR
+    peer_dir = args.peer_dir
     args.workdir.mkdir(parents=True, exist_ok=True)
-    source, db = side_by_side.prepare(args.scale, args.workdir, peer_dir)
-    load = side_by_side._load()
-    measured = _child("statements", str(db), str(args.runs))
+    source, db = prepare(args.scale, args.workdir, peer_dir)
+    load = _load()
+    measured = _child("statements", str(db), str(args.runs), script=__file__)
     assert isinstance(measured, dict)
     print(f"Each statement the pipeline computes at {args.scale:,} accounts, run alone after a run (ms, "
-          f"median of {args.runs}; load {max(load, side_by_side._load()):.1f}; plan = binding + optimiser + "
+          f"median of {args.runs}; load {max(load, _load()):.1f}; plan = binding + optimiser + "
           "physical planning; operators = the rows' work):\n")
     print("| statement | parse | bind | optimise | plan | operators | whole statement |")
     print("|---|---|---|---|---|---|---|")
@@ -203,8 +187,8 @@ def main() -> int:
               f"{cost['plan_ms']:.1f} | {cost['operators_ms']:.1f} | {cost['wall_ms']:.1f} |")
     print(f"\nThe pipeline's start (a run of a stored step, nothing computed): {measured['start_ms']:.1f} ms")
 
-    product = _child("product_memory", str(db), str(args.runs))
-    peer = _child("peer_memory", str(source), str(peer_dir), str(args.runs))
+    product = _child("product_memory", str(db), str(args.runs), script=__file__)
+    peer = _child("peer_memory", str(source), str(peer_dir), str(args.runs), script=__file__)
     for who, stages in (("product", product), ("peer", peer)):
         assert isinstance(stages, list)
         print(f"\nThe {who}'s process at {args.scale:,} accounts (MB; from files = shared libraries' code and "

@@ -38,9 +38,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PEER_DIR = ROOT.parent / "shared" / "bench"
+DEFAULT_WORKDIR = Path(tempfile.gettempdir()) / "kam-side-by-side"
 
 
 def _peak_mb() -> float:
@@ -237,8 +239,9 @@ def one_first_page(db: str) -> dict:
             "ok": ok and not at.exception, "load": max(load, _load())}
 
 
-def _child(*args: str) -> dict:
-    done = subprocess.run([sys.executable, __file__, "--one", *args], capture_output=True, text=True,
+def _child(*args: str, script: str = __file__) -> Any:
+    """``script --one ARGS`` in a fresh process, from the project root: its last line, as JSON."""
+    done = subprocess.run([sys.executable, script, "--one", *args], capture_output=True, text=True,
                           cwd=ROOT, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -280,7 +283,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scales", type=int, nargs="+", default=[1_000, 10_000, 100_000])
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "kam-side-by-side")
+    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
     parser.add_argument("--peer-dir", type=Path, default=DEFAULT_PEER_DIR)
     parser.add_argument("--one", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
