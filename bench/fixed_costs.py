@@ -34,7 +34,16 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from side_by_side import DEFAULT_PEER_DIR, DEFAULT_WORKDIR, ROOT, _child, _load, _peak_mb, prepare  # noqa: E402
+from side_by_side import (  # noqa: E402
+    DEFAULT_PEER_DIR,
+    DEFAULT_WORKDIR,
+    ROOT,
+    _child,
+    _load,
+    _peak_mb,
+    peer_reports,
+    prepare,
+)
 
 
 def _memory() -> dict[str, float]:
@@ -145,10 +154,7 @@ def one_peer_memory(source: str, peer_dir: str, runs: int) -> list:
     as_of = peer.default_as_of(tables)
     stages.append(("the CSVs read", _memory()))
     for run in range(runs):
-        cov = peer.coverage_report(tables, as_of)
-        gro = peer.growth_report(tables, as_of)
-        peer.portfolio_report(tables, cov, gro)
-        peer.health_report(tables, cov, gro, as_of)
+        peer_reports(peer, tables, as_of)
         if run == 0:
             stages.append(("one compute of the four reports", _memory()))
     stages.append((f"{runs} computes", _memory()))
@@ -171,9 +177,8 @@ def main() -> int:
         print(json.dumps(result))
         return 0
 
-    peer_dir = args.peer_dir
     args.workdir.mkdir(parents=True, exist_ok=True)
-    source, db = prepare(args.scale, args.workdir, peer_dir)
+    source, db = prepare(args.scale, args.workdir, args.peer_dir)
     load = _load()
     measured = _child("statements", str(db), str(args.runs), script=__file__)
     assert isinstance(measured, dict)
@@ -188,7 +193,7 @@ def main() -> int:
     print(f"\nThe pipeline's start (a run of a stored step, nothing computed): {measured['start_ms']:.1f} ms")
 
     product = _child("product_memory", str(db), str(args.runs), script=__file__)
-    peer = _child("peer_memory", str(source), str(peer_dir), str(args.runs), script=__file__)
+    peer = _child("peer_memory", str(source), str(args.peer_dir), str(args.runs), script=__file__)
     for who, stages in (("product", product), ("peer", peer)):
         assert isinstance(stages, list)
         print(f"\nThe {who}'s process at {args.scale:,} accounts (MB; from files = shared libraries' code and "

@@ -108,6 +108,14 @@ def one_product(db: str, runs: int) -> dict:
             "load": max(load, _load())}
 
 
+def peer_reports(peer: Any, tables: dict, as_of: Any) -> None:
+    """The peer's four reports, as ``app_vs_peer.py`` computes them."""
+    cov = peer.coverage_report(tables, as_of)
+    gro = peer.growth_report(tables, as_of)
+    peer.portfolio_report(tables, cov, gro)
+    peer.health_report(tables, cov, gro, as_of)
+
+
 def one_peer(source: str, peer_dir: str, runs: int) -> dict:
     sys.path.insert(0, peer_dir)
     import pandas_peer as peer
@@ -116,10 +124,7 @@ def one_peer(source: str, peer_dir: str, runs: int) -> dict:
     as_of = peer.default_as_of(tables)
 
     def four() -> None:
-        cov = peer.coverage_report(tables, as_of)
-        gro = peer.growth_report(tables, as_of)
-        peer.portfolio_report(tables, cov, gro)
-        peer.health_report(tables, cov, gro, as_of)
+        peer_reports(peer, tables, as_of)
 
     load = _load()
     wall, cpu = _timed(four, runs)
